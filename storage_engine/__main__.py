@@ -1,0 +1,3 @@
+from storage_engine.cli import main
+
+raise SystemExit(main())
