@@ -1,0 +1,226 @@
+"""Benchmark: the engine (4 drives, EC:2) against nginx serving a directory with PUT (dav), on loopback.
+
+Both are driven by the same load generator, wrk, replaying request lists (presigned URLs for the
+engine, plain paths for nginx), so the client costs the same on both sides; its CPU is reported
+next to each figure. Run: ``.venv/bin/python bench/run.py`` (``--quick`` for a shorter pass).
+
+Figures: 4 KiB PUT/GET ops/s and p99 at concurrency 16; 1 MiB and 64 MiB PUT/GET MB/s at
+concurrency 1 and 16; LIST of 10,000 keys. Each line prints engine, nginx and the ratio engine/nginx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from servers import Engine, Nginx, Server  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+LUA = HERE / "wrk_driver.lua"
+KIB, MIB = 1024, 1024 * 1024
+ACCESS_KEY, SECRET_KEY = "benchaccess", "benchsecret-0123456789"
+
+
+@dataclass
+class Result:
+    ops_per_s: float
+    mb_per_s: float
+    p99_ms: float
+    client_cpu: float      # wrk's CPU seconds per wall second (1.0 = one core)
+    server_cpu: float      # the server's CPU seconds per wall second
+    errors: int
+
+
+def run_wrk(server: Server, requests_file: Path, body_size: int, connections: int, seconds: float) -> Result:
+    threads = 1 if connections == 1 else 2
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--timeout", "120s", "-s", str(LUA),
+           server.url, "--", str(requests_file), str(body_size), str(max(1, connections // threads))]
+    cpu_before = server.cpu_seconds()
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, _, usage = os.wait4(proc.pid, 0)   # the client's own CPU time, from its rusage
+    proc.returncode = 0
+    wall = time.monotonic() - started
+    server_cpu = (server.cpu_seconds() - cpu_before) / wall
+    line = next((ln for ln in out.splitlines() if ln.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed: {out}")
+    data = json.loads(line[len("WRKJSON "):])
+    secs = data["duration_us"] / 1e6
+    moved = data["bytes"] if body_size == 0 else data["requests"] * body_size
+    return Result(data["requests"] / secs, moved / secs / 1e6, data["p99_us"] / 1000,
+                  (usage.ru_utime + usage.ru_stime) / wall, server_cpu,
+                  data["status_errors"] + data["socket_errors"])
+
+
+def write_requests(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def populate(server: Server, paths: list[str], size: int, workers: int = 16) -> None:
+    """PUT every path once (cheap raw HTTP, in threads), so GETs and LIST have something to read."""
+    payload = os.urandom(size) if size <= 4 * MIB else None
+    host, port = server.host, server.port
+
+    def put(path: str) -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=120)
+        body = payload if payload is not None else _big_body(size)
+        conn.request("PUT", path, body=body, headers={"Content-Length": str(size)})
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        if resp.status >= 300:
+            raise RuntimeError(f"populate PUT {path.split('?')[0]} -> {resp.status}")
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(put, paths))
+
+
+def _big_body(size: int):  # a generator so 64 MiB bodies are not built per request
+    chunk = b"y" * MIB
+    for _ in range(size // MIB):
+        yield chunk
+
+
+class Targets:
+    """Request paths for one server: presigned URLs on the engine, plain paths on nginx."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.s3 = None
+        if isinstance(server, Engine):
+            self.s3 = boto3.client(
+                "s3", endpoint_url=server.url, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                region_name="us-east-1", config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+            self.s3.create_bucket(Bucket="bench")
+
+    def path(self, method: str, key: str) -> str:
+        if self.s3 is None:
+            return "/bench/" + key
+        op = {"GET": "get_object", "PUT": "put_object"}[method]
+        url = self.s3.generate_presigned_url(op, Params={"Bucket": "bench", "Key": key}, ExpiresIn=7200)
+        parts = urllib.parse.urlsplit(url)
+        return f"{parts.path}?{parts.query}"
+
+    def list_seconds(self, prefix: str) -> float:
+        started = time.perf_counter()
+        if self.s3 is None:
+            conn = http.client.HTTPConnection(self.server.host, self.server.port)
+            conn.request("GET", f"/bench/{prefix}/")
+            entries = json.loads(conn.getresponse().read())
+            count = len(entries)
+        else:
+            count = 0
+            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=prefix + "/"):
+                count += page.get("KeyCount", 0)
+        elapsed = time.perf_counter() - started
+        if count != 10_000:
+            raise RuntimeError(f"LIST returned {count} keys, expected 10000")
+        return elapsed
+
+
+def bench_server(server: Server, work: Path, quick: bool) -> dict[str, Result | float]:
+    targets = Targets(server)
+    results: dict[str, Result | float] = {}
+    dur = 4.0 if quick else 8.0
+    big_dur = 8.0 if quick else 15.0
+    name = server.name
+
+    def requests_for(method: str, keys: list[str], tag: str) -> Path:
+        return write_requests(work / f"{name}-{tag}-{method}.txt", [f"{method} {targets.path(method, k)}" for k in keys])
+
+    small_keys = [f"small/{i:05d}" for i in range(2000)]
+    put_file = requests_for("PUT", small_keys, "4k")
+    results["4KiB PUT c16"] = run_wrk(server, put_file, 4 * KIB, 16, dur)
+    populate(server, [targets.path("PUT", k) for k in small_keys], 4 * KIB)
+    results["4KiB GET c16"] = run_wrk(server, requests_for("GET", small_keys, "4k"), 0, 16, dur)
+
+    for size, label, seconds in ((MIB, "1MiB", dur), (64 * MIB, "64MiB", big_dur)):
+        keys = [f"{label}/{i:02d}" for i in range(16)]
+        put_file = requests_for("PUT", keys, label)
+        get_file = requests_for("GET", keys, label)
+        populate(server, [targets.path("PUT", k) for k in keys], size, workers=4)
+        for conc in (1, 16):
+            results[f"{label} PUT c{conc}"] = run_wrk(server, put_file, size, conc, seconds)
+            results[f"{label} GET c{conc}"] = run_wrk(server, get_file, 0, conc, seconds)
+
+    populate(server, [targets.path("PUT", f"list/{i:05d}") for i in range(10_000)], 16)
+    results["LIST 10k keys (s)"] = min(targets.list_seconds("list") for _ in range(3))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("RUSTFS_WORKERS", "1")),
+                        help="engine worker processes (RUSTFS_WORKERS)")
+    parser.add_argument("--only", choices=["engine", "nginx"], help="run one side only")
+    args = parser.parse_args()
+    if not shutil.which("wrk") or not shutil.which("nginx"):
+        print("bench needs wrk and nginx: apt-get install -y wrk nginx-light", file=sys.stderr)
+        return 2
+
+    base = Path(tempfile.mkdtemp(prefix="rustfs-bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp")))
+    all_results: dict[str, dict[str, Result | float]] = {}
+    try:
+        sides: list[Server] = []
+        if args.only != "nginx":
+            sides.append(Engine(base / "engine", ACCESS_KEY, SECRET_KEY, workers=args.workers))
+        if args.only != "engine":
+            sides.append(Nginx(base / "nginx"))
+        for server in sides:
+            with server:
+                print(f"== {server.name}", flush=True)
+                all_results[server.name] = bench_server(server, base, args.quick)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    report(all_results)
+    return 0
+
+
+def report(results: dict[str, dict[str, Result | float]]) -> None:
+    engine, nginx = results.get("engine", {}), results.get("nginx", {})
+    names = list(engine or nginx)
+    print()
+    print(f"{'figure':22} {'engine':>22} {'nginx':>22} {'ratio':>7}   client CPU (engine/nginx), server CPU")
+    for name in names:
+        e, n = engine.get(name), nginx.get(name)
+        if isinstance(e, float) or isinstance(n, float):
+            ratio = f"{e / n:7.2f}" if isinstance(e, float) and isinstance(n, float) else ""
+            es = f"{e:.3f} s" if isinstance(e, float) else "-"
+            ns = f"{n:.3f} s" if isinstance(n, float) else "-"
+            print(f"{name:22} {es:>22} {ns:>22} {ratio:>7}   (time: lower is better)")
+            continue
+        small = name.startswith("4KiB")
+        fmt = (lambda r: f"{r.ops_per_s:,.0f} op/s p99 {r.p99_ms:.1f}ms") if small else (lambda r: f"{r.mb_per_s:,.0f} MB/s")
+        value = (lambda r: r.ops_per_s) if small else (lambda r: r.mb_per_s)
+        es = fmt(e) if isinstance(e, Result) else "-"
+        ns = fmt(n) if isinstance(n, Result) else "-"
+        ratio = f"{value(e) / value(n):7.2f}" if isinstance(e, Result) and isinstance(n, Result) and value(n) else ""
+        cpu = " / ".join(f"{r.client_cpu:.2f}" for r in (e, n) if isinstance(r, Result))
+        srv = " / ".join(f"{r.server_cpu:.2f}" for r in (e, n) if isinstance(r, Result))
+        errs = sum(r.errors for r in (e, n) if isinstance(r, Result))
+        print(f"{name:22} {es:>22} {ns:>22} {ratio:>7}   {cpu}, {srv}" + (f"  ERRORS {errs}" if errs else ""))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

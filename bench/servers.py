@@ -1,0 +1,142 @@
+"""The two servers the benchmark drives: the engine, and nginx as the baseline."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    name = "server"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the server and all its processes so far."""
+        assert self.proc is not None
+        total = 0.0
+        root = psutil.Process(self.proc.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def _wait_until(self, path: str, seconds: float = 30.0) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")
+            try:
+                urllib.request.urlopen(self.url + path, timeout=1).read()
+                return
+            except urllib.error.HTTPError:
+                return  # it answers
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not start in {seconds}s")
+
+    def __enter__(self) -> Server:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Engine(Server):
+    name = "engine"
+
+    def __init__(self, root: Path, access_key: str, secret_key: str, workers: int = 1) -> None:
+        super().__init__(root)
+        self.env = dict(os.environ, RUSTFS_ACCESS_KEY=access_key, RUSTFS_SECRET_KEY=secret_key,
+                        RUSTFS_STORAGE_CLASS_STANDARD="EC:2", RUSTFS_WORKERS=str(workers))
+
+    def start(self) -> None:
+        cmd = [sys.executable, "-m", "storage_engine", "server", "--address", f"{self.host}:{self.port}",
+               str(self.root / "d{1...4}")]
+        self.proc = subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=subprocess.DEVNULL)
+        self._wait_until("/rustfs/health/ready")
+
+
+NGINX_CONF = """
+daemon off;
+user root;
+worker_processes auto;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_max_body_size 0;
+    client_body_buffer_size 1m;
+    client_body_temp_path {root}/client_tmp;
+    proxy_temp_path {root}/proxy_tmp;
+    fastcgi_temp_path {root}/fastcgi_tmp;
+    uwsgi_temp_path {root}/uwsgi_tmp;
+    scgi_temp_path {root}/scgi_tmp;
+    server {{
+        listen {host}:{port};
+        root {root}/www;
+        location / {{
+            dav_methods PUT DELETE;
+            create_full_put_path on;
+            autoindex on;
+            autoindex_format json;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx(Server):
+    name = "nginx"
+
+    def start(self) -> None:
+        (self.root / "www" / "bench").mkdir(parents=True, exist_ok=True)
+        conf = self.root / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(root=self.root, host=self.host, port=self.port))
+        self.proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.root)])
+        self._wait_until("/")
