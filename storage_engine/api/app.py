@@ -1,0 +1,134 @@
+"""The S3 application: route -> authenticate -> authorize -> handler, and errors as S3 XML.
+
+``S3App`` is the ``http.types.App`` the server calls. It never raises: an ``S3Error`` becomes its
+XML document and status (with the error's extra headers); anything else is logged with its traceback
+and answered with a bare 500 InternalError, so no internals ever reach a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+from storage_engine.api import admin, bucket, copy, delete, listing, multipart, object, tagging
+from storage_engine.api.context import Identity, ReqCtx, VerifiedRequest
+from storage_engine.api.names import validate_bucket_name, validate_key
+from storage_engine.api.policy import authorize
+from storage_engine.api.router import UNAUTHENTICATED, Endpoint, Route, resolve
+from storage_engine.api.xml import CONTENT_TYPE, error_body
+from storage_engine.auth import verify_request
+from storage_engine.auth.credentials import CredentialStore
+from storage_engine.config import EngineSettings
+from storage_engine.errors import InternalError, NotImplementedError_, S3Error
+from storage_engine.http.types import Request, Response
+from storage_engine.objects.types import ObjectLayer
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[ReqCtx, VerifiedRequest], Awaitable[Response]]
+
+HANDLERS: dict[Endpoint, Handler] = {
+    Endpoint.ListBuckets: bucket.handle_list_buckets,
+    Endpoint.CreateBucket: bucket.handle_create_bucket,
+    Endpoint.DeleteBucket: bucket.handle_delete_bucket,
+    Endpoint.HeadBucket: bucket.handle_head_bucket,
+    Endpoint.GetBucketLocation: bucket.handle_get_bucket_location,
+    Endpoint.GetBucketVersioning: bucket.handle_get_bucket_versioning,
+    Endpoint.PutBucketVersioning: bucket.handle_put_bucket_versioning,
+    Endpoint.GetBucketAcl: bucket.handle_get_bucket_acl,
+    Endpoint.GetObjectAcl: bucket.handle_get_object_acl,
+    Endpoint.ListObjects: listing.handle_list_objects,
+    Endpoint.ListObjectsV2: listing.handle_list_objects_v2,
+    Endpoint.ListObjectVersions: listing.handle_list_object_versions,
+    Endpoint.PutObject: object.handle_put_object,
+    Endpoint.GetObject: object.handle_get_object,
+    Endpoint.HeadObject: object.handle_head_object,
+    Endpoint.DeleteObject: object.handle_delete_object,
+    Endpoint.CopyObject: copy.handle_copy_object,
+    Endpoint.DeleteObjects: delete.handle_delete_objects,
+    Endpoint.GetObjectTagging: tagging.handle_get_object_tagging,
+    Endpoint.PutObjectTagging: tagging.handle_put_object_tagging,
+    Endpoint.DeleteObjectTagging: tagging.handle_delete_object_tagging,
+    Endpoint.CreateMultipartUpload: multipart.handle_create_multipart_upload,
+    Endpoint.UploadPart: multipart.handle_upload_part,
+    Endpoint.UploadPartCopy: multipart.handle_upload_part_copy,
+    Endpoint.CompleteMultipartUpload: multipart.handle_complete_multipart_upload,
+    Endpoint.AbortMultipartUpload: multipart.handle_abort_multipart_upload,
+    Endpoint.ListParts: multipart.handle_list_parts,
+    Endpoint.ListMultipartUploads: multipart.handle_list_multipart_uploads,
+    Endpoint.AdminHeal: admin.handle_admin_heal,
+}
+
+# How long readiness may take before the probe calls the engine not ready.
+READY_TIMEOUT_SECONDS = 5.0
+
+
+class S3App:
+    """The ``App`` the HTTP server calls for every request."""
+
+    def __init__(self, layer: ObjectLayer, settings: EngineSettings,
+                 credentials: CredentialStore | None = None) -> None:
+        self.layer = layer
+        self.settings = settings
+        self.credentials = credentials if credentials is not None else CredentialStore(settings)
+        self._domains = settings.domains
+
+    async def __call__(self, request: Request) -> Response:
+        request_id = secrets.token_hex(8).upper()
+        route: Route | None = None
+        try:
+            route = resolve(request, self._domains)
+            if route.endpoint in UNAUTHENTICATED:
+                response = await self._health(route.endpoint)
+            else:
+                response = await self._serve(request, route, request_id)
+        except S3Error as exc:
+            response = self._error_response(request, route, exc, request_id)
+        except Exception:   # never BaseException: cancellation must propagate
+            log.exception("internal error serving %s %s (request %s)", request.method, request.raw_path, request_id)
+            response = self._error_response(request, route, InternalError(), request_id)
+        response.headers.append(("x-amz-request-id", request_id))
+        response.headers.append(("x-amz-id-2", request_id))
+        return response
+
+    async def _serve(self, request: Request, route: Route, request_id: str) -> Response:
+        verified = await verify_request(request, self.credentials, self.settings)
+        identity = Identity(verified.access_key, is_root=verified.access_key == self.settings.access_key)
+        if route.bucket:
+            validate_bucket_name(route.bucket)
+        if route.key:
+            validate_key(route.key)
+        authorize(identity, route.endpoint, route.bucket, route.key)
+        handler = HANDLERS.get(route.endpoint)
+        if handler is None:
+            raise NotImplementedError_(f"{route.endpoint.value} is not implemented.")
+        ctx = ReqCtx(layer=self.layer, settings=self.settings, endpoint=route.endpoint, bucket=route.bucket,
+                     key=route.key, identity=identity, request_id=request_id, query=request.query,
+                     headers=request.headers)
+        return await handler(ctx, verified)
+
+    async def _health(self, endpoint: Endpoint) -> Response:
+        """Liveness: the process answers. Readiness: storage can serve reads (a read quorum is online)."""
+        if endpoint == Endpoint.HealthLive:
+            return Response(status=200)
+        try:
+            await asyncio.wait_for(self.layer.list_buckets(), READY_TIMEOUT_SECONDS)
+        except (S3Error, asyncio.TimeoutError, OSError) as exc:
+            log.warning("readiness check failed: %s", exc)
+            return Response(status=503)
+        return Response(status=200)
+
+    def _error_response(self, request: Request, route: Route | None, error: S3Error, request_id: str) -> Response:
+        headers = list(error.headers.items())
+        # HEAD responses and 304s carry no body: the status and headers say it all.
+        if request.method == "HEAD" or error.status == 304:
+            return Response(status=error.status, headers=headers)
+        if route is not None and route.bucket:
+            resource = f"/{route.bucket}/{route.key}" if route.key else f"/{route.bucket}"
+        else:
+            resource = request.raw_path
+        body = error_body(error, resource, request_id)
+        headers.append(("Content-Type", CONTENT_TYPE))
+        return Response(status=error.status, headers=headers, body=body)

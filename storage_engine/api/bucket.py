@@ -1,0 +1,130 @@
+"""Bucket handlers: ListBuckets, Create/Delete/HeadBucket, GetBucketLocation, Get/PutBucketVersioning,
+and the read-only ACL answers clients ask for (everything is owned by, and private to, the owner)."""
+
+from __future__ import annotations
+
+from storage_engine.api.body import read_small_body
+from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
+from storage_engine.api.listing import owner
+from storage_engine.api.names import validate_bucket_name
+from storage_engine.api.router import RESERVED_BUCKET
+from storage_engine.api.xml import XmlWriter, iso8601, parse_xml
+from storage_engine.errors import (
+    IllegalLocationConstraintException,
+    InvalidBucketName,
+    MalformedXML,
+    NotImplementedError_,
+)
+from storage_engine.http.types import Response
+from storage_engine.objects.types import VersioningStatus
+
+MAX_CONFIG_BODY = 64 * 1024
+# us-east-1 is S3's default region: its LocationConstraint is empty.
+DEFAULT_REGION = "us-east-1"
+
+
+async def handle_list_buckets(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    prefix = ctx.query.get("prefix", "")
+    buckets = [b for b in await ctx.layer.list_buckets() if b.name.startswith(prefix)]
+    w = XmlWriter("ListAllMyBucketsResult")
+    owner(w, "Owner", ctx.identity.owner_id)
+    w.open("Buckets")
+    for bucket in buckets:
+        w.raw(f"<Bucket><Name>{bucket.name}</Name><CreationDate>{iso8601(bucket.created)}</CreationDate>"
+              f"<BucketRegion>{ctx.settings.region}</BucketRegion></Bucket>")
+    w.close("Buckets")
+    if prefix:
+        w.elem("Prefix", prefix)
+    return xml_response(w.finish())
+
+
+async def handle_create_bucket(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    validate_bucket_name(ctx.bucket)
+    if ctx.bucket == RESERVED_BUCKET:
+        raise InvalidBucketName(f"The bucket name {RESERVED_BUCKET!r} is reserved.")
+    if (ctx.headers.get("x-amz-bucket-object-lock-enabled") or "").lower() == "true":
+        raise NotImplementedError_("Object lock is not supported.")
+    body = await read_small_body(req.body, ctx.headers, MAX_CONFIG_BODY)
+    if body.strip():
+        config = parse_xml(body, "CreateBucketConfiguration", MAX_CONFIG_BODY)
+        location = (config.findtext("LocationConstraint") or "").strip()
+        if location and location != ctx.settings.region and not (
+                location == "US" and ctx.settings.region == DEFAULT_REGION):
+            raise IllegalLocationConstraintException(
+                f"The {location} location constraint is incompatible for the region specific endpoint "
+                "this request was sent to.")
+    await ctx.layer.make_bucket(ctx.bucket)
+    return Response(status=200, headers=[("Location", f"/{ctx.bucket}")])
+
+
+async def handle_delete_bucket(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    await ctx.layer.delete_bucket(ctx.bucket)
+    return Response(status=204)
+
+
+async def handle_head_bucket(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    await ctx.layer.get_bucket_info(ctx.bucket)
+    return Response(status=200, headers=[("x-amz-bucket-region", ctx.settings.region)])
+
+
+async def handle_get_bucket_location(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    await ctx.layer.get_bucket_info(ctx.bucket)
+    region = ctx.settings.region
+    body = XmlWriter("LocationConstraint")
+    if region != DEFAULT_REGION:
+        body.raw(region)
+    return xml_response(body.finish())
+
+
+async def handle_get_bucket_versioning(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    status = await ctx.layer.get_bucket_versioning(ctx.bucket)
+    w = XmlWriter("VersioningConfiguration")
+    if status:
+        w.elem("Status", status)
+    return xml_response(w.finish())
+
+
+async def handle_put_bucket_versioning(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    body = await read_small_body(req.body, ctx.headers, MAX_CONFIG_BODY)
+    config = parse_xml(body, "VersioningConfiguration", MAX_CONFIG_BODY)
+    raw_status = (config.findtext("Status") or "").strip()
+    status: VersioningStatus
+    if raw_status == "Enabled":
+        status = "Enabled"
+    elif raw_status == "Suspended":
+        status = "Suspended"
+    else:
+        raise MalformedXML()
+    if (config.findtext("MfaDelete") or "Disabled").strip() == "Enabled":
+        raise NotImplementedError_("MFA delete is not supported.")
+    await ctx.layer.set_bucket_versioning(ctx.bucket, status)
+    return Response(status=200)
+
+
+def _private_acl(ctx: ReqCtx) -> Response:
+    """The canned ``private`` ACL: the owner has FULL_CONTROL, nobody else anything."""
+    w = XmlWriter("AccessControlPolicy")
+    owner(w, "Owner", ctx.identity.owner_id)
+    w.raw('<AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+          'xsi:type="CanonicalUser">')
+    w.elem("ID", ctx.identity.owner_id)
+    w.elem("DisplayName", "rustfs")
+    w.raw("</Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList>")
+    return xml_response(w.finish())
+
+
+async def handle_get_bucket_acl(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    await ctx.layer.get_bucket_info(ctx.bucket)
+    return _private_acl(ctx)
+
+
+async def handle_get_object_acl(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    await ctx.layer.get_object_info(ctx.bucket, ctx.key, ctx.query.get("versionId") or None)
+    return _private_acl(ctx)

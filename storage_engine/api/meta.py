@@ -1,0 +1,196 @@
+"""Object metadata at the HTTP edge: request headers -> PutOptions, ObjectInfo -> response headers.
+
+Stored metadata maps lower-case header names to values (see ``objects/types.py``): the standard
+content headers, ``x-amz-meta-*``, ``x-amz-storage-class`` (only when not STANDARD) and
+``x-amz-website-redirect-location``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from storage_engine.api.body import parse_content_md5
+from storage_engine.api.xml import http_date, quote_etag
+from storage_engine.errors import (
+    InvalidArgument,
+    InvalidRequest,
+    InvalidStorageClass,
+    InvalidTag,
+    MetadataTooLarge,
+    NotImplementedError_,
+)
+from storage_engine.http.types import Headers
+from storage_engine.objects.types import (
+    ChecksumAlgorithm,
+    ChecksumType,
+    ObjectInfo,
+    PutOptions,
+)
+
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+CONTENT_HEADERS = ("content-type", "cache-control", "content-disposition", "content-encoding",
+                   "content-language", "expires")
+STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY")
+USER_META_PREFIX = "x-amz-meta-"
+MAX_USER_METADATA = 2048            # bytes of names (without the prefix) and values, as AWS counts
+MAX_SINGLE_PUT = 5 << 30             # 5 GiB: larger objects must use multipart
+CHECKSUM_ALGORITHMS: tuple[ChecksumAlgorithm, ...] = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+
+MAX_TAGS = 10
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+
+
+def validate_tags(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """S3's tag rules: at most 10, keys 1-128 characters and unique, values up to 256."""
+    if len(pairs) > MAX_TAGS:
+        raise InvalidTag("Object tags cannot be greater than 10")
+    tags: dict[str, str] = {}
+    for key, value in pairs:
+        if not key or len(key) > MAX_TAG_KEY:
+            raise InvalidTag("The TagKey you have provided is invalid")
+        if len(value) > MAX_TAG_VALUE:
+            raise InvalidTag("The TagValue you have provided is invalid")
+        if key in tags:
+            raise InvalidTag("Cannot provide multiple Tags with the same key")
+        tags[key] = value
+    return tags
+
+
+def parse_tagging_header(value: str) -> dict[str, str]:
+    """``x-amz-tagging: k1=v1&k2=v2`` (URL query encoding) -> validated tags."""
+    try:
+        pairs = parse_qsl(value, keep_blank_values=True, strict_parsing=bool(value), errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgument("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded "
+                              "URL query parameters without tag name duplicates.") from None
+    return validate_tags(pairs)
+
+
+def content_encoding(value: str) -> str:
+    """Drop ``aws-chunked`` (a transfer detail of the upload) from Content-Encoding."""
+    codings = [c.strip() for c in value.split(",") if c.strip() and c.strip().lower() != "aws-chunked"]
+    return ", ".join(codings)
+
+
+def storage_class(headers: Headers) -> str:
+    value = headers.get("x-amz-storage-class")
+    if value is None or value == "":
+        return "STANDARD"
+    if value not in STORAGE_CLASSES:
+        raise InvalidStorageClass()
+    return value
+
+
+def extract_metadata(headers: Headers) -> dict[str, str]:
+    """The headers of a PUT/Create/Copy(REPLACE) request that are stored with the object."""
+    metadata: dict[str, str] = {}
+    user_size = 0
+    for name, value in headers.items():                 # names are lower case already
+        if name.startswith(USER_META_PREFIX):
+            user_size += len(name) - len(USER_META_PREFIX) + len(value.encode("utf-8", "surrogateescape"))
+            # Repeated headers are joined as HTTP allows.
+            metadata[name] = f"{metadata[name]},{value}" if name in metadata else value
+        elif name in CONTENT_HEADERS:
+            if name == "content-encoding":
+                value = content_encoding(value)
+                if not value:
+                    continue
+            metadata[name] = value
+        elif name == "x-amz-website-redirect-location":
+            metadata[name] = value
+    if user_size > MAX_USER_METADATA:
+        raise MetadataTooLarge()
+    metadata.setdefault("content-type", DEFAULT_CONTENT_TYPE)
+    cls = storage_class(headers)
+    if cls != "STANDARD":
+        metadata["x-amz-storage-class"] = cls
+    return metadata
+
+
+def declared_size(headers: Headers, raw_length: int | None) -> int | None:
+    """The decoded body length: ``x-amz-decoded-content-length`` for aws-chunked, else Content-Length."""
+    decoded = headers.get("x-amz-decoded-content-length")
+    raw = decoded if decoded is not None else (str(raw_length) if raw_length is not None else None)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise InvalidArgument("Invalid content length.")
+    return int(raw)
+
+
+def checksum_algorithm(headers: Headers) -> tuple[ChecksumAlgorithm | None, ChecksumType | None]:
+    """CreateMultipartUpload's ``x-amz-checksum-algorithm`` and ``x-amz-checksum-type``."""
+    raw_algorithm = (headers.get("x-amz-checksum-algorithm") or "").upper()
+    raw_type = (headers.get("x-amz-checksum-type") or "").upper()
+    algorithm: ChecksumAlgorithm | None = None
+    for candidate in CHECKSUM_ALGORITHMS:
+        if candidate == raw_algorithm:
+            algorithm = candidate
+    if raw_algorithm and algorithm is None:
+        raise InvalidRequest("Value for x-amz-checksum-algorithm header is invalid.")
+    if not raw_type:
+        if algorithm is None:
+            return None, None
+        # CRC64NVME only combines as a full-object checksum; the others default to composite.
+        return algorithm, "FULL_OBJECT" if algorithm == "CRC64NVME" else "COMPOSITE"
+    if raw_type not in ("FULL_OBJECT", "COMPOSITE"):
+        raise InvalidRequest("Value for x-amz-checksum-type header is invalid.")
+    if algorithm is None:
+        raise InvalidRequest("The x-amz-checksum-type header requires x-amz-checksum-algorithm.")
+    checksum_type: ChecksumType = "FULL_OBJECT" if raw_type == "FULL_OBJECT" else "COMPOSITE"
+    if (checksum_type == "FULL_OBJECT" and algorithm in ("SHA1", "SHA256")) or (
+            checksum_type == "COMPOSITE" and algorithm == "CRC64NVME"):
+        raise InvalidRequest(f"The {checksum_type} checksum type cannot be used with the "
+                             f"{algorithm.lower()} checksum algorithm.")
+    return algorithm, checksum_type
+
+
+def write_conditions(headers: Headers, opts: PutOptions) -> None:
+    """Conditional writes: ``If-None-Match: *`` and ``If-Match: <etag>``."""
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None:
+        if if_none_match.strip() != "*":
+            raise NotImplementedError_("If-None-Match on writes supports only '*'.")
+        opts.if_none_match_star = True
+    if_match = headers.get("if-match")
+    if if_match is not None:
+        opts.if_match = if_match.strip().removeprefix("W/").strip('"')
+
+
+def put_options(headers: Headers, raw_length: int | None) -> PutOptions:
+    """Everything PutObject takes from its headers (bodies are the caller's business)."""
+    if headers.get("x-amz-bucket-object-lock-enabled") or headers.get("x-amz-object-lock-mode"):
+        raise NotImplementedError_("Object lock is not supported.")
+    if headers.get("x-amz-server-side-encryption") or headers.get("x-amz-server-side-encryption-customer-algorithm"):
+        raise NotImplementedError_("Server-side encryption is not supported yet.")
+    opts = PutOptions(metadata=extract_metadata(headers), storage_class=storage_class(headers),
+                      content_md5=parse_content_md5(headers), size=declared_size(headers, raw_length))
+    tagging = headers.get("x-amz-tagging")
+    if tagging is not None:
+        opts.tags = parse_tagging_header(tagging)
+    write_conditions(headers, opts)
+    return opts
+
+
+def checksum_headers(checksums: dict[str, str], checksum_type: str | None) -> list[tuple[str, str]]:
+    headers = [(f"x-amz-checksum-{algorithm.lower()}", value) for algorithm, value in checksums.items()]
+    if headers and checksum_type:
+        headers.append(("x-amz-checksum-type", checksum_type))
+    return headers
+
+
+def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
+    """Headers describing an object version on GET/HEAD (without length, range or checksums)."""
+    headers = [("ETag", quote_etag(info.etag)), ("Last-Modified", http_date(info.mod_time)),
+               ("Accept-Ranges", "bytes")]
+    metadata = info.metadata
+    headers.append(("Content-Type", metadata.get("content-type", DEFAULT_CONTENT_TYPE)))
+    for name, value in metadata.items():
+        if name != "content-type":
+            headers.append((name, value))
+    if info.version_id and info.version_id != "null":
+        headers.append(("x-amz-version-id", info.version_id))
+    if info.tags:
+        headers.append(("x-amz-tagging-count", str(len(info.tags))))
+    return headers

@@ -1,0 +1,216 @@
+"""Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts, ListMultipartUploads."""
+
+from __future__ import annotations
+
+from storage_engine.api.body import StreamBody, parse_content_md5, read_small_body
+from storage_engine.api.conditions import parse_copy_source_range
+from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, version_headers, xml_response
+from storage_engine.api.copy import copy_source_headers, open_copy_source, parse_copy_source
+from storage_engine.api.listing import encode_name, encoding_type, owner
+from storage_engine.api.meta import (
+    CHECKSUM_ALGORITHMS,
+    checksum_algorithm,
+    checksum_headers,
+    declared_size,
+    put_options,
+    write_conditions,
+)
+from storage_engine.api.xml import XmlWriter, iso8601, parse_xml, quote_etag
+from storage_engine.errors import EntityTooLarge, InvalidArgument, InvalidPart, MalformedXML
+from storage_engine.http.types import Response
+from storage_engine.objects.types import CompletePart, PutOptions
+
+MAX_PART_SIZE = 5 << 30
+MAX_PART_NUMBER = 10000
+# 10,000 parts of ~200 bytes each, with room for whitespace.
+MAX_COMPLETE_BODY = 4 << 20
+
+
+def _upload_id(ctx: ReqCtx) -> str:
+    upload_id = ctx.query.get("uploadId", "")
+    if not upload_id:
+        raise InvalidArgument("The uploadId must not be empty.")
+    return upload_id
+
+
+def _part_number(ctx: ReqCtx) -> int:
+    if "partNumber" not in ctx.query:
+        raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
+    return int_param(ctx.query, "partNumber", 1, 1, MAX_PART_NUMBER)
+
+
+async def handle_create_multipart_upload(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    opts = put_options(ctx.headers, None)
+    opts.size = None
+    opts.checksum_algorithm, opts.checksum_type = checksum_algorithm(ctx.headers)
+    upload_id = await ctx.layer.new_multipart_upload(ctx.bucket, ctx.key, opts)
+    w = XmlWriter("InitiateMultipartUploadResult")
+    w.elem("Bucket", ctx.bucket)
+    w.elem("Key", ctx.key)
+    w.elem("UploadId", upload_id)
+    headers: list[tuple[str, str]] = []
+    if opts.checksum_algorithm:
+        headers.append(("x-amz-checksum-algorithm", opts.checksum_algorithm))
+        headers.append(("x-amz-checksum-type", opts.checksum_type or "COMPOSITE"))
+    return xml_response(w.finish(), headers=headers)
+
+
+async def handle_upload_part(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    part_number, upload_id = _part_number(ctx), _upload_id(ctx)
+    opts = PutOptions(content_md5=parse_content_md5(ctx.headers),
+                      size=declared_size(ctx.headers, req.request.body.length))
+    if opts.size is not None and opts.size > MAX_PART_SIZE:
+        raise EntityTooLarge()
+    part = await ctx.layer.put_object_part(ctx.bucket, ctx.key, upload_id, part_number, req.body, opts)
+    headers = [("ETag", quote_etag(part.etag))] + checksum_headers(part.checksums, None)
+    return Response(status=200, headers=headers)
+
+
+async def handle_upload_part_copy(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    part_number, upload_id = _part_number(ctx), _upload_id(ctx)
+    source = parse_copy_source(ctx.headers)
+    # Fail on a missing upload before reading anything from the source.
+    await ctx.layer.get_multipart_upload(ctx.bucket, ctx.key, upload_id)
+    reader = await open_copy_source(ctx, source)
+    try:
+        size = reader.info.size
+        range_header = ctx.headers.get("x-amz-copy-source-range")
+        offset, length = parse_copy_source_range(range_header, size) if range_header else (0, size)
+        if length > MAX_PART_SIZE:
+            raise EntityTooLarge()
+        body = StreamBody(reader.stream(offset, length), length)
+        part = await ctx.layer.put_object_part(ctx.bucket, ctx.key, upload_id, part_number, body,
+                                               PutOptions(size=length))
+    finally:
+        await reader.close()
+    w = XmlWriter("CopyPartResult")
+    w.elem("LastModified", iso8601(part.mod_time))
+    w.elem("ETag", quote_etag(part.etag))
+    for algorithm, value in part.checksums.items():
+        w.elem(f"Checksum{algorithm}", value)
+    return xml_response(w.finish(), headers=copy_source_headers(reader))
+
+
+def parse_complete_parts(data: bytes) -> list[CompletePart]:
+    """The ``CompleteMultipartUpload`` document -> parts, as sent (order is checked by storage)."""
+    root = parse_xml(data, "CompleteMultipartUpload", MAX_COMPLETE_BODY)
+    parts: list[CompletePart] = []
+    for node in root.findall("Part"):
+        number_text = (node.findtext("PartNumber") or "").strip()
+        etag = (node.findtext("ETag") or "").strip().strip('"')
+        if not number_text.isdigit() or not 1 <= int(number_text) <= MAX_PART_NUMBER:
+            raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
+        if not etag:
+            raise InvalidPart()
+        checksums = {}
+        for algorithm in CHECKSUM_ALGORITHMS:
+            value = node.findtext(f"Checksum{algorithm}")
+            if value:
+                checksums[algorithm] = value.strip()
+        parts.append(CompletePart(int(number_text), etag, checksums))
+    if not parts:
+        raise MalformedXML("You must specify at least one part.")
+    return parts
+
+
+async def handle_complete_multipart_upload(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    upload_id = _upload_id(ctx)
+    parts = parse_complete_parts(await read_small_body(req.body, ctx.headers, MAX_COMPLETE_BODY))
+    opts = PutOptions()
+    write_conditions(ctx.headers, opts)
+    info = await ctx.layer.complete_multipart_upload(ctx.bucket, ctx.key, upload_id, parts, opts)
+    w = XmlWriter("CompleteMultipartUploadResult")
+    w.elem("Location", f"/{ctx.bucket}/{ctx.key}")
+    w.elem("Bucket", ctx.bucket)
+    w.elem("Key", ctx.key)
+    w.elem("ETag", quote_etag(info.etag))
+    for algorithm, value in info.checksums.items():
+        w.elem(f"Checksum{algorithm}", value)
+    if info.checksums and info.checksum_type:
+        w.elem("ChecksumType", info.checksum_type)
+    return xml_response(w.finish(), headers=version_headers(info.version_id))
+
+
+async def handle_abort_multipart_upload(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    await ctx.layer.abort_multipart_upload(ctx.bucket, ctx.key, _upload_id(ctx))
+    return Response(status=204)
+
+
+async def handle_list_parts(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    upload_id = _upload_id(ctx)
+    max_parts = int_param(ctx.query, "max-parts", 1000, 0, 1000, clamp_high=True)
+    marker = int_param(ctx.query, "part-number-marker", 0, 0)
+    result = await ctx.layer.list_parts(ctx.bucket, ctx.key, upload_id, marker, max_parts)
+    upload = result.upload
+    w = XmlWriter("ListPartsResult")
+    w.elem("Bucket", ctx.bucket)
+    w.elem("Key", ctx.key)
+    w.elem("UploadId", upload_id)
+    owner(w, "Initiator", ctx.identity.owner_id)
+    owner(w, "Owner", ctx.identity.owner_id)
+    w.elem("StorageClass", upload.storage_class)
+    w.elem("PartNumberMarker", marker)
+    if result.next_part_number_marker is not None:
+        w.elem("NextPartNumberMarker", result.next_part_number_marker)
+    w.elem("MaxParts", max_parts)
+    w.elem("IsTruncated", result.is_truncated)
+    if upload.checksum_algorithm:
+        w.elem("ChecksumAlgorithm", upload.checksum_algorithm)
+        w.elem("ChecksumType", upload.checksum_type or "COMPOSITE")
+    for part in result.parts:
+        w.open("Part")
+        w.elem("PartNumber", part.number)
+        w.elem("LastModified", iso8601(part.mod_time))
+        w.elem("ETag", quote_etag(part.etag))
+        w.elem("Size", part.size)
+        for algorithm, value in part.checksums.items():
+            w.elem(f"Checksum{algorithm}", value)
+        w.close("Part")
+    return xml_response(w.finish())
+
+
+async def handle_list_multipart_uploads(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    query = ctx.query
+    encode = encoding_type(query)
+    max_uploads = int_param(query, "max-uploads", 1000, 0, 1000, clamp_high=True)
+    prefix, delimiter = query.get("prefix", ""), query.get("delimiter", "")
+    key_marker, upload_id_marker = query.get("key-marker", ""), query.get("upload-id-marker", "")
+    result = await ctx.layer.list_multipart_uploads(ctx.bucket, prefix, delimiter, key_marker,
+                                                    upload_id_marker, max_uploads)
+    w = XmlWriter("ListMultipartUploadsResult")
+    w.elem("Bucket", ctx.bucket)
+    w.elem("KeyMarker", encode_name(key_marker, encode))
+    w.elem("UploadIdMarker", upload_id_marker)
+    if result.next_key_marker is not None:
+        w.elem("NextKeyMarker", encode_name(result.next_key_marker, encode))
+    if result.next_upload_id_marker is not None:
+        w.elem("NextUploadIdMarker", result.next_upload_id_marker)
+    w.elem("Prefix", encode_name(prefix, encode))
+    if delimiter:
+        w.elem("Delimiter", encode_name(delimiter, encode))
+    w.elem("MaxUploads", max_uploads)
+    w.elem("IsTruncated", result.is_truncated)
+    if encode:
+        w.elem("EncodingType", "url")
+    for upload in result.uploads:
+        w.open("Upload")
+        w.elem("Key", encode_name(upload.key, encode))
+        w.elem("UploadId", upload.upload_id)
+        owner(w, "Initiator", ctx.identity.owner_id)
+        owner(w, "Owner", ctx.identity.owner_id)
+        w.elem("StorageClass", upload.storage_class)
+        w.elem("Initiated", iso8601(upload.initiated))
+        if upload.checksum_algorithm:
+            w.elem("ChecksumAlgorithm", upload.checksum_algorithm)
+            w.elem("ChecksumType", upload.checksum_type or "COMPOSITE")
+        w.close("Upload")
+    for prefix_value in result.prefixes:
+        w.open("CommonPrefixes")
+        w.elem("Prefix", encode_name(prefix_value, encode))
+        w.close("CommonPrefixes")
+    return xml_response(w.finish())
