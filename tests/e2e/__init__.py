@@ -1,0 +1,1 @@
+"""End-to-end tests: real S3 clients against a real engine process over loopback."""

@@ -1,0 +1,72 @@
+"""Helpers for the end-to-end tests: deterministic payloads, exact comparisons, CLI runs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Sequence
+from typing import Any
+
+MiB = 1 << 20
+KiB = 1 << 10
+
+
+def payload(key: str, seed: int | str, size: int) -> bytes:
+    """Deterministic, incompressible bytes derived from ``key`` and ``seed``.
+
+    Every 4 KiB block starts with its offset, so a shifted or swapped block never matches.
+    """
+    if size <= 0:
+        return b""
+    base = hashlib.shake_128(f"{key}\0{seed}".encode()).digest(min(size, 4 * MiB))
+    if size <= len(base):
+        return base
+    out = bytearray()
+    block = 0
+    while len(out) < size:
+        chunk = bytearray(base)
+        chunk[:8] = block.to_bytes(8, "little")
+        out += chunk
+        block += 1
+    return bytes(out[:size])
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def multipart_etag(data: bytes, part_size: int) -> str:
+    """The S3 ETag of ``data`` uploaded in parts of ``part_size``: md5 of the parts' md5s, ``-N``."""
+    digests = [hashlib.md5(data[i:i + part_size]).digest() for i in range(0, len(data), part_size)]
+    return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+
+
+def assert_same(got: bytes, expected: bytes, what: str = "data") -> None:
+    """Bit-exact comparison with a short message (pytest's diff of megabytes is useless)."""
+    if got == expected:
+        return
+    first = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+    raise AssertionError(
+        f"{what}: got {len(got)} bytes (md5 {md5_hex(got)}), expected {len(expected)} bytes "
+        f"(md5 {md5_hex(expected)}); first difference at offset {first}")
+
+
+def error_code(exc: Any) -> str:
+    """The S3 error code of a botocore ClientError."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def run(cmd: Sequence[str], env: dict[str, str] | None = None, timeout: float = 300,
+        check: bool = True, input: bytes | None = None, cwd: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run a client CLI; on failure the assertion shows the command and its output."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.run(list(cmd), env=full_env, capture_output=True, timeout=timeout, input=input,
+                          cwd=cwd)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"command failed with exit code {proc.returncode}: {' '.join(cmd)}\n"
+            f"--- stdout ---\n{proc.stdout.decode(errors='replace')[-4000:]}\n"
+            f"--- stderr ---\n{proc.stderr.decode(errors='replace')[-4000:]}")
+    return proc
