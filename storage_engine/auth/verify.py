@@ -1,0 +1,253 @@
+"""Authenticate a request: AWS SigV4 in the Authorization header or in a presigned URL.
+
+    verified = await verify_request(request, credentials, settings)
+    verified.access_key, verified.body (PutBody: decodes aws-chunked, verifies payload and checksums)
+
+Only :func:`verify_request` constructs a :class:`VerifiedRequest`, so a handler that takes one never
+sees an unauthenticated request. The payload itself is verified while it is read (see payload.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+from storage_engine.checksums import ChecksumSet, algorithm_of_header
+from storage_engine.config import EngineSettings
+from storage_engine.errors import (
+    AccessDenied, AuthorizationHeaderMalformed, AuthorizationQueryParametersError, InvalidAccessKeyId,
+    InvalidArgument, InvalidRequest, NotImplementedError_, RequestTimeTooSkewed, S3Error,
+    SignatureDoesNotMatch,
+)
+from storage_engine.http.types import Request
+
+from .chunked import AwsChunkedSource, ChunkSignatures, PlainSource
+from .credentials import CredentialStore, Credentials
+from .payload import Source, VerifiedBody
+from .sigv4 import (
+    ALGORITHM, AMZ_DATE_FORMAT, EMPTY_SHA256, STREAMING_SIGNED, STREAMING_SIGNED_TRAILER,
+    STREAMING_UNSIGNED_TRAILER, UNSIGNED_PAYLOAD, canonical_header_value, canonical_query, canonical_request,
+    canonical_uri, is_hex_signature, scope, sign, signatures_equal, signing_key, string_to_sign,
+)
+from .signed_params import SignedParams, parse_authorization_header, parse_presigned_query
+
+MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
+SERVICES = frozenset({"s3", "sts", "iam"})
+_STREAMING_MODES = frozenset({STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER})
+_TRAILER_MODES = frozenset({STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER})
+
+_CONSTRUCT = object()   # only this module holds it: VerifiedRequest cannot be forged elsewhere
+
+
+class VerifiedRequest:
+    """A request whose signature checked out, with its body as a verifying ``PutBody``."""
+
+    __slots__ = ("request", "access_key", "credentials", "body", "presigned", "payload_mode")
+
+    def __init__(self, token: object, request: Request, credentials: Credentials, body: VerifiedBody,
+                 presigned: bool, payload_mode: str) -> None:
+        if token is not _CONSTRUCT:
+            raise TypeError("a VerifiedRequest comes only from auth.verify_request()")
+        self.request = request
+        self.credentials = credentials
+        self.access_key = credentials.access_key
+        self.body = body
+        self.presigned = presigned
+        self.payload_mode = payload_mode   # hex sha256, UNSIGNED-PAYLOAD or a STREAMING-* value
+
+    @property
+    def is_root(self) -> bool:
+        return self.credentials.is_root
+
+    def __repr__(self) -> str:
+        return f"VerifiedRequest({self.request.method} {self.request.raw_path}, access_key={self.access_key!r})"
+
+
+async def verify_request(request: Request, credentials: CredentialStore, settings: EngineSettings,
+                         *, now: float | None = None) -> VerifiedRequest:
+    """Verify the request's SigV4 signature; raise the S3 error a client should see if it fails."""
+    now = time.time() if now is None else now
+    headers = request.headers
+    authorization = headers.get("authorization")
+    presigned = "X-Amz-Algorithm" in request.query or "X-Amz-Signature" in request.query
+    if authorization is not None and presigned:
+        raise InvalidArgument("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+                              "Signature query string parameter or the Authorization header should be specified.")
+    if authorization is not None:
+        params = parse_authorization_header(authorization)
+        _check_header_date(request, params, now, settings)
+        payload_hash = headers.get("x-amz-content-sha256")
+        if payload_hash is None:
+            if request.body.length:
+                raise InvalidRequest("Missing required header for this request: x-amz-content-sha256.")
+            payload_hash = EMPTY_SHA256
+    elif presigned:
+        params = parse_presigned_query(request.query)
+        _check_presigned_time(params, now, settings)
+        payload_hash = request.query.get("X-Amz-Content-Sha256", UNSIGNED_PAYLOAD)
+    else:
+        raise AccessDenied("Anonymous access is not allowed.")
+    error_type: type[S3Error] = AuthorizationQueryParametersError if presigned else AuthorizationHeaderMalformed
+    if params.region != settings.region:
+        raise error_type(f"The authorization is malformed; the region '{params.region}' is wrong; "
+                         f"expecting '{settings.region}'.")
+    if params.service not in SERVICES:
+        raise error_type(f"The authorization is malformed; the service '{params.service}' is not supported.")
+    if "host" not in params.signed_headers:
+        raise error_type("The host header must be signed.")
+    mode = _payload_mode(payload_hash)
+    creds = credentials.lookup(params.access_key)
+    if creds is None:
+        raise InvalidAccessKeyId()
+    key = signing_key(creds.secret_key, params.date, params.region, params.service)
+    credential_scope = scope(params.date, params.region, params.service)
+    for candidate in _canonical_requests(request, params, payload_hash):
+        expected = sign(key, string_to_sign(params.amz_date, credential_scope, candidate))
+        if signatures_equal(expected, params.signature):
+            break
+    else:
+        raise SignatureDoesNotMatch()
+    signatures = ChunkSignatures(key, params.amz_date, credential_scope, params.signature) \
+        if mode in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER) else None
+    body = _body(request, mode, signatures)
+    return VerifiedRequest(_CONSTRUCT, request, creds, body, presigned, mode)
+
+
+# --- time ----------------------------------------------------------------------------------------
+def _parse_amz_date(value: str) -> float | None:
+    try:
+        parsed = datetime.strptime(value, AMZ_DATE_FORMAT)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=timezone.utc).timestamp()
+
+
+def _check_header_date(request: Request, params: SignedParams, now: float, settings: EngineSettings) -> None:
+    amz_date = request.headers.get("x-amz-date")
+    if amz_date is not None:
+        when = _parse_amz_date(amz_date.strip())
+    else:
+        date = request.headers.get("date")
+        when = None
+        if date is not None:
+            try:
+                when = parsedate_to_datetime(date).timestamp()
+            except (TypeError, ValueError, IndexError):
+                when = None
+        if when is not None:
+            amz_date = time.strftime(AMZ_DATE_FORMAT, time.gmtime(when))
+    if when is None or amz_date is None:
+        raise AccessDenied("AWS authentication requires a valid Date or x-amz-date header.")
+    amz_date = amz_date.strip()
+    if amz_date[:8] != params.date:
+        raise AuthorizationHeaderMalformed(
+            f"The authorization header is malformed; the credential date '{params.date}' does not match "
+            f"the request date '{amz_date[:8]}'.")
+    if abs(now - when) > settings.max_clock_skew_seconds:
+        raise RequestTimeTooSkewed()
+    params.amz_date = amz_date
+
+
+def _check_presigned_time(params: SignedParams, now: float, settings: EngineSettings) -> None:
+    when = _parse_amz_date(params.amz_date)
+    if when is None:
+        raise AuthorizationQueryParametersError("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\".")
+    if params.amz_date[:8] != params.date:
+        raise AuthorizationQueryParametersError("The credential date does not match X-Amz-Date.")
+    expires = params.expires
+    if expires is None:
+        raise AuthorizationQueryParametersError("X-Amz-Expires is required.")
+    if not 1 <= expires <= MAX_PRESIGN_EXPIRES:
+        raise AuthorizationQueryParametersError(
+            "X-Amz-Expires must be between 1 and 604800 seconds (seven days).")
+    if when - now > settings.max_clock_skew_seconds:
+        raise AccessDenied("Request is not valid yet.")
+    if now > when + expires:
+        raise AccessDenied("Request has expired.")
+
+
+# --- signature -----------------------------------------------------------------------------------
+def _canonical_requests(request: Request, params: SignedParams, payload_hash: str) -> Iterator[bytes]:
+    """The canonical request, then the few variants that ambiguous client encodings produce.
+
+    Variants are only tried when they could differ: a literal ``+`` in the query (plus or space?),
+    header values outside ASCII (hashed as UTF-8 by botocore, as raw bytes by others).
+    """
+    uri = canonical_uri(request.raw_path)
+    headers = request.headers
+    canonical_headers = [(name, canonical_header_value(headers.getall(name))) for name in params.signed_headers]
+    signed = ";".join(params.signed_headers)
+    exclude = "X-Amz-Signature" if params.presigned else None
+    queries = [canonical_query(request.query_string, exclude=exclude)]
+    if "+" in request.query_string:
+        queries.append(canonical_query(request.query_string, exclude=exclude, plus_is_space=True))
+    non_ascii = any(not value.isascii() for _, value in canonical_headers)
+    for query in queries:
+        text = canonical_request(request.method, uri, query, canonical_headers, signed, payload_hash)
+        yield text.encode("utf-8")
+        if non_ascii:
+            yield text.encode("latin-1", "replace")
+
+
+# --- payload -------------------------------------------------------------------------------------
+def _payload_mode(payload_hash: str) -> str:
+    if payload_hash == UNSIGNED_PAYLOAD or payload_hash in _STREAMING_MODES:
+        return payload_hash
+    lowered = payload_hash.lower()
+    if is_hex_signature(lowered):
+        return lowered
+    if payload_hash.startswith("STREAMING-"):
+        raise NotImplementedError_(f"The payload signing mode {payload_hash} is not implemented.")
+    raise InvalidArgument("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value, "
+                          "or a valid sha256 value.")
+
+
+def _body(request: Request, mode: str, signatures: ChunkSignatures | None) -> VerifiedBody:
+    headers = request.headers
+    streaming = mode in _STREAMING_MODES
+    expected: dict[str, str | None] = {}
+    # CompleteMultipartUpload's checksum headers describe the whole object, not the XML body.
+    describes_body = not (request.method == "POST" and "uploadId" in request.query)
+    if describes_body:
+        for name, value in headers.items():
+            algorithm = algorithm_of_header(name)
+            if algorithm is not None:
+                expected[algorithm] = value
+    trailer_algorithms: set[str] = set()
+    declared = headers.get("x-amz-trailer")
+    if declared:
+        if mode not in _TRAILER_MODES:
+            raise InvalidRequest("x-amz-trailer needs a STREAMING-*-TRAILER x-amz-content-sha256.")
+        for name in declared.split(","):
+            algorithm = algorithm_of_header(name.strip().lower())
+            if algorithm is None:
+                raise InvalidRequest(f"Unsupported trailer {name.strip()!r}.")
+            trailer_algorithms.add(algorithm)
+            expected.setdefault(algorithm, None)
+    sdk_algorithm = headers.get("x-amz-sdk-checksum-algorithm")
+    if sdk_algorithm and describes_body:
+        algorithm = sdk_algorithm.strip().upper()
+        if algorithm_of_header("x-amz-checksum-" + algorithm.lower()) is None:
+            raise InvalidRequest("Value for x-amz-sdk-checksum-algorithm header is invalid.")
+        expected.setdefault(algorithm, None)
+    if len(expected) > 1:
+        raise InvalidRequest("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+    checksums = ChecksumSet(expected)
+    source: Source
+    if streaming:
+        decoded = headers.get("x-amz-decoded-content-length")
+        decoded_length: int | None = None
+        if decoded is not None:
+            decoded = decoded.strip()
+            if not (decoded.isascii() and decoded.isdigit()):
+                raise InvalidArgument("x-amz-decoded-content-length must be a non-negative integer.")
+            decoded_length = int(decoded)
+        source = AwsChunkedSource(request.body, signatures, trailers=mode in _TRAILER_MODES)
+    else:
+        decoded_length = request.body.length
+        source = PlainSource(request.body)
+    expected_sha256 = mode if not streaming and mode != UNSIGNED_PAYLOAD else None
+    return VerifiedBody(source, decoded_length=decoded_length, expected_sha256=expected_sha256,
+                        checksums=checksums, trailer_algorithms=frozenset(trailer_algorithms))

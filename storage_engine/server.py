@@ -1,0 +1,249 @@
+"""The engine process: settings + pools -> object layer -> S3 app -> HTTP server, until SIGTERM.
+
+    run_server(settings, pools) -> exit code          (called by ``cli.py``)
+
+With ``settings.workers > 1`` the parent binds the address (to fail early and to resolve port 0),
+prepares the drives once, then forks that many workers. Each worker opens its own object layer and
+listens on its own SO_REUSEPORT socket, so the kernel spreads connections evenly; without
+SO_REUSEPORT the workers share the parent's socket. The parent forwards SIGTERM/SIGINT, restarts a
+worker that dies unexpectedly, and prints ``listening on ...`` once every worker is ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from storage_engine.config import EngineSettings
+from storage_engine.http.server import ServerLimits, serve
+from storage_engine.http.types import App
+from storage_engine.topology import Pool
+
+log = logging.getLogger("storage_engine.server")
+
+# ``async (settings, pools) -> (app, close)``: what the worker serves and how to release it.
+AppFactory = Callable[[EngineSettings, list[Pool]], Awaitable[tuple[App, Callable[[], Awaitable[None]]]]]
+
+SHUTDOWN_TIMEOUT = 30.0
+READY_TIMEOUT = 120.0
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def configure_malloc() -> None:
+    """Keep 1-2 MiB buffers on the heap and stop returning freed pages to the OS after every request.
+
+    Measured (PERFORMANCE-NOTES.md): without this, erasure coding per 1 MiB stripe ran ~10x slower.
+    glibc refuses an mmap threshold above 32 MiB on some builds, so fall back to its maximum.
+    """
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return                                   # not glibc (e.g. musl): nothing to tune
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    if not mallopt(_M_MMAP_THRESHOLD, 64 << 20):
+        mallopt(_M_MMAP_THRESHOLD, 32 << 20)
+    mallopt(_M_TRIM_THRESHOLD, 256 << 20)
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` on a fresh uvloop event loop (the fastest loop measured; see PERFORMANCE-NOTES)."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(coro)
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGKILL when the parent dies (kill -9 must not leave orphans serving)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)            # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool, listen: bool = True) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    if listen:
+        sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+async def _build_app(settings: EngineSettings, pools: list[Pool]) -> tuple[App, Callable[[], Awaitable[None]]]:
+    from storage_engine.api.app import S3App
+    from storage_engine.objects.layer import open_object_layer
+
+    layer = await open_object_layer(pools, settings)
+    return S3App(layer, settings), layer.close
+
+
+async def _worker_main(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
+                       on_ready: Callable[[socket.socket], None],
+                       app_factory: AppFactory | None = None) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    build = app_factory or _build_app
+    app, close = await build(settings, pools)
+    try:
+        await serve(app, settings.host, settings.port, stop=stop, sock=sock, limits=ServerLimits(),
+                    on_ready=lambda sockets: on_ready(sockets[0]), shutdown_timeout=SHUTDOWN_TIMEOUT)
+    finally:
+        await close()
+
+
+def _announce(sock: socket.socket, workers: int) -> None:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in str(host) else host
+    print(f"listening on http://{shown}:{port} ({workers} worker{'s' if workers > 1 else ''})", flush=True)
+
+
+def run_server(settings: EngineSettings, pools: list[Pool], *,
+               app_factory: AppFactory | None = None) -> int:
+    """Serve the S3 API until SIGTERM/SIGINT; returns the process exit code.
+
+    ``app_factory(settings, pools) -> (app, close)`` (async) replaces the real object layer and S3 app
+    in tests of the server itself.
+    """
+    configure_malloc()
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    reuse_port = hasattr(socket, "SO_REUSEPORT") and settings.workers > 1
+    try:
+        # Bound in the parent: a taken port fails here, at once, with a clear message.
+        sock = bind_socket(settings.host, settings.port, reuse_port=reuse_port, listen=not reuse_port)
+    except OSError as exc:
+        print(f"error: cannot listen on {settings.address}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if settings.workers == 1:
+        _run(_worker_main(settings, pools, sock, lambda s: _announce(s, 1), app_factory))
+        return 0
+    if app_factory is None:
+        _run(_prepare_drives(settings, pools))   # format once, not raced by N workers
+    return _supervise(settings, pools, sock, reuse_port, app_factory)
+
+
+async def _prepare_drives(settings: EngineSettings, pools: list[Pool]) -> None:
+    from storage_engine.objects.layer import open_object_layer
+
+    layer = await open_object_layer(pools, settings)
+    await layer.close()
+
+
+def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket, reuse_port: bool,
+               app_factory: AppFactory | None) -> int:
+    port = sock.getsockname()[1]
+    ready_read, ready_write = os.pipe()
+    stopping = False
+    children: dict[int, int] = {}                # pid -> worker index
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:                             # the worker
+            code = 0
+            try:
+                os.close(ready_read)
+                _die_with_parent()
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                worker_sock = sock
+                if reuse_port:
+                    worker_sock = bind_socket(settings.host, port, reuse_port=True)
+
+                def ready(_: socket.socket) -> None:
+                    os.write(ready_write, b"1")
+
+                _run(_worker_main(settings, pools, worker_sock, ready, app_factory))
+            except BaseException:                # a worker must never return into the parent's code
+                logging.getLogger("storage_engine.server").exception("worker %d failed", index)
+                code = 1
+            finally:
+                os._exit(code)
+        children[pid] = index
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for index in range(settings.workers):
+        spawn(index)
+    if not _wait_ready(ready_read, settings.workers, children):
+        forward(signal.SIGTERM, None)
+    else:
+        _announce(sock, settings.workers)   # bound even when not listening: it has the address
+    exit_code = 0
+    restarts: list[float] = []
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:                 # pragma: no cover - PEP 475 retries for us
+            continue
+        index = children.pop(pid, None)
+        if index is None or stopping:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        log.error("worker %d (pid %d) exited with %d; restarting it", index, pid, code)
+        now = time.monotonic()
+        restarts = [t for t in restarts if now - t < 60] + [now]
+        if len(restarts) > 10:                   # crash loop: give up rather than spin
+            log.error("workers keep dying; shutting down")
+            exit_code = 1
+            forward(signal.SIGTERM, None)
+            continue
+        spawn(index)
+    os.close(ready_read)
+    os.close(ready_write)
+    sock.close()
+    return exit_code
+
+
+def _wait_ready(ready_read: int, workers: int, children: dict[int, int]) -> bool:
+    deadline = time.monotonic() + READY_TIMEOUT
+    got = 0
+    while got < workers and time.monotonic() < deadline:
+        readable, _, _ = select.select([ready_read], [], [], 0.5)
+        if readable:
+            got += len(os.read(ready_read, workers))
+        elif len(children) < workers:
+            return False
+        for pid in list(children):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                children.pop(pid, None)
+                return False
+    return got >= workers
