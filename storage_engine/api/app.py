@@ -18,8 +18,7 @@ from storage_engine.api.names import validate_bucket_name, validate_key
 from storage_engine.api.policy import authorize
 from storage_engine.api.router import UNAUTHENTICATED, Endpoint, Route, resolve
 from storage_engine.api.xml import CONTENT_TYPE, error_body
-from storage_engine.auth import verify_request
-from storage_engine.auth.credentials import CredentialStore
+from storage_engine.auth import CredentialStore, verify_request
 from storage_engine.config import EngineSettings
 from storage_engine.errors import InternalError, NotImplementedError_, S3Error
 from storage_engine.http.types import Request, Response
@@ -72,7 +71,7 @@ class S3App:
                  credentials: CredentialStore | None = None) -> None:
         self.layer = layer
         self.settings = settings
-        self.credentials = credentials if credentials is not None else CredentialStore(settings)
+        self.credentials = credentials if credentials is not None else CredentialStore.from_settings(settings)
         self._domains = settings.domains
 
     async def __call__(self, request: Request) -> Response:
@@ -95,7 +94,7 @@ class S3App:
 
     async def _serve(self, request: Request, route: Route, request_id: str) -> Response:
         verified = await verify_request(request, self.credentials, self.settings)
-        identity = Identity(verified.access_key, is_root=verified.access_key == self.settings.access_key)
+        identity = Identity(verified.access_key, is_root=verified.is_root)
         if route.bucket:
             validate_bucket_name(route.bucket)
         if route.key:
@@ -115,7 +114,7 @@ class S3App:
             return Response(status=200)
         try:
             await asyncio.wait_for(self.layer.list_buckets(), READY_TIMEOUT_SECONDS)
-        except (S3Error, asyncio.TimeoutError, OSError) as exc:
+        except Exception as exc:   # whatever the cause, storage cannot serve: not ready
             log.warning("readiness check failed: %s", exc)
             return Response(status=503)
         return Response(status=200)

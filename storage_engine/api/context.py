@@ -6,23 +6,11 @@ from dataclasses import dataclass
 
 from storage_engine.api.router import Endpoint
 from storage_engine.api.xml import CONTENT_TYPE
+from storage_engine.auth import VerifiedRequest
 from storage_engine.config import EngineSettings
 from storage_engine.errors import InvalidArgument
 from storage_engine.http.types import Headers, Response
 from storage_engine.objects.types import NULL_VERSION, ObjectLayer
-
-# TEMPORARY until auth/ lands: the shape handlers rely on.
-from typing import Protocol
-
-from storage_engine.http.types import Request
-from storage_engine.objects.types import PutBody
-
-
-class VerifiedRequest(Protocol):
-    request: Request
-    access_key: str
-    body: PutBody
-
 
 __all__ = ["Identity", "ReqCtx", "VerifiedRequest", "xml_response", "version_headers", "int_param"]
 

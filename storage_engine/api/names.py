@@ -22,7 +22,7 @@ def validate_bucket_name(bucket: str) -> None:
     """Raise InvalidBucketName unless ``bucket`` follows the S3 naming rules."""
     if (not _BUCKET.match(bucket) or ".." in bucket or ".-" in bucket or "-." in bucket
             or _IPV4.match(bucket) or bucket.startswith("xn--") or bucket.endswith("-s3alias")):
-        raise InvalidBucketName(resource=bucket)
+        raise InvalidBucketName()
 
 
 def validate_key(key: str) -> None:

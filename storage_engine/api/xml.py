@@ -27,6 +27,7 @@ CONTENT_TYPE = "application/xml"
 # XML 1.0 even as references, but AWS emits them as references too; clients wanting them intact use
 # encoding-type=url.
 _NEEDS_ESCAPE = re.compile(r"[&<>\"\x00-\x08\x0b\x0c\x0d\x0e-\x1f\x7f]")
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
 
 
@@ -102,7 +103,8 @@ def error_body(error: S3Error, resource: str, request_id: str) -> bytes:
     w = XmlWriter("Error", namespace=None)
     w.elem("Code", error.code)
     w.elem("Message", error.message)
-    w.elem("Resource", error.resource or resource)
+    # A resource naming a key with control characters must not make the error unparsable.
+    w.elem("Resource", _NOT_XML.sub(lambda m: f"%{ord(m.group()):02X}", error.resource or resource))
     w.elem("RequestId", request_id)
     w.elem("HostId", request_id)
     return w.finish()

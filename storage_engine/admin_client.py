@@ -1,0 +1,81 @@
+"""``python -m storage_engine heal [--endpoint URL] [BUCKET]``: ask a running server to heal, print the report.
+
+The request is an ordinary SigV4-signed ``POST /rustfs/admin/v3/heal[/<bucket>]`` with the root
+credentials from the settings (``RUSTFS_ACCESS_KEY``/``RUSTFS_SECRET_KEY``), so it needs nothing but
+the same environment the server runs with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import sys
+from urllib.parse import quote, urlsplit
+
+from storage_engine.auth import sign_request
+from storage_engine.config import EngineSettings
+
+ADMIN_HEAL_PATH = "/rustfs/admin/v3/heal"
+# Healing a large bucket can take a long time; the server answers once the pass is complete.
+TIMEOUT_SECONDS = 3600.0
+
+
+def default_endpoint(settings: EngineSettings) -> str:
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def heal(settings: EngineSettings, endpoint: str | None, bucket: str | None) -> int:
+    """Heal ``bucket`` (or everything) on the server at ``endpoint``; print the report. Exit status."""
+    secret = settings.secret_key.get_secret_value()
+    if not settings.access_key or not secret:
+        print("error: set RUSTFS_ACCESS_KEY and RUSTFS_SECRET_KEY to the server's root credentials",
+              file=sys.stderr)
+        return 2
+    base = (endpoint or default_endpoint(settings)).rstrip("/")
+    path = ADMIN_HEAL_PATH + (f"/{quote(bucket, safe='')}" if bucket else "")
+    url = base + path
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        print(f"error: bad endpoint {base!r}: expected http(s)://HOST[:PORT]", file=sys.stderr)
+        return 2
+    headers = sign_request("POST", url, {}, hashlib.sha256(b"").hexdigest(), settings.access_key, secret,
+                           settings.region)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(parts.netloc, timeout=TIMEOUT_SECONDS)
+    try:
+        connection.request("POST", path, body=b"", headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+    except OSError as exc:
+        print(f"error: cannot reach {base}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        connection.close()
+    if response.status != 200:
+        print(f"error: heal failed with HTTP {response.status}:\n{body.decode('utf-8', 'replace')}",
+              file=sys.stderr)
+        return 1
+    try:
+        report = json.loads(body)
+    except ValueError:
+        print(f"error: unexpected response: {body[:200]!r}", file=sys.stderr)
+        return 1
+    print(format_report(report, bucket))
+    return 0 if not report.get("failures") else 1
+
+
+def format_report(report: dict[str, object], bucket: str | None) -> str:
+    lines = [f"Heal of {bucket or 'all buckets'}:"]
+    for field in ("objects_scanned", "objects_healed", "shards_rebuilt", "metadata_repaired", "failures"):
+        lines.append(f"  {field.replace('_', ' ')}: {report.get(field, 0)}")
+    details = report.get("details")
+    if isinstance(details, list) and details:
+        lines.append("  details:")
+        lines.extend(f"    {line}" for line in details)
+    return "\n".join(lines)
