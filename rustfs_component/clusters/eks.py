@@ -1,0 +1,188 @@
+"""Amazon EKS with pulumi-aws directly: VPC, IAM, cluster (API auth + access entries), node groups, EBS CSI.
+
+pulumi-eks is not used: its resources live in a plugin, so its children cannot be checked offline.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from rustfs_component.clusters.handle import TIER_NODE_LABEL, ClusterHandle, kubernetes_provider, render_kubeconfig
+from rustfs_component.clusters.network import carve
+from rustfs_component.config import EksCluster
+
+EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
+
+
+def partition(region: str) -> str:
+    """The ARN partition of a region (China and GovCloud differ)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _service_role_policy(service: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+
+
+def irsa_trust_policy(oidc_arn: str, issuer_url: str, subjects: list[str]) -> str:
+    """Trust policy letting exactly `subjects` (service accounts) assume a role through the cluster's OIDC."""
+    issuer = issuer_url.removeprefix("https://")
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Federated": oidc_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{issuer}:aud": "sts.amazonaws.com", f"{issuer}:sub": subjects}},
+    }]})
+
+
+class EksClusterResource(pulumi.ComponentResource):
+    """An EKS cluster and everything it needs; exposes `handle`, `aws_provider` and the OIDC provider."""
+
+    handle: ClusterHandle
+    aws_provider: aws.Provider
+    oidc_provider: aws.iam.OpenIdConnectProvider
+    cluster: aws.eks.Cluster
+
+    def __init__(self, name: str, config: EksCluster, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rustfs:eks:Cluster", name, None, opts)
+        self.aws_provider = aws.Provider(
+            f"{name}-aws", region=config.region, profile=config.profile,
+            default_tags={"tags": {"rustfs.io/platform": name, "managed-by": "pulumi"}},
+            opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self, provider=self.aws_provider)
+        arn = partition(config.region)
+        private_subnets, public_subnets = self._network(name, config, child)
+
+        cluster_role = aws.iam.Role(f"{name}-cluster-role", assume_role_policy=_service_role_policy("eks.amazonaws.com"), opts=child)
+        cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-policy", role=cluster_role.name,
+            policy_arn=f"arn:{arn}:iam::aws:policy/AmazonEKSClusterPolicy", opts=child)
+        self.cluster = aws.eks.Cluster(
+            f"{name}-cluster",
+            name=name,
+            version=config.kubernetes_version,
+            role_arn=cluster_role.arn,
+            # API mode: access entries, never the shared aws-auth ConfigMap (which others edit too).
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            vpc_config={"subnet_ids": private_subnets + public_subnets,
+                        "endpoint_private_access": True,
+                        "endpoint_public_access": config.endpoint_public_access,
+                        "public_access_cidrs": config.public_access_cidrs},
+            enabled_cluster_log_types=["api", "audit", "authenticator"],
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[cluster_policy])))
+
+        for index, principal in enumerate(config.admin_principal_arns):
+            entry = aws.eks.AccessEntry(f"{name}-admin-{index}", cluster_name=self.cluster.name,
+                                        principal_arn=principal, type="STANDARD", opts=child)
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{index}", cluster_name=self.cluster.name, principal_arn=principal,
+                policy_arn=f"arn:{arn}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                access_scope={"type": "cluster"},
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[entry])))
+
+        node_groups = self._node_groups(name, config, private_subnets, child, arn)
+
+        issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer if ids and ids[0].oidcs else "")
+        self.oidc_provider = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc", url=issuer.apply(lambda u: u or ""), client_id_lists=["sts.amazonaws.com"], opts=child)
+        ebs_role = aws.iam.Role(
+            f"{name}-ebs-csi-role",
+            assume_role_policy=pulumi.Output.all(self.oidc_provider.arn, issuer).apply(
+                lambda a: irsa_trust_policy(a[0], a[1], [EBS_CSI_SERVICE_ACCOUNT])),
+            opts=child)
+        aws.iam.RolePolicyAttachment(
+            f"{name}-ebs-csi-policy", role=ebs_role.name,
+            policy_arn=f"arn:{arn}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy", opts=child)
+        ebs_csi = aws.eks.Addon(
+            f"{name}-ebs-csi", cluster_name=self.cluster.name, addon_name="aws-ebs-csi-driver",
+            service_account_role_arn=ebs_role.arn,
+            # Keep changes a cluster operator made to the add-on's config; never overwrite them.
+            resolve_conflicts_on_update="PRESERVE",
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_groups)))
+
+        kubeconfig = pulumi.Output.all(self.cluster.name, self.cluster.endpoint,
+                                       self.cluster.certificate_authority.apply(lambda ca: ca.data or "")).apply(
+            lambda a: render_kubeconfig(cluster_name=a[0], server=a[1], ca_data=a[2],
+                                        user=_exec_user(a[0], config.region, config.profile)))
+        provider = kubernetes_provider(name, kubeconfig, parent=self)
+        self.handle = ClusterHandle(kubeconfig=pulumi.Output.secret(kubeconfig), provider=provider,
+                                    ready=[*node_groups, ebs_csi])
+        self.register_outputs({"kubeconfig": self.handle.kubeconfig, "clusterName": self.cluster.name,
+                               "oidcProviderArn": self.oidc_provider.arn})
+
+    def _network(self, name: str, config: EksCluster, child: pulumi.ResourceOptions) -> tuple[list[pulumi.Output[str]], list[pulumi.Output[str]]]:
+        private_cidrs, public_cidrs = carve(config.vpc_cidr, len(config.availability_zones))
+        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=config.vpc_cidr, enable_dns_hostnames=True,
+                          enable_dns_support=True, tags={"Name": f"{name}-vpc"}, opts=child)
+        igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
+        public_rt = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id,
+                                       routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}], opts=child)
+        public_ids: list[pulumi.Output[str]] = []
+        private_ids: list[pulumi.Output[str]] = []
+        nat_ids: list[pulumi.Output[str]] = []
+        for index, zone in enumerate(config.availability_zones):
+            public = aws.ec2.Subnet(
+                f"{name}-public-{zone}", vpc_id=vpc.id, cidr_block=public_cidrs[index], availability_zone=zone,
+                map_public_ip_on_launch=False, tags={"Name": f"{name}-public-{zone}", "kubernetes.io/role/elb": "1"},
+                opts=child)
+            aws.ec2.RouteTableAssociation(f"{name}-public-{zone}", subnet_id=public.id,
+                                          route_table_id=public_rt.id, opts=child)
+            public_ids.append(public.id)
+            if index == 0 or config.nat_gateway_per_az:
+                eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", opts=child)
+                nat = aws.ec2.NatGateway(f"{name}-nat-{zone}", allocation_id=eip.id, subnet_id=public.id,
+                                         opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[igw])))
+                nat_ids.append(nat.id)
+            private = aws.ec2.Subnet(
+                f"{name}-private-{zone}", vpc_id=vpc.id, cidr_block=private_cidrs[index], availability_zone=zone,
+                tags={"Name": f"{name}-private-{zone}", "kubernetes.io/role/internal-elb": "1"}, opts=child)
+            private_rt = aws.ec2.RouteTable(f"{name}-private-{zone}", vpc_id=vpc.id,
+                                            routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat_ids[-1]}], opts=child)
+            aws.ec2.RouteTableAssociation(f"{name}-private-{zone}", subnet_id=private.id,
+                                          route_table_id=private_rt.id, opts=child)
+            private_ids.append(private.id)
+        return private_ids, public_ids
+
+    def _node_groups(self, name: str, config: EksCluster, subnets: list[pulumi.Output[str]],
+                     child: pulumi.ResourceOptions, arn: str) -> list[pulumi.Resource]:
+        node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=_service_role_policy("ec2.amazonaws.com"), opts=child)
+        attachments: list[pulumi.Resource] = [
+            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=node_role.name,
+                                         policy_arn=f"arn:{arn}:iam::aws:policy/{policy}", opts=child)
+            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly")]
+        # The autoscaler owns desired size once the group exists (drift-prone, so explicit: config).
+        ignore = ["scalingConfig.desiredSize"] if config.ignore_scaling_changes else []
+        groups: list[pulumi.Resource] = []
+        for pool in config.node_pools:
+            groups.append(aws.eks.NodeGroup(
+                f"{name}-{pool.name}",
+                cluster_name=self.cluster.name,
+                node_group_name=f"{name}-{pool.name}",
+                node_role_arn=node_role.arn,
+                subnet_ids=subnets,
+                instance_types=[pool.instance_type],
+                ami_type="AL2023_x86_64_STANDARD",
+                disk_size=pool.system_disk_gib,
+                labels={TIER_NODE_LABEL: pool.tier},
+                scaling_config={"min_size": pool.min_size, "max_size": pool.max_size, "desired_size": pool.desired_size},
+                update_config={"max_unavailable": 1},
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                    depends_on=attachments, ignore_changes=ignore))))
+        return groups
+
+
+def _exec_user(cluster_name: str, region: str, profile: str | None) -> dict[str, object]:
+    """`aws eks get-token` as exec plugin; the profile is an argument (not AWS_PROFILE) so the kubeconfig
+    authenticates as exactly the identity the provider uses."""
+    args = ["--region", region, "eks", "get-token", "--cluster-name", cluster_name, "--output", "json"]
+    if profile:
+        args += ["--profile", profile]
+    return {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws", "args": args,
+                     "interactiveMode": "Never"}}

@@ -1,0 +1,101 @@
+"""vSphere with Tanzu: a TKG cluster created on the Supervisor with pulumi-kubernetes.
+
+Either a `run.tanzu.vmware.com/v1alpha3` TanzuKubernetesCluster or a Cluster API `Cluster` of class
+`tanzukubernetescluster`. The guest cluster's kubeconfig is read from the `<name>-kubeconfig` Secret
+the Supervisor writes next to it.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from rustfs_component.clusters.handle import TIER_NODE_LABEL, ClusterHandle, kubernetes_provider
+from rustfs_component.config import TanzuCluster
+
+TKC_API_VERSION = "run.tanzu.vmware.com/v1alpha3"
+CAPI_API_VERSION = "cluster.x-k8s.io/v1beta1"
+TKG_CLUSTER_CLASS = "tanzukubernetescluster"
+# pulumi-kubernetes waits for this condition before anything reads the kubeconfig Secret.
+WAIT_FOR_READY = {"pulumi.com/waitFor": "condition=Ready"}
+
+
+def tkc_spec(config: TanzuCluster) -> dict[str, Any]:
+    """TanzuKubernetesCluster v1alpha3 spec (only fields v1alpha2 shares, so the offline schema checks it)."""
+    tkr = {"reference": {"name": config.tkr}}
+    return {
+        "topology": {
+            "controlPlane": {"replicas": config.control_plane_replicas, "vmClass": config.control_plane_vm_class,
+                             "storageClass": config.default_storage_class, "tkr": tkr},
+            "nodePools": [{"name": pool.name, "replicas": pool.replicas, "vmClass": pool.vm_class,
+                           "storageClass": pool.storage_class or config.default_storage_class,
+                           "labels": {TIER_NODE_LABEL: pool.tier}, "tkr": tkr}
+                          for pool in config.node_pools],
+        },
+        "settings": {
+            "network": {"cni": {"name": "antrea"}, "pods": {"cidrBlocks": [config.pod_cidr]},
+                        "services": {"cidrBlocks": [config.service_cidr]}},
+            "storage": {"defaultClass": config.default_storage_class},
+        },
+    }
+
+
+def capi_spec(config: TanzuCluster) -> dict[str, Any]:
+    """Cluster API v1beta1 Cluster spec using the Supervisor's `tanzukubernetescluster` ClusterClass."""
+    return {
+        "clusterNetwork": {"pods": {"cidrBlocks": [config.pod_cidr]},
+                           "services": {"cidrBlocks": [config.service_cidr]},
+                           "serviceDomain": "cluster.local"},
+        "topology": {
+            "class": TKG_CLUSTER_CLASS,
+            "version": config.tkr,
+            "controlPlane": {"replicas": config.control_plane_replicas},
+            "workers": {"machineDeployments": [
+                {"class": "node-pool", "name": pool.name, "replicas": pool.replicas,
+                 "variables": {"overrides": [
+                     {"name": "vmClass", "value": pool.vm_class},
+                     {"name": "storageClass", "value": pool.storage_class or config.default_storage_class},
+                     {"name": "nodePoolLabels", "value": [{"key": TIER_NODE_LABEL, "value": pool.tier}]}]}}
+                for pool in config.node_pools]},
+            "variables": [
+                {"name": "vmClass", "value": config.control_plane_vm_class},
+                {"name": "storageClass", "value": config.default_storage_class},
+                {"name": "defaultStorageClass", "value": config.default_storage_class}],
+        },
+    }
+
+
+class TanzuClusterResource(pulumi.ComponentResource):
+    """A TKG cluster on the Supervisor; exposes `handle` and `supervisor_provider`."""
+
+    handle: ClusterHandle
+    supervisor_provider: k8s.Provider
+
+    def __init__(self, name: str, config: TanzuCluster, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rustfs:tanzu:Cluster", name, None, opts)
+        # The Supervisor is reached through the context `kubectl vsphere login` wrote.
+        self.supervisor_provider = k8s.Provider(f"{name}-supervisor", context=config.supervisor_context,
+                                                namespace=config.vsphere_namespace,
+                                                opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self, provider=self.supervisor_provider)
+        metadata = {"name": name, "namespace": config.vsphere_namespace, "annotations": WAIT_FOR_READY,
+                    "labels": {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": name}}
+        if config.api == "tkc":
+            cluster = k8s.apiextensions.CustomResource(
+                f"{name}-cluster", api_version=TKC_API_VERSION, kind="TanzuKubernetesCluster",
+                metadata=metadata, spec=tkc_spec(config), opts=child)
+        else:
+            cluster = k8s.apiextensions.CustomResource(
+                f"{name}-cluster", api_version=CAPI_API_VERSION, kind="Cluster",
+                metadata=metadata, spec=capi_spec(config), opts=child)
+
+        # The ID depends on the cluster, so the Secret is read only after the cluster is Ready.
+        secret_id = cluster.id.apply(lambda _: f"{config.vsphere_namespace}/{name}-kubeconfig")
+        secret = k8s.core.v1.Secret.get(f"{name}-kubeconfig", secret_id, opts=child)
+        kubeconfig = pulumi.Output.secret(secret.data.apply(lambda data: base64.b64decode(data["value"]).decode()))
+        provider = kubernetes_provider(name, kubeconfig, parent=self)
+        self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=[cluster])
+        self.register_outputs({"kubeconfig": kubeconfig})

@@ -1,0 +1,92 @@
+"""Tencent Cloud TKE with tencentcloud-iac-pulumi: VPC, subnets, NAT, managed cluster, node pools, CBS CSI."""
+
+from __future__ import annotations
+
+import pulumi
+import tencentcloud_iac_pulumi as tencentcloud
+
+from rustfs_component.clusters.handle import TIER_NODE_LABEL, ClusterHandle, kubernetes_provider
+from rustfs_component.clusters.network import carve
+from rustfs_component.config import TkeCluster
+
+
+class TkeClusterResource(pulumi.ComponentResource):
+    """A managed TKE cluster; exposes `handle` and `tencentcloud_provider` (for the cold tier)."""
+
+    handle: ClusterHandle
+    tencentcloud_provider: tencentcloud.Provider
+    cluster: tencentcloud.kubernetes.Cluster
+
+    def __init__(self, name: str, config: TkeCluster, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rustfs:tke:Cluster", name, None, opts)
+        self.tencentcloud_provider = tencentcloud.Provider(
+            f"{name}-tencentcloud", region=config.region, profile=config.profile, opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self, provider=self.tencentcloud_provider)
+        private_cidrs, public_cidrs = carve(config.vpc_cidr, len(config.availability_zones))
+        vpc = tencentcloud.vpc.Instance(f"{name}-vpc", name=f"{name}-vpc", cidr_block=config.vpc_cidr, opts=child)
+        subnets = [
+            tencentcloud.subnet.Instance(f"{name}-{zone}", name=f"{name}-{zone}", vpc_id=vpc.id,
+                                         availability_zone=zone, cidr_block=private_cidrs[index], opts=child)
+            for index, zone in enumerate(config.availability_zones)]
+        nat_subnet = tencentcloud.subnet.Instance(
+            f"{name}-nat", name=f"{name}-nat", vpc_id=vpc.id, availability_zone=config.availability_zones[0],
+            cidr_block=public_cidrs[0], opts=child)
+        eip = tencentcloud.eip.Instance(f"{name}-nat", name=f"{name}-nat", internet_max_bandwidth_out=100, opts=child)
+        nat = tencentcloud.nat.Gateway(f"{name}-nat", name=f"{name}-nat", vpc_id=vpc.id, subnet_id=nat_subnet.id,
+                                       assigned_eip_sets=[eip.public_ip], bandwidth=100, max_concurrent=1000000, opts=child)
+        tencentcloud.route.TableEntry(f"{name}-default-route", route_table_id=vpc.default_route_table_id,
+                                      destination_cidr_block="0.0.0.0/0", next_type="NAT", next_hub=nat.id, opts=child)
+        subnet_ids = [s.id for s in subnets]
+
+        api_sg = tencentcloud.security.Group(f"{name}-api", name=f"{name}-api",
+                                             description="Kubernetes API access", opts=child)
+        tencentcloud.security.GroupRuleSet(
+            f"{name}-api", security_group_id=api_sg.id,
+            ingresses=[{"action": "ACCEPT", "cidr_block": cidr, "protocol": "TCP", "port": "443",
+                        "description": "Kubernetes API"} for cidr in config.api_allowed_cidrs],
+            opts=child)
+
+        self.cluster = tencentcloud.kubernetes.Cluster(
+            f"{name}-cluster",
+            cluster_name=name,
+            cluster_version=config.kubernetes_version,
+            cluster_deploy_type="MANAGED_CLUSTER",
+            cluster_level=config.cluster_level,
+            vpc_id=vpc.id,
+            network_type="GR",
+            cluster_cidr=config.cluster_cidr,
+            service_cidr=config.service_cidr,
+            container_runtime="containerd",
+            # CBS CSI is the storage driver of every tier's StorageClass.
+            extension_addons=[{"name": "CBS", "param": '{"kind":"App","spec":{"chart":{"chartName":"cbs"}}}'}],
+            opts=child)
+
+        ignore = ["desiredCapacity"] if config.ignore_scaling_changes else []
+        node_pools: list[pulumi.Resource] = [
+            tencentcloud.kubernetes.NodePool(
+                f"{name}-{pool.name}",
+                name=f"{name}-{pool.name}",
+                cluster_id=self.cluster.id,
+                vpc_id=vpc.id,
+                subnet_ids=subnet_ids,
+                min_size=pool.min_size,
+                max_size=pool.max_size,
+                desired_capacity=pool.desired_size,
+                enable_auto_scale=True,
+                multi_zone_subnet_policy="EQUALITY",
+                labels={TIER_NODE_LABEL: pool.tier},
+                auto_scaling_config={"instance_type": pool.instance_type, "system_disk_type": "CLOUD_BSSD",
+                                     "system_disk_size": pool.system_disk_gib, "enhanced_security_service": False,
+                                     "public_ip_assigned": False},
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=ignore)))
+            for pool in config.node_pools]
+
+        # TKE opens the API endpoint only once the cluster has nodes, hence a separate endpoint resource.
+        endpoint = tencentcloud.kubernetes.ClusterEndpoint(
+            f"{name}-endpoint", cluster_id=self.cluster.id, cluster_internet=True,
+            cluster_internet_security_group=api_sg.id,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_pools)))
+        kubeconfig = pulumi.Output.secret(endpoint.kube_config)
+        provider = kubernetes_provider(name, kubeconfig, parent=self)
+        self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=node_pools)
+        self.register_outputs({"kubeconfig": kubeconfig, "clusterId": self.cluster.id})

@@ -1,0 +1,83 @@
+"""The whole platform: cluster, engine image, network allowances and tenants."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from rustfs_component.config.base import DnsLabel, StrictModel
+from rustfs_component.config.clusters import (AckCluster, ClusterConfig, EksCluster, ExistingCluster,
+                                              TanzuCluster, TkeCluster, check_tiers_defined)
+from rustfs_component.config.tenants import TenantConfig
+
+# repository[:tag]@sha256:<64 hex>: images are pinned by digest so a re-pushed tag never changes a pod.
+_IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
+
+
+class EngineImage(StrictModel):
+    """The storage engine's container image (built from storage_engine/Containerfile)."""
+
+    image: str = Field(
+        description="Image as 'repository:tag@sha256:<digest>'; the digest is required. Required.")
+    pull_secret: str | None = Field(
+        default=None, description="Name of an imagePullSecret present in each tenant namespace. Default: none.")
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        if not _IMAGE.match(value):
+            raise ValueError("image must be 'repository:tag@sha256:<64 hex digits>'")
+        return value
+
+    @property
+    def tag(self) -> str:
+        name = self.image.split("@", 1)[0]
+        last = name.rsplit("/", 1)[-1]
+        return last.split(":", 1)[1] if ":" in last else "latest"
+
+
+class NetworkAllowances(StrictModel):
+    """Where the traffic that tenant NetworkPolicies admit comes from."""
+
+    ingress_controller_namespace: DnsLabel = Field(
+        default="ingress-nginx", description="Namespace of the ingress controller. Default 'ingress-nginx'.")
+    monitoring_namespace: DnsLabel = Field(
+        default="monitoring", description="Namespace of Prometheus. Default 'monitoring'.")
+
+
+class PlatformConfig(StrictModel):
+    """Everything one stack deploys."""
+
+    name: DnsLabel = Field(
+        default="rustfs", max_length=20,
+        description="Name of the platform: prefixes the cluster, StorageClasses, buckets and users. Default 'rustfs'.")
+    cluster: ClusterConfig = Field(description="The cluster, by `cloud`: eks | ack | tke | tanzu | existing. Required.")
+    engine: EngineImage = Field(description="The engine image. Required.")
+    network: NetworkAllowances = Field(default_factory=NetworkAllowances, description="Default: see NetworkAllowances.")
+    tenants: list[TenantConfig] = Field(default_factory=list, description="Tenants. Default: none.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "PlatformConfig":
+        check_tiers_defined(self.cluster)
+        names = [t.name for t in self.tenants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tenants: duplicate tenant names {names}")
+        self._check_node_pools_for_tiers()
+        return self
+
+    def _check_node_pools_for_tiers(self) -> None:
+        cluster = self.cluster
+        if isinstance(cluster, ExistingCluster):
+            return
+        pool_tiers = {p.tier for p in cluster.node_pools}
+        for tenant in self.tenants:
+            for pool in tenant.pools:
+                if pool.tier not in pool_tiers:
+                    raise ValueError(f"tenants[{tenant.name}].pools[{pool.name}].tier is '{pool.tier}' but "
+                                     f"cluster.node_pools has no pool with tier '{pool.tier}'")
+
+    @property
+    def manages_nodes(self) -> bool:
+        """True when the component creates the node pools (and so labels them by tier)."""
+        return isinstance(self.cluster, (EksCluster, AckCluster, TkeCluster, TanzuCluster))

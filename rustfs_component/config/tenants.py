@@ -1,0 +1,87 @@
+"""Tenant settings: a tenant is one S3 service (one engine cluster) made of one or more pools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+from storage_engine.config import EngineSettings
+
+from rustfs_component.config.base import DnsLabel, PoolName, Quantity, StrictModel, TenantName, TierName
+
+# Settings the component renders itself (topology, listen address, credentials): a tenant cannot override them.
+COMPONENT_OWNED_SETTINGS = frozenset({"volumes", "address", "access_key", "secret_key"})
+
+
+class ResourceAmounts(StrictModel):
+    """CPU and memory of one engine container."""
+
+    cpu: Quantity = Field(description="CPU, e.g. '2' or '500m'. Required.")
+    memory: Quantity = Field(description="Memory, e.g. '4Gi'. Required.")
+
+
+class Resources(StrictModel):
+    """Requests and limits of one engine container."""
+
+    requests: ResourceAmounts = Field(
+        default_factory=lambda: ResourceAmounts(cpu="1", memory="2Gi"),
+        description="Requests. Default cpu '1', memory '2Gi'.")
+    limits: ResourceAmounts = Field(
+        default_factory=lambda: ResourceAmounts(cpu="2", memory="2Gi"),
+        description="Limits. Default cpu '2', memory '2Gi' (memory limit = request: no overcommit).")
+
+
+class PoolConfig(StrictModel):
+    """One pool: a StatefulSet of `servers` pods, each with `drives_per_server` volumes on `tier`."""
+
+    name: PoolName = Field(description="Pool name, unique in the tenant; part of every object name. Required.")
+    servers: int = Field(default=4, ge=1, le=32, description="Engine pods (StatefulSet replicas). Default 4.")
+    drives_per_server: int = Field(default=4, ge=1, le=16, description="Volumes per pod. Default 4.")
+    drive_size: Quantity = Field(default="100Gi", description="Size of each volume. Default '100Gi'.")
+    tier: TierName = Field(default="hot", description="Storage tier of the volumes: 'hot' or 'warm'. Default 'hot'.")
+    resources: Resources = Field(default_factory=Resources, description="Container requests/limits. Default: see Resources.")
+
+    @model_validator(mode="after")
+    def _erasure_size(self) -> "PoolConfig":
+        # The engine erasure-codes across all drives of a pool; 2 or 3 drives give parity 1 with no spare.
+        drives = self.servers * self.drives_per_server
+        if drives in (2, 3):
+            raise ValueError(f"servers x drives_per_server = {drives}: use 1 drive or at least 4")
+        return self
+
+
+class TenantConfig(StrictModel):
+    """A tenant: its own engine cluster, credentials, Services and network policies."""
+
+    name: TenantName = Field(description="Tenant name, unique on the platform; prefixes every object name. Required.")
+    namespace: DnsLabel | None = Field(
+        default=None,
+        description="Namespace; tenants may share one (their objects never collide). Default: the tenant name.")
+    pools: list[PoolConfig] = Field(min_length=1, description="Pools of the tenant. Required, at least one.")
+    engine_settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra engine settings by field name of storage_engine.config.EngineSettings, e.g. "
+                    "{'region': 'eu-1'}; validated by the engine's own model. Default: none (engine defaults).")
+
+    @property
+    def namespace_name(self) -> str:
+        return self.namespace or self.name
+
+    @field_validator("engine_settings")
+    @classmethod
+    def _check_engine_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(EngineSettings.model_fields))
+        if unknown:
+            raise ValueError(f"unknown engine settings {unknown}")
+        owned = sorted(set(value) & COMPONENT_OWNED_SETTINGS)
+        if owned:
+            raise ValueError(f"{owned} are set by the component (topology, address, credentials)")
+        EngineSettings.model_validate(value)  # the engine's own validation, with its own messages
+        return value
+
+    @model_validator(mode="after")
+    def _unique_pools(self) -> "TenantConfig":
+        names = [p.name for p in self.pools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pools: duplicate pool names {names}")
+        return self

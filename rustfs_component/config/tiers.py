@@ -1,0 +1,121 @@
+"""Storage tier settings per cloud: the hot/warm StorageClasses and the cold object-store bucket.
+
+Each cloud keeps its own vocabulary (EBS volume types, ACK disk categories, CBS disk types, vSphere
+storage policies) instead of one lowest-common-denominator shape: the semantics differ, so the names do.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from rustfs_component.config.base import DnsLabel, StrictModel
+
+
+class EbsTier(StrictModel):
+    """An EBS-backed StorageClass (driver `ebs.csi.aws.com`)."""
+
+    volume_type: Literal["gp3", "io2", "st1", "sc1"] = Field(
+        description="EBS volume type: gp3/io2 (SSD) for hot, st1/sc1 (HDD) for warm. No default; required.")
+    iops: int | None = Field(
+        default=None, ge=100, le=256000,
+        description="Provisioned IOPS per volume (gp3, io2 only). Default: the volume type's baseline.")
+    throughput_mib: int | None = Field(
+        default=None, ge=125, le=2000,
+        description="Provisioned throughput in MiB/s (gp3 only). Default: gp3's baseline, 125.")
+
+
+class AliDiskTier(StrictModel):
+    """An ACK cloud-disk StorageClass (driver `diskplugin.csi.alibabacloud.com`)."""
+
+    category: Literal["cloud_essd", "cloud_essd_entry", "cloud_auto", "cloud_ssd", "cloud_efficiency"] = Field(
+        description="Disk category: cloud_essd for hot, cloud_efficiency (ultra disk) for warm. Required.")
+    performance_level: Literal["PL0", "PL1", "PL2", "PL3"] | None = Field(
+        default=None, description="ESSD performance level (cloud_essd only). Default: ACK's default, PL1.")
+
+
+class CbsTier(StrictModel):
+    """A TKE CBS StorageClass (driver `com.tencent.cloud.csi.cbs`)."""
+
+    disk_type: Literal["CLOUD_HSSD", "CLOUD_SSD", "CLOUD_BSSD", "CLOUD_TSSD", "CLOUD_PREMIUM"] = Field(
+        description="CBS disk type: CLOUD_HSSD/CLOUD_SSD for hot, CLOUD_PREMIUM for warm. Required.")
+
+
+class VsphereTier(StrictModel):
+    """A vSphere-backed StorageClass inside a TKG cluster (paravirtual CSI `csi.vsphere.vmware.com`)."""
+
+    storage_policy: DnsLabel = Field(
+        description="The Supervisor storage class (a vSphere storage policy assigned to the vSphere "
+                    "Namespace), e.g. 'vsan-nvme' for hot. Required.")
+
+
+class GenericTier(StrictModel):
+    """A tier on an existing cluster: either a StorageClass this component creates, or one that exists.
+
+    Exactly one of `provisioner` and `existing_storage_class` is set.
+    """
+
+    provisioner: str | None = Field(
+        default=None,
+        description="CSI driver of the StorageClass to create, e.g. 'ebs.csi.aws.com'. Default none; "
+                    "excludes `existing_storage_class`.")
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="StorageClass parameters for `provisioner`. Default: none.")
+    existing_storage_class: str | None = Field(
+        default=None,
+        description="Use this StorageClass as is; the component never creates or changes it (it is "
+                    "shared). Default none; excludes `provisioner`.")
+
+    def model_post_init(self, _context: object) -> None:
+        if (self.provisioner is None) == (self.existing_storage_class is None):
+            raise ValueError("set exactly one of 'provisioner' and 'existing_storage_class'")
+
+
+# ---- cold tier -----------------------------------------------------------------------------------------
+
+class S3ColdTier(StrictModel):
+    """An S3 bucket; tenants reach it through an IRSA role each, scoped to their prefix."""
+
+    storage_class: Literal["GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] = Field(
+        default="GLACIER_IR",
+        description="S3 storage class objects move to (by a lifecycle rule) and are written with. "
+                    "Default 'GLACIER_IR' (Glacier Instant Retrieval: reads need no restore).")
+    force_destroy: bool = Field(
+        default=False, description="Let `pulumi destroy` delete a non-empty bucket. Default false.")
+
+
+class OssColdTier(StrictModel):
+    """An OSS bucket in an archive class; tenants get a RAM user each, scoped to their prefix."""
+
+    storage_class: Literal["Archive", "ColdArchive"] = Field(
+        default="Archive", description="The bucket's storage class. Default 'Archive'.")
+    force_destroy: bool = Field(
+        default=False, description="Let `pulumi destroy` delete a non-empty bucket. Default false.")
+
+
+class CosColdTier(StrictModel):
+    """A COS bucket whose objects move to ARCHIVE; tenants get a CAM user each, scoped to their prefix."""
+
+    app_id: str = Field(
+        pattern=r"^[0-9]+$",
+        description="The account's APPID; COS bucket names end in '-<APPID>'. Required.")
+    storage_class: Literal["ARCHIVE", "DEEP_ARCHIVE"] = Field(
+        default="ARCHIVE", description="COS storage class objects transition to. Default 'ARCHIVE'.")
+    force_destroy: bool = Field(
+        default=False, description="Let `pulumi destroy` empty and delete the bucket. Default false.")
+
+
+class ExternalS3ColdTier(StrictModel):
+    """Any S3-compatible endpoint, with one key pair shared by all tenants (each gets its own prefix).
+
+    The secret key is not part of this model: pass it as the Pulumi secret config value
+    `coldTierSecretAccessKey` (or the component's `cold_tier_secret_access_key` argument).
+    """
+
+    endpoint: str = Field(pattern=r"^https?://", description="Endpoint URL, e.g. 'https://s3.example.com'. Required.")
+    bucket: str = Field(min_length=3, max_length=63, description="Existing bucket name. Required.")
+    region: str = Field(default="us-east-1", description="Region to sign for. Default 'us-east-1'.")
+    storage_class: str = Field(
+        default="GLACIER_IR", description="Storage class to write with. Default 'GLACIER_IR'.")
+    access_key_id: str = Field(min_length=1, description="Access key id of the shared key pair. Required.")

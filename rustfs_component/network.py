@@ -1,0 +1,69 @@
+"""A tenant's NetworkPolicies: deny by default, then allow exactly what the tenant needs.
+
+Every policy selects the tenant's pods by label, never the whole namespace, so tenants sharing a
+namespace keep separate rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.networking.v1 import NetworkPolicyPeerArgsDict, NetworkPolicyPortArgsDict, NetworkPolicySpecArgsDict
+
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgsDict
+
+from rustfs_component.engine import ENGINE_PORT
+from rustfs_component.labels import tenant_selector
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+
+
+def _from_namespace(namespace: str) -> NetworkPolicyPeerArgsDict:
+    return {"namespace_selector": {"match_labels": {NAMESPACE_NAME_LABEL: namespace}}}
+
+
+def tenant_network_policies(*, name: str, tenant: str, namespace: str, labels: Mapping[str, str],
+                            ingress_controller_namespace: str, monitoring_namespace: str,
+                            cold_tier_endpoint: str | None, opts: pulumi.ResourceOptions) -> list[k8s.networking.v1.NetworkPolicy]:
+    """Create the policies; `name` prefixes the logical names, `tenant` the object names."""
+    pods: LabelSelectorArgsDict = {"match_labels": tenant_selector(tenant)}
+    s3_port: list[NetworkPolicyPortArgsDict] = [{"port": ENGINE_PORT, "protocol": "TCP"}]
+    specs: dict[str, NetworkPolicySpecArgsDict] = {
+        "default-deny": {"pod_selector": pods, "policy_types": ["Ingress", "Egress"]},
+        # Peers of a tenant talk to each other (distributed erasure sets, healing).
+        "allow-intra-tenant": {
+            "pod_selector": pods, "policy_types": ["Ingress", "Egress"],
+            "ingress": [{"from_": [{"pod_selector": pods}]}],
+            "egress": [{"to": [{"pod_selector": pods}]}]},
+        "allow-ingress-controller": {
+            "pod_selector": pods, "policy_types": ["Ingress"],
+            "ingress": [{"from_": [_from_namespace(ingress_controller_namespace)], "ports": s3_port}]},
+        "allow-monitoring": {
+            "pod_selector": pods, "policy_types": ["Ingress"],
+            "ingress": [{"from_": [_from_namespace(monitoring_namespace)], "ports": s3_port}]},
+        "allow-dns": {
+            "pod_selector": pods, "policy_types": ["Egress"],
+            "egress": [{"to": [{**_from_namespace("kube-system"),
+                                "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}}}],
+                        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]},
+    }
+    if cold_tier_endpoint is not None:
+        # The cold bucket (and the cloud's token service for pod identities) is outside the cluster.
+        parts = urlsplit(cold_tier_endpoint)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        ports: list[NetworkPolicyPortArgsDict] = [{"port": 443, "protocol": "TCP"}]
+        if port != 443:
+            ports.append({"port": port, "protocol": "TCP"})
+        specs["allow-cold-tier"] = {
+            "pod_selector": pods, "policy_types": ["Egress"],
+            "egress": [{"to": [{"ip_block": {"cidr": "0.0.0.0/0"}}], "ports": ports}]}
+    return [
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-{suffix}",
+            metadata={"name": f"{tenant}-{suffix}", "namespace": namespace, "labels": dict(labels)},
+            spec=spec,
+            opts=opts)
+        for suffix, spec in specs.items()]

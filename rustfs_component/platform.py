@@ -1,0 +1,107 @@
+"""`ObjectStoragePlatform`: a cluster, its storage tiers and one `Tenant` per tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from rustfs_component.clusters.ack import AckClusterResource
+from rustfs_component.clusters.eks import EksClusterResource
+from rustfs_component.clusters.existing import ExistingClusterResource
+from rustfs_component.clusters.handle import TIER_NODE_LABEL, ClusterHandle
+from rustfs_component.clusters.tanzu import TanzuClusterResource
+from rustfs_component.clusters.tke import TkeClusterResource
+from rustfs_component.cold_tier import ColdTier, TenantIdentity
+from rustfs_component.config import (TIERS, AckCluster, EksCluster, ExistingCluster, PlatformConfig, TanzuCluster,
+                                     TierName, TkeCluster)
+from rustfs_component.namespaces import create_namespaces
+from rustfs_component.tenant import Tenant, TenantPlacement
+from rustfs_component.tiers import StorageTiers
+
+TYPE_TOKEN = "rustfs:index:ObjectStoragePlatform"
+# Earlier type tokens of this component go here, so an upgrade re-parents state instead of replacing it.
+ALIASES: list[pulumi.Alias] = []
+
+
+class ObjectStoragePlatform(pulumi.ComponentResource):
+    """Multi-tenant S3-compatible object storage on one Kubernetes cluster.
+
+    Outputs: `kubeconfig` (secret), `tenants` ({tenant: {endpoint, credentialsSecret, coldTierSecret}}).
+
+    `config` is a `PlatformConfig` or a dict validated into one. For `cloud: existing`, pass either
+    `kubernetes_provider` (your own provider, used as is) or `kubeconfig`; otherwise the ambient kubeconfig
+    is used. `cold_tier_secret_access_key` is the secret key of an external S3 cold tier.
+    """
+
+    kubeconfig: pulumi.Output[str]
+    tenants: dict[str, Tenant]
+    cluster: ClusterHandle
+
+    def __init__(self, name: str, config: PlatformConfig | Mapping[str, Any], *,
+                 kubeconfig: pulumi.Input[str] | None = None, kubernetes_provider: k8s.Provider | None = None,
+                 cold_tier_secret_access_key: pulumi.Input[str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        # Validate before registering anything: a bad config fails with the offending field named.
+        config = config if isinstance(config, PlatformConfig) else PlatformConfig.model_validate(config)
+        cluster_config = config.cluster
+        if not isinstance(cluster_config, ExistingCluster) and (kubeconfig is not None or kubernetes_provider is not None):
+            raise ValueError(f"'kubeconfig'/'kubernetes_provider' apply to cluster.cloud 'existing' only, "
+                             f"not '{cluster_config.cloud}'")
+        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(aliases=list(ALIASES)), opts)
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        cloud_provider: pulumi.ProviderResource | None = None
+        oidc_provider = None
+        region = ""
+        if isinstance(cluster_config, EksCluster):
+            eks = EksClusterResource(f"{name}-eks", cluster_config, opts=child)
+            handle, cloud_provider, oidc_provider, region = eks.handle, eks.aws_provider, eks.oidc_provider, cluster_config.region
+        elif isinstance(cluster_config, AckCluster):
+            ack = AckClusterResource(f"{name}-ack", cluster_config, opts=child)
+            handle, cloud_provider, region = ack.handle, ack.alicloud_provider, cluster_config.region
+        elif isinstance(cluster_config, TkeCluster):
+            tke = TkeClusterResource(f"{name}-tke", cluster_config, opts=child)
+            handle, cloud_provider, region = tke.handle, tke.tencentcloud_provider, cluster_config.region
+        elif isinstance(cluster_config, TanzuCluster):
+            handle = TanzuClusterResource(f"{name}-tanzu", cluster_config, opts=child).handle
+        else:
+            handle = ExistingClusterResource(f"{name}-cluster", cluster_config, kubeconfig=kubeconfig,
+                                             provider=kubernetes_provider, opts=child).handle
+        self.cluster = handle
+        self.kubeconfig = handle.kubeconfig
+
+        tiers = StorageTiers(f"{name}-tiers", name, dict(cluster_config.tiers), handle.provider,
+                             depends_on=list(handle.ready), opts=child)
+        namespaces = create_namespaces(name, name, config.tenants, handle.provider, parent=self,
+                                       depends_on=list(handle.ready))
+
+        cold = None
+        if cluster_config.cold_tier is not None and config.tenants:
+            cold = ColdTier(
+                f"{name}-cold", cluster_config.cold_tier,
+                [TenantIdentity(t.name, t.namespace_name, service_account=t.name) for t in config.tenants],
+                region=region, cloud_provider=cloud_provider, oidc_provider=oidc_provider,
+                secret_access_key=cold_tier_secret_access_key, opts=child)
+
+        node_selectors: dict[TierName, dict[str, str]] = (
+            {tier: {TIER_NODE_LABEL: tier} for tier in TIERS} if config.manages_nodes
+            else dict(getattr(cluster_config, "node_selectors", {})))
+        self.tenants = {}
+        for tenant in config.tenants:
+            placement = TenantPlacement(
+                namespace=tenant.namespace_name, storage_classes=tiers.class_names, image=config.engine.image,
+                image_pull_secret=config.engine.pull_secret, node_selectors=node_selectors, network=config.network)
+            self.tenants[tenant.name] = Tenant(
+                f"{name}-{tenant.name}", tenant, placement, handle.provider, platform=name,
+                cold_tier=cold.access[tenant.name] if cold else None,
+                depends_on=[namespaces[tenant.namespace_name], tiers], opts=child)
+
+        self.register_outputs({
+            "kubeconfig": self.kubeconfig,
+            "tenants": {t: {"endpoint": r.endpoint, "credentialsSecret": r.credentials_secret_name,
+                            "coldTierSecret": r.cold_tier_secret_name} for t, r in self.tenants.items()},
+        })

@@ -1,0 +1,118 @@
+"""A tenant: one S3 service with its own credentials, pools, Services and network policies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from rustfs_component.cold_tier import ColdTierAccess
+from rustfs_component.config import NetworkAllowances, TenantConfig, TierName
+from rustfs_component.engine import ACCESS_KEY_SECRET_KEY, ENGINE_PORT, SECRET_KEY_SECRET_KEY
+from rustfs_component.labels import tenant_labels, tenant_selector
+from rustfs_component.network import tenant_network_policies
+from rustfs_component.pool import PoolContext, create_pool, pool_topology
+
+
+@dataclass(frozen=True)
+class TenantPlacement:
+    """Where a tenant runs: namespace, storage classes and node selectors per tier, image."""
+
+    namespace: str
+    storage_classes: Mapping[TierName, str]
+    image: str
+    image_pull_secret: str | None = None
+    node_selectors: Mapping[TierName, Mapping[str, str]] = field(default_factory=dict)
+    network: NetworkAllowances = field(default_factory=NetworkAllowances)
+    cluster_domain: str = "cluster.local"
+
+
+class Tenant(pulumi.ComponentResource):
+    """Type `rustfs:index:Tenant`. Outputs: `endpoint`, `credentials_secret_name`, `cold_tier_secret_name`.
+
+    Every Kubernetes object name starts with the tenant name, so tenants sharing a namespace never collide.
+    """
+
+    endpoint: pulumi.Output[str]
+    credentials_secret_name: pulumi.Output[str]
+    cold_tier_secret_name: pulumi.Output[str | None]
+    statefulsets: list[k8s.apps.v1.StatefulSet]
+
+    def __init__(self, name: str, config: TenantConfig, placement: TenantPlacement, provider: k8s.Provider,
+                 *, platform: str, cold_tier: ColdTierAccess | None = None,
+                 depends_on: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rustfs:index:Tenant", name, None, opts)
+        tenant, namespace = config.name, placement.namespace
+        labels = tenant_labels(platform, tenant)
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(depends_on))
+
+        annotations = dict(cold_tier.service_account_annotations) if cold_tier else {}
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata={"name": tenant, "namespace": namespace, "labels": labels, "annotations": annotations},
+            automount_service_account_token=False,
+            opts=k8s_opts)
+
+        # Root credentials: generated once, kept in state as secrets, handed to pods by reference only.
+        access_key = random.RandomString(f"{name}-access-key", length=20, special=False, upper=True,
+                                         lower=False, numeric=True, opts=pulumi.ResourceOptions(parent=self))
+        secret_key = random.RandomPassword(f"{name}-secret-key", length=40, special=False,
+                                           opts=pulumi.ResourceOptions(parent=self))
+        credentials = k8s.core.v1.Secret(
+            f"{name}-credentials",
+            metadata={"name": f"{tenant}-credentials", "namespace": namespace, "labels": labels},
+            type="Opaque",
+            string_data=pulumi.Output.secret({ACCESS_KEY_SECRET_KEY: access_key.result,
+                                              SECRET_KEY_SECRET_KEY: secret_key.result}),
+            opts=k8s_opts)
+        self.credentials_secret_name = credentials.metadata.apply(lambda m: m.name or "")
+
+        self.cold_tier_secret_name = pulumi.Output.from_input(None)
+        if cold_tier is not None:
+            self.cold_tier_secret_name = self._cold_tier_secret(name, tenant, namespace, labels, cold_tier, k8s_opts)
+
+        ctx = PoolContext(
+            platform=platform, tenant=tenant, namespace=namespace, labels=labels, image=placement.image,
+            image_pull_secret=placement.image_pull_secret, service_account=tenant,
+            credentials_secret=f"{tenant}-credentials", engine_settings=dict(config.engine_settings),
+            topology=[pool_topology(tenant, namespace, pool) for pool in config.pools])
+        pool_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[service_account, credentials]))
+        self.statefulsets = [
+            create_pool(f"{name}-{pool.name}", ctx, pool, placement.storage_classes[pool.tier],
+                        placement.node_selectors.get(pool.tier, {}), pool_opts)
+            for pool in config.pools]
+
+        client = k8s.core.v1.Service(
+            f"{name}-svc",
+            metadata={"name": tenant, "namespace": namespace, "labels": labels},
+            spec={"type": "ClusterIP", "selector": tenant_selector(tenant),
+                  "ports": [{"name": "s3", "port": ENGINE_PORT, "target_port": "s3", "protocol": "TCP"}]},
+            opts=k8s_opts)
+        tenant_network_policies(
+            name=name, tenant=tenant, namespace=namespace, labels=labels,
+            ingress_controller_namespace=placement.network.ingress_controller_namespace,
+            monitoring_namespace=placement.network.monitoring_namespace,
+            cold_tier_endpoint=cold_tier.endpoint if cold_tier else None, opts=k8s_opts)
+
+        self.endpoint = client.metadata.apply(
+            lambda m: f"http://{m.name}.{m.namespace}.svc.{placement.cluster_domain}:{ENGINE_PORT}")
+        self.register_outputs({"endpoint": self.endpoint, "credentialsSecretName": self.credentials_secret_name,
+                               "coldTierSecretName": self.cold_tier_secret_name})
+
+    def _cold_tier_secret(self, name: str, tenant: str, namespace: str, labels: Mapping[str, str],
+                          access: ColdTierAccess, opts: pulumi.ResourceOptions) -> pulumi.Output[str | None]:
+        """Where the tenant's cold tier is, and its keys when the cloud gives keys rather than a pod identity."""
+        data: dict[str, pulumi.Input[str]] = {
+            "endpoint": access.endpoint, "region": access.region, "bucket": access.bucket,
+            "prefix": access.prefix, "storageClass": access.storage_class}
+        if access.access_key_id is not None and access.secret_access_key is not None:
+            data["accessKeyId"] = access.access_key_id
+            data["secretAccessKey"] = access.secret_access_key
+        secret = k8s.core.v1.Secret(
+            f"{name}-cold-tier",
+            metadata={"name": f"{tenant}-cold-tier", "namespace": namespace, "labels": dict(labels)},
+            type="Opaque", string_data=pulumi.Output.secret(data), opts=opts)
+        return secret.metadata.apply(lambda m: m.name)
