@@ -226,12 +226,16 @@ class FakeLayer:
                                    key_marker: str = "", version_id_marker: str = "",
                                    max_keys: int = 1000) -> ListVersionsResult:
         b = self._bucket(bucket)
-        out: list[ObjectInfo] = []
-        for key in sorted(b.objects):
-            if key.startswith(prefix) and key > key_marker:
-                out.extend(v.info for v in b.objects[key])
-        truncated = len(out) > max_keys
-        out = out[:max_keys]
+        flat = [v.info for key in sorted(b.objects) if key.startswith(prefix) for v in b.objects[key]]
+        start = 0
+        if key_marker:
+            start = len([i for i in flat if i.key <= key_marker])
+            if version_id_marker:
+                ids = [(i.key, i.version_id) for i in flat]
+                if (key_marker, version_id_marker) in ids:
+                    start = ids.index((key_marker, version_id_marker)) + 1
+        out = flat[start:start + max_keys]
+        truncated = start + max_keys < len(flat)
         return ListVersionsResult(out, [], truncated, out[-1].key if truncated else None,
                                   out[-1].version_id if truncated else None)
 
