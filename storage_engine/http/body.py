@@ -89,6 +89,11 @@ class RequestBody:
         return self._received
 
     @property
+    def buffered(self) -> int:
+        """Bytes received and not yet read by the application (bounded by backpressure)."""
+        return self._buffered
+
+    @property
     def waiting(self) -> bool:
         """The application is blocked in ``read`` waiting for the client (for the read timeout)."""
         return self._waiter is not None

@@ -336,7 +336,9 @@ class HttpConnection(asyncio.Protocol):
 
     def _decide_keep_alive(self, pending: _Pending) -> bool:
         """Whether the connection can carry another request after this response."""
-        if not pending.keep_alive or self._closing or self._server.closing or self._ignore_input or self._eof:
+        if not pending.keep_alive or self._closing or self._server.closing or self._eof:
+            return False
+        if self._ignore_input and self._bad_request is None:    # an upgrade request: serve it, then close
             return False
         body = pending.body
         if body.complete:
@@ -351,20 +353,21 @@ class HttpConnection(asyncio.Protocol):
         transport = self._transport
         if transport is None:
             return
-        if self._bad_request is not None:
-            error, self._bad_request = self._bad_request, None
-            self._write_error_and_close(error)
-            return
         body = pending.body
         if not body.complete:
-            body.discard()
-            if not pending.keep_alive:
-                self._linger_close()
-                return
+            body.discard()              # keep-alive: the short rest is swallowed as it arrives
         if not pending.keep_alive or self._closing or self._eof:
-            transport.close()
+            if body.complete:
+                transport.close()
+            else:
+                self._linger_close()
             return
-        self._start_next()
+        if self._pending:
+            self._start_next()
+        elif self._bad_request is not None:
+            # Garbage followed the requests served so far: answer it last, then close.
+            error, self._bad_request = self._bad_request, None
+            self._write_error_and_close(error)
 
     def _linger_close(self) -> None:
         """Close after a response while the client may still be sending a body it no longer needs.
