@@ -5,8 +5,9 @@ base made by ``scripts/image/setup``), starts it the way the component deploys i
 as tmpfs, one volume per drive, ``server --address ... /data{0...3}``, credentials from RUSTFS_* env),
 then does an S3 round trip with boto3 and checks the image's safety properties and size.
 
-Skipped where buildah/podman or the base image are missing (a developer's machine), never in CI
-(``CI`` set): there ``scripts/image/setup`` must have prepared the machine, and a missing tool fails.
+Skipped where buildah/podman or the base image are missing (a developer's machine), never in CI (``CI``
+set): there ``scripts/image/setup`` must have prepared the machine, and a missing tool fails.
+``RUSTFS_TEST_IMAGE=<image>`` skips the build and tests that image.
 """
 
 from __future__ import annotations
@@ -80,7 +81,13 @@ def _free_port() -> int:
 # --- fixtures ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def image(image_report: dict[str, str]) -> Iterator[str]:
-    """Build the image under a test tag; removed afterwards."""
+    """Build the image under a test tag; removed afterwards. ``RUSTFS_TEST_IMAGE=<image>`` tests that
+    image instead (e.g. one just built by ``scripts/image/build``), and keeps it."""
+    given = os.environ.get("RUSTFS_TEST_IMAGE")
+    if given:
+        image_report["image"] = given
+        yield given
+        return
     tag = f"localhost/rustfs-engine:test-{uuid.uuid4().hex[:8]}"
     start = time.monotonic()
     proc = subprocess.run([str(SCRIPTS / "build"), "--tag", tag], env=_env(), capture_output=True, text=True,
