@@ -1,0 +1,34 @@
+"""Fixtures of the component tests: every stack rendered once per session, offline, under Pulumi mocks.
+
+    plans            {stack: Plan} for every stacks/Pulumi.<stack>.yaml
+    kubernetes_objects(plan)   the manifests a plan would apply (Kubernetes resources' inputs)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rustfs_component.plan import Plan, render_stack
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
+
+sys.path.insert(0, str(HERE))  # the `validation` helper module
+
+
+@pytest.fixture(scope="session")
+def plans() -> dict[str, Plan]:
+    return {stack: render_stack(stack, REPO) for stack in STACKS}
+
+
+def kubernetes_objects(plan: Plan) -> list[dict[str, Any]]:
+    """Manifests of the Kubernetes objects a plan creates (reads of existing objects excluded).
+
+    Secrets are unwrapped, in memory only, so a Secret's stringData is checked like any other field."""
+    return [plan.raw_inputs(reg.urn) for reg in plan.registrations
+            if reg.type.startswith("kubernetes:") and not reg.read_id]
