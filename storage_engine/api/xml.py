@@ -104,7 +104,7 @@ def error_body(error: S3Error, resource: str, request_id: str) -> bytes:
     w.elem("Code", error.code)
     w.elem("Message", error.message)
     # A resource naming a key with control characters must not make the error unparsable.
-    w.elem("Resource", _NOT_XML.sub(lambda m: f"%{ord(m.group()):02X}", error.resource or resource))
+    w.elem("Resource", _NOT_XML.sub(lambda m: f"%{ord(m.group()):02X}", resource or error.resource or ""))
     w.elem("RequestId", request_id)
     w.elem("HostId", request_id)
     return w.finish()

@@ -3,6 +3,7 @@ over the fake layer, and against the real engine once the object layer exists.""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,13 @@ from .live import Endpoint, InProcessServer
 
 
 def _engine_available() -> bool:
-    return importlib.util.find_spec("storage_engine.objects.layer") is not None
+    if importlib.util.find_spec("storage_engine.objects.layer") is None:
+        return False
+    try:
+        importlib.import_module("storage_engine.objects.layer")
+    except ImportError:          # still being written
+        return False
+    return True
 
 
 @pytest.fixture(scope="session")

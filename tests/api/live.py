@@ -50,7 +50,7 @@ class InProcessServer:
 
     def __init__(self, layer: FakeLayer | None = None) -> None:
         self.layer = layer or FakeLayer()
-        self.settings = settings(address="127.0.0.1:0")
+        self.settings = settings(address="127.0.0.1:0", server_domains="s3.test")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
