@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
 from typing import Any
