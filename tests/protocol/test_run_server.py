@@ -1,0 +1,90 @@
+"""run_server as a real process (with a fake app): readiness line, workers, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(port: int, workers: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "tests.protocol.fake_engine", f"127.0.0.1:{port}", str(workers)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "listening on" in line:
+            assert f"127.0.0.1:{port}" in line
+            return proc
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError(f"server did not start: {proc.stdout.read()}")
+
+
+def get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    return proc.returncode, out
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serves_and_shuts_down_gracefully(workers: int) -> None:
+    port = free_port()
+    proc = start(port, workers)
+    try:
+        pids = {get(port, "/pid")[1] for _ in range(40)}
+        assert 1 <= len(pids) <= workers
+        result: list[tuple[int, bytes]] = []
+        slow = threading.Thread(target=lambda: result.append(get(port, "/slow?seconds=1.5")))
+        slow.start()
+        time.sleep(0.5)
+        code, out = stop(proc)
+        slow.join(10)
+        assert result == [(200, b"slow done")]       # the in-flight request finished
+        assert code == 0, out
+        assert out.count("closed layer") == workers   # every worker closed its layer
+        assert "Traceback" not in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_port_in_use_fails_cleanly() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        done = subprocess.run([sys.executable, "-m", "tests.protocol.fake_engine", f"127.0.0.1:{port}", "1"],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and "cannot listen" in done.stderr and "Traceback" not in done.stderr
