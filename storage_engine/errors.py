@@ -72,6 +72,22 @@ NoSuchUpload = _error(
     "or the upload may have been aborted or completed.")
 NoSuchTagSet = _error("NoSuchTagSet", 404, "The TagSet does not exist.")
 MethodNotAllowed = _error("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")
+# Bucket configurations that were never set (the Get* of an unconfigured sub-resource).
+NoSuchBucketPolicy = _error("NoSuchBucketPolicy", 404, "The bucket policy does not exist.")
+NoSuchCORSConfiguration = _error("NoSuchCORSConfiguration", 404, "The CORS configuration does not exist.")
+NoSuchLifecycleConfiguration = _error("NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist.")
+NoSuchWebsiteConfiguration = _error(
+    "NoSuchWebsiteConfiguration", 404, "The specified bucket does not have a website configuration.")
+NoSuchPublicAccessBlockConfiguration = _error(
+    "NoSuchPublicAccessBlockConfiguration", 404, "The public access block configuration was not found.")
+ServerSideEncryptionConfigurationNotFoundError = _error(
+    "ServerSideEncryptionConfigurationNotFoundError", 404, "The server side encryption configuration was not found.")
+ReplicationConfigurationNotFoundError = _error(
+    "ReplicationConfigurationNotFoundError", 404, "The replication configuration was not found.")
+ObjectLockConfigurationNotFoundError = _error(
+    "ObjectLockConfigurationNotFoundError", 404, "Object Lock configuration does not exist for this bucket.")
+OwnershipControlsNotFoundError = _error(
+    "OwnershipControlsNotFoundError", 404, "The bucket ownership controls were not found.")
 
 # --- conflicts ------------------------------------------------------------------------------------
 BucketNotEmpty = _error("BucketNotEmpty", 409, "The bucket you tried to delete is not empty.")

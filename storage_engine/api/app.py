@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 
-from storage_engine.api import admin, bucket, copy, delete, listing, multipart, object, tagging
+from storage_engine.api import admin, bucket, copy, delete, listing, multipart, object, tagging, unconfigured
 from storage_engine.api.context import Identity, ReqCtx, VerifiedRequest
 from storage_engine.api.names import validate_bucket_name, validate_key
 from storage_engine.api.policy import authorize
@@ -59,6 +59,7 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.ListMultipartUploads: multipart.handle_list_multipart_uploads,
     Endpoint.AdminHeal: admin.handle_admin_heal,
 }
+HANDLERS.update({endpoint: unconfigured.handle_unconfigured for endpoint in unconfigured.ENDPOINTS})
 
 # How long readiness may take before the probe calls the engine not ready.
 READY_TIMEOUT_SECONDS = 5.0

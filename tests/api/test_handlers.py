@@ -358,8 +358,13 @@ def test_health_and_admin(c: Client) -> None:
 
 
 def test_not_implemented_and_methods(c: Client) -> None:
-    r = c("GET", "/bkt?policy")
+    r = c("PUT", "/bkt?policy", b"{}")
     assert r.status == 501 and r.code == "NotImplemented"
+    assert c("GET", "/bkt?policy").code == "NoSuchBucketPolicy"
+    assert c("GET", "/nope?cors").code == "NoSuchBucket"
+    assert c("GET", "/bkt?lifecycle").code == "NoSuchLifecycleConfiguration"
+    assert c("GET", "/bkt?logging").status == 200
+    assert c("GET", "/bkt?policyStatus").find("IsPublic") == "false"
     assert c("PATCH", "/bkt/k").code == "MethodNotAllowed"
     assert c("GET", "/bkt?acl").find("AccessControlList/Grant/Permission") == "FULL_CONTROL"
 

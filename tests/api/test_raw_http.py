@@ -76,8 +76,10 @@ def test_error_document_shape(raw: Raw) -> None:
 
 
 def test_not_implemented(raw: Raw, bkt: str) -> None:
-    status, _, body = raw("GET", f"/{bkt}?policy=")
+    status, _, body = raw("PUT", f"/{bkt}?policy=", b"{}")
     assert status == 501 and code(body) == "NotImplemented"
+    status, _, body = raw("GET", f"/{bkt}?policy=")
+    assert status == 404 and code(body) == "NoSuchBucketPolicy"
     status, _, body = raw("GET", f"/{bkt}/k?retention=")
     assert status == 501 and code(body) == "NotImplemented"
 
