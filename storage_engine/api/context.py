@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from storage_engine.api.router import Endpoint
@@ -27,9 +28,8 @@ class Identity:
 
     @property
     def owner_id(self) -> str:
-        # S3 owner IDs are opaque; the canonical ID of every object's owner is the root's key
-        # until IAM introduces per-user ownership.
-        return self.access_key
+        """The canonical user ID S3 reports for owners: opaque, 64 hex digits, stable per user."""
+        return hashlib.sha256(self.access_key.encode()).hexdigest()
 
 
 @dataclass(slots=True)
