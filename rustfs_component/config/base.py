@@ -53,4 +53,4 @@ def quantity_value(quantity: str) -> Decimal:
 def format_quantity(value: Decimal, unit: str) -> str:
     """Render a summed quantity in `unit` (`Gi` for bytes, `m` for CPU), rounded up to a whole unit."""
     whole = (value / _UNITS[unit]).to_integral_value(rounding=ROUND_CEILING)
-    return f"{whole}{unit}"
+    return f"{int(whole)}{unit}"

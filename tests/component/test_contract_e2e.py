@@ -1,0 +1,150 @@
+"""The contract between the component and the engine, end to end.
+
+Render a tenant of 1 server x 4 drives under Pulumi mocks (the `dev` tenant of stacks/Pulumi.existing.yaml),
+then start the engine exactly as that StatefulSet's container would run: the image's entrypoint, the
+container's args and env (secretKeyRef values filled in from the rendered Secret, i.e. the mocked random
+outputs), volume mounts mapped to temporary directories, and only the listen address moved to a free
+loopback port. The rendered probes must answer, and a boto3 round trip must work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from rustfs_component.plan import Plan, render_stack
+
+REPO = Path(__file__).resolve().parents[2]
+TENANT, POOL = "dev", "pool0"
+START_TIMEOUT = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _entrypoint() -> list[str]:
+    """The image's ENTRYPOINT, minus the init (tini), as a command that runs from this checkout."""
+    text = (REPO / "storage_engine" / "Containerfile").read_text()
+    [line] = [ln for ln in text.splitlines() if ln.startswith("ENTRYPOINT")]
+    argv: list[str] = json.loads(line.removeprefix("ENTRYPOINT").strip())
+    if "--" in argv:
+        argv = argv[argv.index("--") + 1:]
+    # `rustfs-engine` is the console script of storage_engine.cli:main, i.e. `python -m storage_engine`.
+    assert argv[0] in ("rustfs-engine", "python"), argv
+    return [sys.executable, "-m", "storage_engine"] if argv[0] == "rustfs-engine" else [sys.executable, *argv[1:]]
+
+
+def _manifest(plan: Plan, type_: str, name: str) -> dict[str, Any]:
+    [reg] = plan.find(type_, name)
+    return plan.raw_inputs(reg.urn)
+
+
+@pytest.fixture(scope="module")
+def rendered() -> tuple[dict[str, Any], dict[str, str]]:
+    plan = render_stack("existing", REPO)
+    statefulset = _manifest(plan, "kubernetes:apps/v1:StatefulSet", f"rustfs-{TENANT}-{POOL}")
+    secret = _manifest(plan, "kubernetes:core/v1:Secret", f"rustfs-{TENANT}-credentials")
+    assert statefulset["spec"]["replicas"] == 1
+    assert len(statefulset["spec"]["volumeClaimTemplates"]) == 4
+    return statefulset, {secret["metadata"]["name"]: secret["stringData"]}
+
+
+def _process_env(container: dict[str, Any], secrets: dict[str, dict[str, str]], tmp: Path) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", ""), "TMPDIR": str(tmp / "tmp"), "PYTHONPATH": str(REPO)}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = secrets[ref["name"]][ref["key"]]
+    return env
+
+
+def _args(container: dict[str, Any], tmp: Path, port: int) -> list[str]:
+    """The container's args with mount paths under `tmp` and the address on loopback."""
+    args = list(container["args"])
+    mounts = sorted((m["mountPath"] for m in container["volumeMounts"]), key=len, reverse=True)
+    out: list[str] = []
+    for index, arg in enumerate(args):
+        if index > 0 and args[index - 1] == "--address":
+            assert arg == ":9000"
+            out.append(f"127.0.0.1:{port}")
+        elif arg.startswith("/"):
+            # A drive expression such as /data{0...3}: every drive it expands to must be a volume mount.
+            assert re.sub(r"\{0\.\.\.(\d+)\}", "0", arg) in mounts, (arg, mounts)
+            out.append(str(tmp) + arg)
+        else:
+            out.append(arg)
+    return out
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0
+
+
+def test_engine_runs_with_the_rendered_container(rendered: tuple[dict[str, Any], dict[str, str]], tmp_path: Path) -> None:
+    statefulset, secrets = rendered
+    [container] = statefulset["spec"]["template"]["spec"]["containers"]
+    assert "command" not in container  # the image's entrypoint runs, with the rendered args
+    for mount in container["volumeMounts"]:
+        (tmp_path / mount["mountPath"].lstrip("/")).mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    env = _process_env(container, secrets, tmp_path)
+    argv = [*_entrypoint(), *_args(container, tmp_path, port)]
+    log = (tmp_path / "engine.log").open("wb")
+    process = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        ready = container["readinessProbe"]["httpGet"]["path"]
+        live = container["livenessProbe"]["httpGet"]["path"]
+        deadline = time.monotonic() + START_TIMEOUT
+        while _get(base + ready) != 200:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"engine did not become ready (exit {process.poll()}):\n"
+                            + (tmp_path / "engine.log").read_text()[-4000:])
+            time.sleep(0.2)
+        assert _get(base + live) == 200
+
+        access_key, secret_key = env["RUSTFS_ACCESS_KEY"], env["RUSTFS_SECRET_KEY"]
+        s3 = boto3.client("s3", endpoint_url=base, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                          region_name=env.get("RUSTFS_REGION", "us-east-1"),
+                          config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+        s3.create_bucket(Bucket="contract")
+        body = os.urandom(3 * 1024 * 1024 + 17)
+        s3.put_object(Bucket="contract", Key="dir/object.bin", Body=body)
+        assert s3.get_object(Bucket="contract", Key="dir/object.bin")["Body"].read() == body
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket="contract")["Contents"]] == ["dir/object.bin"]
+        s3.delete_object(Bucket="contract", Key="dir/object.bin")
+        s3.delete_bucket(Bucket="contract")
+        # The data landed on the four mapped volumes.
+        assert all(any((tmp_path / f"data{i}").iterdir()) for i in range(4))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
