@@ -1,0 +1,141 @@
+"""The drive API: everything the erasure layer may ask of one drive.
+
+A drive is a local directory now (``local.LocalDrive``) and a peer's drive over the internal API later, so
+this interface is async, speaks in volumes (a bucket, or ``SYS_VOLUME`` for internal files) and paths
+relative to them, and never exposes file descriptors or OS errors. Failures are :class:`DriveError`
+subclasses; the erasure layer counts them against its quorums.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class DriveError(Exception):
+    """A drive could not do what was asked (I/O error, offline, full...)."""
+
+
+class FileNotFound(DriveError):
+    pass
+
+
+class VolumeNotFound(DriveError):
+    pass
+
+
+class VolumeNotEmpty(DriveError):
+    pass
+
+
+class DriveOffline(DriveError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    size: int
+    mtime_ns: int
+    inode: int
+
+
+@dataclass(frozen=True, slots=True)
+class WalkEntry:
+    """One listing entry: an object key with its metadata header, or a directory prefix (header None)."""
+
+    key: str
+    header: bytes | None
+
+
+class ShardWriter(Protocol):
+    """A new shard file being written sequentially; durable once ``close`` returns."""
+
+    async def write(self, data: bytes) -> None: ...
+    async def close(self) -> None: ...
+    async def abort(self) -> None: ...
+
+
+class ShardReader(Protocol):
+    """An open shard file: stays readable even if the file is deleted or replaced meanwhile."""
+
+    async def read_at(self, offset: int, length: int) -> bytes:
+        """Up to ``length`` bytes at ``offset``; shorter only at the end of the file."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Drive(Protocol):
+    endpoint: str
+
+    # --- identity and lifecycle -------------------------------------------------------------------
+    async def read_format(self) -> bytes | None:
+        """The format file, or None on an unformatted drive."""
+        ...
+
+    async def write_format(self, data: bytes) -> None: ...
+    async def is_unused(self) -> bool:
+        """No buckets and no internal data: safe to format into a slot."""
+        ...
+
+    async def prepare(self) -> None:
+        """Create the internal directories and remove temporary files of dead processes."""
+        ...
+
+    def new_tmp_path(self) -> str:
+        """A fresh path under this process's temporary area of ``SYS_VOLUME``."""
+        ...
+
+    async def close(self) -> None: ...
+
+    # --- volumes ----------------------------------------------------------------------------------
+    async def make_volume(self, volume: str) -> None: ...            # idempotent
+    async def delete_volume(self, volume: str) -> None: ...          # VolumeNotEmpty if it holds objects
+    async def volume_exists(self, volume: str) -> bool: ...
+
+    # --- small files ------------------------------------------------------------------------------
+    async def read_file(self, volume: str, path: str) -> bytes: ...  # FileNotFound
+    async def read_meta(self, volume: str, path: str) -> bytes:
+        """Like ``read_file``, for per-request object metadata: implementations make it cheap."""
+        ...
+
+    def read_meta_nowait(self, volume: str, path: str) -> bytes | None:
+        """``read_meta`` without waiting: the data if it is at hand (page cache), else None.
+        Remote drives always return None."""
+        ...
+
+    async def stat_file(self, volume: str, path: str) -> FileStat: ...
+    async def write_file(self, volume: str, path: str, data: bytes) -> None:
+        """Atomically replace ``path`` with ``data``, durably (temp file, fsync, rename, fsync dir)."""
+        ...
+
+    async def delete(self, volume: str, path: str, *, recursive: bool = False) -> None:
+        """Remove a file (or a tree); missing is fine. Empty parent directories are pruned."""
+        ...
+
+    async def list_dir(self, volume: str, path: str) -> list[str]: ...  # FileNotFound
+
+    # --- commits ----------------------------------------------------------------------------------
+    async def commit(self, volume: str, meta_path: str, meta: bytes, *,
+                     tmp_dir: str | None = None, data_path: str | None = None) -> None:
+        """Move ``SYS_VOLUME/tmp_dir`` to ``volume/data_path`` (if given), then atomically write the
+        metadata file: after a crash the old metadata or the new one is in place, and the new one
+        never points to data that is not there."""
+        ...
+
+    async def link_files(self, links: list[tuple[str, str, str, str]]) -> None:
+        """Hard-link (src_volume, src_path) to (dst_volume, dst_path) for each entry."""
+        ...
+
+    async def rename(self, src_volume: str, src_path: str, dst_volume: str, dst_path: str) -> None: ...
+
+    # --- shard data -------------------------------------------------------------------------------
+    async def create_shard(self, volume: str, path: str, size_hint: int) -> ShardWriter: ...
+    async def open_shard(self, volume: str, path: str) -> ShardReader: ...  # FileNotFound
+
+    # --- listing ----------------------------------------------------------------------------------
+    async def walk(self, volume: str, prefix: str, marker: str, limit: int,
+                   delimited: bool) -> list[WalkEntry]:
+        """Object keys (and, when ``delimited``, ``/``-directories as prefixes) starting with
+        ``prefix`` and sorting after ``marker``, in UTF-8 byte order, at most ``limit`` entries."""
+        ...

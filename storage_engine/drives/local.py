@@ -1,0 +1,377 @@
+"""A drive that is a local directory.
+
+Blocking file I/O runs in this drive's own thread pool, so a slow drive cannot starve the others. One
+exception, for the per-request hot path: ``read_meta`` first tries to read the (small) metadata file
+right on the event loop with ``RWF_NOWAIT``, which succeeds only when the data is in the page cache and
+so cannot block; otherwise it falls back to the thread pool. That saves a thread round trip per drive
+on every small GET and HEAD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import functools
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from storage_engine.drives import paths
+from storage_engine.drives.base import (DriveError, FileNotFound, FileStat, VolumeNotEmpty, VolumeNotFound,
+                                        WalkEntry)
+from storage_engine.drives.direct_io import DirectWriter, open_new_file
+from storage_engine.drives.walk import walk_volume
+
+T = TypeVar("T")
+
+_PROCESS_ID = uuid.uuid4().hex        # names this process's temporary area on every drive
+_OWNER_LOCK = "owner.lock"
+
+
+def _check_relative(path: str) -> None:
+    """Defense in depth: callers build paths from validated names, but never let one escape the drive."""
+    if path.startswith("/") or "\x00" in path:
+        raise DriveError(f"invalid path {path!r}")
+    for segment in path.split("/"):
+        if segment in ("..", "."):
+            raise DriveError(f"invalid path {path!r}")
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _makedirs(path: str, stop: str) -> list[str]:
+    """``os.makedirs`` that returns the parents whose entries changed (they need an fsync)."""
+    created: list[str] = []
+    missing: list[str] = []
+    current = path
+    while current != stop and not os.path.isdir(current):
+        missing.append(current)
+        current = os.path.dirname(current)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o755)
+            created.append(os.path.dirname(directory))
+        except FileExistsError:
+            pass
+    return created
+
+
+def _prune_empty_parents(path: str, stop: str) -> None:
+    """Remove now-empty directories from ``path`` up to (not including) ``stop``."""
+    current = path
+    while current != stop and current.startswith(stop):
+        try:
+            os.rmdir(current)
+        except OSError:
+            return
+        current = os.path.dirname(current)
+
+
+class LocalShardReader:
+    __slots__ = ("_fd", "_run")
+
+    def __init__(self, fd: int, run: Callable[..., Any]) -> None:
+        self._fd = fd
+        self._run = run
+
+    async def read_at(self, offset: int, length: int) -> bytes:
+        try:
+            return await self._run(os.pread, self._fd, length, offset)
+        except OSError as exc:
+            raise DriveError(str(exc)) from exc
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class LocalDrive:
+    """A drive rooted at a local directory."""
+
+    def __init__(self, root: str, *, threads: int = 8, direct_io: bool = True) -> None:
+        self.endpoint = root
+        self.root = os.path.abspath(root)
+        self.sys_root = os.path.join(self.root, paths.SYS_VOLUME)
+        self.tmp_root = os.path.join(self.sys_root, paths.TMP_DIR, _PROCESS_ID)
+        self._direct_io = direct_io
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"drive-{os.path.basename(root)}")
+        self._owner_fd = -1
+
+    # --- plumbing -----------------------------------------------------------------------------------
+    def _run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    def _vol(self, volume: str) -> str:
+        _check_relative(volume)
+        if "/" in volume or not volume:
+            raise DriveError(f"invalid volume {volume!r}")
+        return os.path.join(self.root, volume)
+
+    def _path(self, volume: str, path: str) -> str:
+        _check_relative(path)
+        return os.path.join(self._vol(volume), path) if path else self._vol(volume)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await self._run(fn, *args)
+        except FileNotFoundError as exc:
+            raise FileNotFound(str(exc)) from exc
+        except NotADirectoryError as exc:
+            raise FileNotFound(str(exc)) from exc
+        except OSError as exc:
+            raise DriveError(f"{self.endpoint}: {exc}") from exc
+
+    # --- identity and lifecycle ---------------------------------------------------------------------
+    async def read_format(self) -> bytes | None:
+        try:
+            return await self.read_file(paths.SYS_VOLUME, paths.FORMAT_FILE)
+        except FileNotFound:
+            return None
+
+    async def write_format(self, data: bytes) -> None:
+        await self._call(os.makedirs, self.tmp_root, 0o755, True)
+        await self.write_file(paths.SYS_VOLUME, paths.FORMAT_FILE, data)
+
+    async def is_unused(self) -> bool:
+        def check() -> bool:
+            try:
+                names = os.listdir(self.root)
+            except FileNotFoundError:
+                return True
+            if any(n not in (paths.SYS_VOLUME, "lost+found") for n in names):
+                return False
+            try:
+                inner = os.listdir(self.sys_root)
+            except FileNotFoundError:
+                return True
+            return not any(n in (paths.FORMAT_FILE, paths.BUCKETS_DIR, paths.MULTIPART_DIR) for n in inner)
+        return await self._call(check)
+
+    async def prepare(self) -> None:
+        await self._call(self._prepare)
+
+    def _prepare(self) -> None:
+        for sub in (paths.TMP_DIR, paths.LOCKS_DIR, paths.BUCKETS_DIR, paths.MULTIPART_DIR):
+            os.makedirs(os.path.join(self.sys_root, sub), 0o755, exist_ok=True)
+        os.makedirs(self.tmp_root, 0o755, exist_ok=True)
+        # Our owner lock marks the temporary area as live; any other area whose lock we can take
+        # belongs to a process that is gone (crashed or stopped), so its half-written data goes.
+        if self._owner_fd < 0:
+            self._owner_fd = os.open(os.path.join(self.tmp_root, _OWNER_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fcntl.flock(self._owner_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        tmp_base = os.path.join(self.sys_root, paths.TMP_DIR)
+        for name in os.listdir(tmp_base):
+            area = os.path.join(tmp_base, name)
+            if area == self.tmp_root:
+                continue
+            try:
+                fd = os.open(os.path.join(area, _OWNER_LOCK), os.O_RDWR | os.O_CLOEXEC)
+            except OSError:
+                shutil.rmtree(area, ignore_errors=True)
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue                   # still owned by a live process
+            finally:
+                os.close(fd)
+            shutil.rmtree(area, ignore_errors=True)
+
+    def new_tmp_path(self) -> str:
+        return f"{paths.TMP_DIR}/{_PROCESS_ID}/{uuid.uuid4().hex}"
+
+    async def close(self) -> None:
+        if self._owner_fd >= 0:
+            os.close(self._owner_fd)
+            self._owner_fd = -1
+        shutil.rmtree(self.tmp_root, ignore_errors=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- volumes ------------------------------------------------------------------------------------
+    async def make_volume(self, volume: str) -> None:
+        path = self._vol(volume)
+
+        def make() -> None:
+            try:
+                os.mkdir(path, 0o755)
+            except FileExistsError:
+                return
+            _fsync_dir(self.root)
+        await self._call(make)
+
+    async def delete_volume(self, volume: str) -> None:
+        path = self._vol(volume)
+
+        def delete() -> None:
+            # Leftover empty directories may remain after deletes; objects may not.
+            for dirpath, _dirs, files in os.walk(path):
+                if files:
+                    raise VolumeNotEmpty(dirpath)
+            shutil.rmtree(path)
+        try:
+            await self._call(delete)
+        except FileNotFound as exc:
+            raise VolumeNotFound(volume) from exc
+
+    async def volume_exists(self, volume: str) -> bool:
+        return os.path.isdir(self._vol(volume))
+
+    # --- small files --------------------------------------------------------------------------------
+    async def read_file(self, volume: str, path: str) -> bytes:
+        return await self._call(_read_all, self._path(volume, path))
+
+    def read_meta_nowait(self, volume: str, path: str) -> bytes | None:
+        try:
+            return _read_cached(self._path(volume, path))
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise FileNotFound(path) from exc
+        except OSError as exc:
+            raise DriveError(f"{self.endpoint}: {exc}") from exc
+
+    async def read_meta(self, volume: str, path: str) -> bytes:
+        data = self.read_meta_nowait(volume, path)
+        if data is not None:
+            return data
+        return await self._call(_read_all, self._path(volume, path))
+
+    async def stat_file(self, volume: str, path: str) -> FileStat:
+        try:
+            st = os.stat(self._path(volume, path))
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise FileNotFound(path) from exc
+        except OSError as exc:
+            raise DriveError(f"{self.endpoint}: {exc}") from exc
+        return FileStat(st.st_size, st.st_mtime_ns, st.st_ino)
+
+    async def write_file(self, volume: str, path: str, data: bytes) -> None:
+        await self._call(self._write_file, self._path(volume, path), data)
+
+    def _write_file(self, full: str, data: bytes) -> None:
+        tmp = os.path.join(self.tmp_root, uuid.uuid4().hex)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        self._rename_durably(tmp, full)
+
+    def _rename_durably(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst``, creating parents; retried when a concurrent delete prunes them."""
+        parent = os.path.dirname(dst)
+        for attempt in range(5):
+            created = _makedirs(parent, self.root)
+            try:
+                os.rename(src, dst)
+            except FileNotFoundError:
+                if attempt == 4 or not os.path.exists(src):
+                    raise
+                continue
+            for directory in [parent, *created]:
+                _fsync_dir(directory)
+            return
+
+    async def delete(self, volume: str, path: str, *, recursive: bool = False) -> None:
+        vol = self._vol(volume)
+        full = self._path(volume, path)
+
+        def delete() -> None:
+            try:
+                if recursive and os.path.isdir(full):
+                    shutil.rmtree(full)
+                else:
+                    os.unlink(full)
+            except FileNotFoundError:
+                pass
+            _prune_empty_parents(os.path.dirname(full), vol)
+        await self._call(delete)
+
+    async def list_dir(self, volume: str, path: str) -> list[str]:
+        return await self._call(os.listdir, self._path(volume, path))
+
+    # --- commits ------------------------------------------------------------------------------------
+    async def commit(self, volume: str, meta_path: str, meta: bytes, *,
+                     tmp_dir: str | None = None, data_path: str | None = None) -> None:
+        meta_full = self._path(volume, meta_path)
+        src = self._path(paths.SYS_VOLUME, tmp_dir) if tmp_dir else None
+        dst = self._path(volume, data_path) if data_path else None
+        if not os.path.isdir(self._vol(volume)):
+            raise VolumeNotFound(volume)
+
+        def commit() -> None:
+            if src and dst:
+                self._rename_durably(src, dst)
+            self._write_file(meta_full, meta)
+        await self._call(commit)
+
+    async def link_files(self, links: list[tuple[str, str, str, str]]) -> None:
+        resolved = [(self._path(sv, sp), self._path(dv, dp)) for sv, sp, dv, dp in links]
+
+        def link() -> None:
+            parents: set[str] = set()
+            for src, dst in resolved:
+                parent = os.path.dirname(dst)
+                if parent not in parents:
+                    os.makedirs(parent, 0o755, exist_ok=True)
+                    parents.add(parent)
+                os.link(src, dst)
+            for parent in parents:
+                _fsync_dir(parent)
+        await self._call(link)
+
+    async def rename(self, src_volume: str, src_path: str, dst_volume: str, dst_path: str) -> None:
+        await self._call(self._rename_durably, self._path(src_volume, src_path), self._path(dst_volume, dst_path))
+
+    # --- shard data ---------------------------------------------------------------------------------
+    async def create_shard(self, volume: str, path: str, size_hint: int) -> DirectWriter:
+        full = self._path(volume, path)
+
+        def create() -> tuple[int, bool]:
+            os.makedirs(os.path.dirname(full), 0o755, exist_ok=True)
+            return open_new_file(full, direct=self._direct_io)
+        fd, direct = await self._call(create)
+        return DirectWriter(full, fd, direct, self._run, size_hint)
+
+    async def open_shard(self, volume: str, path: str) -> LocalShardReader:
+        fd = await self._call(os.open, self._path(volume, path), os.O_RDONLY | os.O_CLOEXEC)
+        return LocalShardReader(fd, self._run)
+
+    # --- listing ------------------------------------------------------------------------------------
+    async def walk(self, volume: str, prefix: str, marker: str, limit: int, delimited: bool) -> list[WalkEntry]:
+        return await self._call(walk_volume, self._vol(volume), prefix, marker, limit, delimited)
+
+
+def _read_all(path: str) -> bytes:
+    with open(path, "rb", buffering=0) as f:
+        return f.readall()
+
+
+def _read_cached(path: str) -> bytes | None:
+    """The whole file if it is in the page cache (read without blocking), else None."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        buf = bytearray(size)
+        try:
+            n = os.preadv(fd, [buf], 0, os.RWF_NOWAIT)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EOPNOTSUPP, errno.EINVAL):
+                return None
+            raise
+        return bytes(buf) if n == size else None
+    finally:
+        os.close(fd)

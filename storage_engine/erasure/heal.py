@@ -1,0 +1,256 @@
+"""Healing one key in one erasure set: missing or rotten shards rebuilt, stale metadata rewritten.
+
+1. Read every drive's metadata and resolve the quorum view. Metadata that no quorum backs (the remains
+   of a write that never committed, or of a delete a drive missed) is removed.
+2. Check every shard of every version on every drive: inline shards and shard files are read whole and
+   every record's bitrot hash verified.
+3. Rebuild bad shard files block by block from ``k`` good shards (``reconstruct`` rebuilds only the
+   missing fragments) into a temporary file, and rename it into place under the key lock, after
+   checking the version is still there. Rebuilt inline shards go into the drive's metadata.
+4. Rewrite the metadata of drives that were stale or got inline shards, if nobody changed the key
+   meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from storage_engine.drives import metafile, paths
+from storage_engine.drives.base import DriveError, ShardWriter
+from storage_engine.errors import InsufficientReadQuorum
+from storage_engine.erasure.bitrot import ShardLayout, digest, split_records
+from storage_engine.erasure.codec import Codec, get_codec
+from storage_engine.erasure.metadata import Version, encode_inline, find
+from storage_engine.erasure.reader import BytesSource, ShardSource
+from storage_engine.erasure.set import ErasureSet, MetaView
+
+log = logging.getLogger(__name__)
+
+VERIFY_BLOCKS = 4
+
+
+@dataclass(slots=True)
+class ObjectHealResult:
+    shards_rebuilt: int = 0
+    metadata_repaired: int = 0
+    failed: bool = False
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.shards_rebuilt or self.metadata_repaired)
+
+
+async def heal_object(es: ErasureSet, bucket: str, key: str) -> ObjectHealResult:
+    result = ObjectHealResult()
+    meta_path = paths.meta_path(key)
+    raw = await es.read_raw(bucket, meta_path)
+    try:
+        view = es.resolve(raw)
+    except InsufficientReadQuorum:
+        result.failed = True
+        result.details.append(f"{bucket}/{key}: not enough drives agree on its metadata")
+        return result
+    if view is None:
+        await _remove_dangling(es, bucket, key, result)
+        return result
+    inline_fixes: dict[int, dict[str, bytes]] = {}
+    for version in view.versions:
+        if version.delete_marker:
+            continue
+        try:
+            await _heal_version(es, bucket, key, view, version, result, inline_fixes)
+        except (InsufficientReadQuorum, DriveError, ValueError) as exc:
+            result.failed = True
+            result.details.append(f"{bucket}/{key} version {version.version_id}: cannot rebuild ({exc})")
+    stale = [pos for pos in range(es.n) if es.drives[pos] is not None and not view.agrees(pos)]
+    targets = sorted(set(stale) | set(inline_fixes))
+    if targets:
+        await _rewrite_meta(es, bucket, key, view, targets, inline_fixes, result)
+    return result
+
+
+async def _remove_dangling(es: ErasureSet, bucket: str, key: str, result: ObjectHealResult) -> None:
+    meta_path = paths.meta_path(key)
+    async with es.lock(bucket, key):
+        raw = await es.read_raw(bucket, meta_path)
+        try:
+            if es.resolve(raw) is not None:
+                return
+        except InsufficientReadQuorum:
+            return
+        present = [pos for pos, r in enumerate(raw) if isinstance(r, bytes)]
+        for pos in present:
+            drive = es.drives[pos]
+            assert drive is not None
+            try:
+                await drive.delete(bucket, meta_path)
+                await drive.delete(bucket, paths.data_container(key), recursive=True)
+                result.metadata_repaired += 1
+            except DriveError as exc:
+                result.failed = True
+                result.details.append(f"{bucket}/{key}: cannot remove dangling metadata on {drive.endpoint}: {exc}")
+        if present:
+            result.details.append(f"{bucket}/{key}: removed uncommitted metadata from {len(present)} drive(s)")
+
+
+async def _heal_version(es: ErasureSet, bucket: str, key: str, view: MetaView, version: Version,
+                        result: ObjectHealResult, inline_fixes: dict[int, dict[str, bytes]]) -> None:
+    codec = get_codec(version.data_blocks, version.parity_blocks)
+    layouts = [ShardLayout.of(codec, p.stored_size, version.block_size) for p in version.parts]
+    if version.inline:
+        sources: list[ShardSource | None] = []
+        for pos in version.distribution:
+            shard = view.inline_of(pos).get(version.data_id) if view.holds(pos, version) else None
+            sources.append(BytesSource(shard) if shard is not None else None)
+        bad = [s for s, src in enumerate(sources)
+               if es.drives[version.distribution[s]] is not None and not await _verify(src, layouts[0])]
+        if not bad:
+            return
+        rebuilt = await _rebuild(codec, layouts[0], sources, bad, None)
+        for s, shard in rebuilt.items():
+            inline_fixes.setdefault(version.distribution[s], {})[version.data_id] = shard
+        result.shards_rebuilt += len(rebuilt)
+        result.details.append(f"{bucket}/{key} version {version.version_id}: rebuilt {len(rebuilt)} inline shard(s)")
+        return
+    base = f"{paths.data_container(key)}/{version.data_id}"
+    for part, layout in zip(version.parts, layouts):
+        path = f"{base}/part.{part.number}"
+        sources = [await es.open_shard(pos, bucket, path) for pos in version.distribution]
+        try:
+            bad = [s for s, src in enumerate(sources)
+                   if es.drives[version.distribution[s]] is not None and not await _verify(src, layout)]
+            if not bad:
+                continue
+            writers: dict[int, tuple[str, ShardWriter]] = {}
+            for s in bad:
+                drive = es.drives[version.distribution[s]]
+                assert drive is not None
+                tmp = drive.new_tmp_path()
+                writers[s] = (tmp, await drive.create_shard(paths.SYS_VOLUME, f"{tmp}/part", layout.file_size))
+            try:
+                await _rebuild(codec, layout, sources, bad, {s: w for s, (_, w) in writers.items()})
+            except BaseException:
+                for _, writer in writers.values():
+                    await writer.abort()
+                raise
+            moved = await _install(es, bucket, key, version, path, {s: t for s, (t, _) in writers.items()})
+            result.shards_rebuilt += moved
+            if moved:
+                result.details.append(f"{bucket}/{key} version {version.version_id} part {part.number}: "
+                                      f"rebuilt {moved} shard(s)")
+        finally:
+            for src in sources:
+                if src is not None:
+                    src.close()
+
+
+async def _verify(source: ShardSource | None, layout: ShardLayout) -> bool:
+    """Whether a shard is complete and every record passes its bitrot check."""
+    if source is None:
+        return False
+    if layout.blocks == 0:
+        return True
+    for first in range(0, layout.blocks, VERIFY_BLOCKS):
+        last = min(first + VERIFY_BLOCKS, layout.blocks) - 1
+        offset, length = layout.span(first, last)
+        try:
+            data = await source.read_at(offset, length)
+        except (DriveError, OSError):
+            return False
+        if split_records(data, layout, first, last) is None:
+            return False
+    # A longer file than expected is damage too (a torn or foreign write).
+    tail = await _safe_read(source, layout.file_size, 1)
+    return not tail
+
+
+async def _safe_read(source: ShardSource, offset: int, length: int) -> bytes:
+    try:
+        return await source.read_at(offset, length)
+    except (DriveError, OSError):
+        return b""
+
+
+async def _rebuild(codec: Codec, layout: ShardLayout, sources: list[ShardSource | None], bad: list[int],
+                   writers: dict[int, ShardWriter] | None) -> dict[int, bytes]:
+    """Reconstruct shards ``bad`` from good ones; into ``writers``, or returned (inline)."""
+    good = [s for s in range(len(sources)) if s not in bad and sources[s] is not None]
+    out: dict[int, list[bytes]] = {s: [] for s in bad}
+    for first in range(0, layout.blocks, VERIFY_BLOCKS):
+        last = min(first + VERIFY_BLOCKS, layout.blocks) - 1
+        offset, length = layout.span(first, last)
+        fragments: dict[int, list[bytes]] = {}
+        for s in good:
+            if len(fragments) == codec.k:
+                break
+            source = sources[s]
+            assert source is not None
+            frags = split_records(await _safe_read(source, offset, length), layout, first, last)
+            if frags is not None:
+                fragments[s] = frags
+        if len(fragments) < codec.k:
+            raise InsufficientReadQuorum()
+        for j in range(last - first + 1):
+            rebuilt = codec.reconstruct({s: f[j] for s, f in fragments.items()}, bad)
+            for s, fragment in rebuilt.items():
+                record = (digest(fragment), fragment)
+                if writers is not None:
+                    await writers[s].write(record[0])
+                    await writers[s].write(record[1])
+                else:
+                    out[s].extend(record)
+    if writers is not None:
+        await asyncio.gather(*(w.close() for w in writers.values()))
+        return {}
+    return {s: b"".join(chunks) for s, chunks in out.items()}
+
+
+async def _install(es: ErasureSet, bucket: str, key: str, version: Version, path: str,
+                   tmp_files: dict[int, str]) -> int:
+    """Rename rebuilt shard files into place if the version still exists; returns how many."""
+    moved = 0
+    async with es.lock(bucket, key):
+        view = await es.get_meta(bucket, key)
+        current = find(view.versions, version.version_id) if view else None
+        alive = current is not None and current.same_data(version)
+        for s, tmp in tmp_files.items():
+            drive = es.drives[version.distribution[s]]
+            assert drive is not None
+            try:
+                if alive:
+                    await drive.rename(paths.SYS_VOLUME, f"{tmp}/part", bucket, path)
+                    moved += 1
+                await drive.delete(paths.SYS_VOLUME, tmp, recursive=True)
+            except DriveError as exc:
+                log.warning("heal %s/%s: cannot install shard on %s: %s", bucket, key, drive.endpoint, exc)
+    return moved
+
+
+async def _rewrite_meta(es: ErasureSet, bucket: str, key: str, view: MetaView, targets: list[int],
+                        inline_fixes: dict[int, dict[str, bytes]], result: ObjectHealResult) -> None:
+    meta_path = paths.meta_path(key)
+    inline_ids = {v.data_id for v in view.versions if v.inline and not v.delete_marker}
+    async with es.lock(bucket, key):
+        current = await es.get_meta(bucket, key)
+        if current is None or current.header != view.header:
+            return                         # changed meanwhile: the next pass will look again
+        for pos in targets:
+            drive = es.drives[pos]
+            if drive is None:
+                continue
+            inline = {i: s for i, s in current.inline_of(pos).items() if i in inline_ids}
+            inline.update(inline_fixes.get(pos, {}))
+            try:
+                await drive.write_file(bucket, meta_path, metafile.pack(current.header, encode_inline(inline)))
+            except DriveError as exc:
+                result.failed = True
+                result.details.append(f"{bucket}/{key}: cannot write metadata on {drive.endpoint}: {exc}")
+                continue
+            if not view.agrees(pos):
+                result.metadata_repaired += 1
+        if any(not view.agrees(p) for p in targets):
+            result.details.append(f"{bucket}/{key}: repaired metadata on "
+                                  f"{sum(not view.agrees(p) for p in targets)} drive(s)")

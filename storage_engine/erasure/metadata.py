@@ -1,0 +1,134 @@
+"""The versions of one key: the model behind ``<leaf>.xl.meta`` and its msgpack encoding.
+
+The header is a msgpack list ``[FORMAT, [version, ...]]``, newest version first; each version is a map
+with short keys (it is read on every request and every listed key). A version keeps its logical
+``size`` (what the client sent) apart from the ``stored`` size of each part (what was erasure coded),
+so a later encryption stage can change one without the other. The inline section maps a version's
+``data_id`` to this drive's shard records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import msgpack
+
+from storage_engine.config import BLOCK_SIZE
+from storage_engine.drives.metafile import CorruptMetaFile
+
+FORMAT = 1
+
+
+@dataclass(slots=True)
+class PartMeta:
+    number: int
+    size: int                      # logical bytes
+    stored_size: int               # bytes after the pipeline stages, as erasure coded
+    etag: str
+    mod_time: float = 0.0
+    checksums: dict[str, str] = field(default_factory=dict)
+
+    def pack(self) -> list[Any]:
+        return [self.number, self.size, self.stored_size, self.etag, self.mod_time, self.checksums]
+
+    @classmethod
+    def unpack(cls, raw: list[Any]) -> PartMeta:
+        return cls(int(raw[0]), int(raw[1]), int(raw[2]), str(raw[3]), float(raw[4]), dict(raw[5]))
+
+
+@dataclass(slots=True)
+class Version:
+    version_id: str                # "null" or a uuid
+    data_id: str                   # unique per version: names its data dir / inline shard
+    mod_time: float
+    delete_marker: bool = False
+    size: int = 0
+    etag: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    storage_class: str = "STANDARD"
+    inline: bool = False
+    data_blocks: int = 0
+    parity_blocks: int = 0
+    block_size: int = BLOCK_SIZE
+    distribution: list[int] = field(default_factory=list)   # drive position of each shard index
+    parts: list[PartMeta] = field(default_factory=list)
+    multipart: bool = False
+    checksums: dict[str, str] = field(default_factory=dict)
+    checksum_type: str | None = None
+
+    @property
+    def has_data(self) -> bool:
+        return not self.delete_marker and not self.inline
+
+    def pack(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"id": self.version_id, "dd": self.data_id, "mt": self.mod_time}
+        if self.delete_marker:
+            doc["dm"] = True
+            return doc
+        doc.update({
+            "sz": self.size, "et": self.etag, "md": self.metadata, "tg": self.tags, "sc": self.storage_class,
+            "in": self.inline, "ec": [self.data_blocks, self.parity_blocks, self.block_size],
+            "di": self.distribution, "pt": [p.pack() for p in self.parts], "mp": self.multipart,
+            "ck": self.checksums, "ct": self.checksum_type,
+        })
+        return doc
+
+    @classmethod
+    def unpack(cls, doc: dict[str, Any]) -> Version:
+        if doc.get("dm"):
+            return cls(str(doc["id"]), str(doc["dd"]), float(doc["mt"]), delete_marker=True)
+        k, m, block = doc["ec"]
+        return cls(
+            version_id=str(doc["id"]), data_id=str(doc["dd"]), mod_time=float(doc["mt"]), size=int(doc["sz"]),
+            etag=str(doc["et"]), metadata=dict(doc["md"]), tags=dict(doc["tg"]), storage_class=str(doc["sc"]),
+            inline=bool(doc["in"]), data_blocks=int(k), parity_blocks=int(m), block_size=int(block),
+            distribution=[int(x) for x in doc["di"]], parts=[PartMeta.unpack(p) for p in doc["pt"]],
+            multipart=bool(doc["mp"]), checksums=dict(doc["ck"]), checksum_type=doc["ct"])
+
+    def same_data(self, other: Version) -> bool:
+        """Whether two drives' copies describe the same stored data."""
+        return (self.version_id, self.data_id, self.mod_time, self.delete_marker) == (
+            other.version_id, other.data_id, other.mod_time, other.delete_marker)
+
+
+def encode_header(versions: list[Version]) -> bytes:
+    return cast(bytes, msgpack.packb([FORMAT, [v.pack() for v in versions]], use_bin_type=True))
+
+
+def decode_header(header: bytes) -> list[Version]:
+    try:
+        fmt, docs = msgpack.unpackb(header, raw=False, strict_map_key=False)
+        if fmt != FORMAT:
+            raise CorruptMetaFile(f"unknown metadata format {fmt}")
+        return [Version.unpack(d) for d in docs]
+    except CorruptMetaFile:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, msgpack.ExtraData) as exc:
+        raise CorruptMetaFile(str(exc)) from exc
+
+
+def encode_inline(shards: dict[str, bytes]) -> bytes:
+    return cast(bytes, msgpack.packb(shards, use_bin_type=True)) if shards else b""
+
+
+def decode_inline(data: bytes) -> dict[str, bytes]:
+    if not data:
+        return {}
+    try:
+        shards = msgpack.unpackb(data, raw=False)
+    except (ValueError, TypeError, msgpack.ExtraData):
+        return {}                  # damaged inline data: the shards count as missing and get rebuilt
+    return shards if isinstance(shards, dict) else {}
+
+
+def latest(versions: list[Version]) -> Version | None:
+    return versions[0] if versions else None
+
+
+def find(versions: list[Version], version_id: str) -> Version | None:
+    for v in versions:
+        if v.version_id == version_id:
+            return v
+    return None

@@ -1,0 +1,181 @@
+"""Reading a version back: data shards first, parity only when a data shard is missing or rotten.
+
+Blocks are fetched a batch at a time (one read per shard per batch) and the next batch is read while the
+current one is being consumed. A shard that fails its bitrot check or cannot be read is dropped for the
+rest of the stream, the missing block is rebuilt from parity, and ``on_damage`` is called once so the
+object gets healed in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Protocol
+
+from storage_engine.drives.base import DriveError
+from storage_engine.errors import InsufficientReadQuorum
+from storage_engine.erasure.bitrot import ShardLayout, split_records
+from storage_engine.erasure.codec import Codec
+
+BATCH_BLOCKS = 2
+
+
+class ShardSource(Protocol):
+    async def read_at(self, offset: int, length: int) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class BytesSource:
+    """An inline shard, already in memory."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def read_at(self, offset: int, length: int) -> bytes:
+        return self.data[offset:offset + length]
+
+    def close(self) -> None:
+        pass
+
+
+PartOpener = Callable[[int], Awaitable[list[ShardSource | None]]]
+
+
+class VersionReader:
+    """Stored bytes of one version, made of one or more parts, each with its own shard files."""
+
+    def __init__(self, codec: Codec, layouts: list[ShardLayout], opener: PartOpener,
+                 on_damage: Callable[[], None]) -> None:
+        self._codec = codec
+        self._layouts = layouts
+        self._opener = opener
+        self._on_damage = on_damage
+        self._damage_reported = False
+        self._sources: dict[int, list[ShardSource | None]] = {}
+        self._bad: dict[int, set[int]] = {}
+        self.size = sum(layout.stored_size for layout in layouts)
+
+    async def preopen(self, parts: int) -> None:
+        """Open the shard files of the first ``parts`` parts now, before anyone can replace them."""
+        for index in range(min(parts, len(self._layouts))):
+            await self._sources_of(index)
+
+    def readable(self) -> bool:
+        """After ``preopen``: enough shards of the first part could be opened to read it."""
+        sources = self._sources.get(0)
+        if sources is None or not self._layouts or self._layouts[0].stored_size == 0:
+            return True
+        return sum(s is not None for s in sources) >= self._codec.k
+
+    def _damaged(self) -> None:
+        if not self._damage_reported:
+            self._damage_reported = True
+            self._on_damage()
+
+    async def _sources_of(self, part: int) -> list[ShardSource | None]:
+        sources = self._sources.get(part)
+        if sources is None:
+            sources = await self._opener(part)
+            self._sources[part] = sources
+            bad = {s for s, src in enumerate(sources) if src is None}
+            self._bad[part] = bad
+            if bad:
+                self._damaged()
+        return sources
+
+    def _plan(self, offset: int, length: int) -> Iterator[tuple[int, int, int, int, int]]:
+        """(part, first block, last block, skip in first block, bytes wanted) for each batch."""
+        part_start = 0
+        end = offset + length
+        for part, layout in enumerate(self._layouts):
+            part_end = part_start + layout.stored_size
+            lo, hi = max(offset, part_start), min(end, part_end)
+            if lo < hi:
+                first = (lo - part_start) // layout.block_size
+                last = (hi - part_start - 1) // layout.block_size
+                for batch_first in range(first, last + 1, BATCH_BLOCKS):
+                    batch_last = min(batch_first + BATCH_BLOCKS - 1, last)
+                    batch_lo = max(lo, part_start + batch_first * layout.block_size)
+                    batch_hi = min(hi, part_start + (batch_last + 1) * layout.block_size)
+                    skip = batch_lo - (part_start + batch_first * layout.block_size)
+                    yield part, batch_first, batch_last, skip, batch_hi - batch_lo
+            part_start = part_end
+
+    async def stream(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        offset = max(0, min(offset, self.size))
+        length = self.size - offset if length is None else max(0, min(length, self.size - offset))
+        plan = self._plan(offset, length)
+        job = next(plan, None)
+        task = asyncio.ensure_future(self._read_batch(*job[:3])) if job else None
+        try:
+            while job is not None and task is not None:
+                upcoming = next(plan, None)
+                blocks = await task
+                # Read ahead: the next batch comes off the drives while this one is sent.
+                task = asyncio.ensure_future(self._read_batch(*upcoming[:3])) if upcoming else None
+                skip, wanted = job[3], job[4]
+                for block in blocks:
+                    if skip >= len(block):
+                        skip -= len(block)
+                        continue
+                    piece = block[skip:skip + wanted] if skip or wanted < len(block) else block
+                    skip = 0
+                    wanted -= len(piece)
+                    if piece:
+                        yield piece
+                    if wanted <= 0:
+                        break
+                job = upcoming
+        finally:
+            if task is not None and not task.done():
+                task.cancel()
+
+    async def _read_batch(self, part: int, first: int, last: int) -> list[bytes]:
+        layout = self._layouts[part]
+        sources = await self._sources_of(part)
+        bad = self._bad[part]
+        offset, length = layout.span(first, last)
+        k = self._codec.k
+        good: dict[int, list[bytes]] = {}
+        candidates = [s for s in range(len(sources)) if s not in bad]
+        while len(good) < k:
+            take, candidates = candidates[:k - len(good)], candidates[k - len(good):]
+            if not take:
+                raise InsufficientReadQuorum()
+            results = await _read_all([sources[s] for s in take], offset, length)
+            for s, data in zip(take, results):
+                fragments = split_records(data, layout, first, last) if data is not None else None
+                if fragments is None:
+                    bad.add(s)
+                    self._damaged()
+                else:
+                    good[s] = fragments
+        blocks = []
+        for j, index in enumerate(range(first, last + 1)):
+            blocks.append(self._codec.decode({s: f[j] for s, f in good.items()}, layout.block_length(index)))
+        return blocks
+
+    def close(self) -> None:
+        for sources in self._sources.values():
+            for source in sources:
+                if source is not None:
+                    source.close()
+        self._sources.clear()
+
+
+async def _read_all(sources: list[ShardSource | None], offset: int, length: int) -> list[bytes | None]:
+    if all(isinstance(s, BytesSource) for s in sources):
+        return [s.data[offset:offset + length] for s in sources if isinstance(s, BytesSource)]
+    results = await asyncio.gather(*(_read_one(s, offset, length) for s in sources))
+    return list(results)
+
+
+async def _read_one(source: ShardSource | None, offset: int, length: int) -> bytes | None:
+    if source is None:
+        return None
+    try:
+        return await source.read_at(offset, length)
+    except (DriveError, OSError):
+        return None                        # unreadable counts like missing: rebuilt from parity

@@ -1,0 +1,197 @@
+"""Healing at the object layer: full passes over buckets, and a background healer.
+
+- ``heal(bucket | None)`` walks every key any drive knows (the union, so keys missing from some drives
+  are found too), heals each, and reports counts plus a line per key it touched. Bucket directories
+  and bucket metadata are healed first, so a replaced drive gets its buckets back.
+- Reads that hit a missing or rotten shard, or drives with stale metadata, queue the key; a background
+  task heals queued keys one at a time.
+- Every ``heal_interval_seconds`` (0 = never) one process (whoever holds the scanner lock) runs a full pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from storage_engine.drives import paths
+from storage_engine.drives.base import DriveError
+from storage_engine.drives.local import LocalDrive
+from storage_engine.erasure.heal import heal_object
+from storage_engine.erasure.set import ErasureSet
+from storage_engine.objects.types import HealReport
+
+if TYPE_CHECKING:
+    from storage_engine.objects.layer import ErasureObjectLayer
+
+log = logging.getLogger(__name__)
+
+WALK_BATCH = 1000
+QUEUE_LIMIT = 10000
+
+
+class Healer:
+    def __init__(self, layer: ErasureObjectLayer, interval: int) -> None:
+        self.layer = layer
+        self.interval = interval
+        self._queue: asyncio.Queue[tuple[ErasureSet, str, str]] = asyncio.Queue()
+        self._queued: set[tuple[int, int, str, str]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._busy = False
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._worker(), name="heal-worker"))
+        if self.interval > 0:
+            self._tasks.append(asyncio.create_task(self._scanner(), name="heal-scanner"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def schedule_full_heal(self) -> None:
+        """Heal everything in the background (a replaced drive was formatted into its slot)."""
+        async def run() -> None:
+            report = await self.heal(None)
+            log.info("heal after drive replacement: %d scanned, %d healed, %d shards rebuilt, %d failures",
+                     report.objects_scanned, report.objects_healed, report.shards_rebuilt, report.failures)
+        self._tasks.append(asyncio.create_task(run(), name="heal-replaced"))
+
+    def request(self, es: ErasureSet, bucket: str, key: str) -> None:
+        """Queue one key for background healing (deduplicated, bounded)."""
+        ident = (es.pool, es.index, bucket, key)
+        if ident in self._queued or len(self._queued) >= QUEUE_LIMIT:
+            return
+        self._queued.add(ident)
+        self._queue.put_nowait((es, bucket, key))
+
+    async def drain(self) -> None:
+        """Wait until the background queue is empty and idle (for tests and shutdown)."""
+        while self._queued or self._busy:
+            await asyncio.sleep(0.01)
+
+    async def _worker(self) -> None:
+        while True:
+            es, bucket, key = await self._queue.get()
+            self._busy = True
+            try:
+                result = await heal_object(es, bucket, key)
+                for line in result.details:
+                    log.info("background heal: %s", line)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background heal of %s/%s failed", bucket, key)
+            finally:
+                self._queued.discard((es.pool, es.index, bucket, key))
+                self._busy = False
+
+    async def _scanner(self) -> None:
+        lock_fd = _scanner_lock(self.layer)
+        if lock_fd < 0:
+            return                         # another process scans
+        try:
+            while True:
+                await asyncio.sleep(self.interval)
+                try:
+                    report = await self.heal(None)
+                    if report.objects_healed or report.failures:
+                        log.info("heal scan: %d scanned, %d healed, %d failures", report.objects_scanned,
+                                 report.objects_healed, report.failures)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("heal scan failed")
+        finally:
+            os.close(lock_fd)
+
+    # --- full passes --------------------------------------------------------------------------------
+    async def heal(self, bucket: str | None) -> HealReport:
+        report = HealReport()
+        if bucket is not None:
+            await self.layer.buckets.get(bucket)
+            buckets = [bucket]
+        else:
+            buckets = [b.name for b in await self.layer.buckets.list()]
+        for name in buckets:
+            await self._heal_bucket_dirs(name, report)
+            for es in self.layer.all_sets:
+                async for key in _all_keys(es, name):
+                    report.objects_scanned += 1
+                    result = await heal_object(es, name, key)
+                    if result.changed:
+                        report.objects_healed += 1
+                    report.shards_rebuilt += result.shards_rebuilt
+                    report.metadata_repaired += result.metadata_repaired
+                    report.failures += int(result.failed)
+                    report.details.extend(result.details)
+        return report
+
+    async def _heal_bucket_dirs(self, bucket: str, report: HealReport) -> None:
+        meta = await self.layer.buckets.get(bucket)
+        for es in self.layer.all_sets:
+            for drive in es.drives:
+                if drive is None:
+                    continue
+                try:
+                    if not await drive.volume_exists(bucket):
+                        await drive.make_volume(bucket)
+                        report.metadata_repaired += 1
+                        report.details.append(f"{bucket}: recreated bucket directory on {drive.endpoint}")
+                    path = f"{paths.BUCKETS_DIR}/{bucket}.meta"
+                    try:
+                        current = await drive.read_file(paths.SYS_VOLUME, path)
+                    except DriveError:
+                        current = b""
+                    if current != meta.pack():
+                        await drive.write_file(paths.SYS_VOLUME, path, meta.pack())
+                        report.metadata_repaired += 1
+                        report.details.append(f"{bucket}: repaired bucket metadata on {drive.endpoint}")
+                except DriveError as exc:
+                    report.failures += 1
+                    report.details.append(f"{bucket}: cannot heal bucket on {drive.endpoint}: {exc}")
+
+
+async def _all_keys(es: ErasureSet, bucket: str) -> AsyncIterator[str]:
+    """Every key any online drive of the set holds, in order (the union of all drives' walks)."""
+    drives = [d for d in es.drives if d is not None]
+    cursor = ""
+    while True:
+        walks = await asyncio.gather(*(_walk(d, bucket, cursor) for d in drives))
+        full = [w[-1] for w in walks if len(w) >= WALK_BATCH]
+        horizon = min(full) if full else None
+        keys = sorted({k for w in walks for k in w if horizon is None or k <= horizon})
+        for key in keys:
+            yield key
+        if horizon is None:
+            return
+        cursor = horizon
+
+
+async def _walk(drive: object, bucket: str, cursor: str) -> list[str]:
+    try:
+        entries = await drive.walk(bucket, "", cursor, WALK_BATCH, False)  # type: ignore[attr-defined]
+    except DriveError:
+        return []
+    return [e.key for e in entries]
+
+
+def _scanner_lock(layer: ErasureObjectLayer) -> int:
+    for es in layer.all_sets:
+        for drive in es.drives:
+            if isinstance(drive, LocalDrive):
+                try:
+                    fd = os.open(os.path.join(drive.sys_root, "scanner.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                except OSError:
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return fd
+                except OSError:
+                    os.close(fd)
+                    return -1
+    return -1

@@ -1,0 +1,445 @@
+"""The object layer: S3 buckets, objects and versions over erasure sets (implements ``types.ObjectLayer``).
+
+Placement: pools in order, each split into erasure sets; a key lives in the set its hash selects. New
+keys go to the first pool; existing keys are looked up in every pool and stay where they are.
+
+A PUT streams the body through the pipeline (MD5, stages) into shard files in each drive's temporary
+area, then, under the key lock, re-reads the metadata, checks preconditions and commits: data dirs are
+renamed into place and the new version list written atomically on every drive, with a write quorum.
+Readers take no lock: they read the metadata, then open every shard file before streaming, so a later
+overwrite cannot tear a GET in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import dataclasses
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import xxhash
+
+from storage_engine import errors
+from storage_engine.config import BLOCK_SIZE, EngineSettings, default_parity, parse_storage_class
+from storage_engine.drives import paths
+from storage_engine.drives.base import Drive, DriveError
+from storage_engine.drives.format import load_pool
+from storage_engine.drives.local import LocalDrive
+from storage_engine.erasure.codec import get_codec
+from storage_engine.erasure.locks import KeyLocker
+from storage_engine.erasure.metadata import PartMeta, Version, find
+from storage_engine.erasure.reader import VersionReader
+from storage_engine.erasure.set import ErasureSet, MetaView, write_quorum
+from storage_engine.erasure.writer import encode_inline
+from storage_engine.objects import listing, names, versions
+from storage_engine.objects.buckets import BucketMeta, BucketStore
+from storage_engine.objects.healer import Healer
+from storage_engine.objects.multipart import Multipart
+from storage_engine.objects.pipeline import Stage, StoredStream
+from storage_engine.objects.types import (BucketInfo, CompletePart, DeleteResult, HealReport, ListObjectsResult,
+                                          ListPartsResult, ListUploadsResult, ListVersionsResult, ObjectInfo,
+                                          PartInfo, PutBody, PutOptions, UploadInfo, VersioningStatus)
+from storage_engine.topology import Pool
+
+log = logging.getLogger(__name__)
+
+MAX_OBJECT_SIZE = 5 * 1024 ** 3
+STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY")
+
+
+@dataclasses.dataclass(slots=True)
+class StoredData:
+    """A body written out but not yet committed: inline shards, or shard files in temporary dirs."""
+
+    size: int
+    stored_size: int
+    md5: bytes
+    inline_shards: list[bytes] | None = None
+    tmp_dirs: dict[int, str] | None = None
+
+
+class ObjectReaderImpl:
+    __slots__ = ("info", "_reader")
+
+    def __init__(self, info: ObjectInfo, reader: VersionReader) -> None:
+        self.info = info
+        self._reader = reader
+
+    def stream(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        # No stages yet, so logical offsets are stored offsets.
+        return self._reader.stream(offset, length)
+
+    async def close(self) -> None:
+        self._reader.close()
+
+
+class ErasureObjectLayer:
+    def __init__(self, pools: list[list[ErasureSet]], buckets: BucketStore, settings: EngineSettings,
+                 stages: Sequence[Stage] = ()) -> None:
+        self.pools = pools
+        self.buckets = buckets
+        self.settings = settings
+        self.stages = list(stages)
+        self.healer = Healer(self, settings.heal_interval_seconds)
+        self.multipart = Multipart(self)
+
+    # --- placement ----------------------------------------------------------------------------------
+    @property
+    def all_sets(self) -> list[ErasureSet]:
+        return [s for pool in self.pools for s in pool]
+
+    def sets_for(self, bucket: str, key: str) -> list[ErasureSet]:
+        """The set ``key`` hashes to, in each pool (first pool first)."""
+        h = xxhash.xxh3_64_intdigest(f"{bucket}/{key}".encode())
+        return [pool[h % len(pool)] for pool in self.pools]
+
+    async def locate(self, bucket: str, key: str) -> tuple[ErasureSet, MetaView | None]:
+        """The set holding ``key`` (or where it would go) and its metadata."""
+        if not names.is_valid_bucket(bucket):
+            raise errors.NoSuchBucket(resource=bucket)
+        candidates = self.sets_for(bucket, key)
+        for es in candidates:
+            view = await es.get_meta(bucket, key)
+            if view is not None:
+                return es, view
+        return candidates[0], None
+
+    def parity(self, es: ErasureSet, storage_class: str) -> int:
+        if storage_class not in STORAGE_CLASSES:
+            raise errors.InvalidStorageClass()
+        return es.parity_of(storage_class)
+
+    # --- buckets ------------------------------------------------------------------------------------
+    async def make_bucket(self, bucket: str) -> None:
+        await self.buckets.create(bucket)
+
+    async def delete_bucket(self, bucket: str) -> None:
+        async with self.buckets.lock(bucket):
+            await self.buckets.get(bucket)
+            found = await self.list_object_versions(bucket, max_keys=1)
+            if found.versions or found.prefixes:
+                raise errors.BucketNotEmpty(resource=bucket)
+            await self.multipart.abort_all(bucket)
+            await self.buckets.remove(bucket)
+
+    async def get_bucket_info(self, bucket: str) -> BucketInfo:
+        meta = await self.buckets.get(bucket)
+        return BucketInfo(meta.name, meta.created)
+
+    async def list_buckets(self) -> list[BucketInfo]:
+        return await self.buckets.list()
+
+    async def get_bucket_versioning(self, bucket: str) -> VersioningStatus:
+        return (await self.buckets.get(bucket)).versioning
+
+    async def set_bucket_versioning(self, bucket: str, status: VersioningStatus) -> None:
+        if status not in ("Enabled", "Suspended"):
+            raise errors.IllegalVersioningConfigurationException()
+        async with self.buckets.lock(bucket):
+            meta = await self.buckets.get(bucket)
+            if meta.versioning != status:
+                await self.buckets.put(BucketMeta(meta.name, meta.created, status))
+
+    # --- objects ------------------------------------------------------------------------------------
+    async def put_object(self, bucket: str, key: str, body: PutBody, opts: PutOptions) -> ObjectInfo:
+        names.check_key(key)
+        bucket_meta = await self.buckets.get(bucket)
+        es = await self._set_for_write(bucket, key)
+        parity = self.parity(es, opts.storage_class)
+        k = es.n - parity
+        distribution = es.distribution(key)
+        stored = await self.write_data(es, k, parity, distribution, body, opts.size,
+                                       self.settings.inline_threshold)
+        try:
+            if opts.content_md5 is not None and opts.content_md5 != stored.md5:
+                raise errors.BadDigest()
+            checksums = body.checksums()
+            now = time.time()
+            etag = stored.md5.hex()
+            version = Version(
+                version_id=versions.new_version_id(bucket_meta.versioning), data_id=uuid.uuid4().hex,
+                mod_time=now, size=stored.size, etag=etag, metadata=dict(opts.metadata), tags=dict(opts.tags),
+                storage_class=opts.storage_class, inline=stored.inline_shards is not None, data_blocks=k,
+                parity_blocks=parity, block_size=BLOCK_SIZE, distribution=distribution,
+                parts=[PartMeta(1, stored.size, stored.stored_size, etag, now)],
+                checksums=dict(checksums), checksum_type="FULL_OBJECT" if checksums else None)
+            async with es.lock(bucket, key):
+                view = await es.get_meta(bucket, key)
+                versions.check_preconditions(view, opts)
+                new_list, removed = versions.apply_put(view.versions if view else [], version)
+                done = await es.commit(bucket, key, view, new_list, new_version=version,
+                                       inline_shards=stored.inline_shards, tmp_dirs=stored.tmp_dirs,
+                                       quorum=write_quorum(k, parity))
+        except BaseException:
+            await self.discard(es, stored.tmp_dirs)
+            raise
+        if stored.tmp_dirs:
+            await self.discard(es, {p: t for p, t in stored.tmp_dirs.items() if p not in done})
+        await es.remove_data(bucket, key, versions.data_ids(removed))
+        return versions.to_info(bucket, key, version, True)
+
+    async def _set_for_write(self, bucket: str, key: str) -> ErasureSet:
+        if len(self.pools) == 1:
+            return self.sets_for(bucket, key)[0]
+        es, _ = await self.locate(bucket, key)
+        return es
+
+    async def write_data(self, es: ErasureSet, k: int, m: int, distribution: list[int], body: PutBody,
+                         size_hint: int | None, inline_threshold: int, name: str = "part.1") -> StoredData:
+        """Stream ``body`` through the pipeline into inline shards (small) or temporary shard files."""
+        source = StoredStream(body, self.stages, BLOCK_SIZE)
+        first = await source.read(inline_threshold + 1) if inline_threshold >= 0 else b""
+        if inline_threshold >= 0 and len(first) <= inline_threshold:
+            shards = encode_inline(get_codec(k, m), first, BLOCK_SIZE)
+            return StoredData(source.size, source.stored_size, await source.md5.digest(), inline_shards=shards)
+        writer, tmp_dirs = await es.create_writers(k, m, distribution, size_hint or 0, name)
+        try:
+            carry = first
+            while True:
+                if len(carry) < BLOCK_SIZE:
+                    carry += await source.read(BLOCK_SIZE - len(carry))
+                block, carry = carry[:BLOCK_SIZE], carry[BLOCK_SIZE:]
+                if not block:
+                    break
+                if source.stored_size > MAX_OBJECT_SIZE:
+                    raise errors.EntityTooLarge()
+                await writer.write(block)
+                if len(block) < BLOCK_SIZE:
+                    break
+            md5 = await source.md5.digest()
+            await writer.close()
+        except BaseException:
+            await writer.abort()
+            await self.discard(es, tmp_dirs)
+            raise
+        return StoredData(source.size, source.stored_size, md5, tmp_dirs=tmp_dirs)
+
+    async def discard(self, es: ErasureSet, tmp_dirs: dict[int, str] | None) -> None:
+        """Remove temporary dirs that were not committed."""
+        if not tmp_dirs:
+            return
+
+        async def remove(pos: int, tmp: str) -> None:
+            drive = es.drives[pos]
+            if drive is not None:
+                try:
+                    await drive.delete(paths.SYS_VOLUME, tmp, recursive=True)
+                except DriveError:
+                    pass
+        await asyncio.shield(asyncio.gather(*(remove(p, t) for p, t in tmp_dirs.items())))
+
+    async def resolve_version(self, bucket: str, key: str,
+                              version_id: str | None) -> tuple[ErasureSet, MetaView, Version]:
+        names.check_key(key)
+        if version_id is not None:
+            names.check_version_id(version_id)
+        es, view = await self.locate(bucket, key)
+        if view is None:
+            await self.buckets.get(bucket)
+            raise errors.NoSuchVersion() if version_id is not None else errors.NoSuchKey()
+        if not view.consistent:
+            self.healer.request(es, bucket, key)
+        if version_id is None:
+            version = view.versions[0]
+            if version.delete_marker:
+                raise errors.NoSuchKey(headers={"x-amz-delete-marker": "true",
+                                                "x-amz-version-id": version.version_id})
+            return es, view, version
+        found = find(view.versions, version_id)
+        if found is None:
+            raise errors.NoSuchVersion()
+        if found.delete_marker:
+            raise errors.MethodNotAllowed(headers={"x-amz-delete-marker": "true", "x-amz-version-id": version_id})
+        return es, view, found
+
+    async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectReaderImpl:
+        for attempt in range(3):
+            es, view, version = await self.resolve_version(bucket, key, version_id)
+            reader = await es.open_version(bucket, key, view, version,
+                                           on_damage=lambda es=es: self.healer.request(es, bucket, key))
+            if reader.readable() or attempt == 2:
+                info = versions.to_info(bucket, key, version, version is view.versions[0])
+                return ObjectReaderImpl(info, reader)
+            reader.close()                     # overwritten between reading metadata and opening: retry
+        raise AssertionError("unreachable")
+
+    async def get_object_info(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+        _, view, version = await self.resolve_version(bucket, key, version_id)
+        return versions.to_info(bucket, key, version, version is view.versions[0])
+
+    async def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> DeleteResult:
+        names.check_key(key)
+        if version_id is not None:
+            names.check_version_id(version_id)
+        bucket_meta = await self.buckets.get(bucket)
+        es = await self._set_for_write(bucket, key)
+        async with es.lock(bucket, key):
+            view = await es.get_meta(bucket, key)
+            old = view.versions if view else []
+            new_list, removed, result = versions.apply_delete(old, version_id, bucket_meta.versioning, time.time())
+            if new_list == old:
+                return result
+            await es.commit(bucket, key, view, new_list)
+        await es.remove_data(bucket, key, versions.data_ids(removed))
+        return result
+
+    async def _update_tags(self, bucket: str, key: str, version_id: str | None,
+                           tags: dict[str, str]) -> ObjectInfo:
+        names.check_key(key)
+        if version_id is not None:
+            names.check_version_id(version_id)
+        es, _ = await self.locate(bucket, key)
+        async with es.lock(bucket, key):
+            view = await es.get_meta(bucket, key)
+            if view is None:
+                await self.buckets.get(bucket)
+                raise errors.NoSuchVersion() if version_id else errors.NoSuchKey()
+            target = view.versions[0] if version_id is None else find(view.versions, version_id)
+            if target is None:
+                raise errors.NoSuchVersion()
+            if target.delete_marker:
+                raise errors.MethodNotAllowed(headers={"x-amz-delete-marker": "true"})
+            updated = dataclasses.replace(target, tags=dict(tags))
+            new_list = [updated if v is target else v for v in view.versions]
+            await es.commit(bucket, key, view, new_list)
+        return versions.to_info(bucket, key, updated, updated is new_list[0])
+
+    async def put_object_tags(self, bucket: str, key: str, version_id: str | None,
+                              tags: dict[str, str]) -> ObjectInfo:
+        return await self._update_tags(bucket, key, version_id, tags)
+
+    async def delete_object_tags(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo:
+        return await self._update_tags(bucket, key, version_id, {})
+
+    # --- listing ------------------------------------------------------------------------------------
+    async def list_objects(self, bucket: str, prefix: str = "", delimiter: str = "", marker: str = "",
+                           max_keys: int = 1000) -> ListObjectsResult:
+        await self.buckets.get(bucket)
+        return await listing.list_objects(self.all_sets, bucket, prefix, delimiter, marker, max_keys)
+
+    async def list_object_versions(self, bucket: str, prefix: str = "", delimiter: str = "",
+                                   key_marker: str = "", version_id_marker: str = "",
+                                   max_keys: int = 1000) -> ListVersionsResult:
+        await self.buckets.get(bucket)
+        return await listing.list_versions(self.all_sets, bucket, prefix, delimiter, key_marker,
+                                           version_id_marker, max_keys)
+
+    # --- multipart ----------------------------------------------------------------------------------
+    async def new_multipart_upload(self, bucket: str, key: str, opts: PutOptions) -> str:
+        return await self.multipart.create(bucket, key, opts)
+
+    async def put_object_part(self, bucket: str, key: str, upload_id: str, part_number: int,
+                              body: PutBody, opts: PutOptions) -> PartInfo:
+        return await self.multipart.put_part(bucket, key, upload_id, part_number, body, opts)
+
+    async def get_multipart_upload(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
+        return (await self.multipart.get(bucket, key, upload_id)).info()
+
+    async def list_parts(self, bucket: str, key: str, upload_id: str, part_number_marker: int = 0,
+                         max_parts: int = 1000) -> ListPartsResult:
+        return await self.multipart.list_parts(bucket, key, upload_id, part_number_marker, max_parts)
+
+    async def complete_multipart_upload(self, bucket: str, key: str, upload_id: str,
+                                        parts: list[CompletePart], opts: PutOptions) -> ObjectInfo:
+        return await self.multipart.complete(bucket, key, upload_id, parts, opts)
+
+    async def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        await self.multipart.abort(bucket, key, upload_id)
+
+    async def list_multipart_uploads(self, bucket: str, prefix: str = "", delimiter: str = "",
+                                     key_marker: str = "", upload_id_marker: str = "",
+                                     max_uploads: int = 1000) -> ListUploadsResult:
+        return await self.multipart.list_uploads(bucket, prefix, delimiter, key_marker, upload_id_marker,
+                                                 max_uploads)
+
+    # --- healing and shutdown -----------------------------------------------------------------------
+    async def heal(self, bucket: str | None = None) -> HealReport:
+        return await self.healer.heal(bucket)
+
+    async def close(self) -> None:
+        await self.healer.stop()
+        drives = {id(d): d for es in self.all_sets for d in es.drives if d is not None}
+        await asyncio.gather(*(d.close() for d in drives.values()), return_exceptions=True)
+
+
+# --- startup ----------------------------------------------------------------------------------------
+def _tune_malloc() -> None:
+    """glibc otherwise returns every 1-2 MiB buffer to the OS and faults it in again: erasure coding
+    ran ~10x slower (PERFORMANCE-NOTES.md). Same as MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 << 20)     # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 256 << 20)    # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+def storage_class_parities(settings: EngineSettings, set_size: int) -> tuple[int, int]:
+    """(STANDARD, REDUCED_REDUNDANCY) parity for sets of ``set_size`` drives; ValueError when unsafe."""
+    standard = parse_storage_class(settings.storage_class_standard)
+    if standard is None:
+        standard = default_parity(set_size)
+    if standard > set_size // 2:
+        raise ValueError(f"STANDARD storage class EC:{standard} needs parity <= {set_size // 2} "
+                         f"for sets of {set_size} drives")
+    rrs = parse_storage_class(settings.storage_class_rrs)
+    # RRS never has more parity than STANDARD (the EC:1 default on a one-drive set becomes EC:0).
+    rrs = standard if rrs is None else min(rrs, standard)
+    return standard, rrs
+
+
+def _make_drive(endpoint: str) -> LocalDrive:
+    if "://" in endpoint:
+        raise ValueError(f"remote drives are not supported yet: {endpoint}")
+    return LocalDrive(endpoint)
+
+
+async def _prepare(drives: list[Drive | None]) -> list[Drive | None]:
+    async def prepare(drive: Drive | None) -> Drive | None:
+        if drive is None:
+            return None
+        try:
+            await drive.prepare()
+            return drive
+        except DriveError as exc:
+            log.error("drive %s unusable, leaving it offline: %s", drive.endpoint, exc)
+            return None
+    return list(await asyncio.gather(*(prepare(d) for d in drives)))
+
+
+def _lock_dir(members: Sequence[Drive | None]) -> str | None:
+    for drive in members:
+        if isinstance(drive, LocalDrive):
+            return os.path.join(drive.sys_root, paths.LOCKS_DIR)
+    return None
+
+
+async def open_object_layer(pools: list[Pool], settings: EngineSettings) -> ErasureObjectLayer:
+    """Check or format the drives of every pool, clean up after dead processes, and start healing."""
+    _tune_malloc()
+    deployment: str | None = None
+    built: list[list[ErasureSet]] = []
+    everything: list[Drive | None] = []
+    replaced = False
+    for pool_index, pool in enumerate(pools):
+        standard, rrs = storage_class_parities(settings, pool.set_size)
+        drives: list[Drive] = [_make_drive(endpoint) for endpoint in pool.drives]
+        formatted = await load_pool(drives, pool_index, pool.set_size, deployment)
+        deployment = formatted.deployment_id
+        online = await _prepare(formatted.drives)
+        sets = []
+        for set_index in range(len(online) // pool.set_size):
+            members = online[set_index * pool.set_size:(set_index + 1) * pool.set_size]
+            sets.append(ErasureSet(pool_index, set_index, members, standard, rrs, KeyLocker(_lock_dir(members))))
+        built.append(sets)
+        everything.extend(online)
+        replaced = replaced or bool(formatted.replaced)
+    layer = ErasureObjectLayer(built, BucketStore(everything, built[0][0].locker), settings)
+    layer.healer.start()
+    if replaced:
+        layer.healer.schedule_full_heal()
+    return layer

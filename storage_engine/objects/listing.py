@@ -1,0 +1,211 @@
+"""Listing objects and versions: a sorted merge of drive walks, resolved to each key's quorum metadata.
+
+Within a set, ``n - write_quorum + 1`` drives are walked in parallel: every committed write reached
+``write_quorum`` drives, so each committed key is on at least one of them. When the walked drives hold
+identical metadata for a key (the normal case, compared as bytes without decoding), that is the answer;
+otherwise the key is resolved by a full quorum read. Sets hold disjoint keys; their sorted streams are
+merged. With delimiter ``/`` a directory becomes a common prefix without being walked, once a live
+object under it is found.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+
+from storage_engine.drives.base import Drive, DriveError, WalkEntry
+from storage_engine.drives.metafile import CorruptMetaFile
+from storage_engine.errors import InsufficientReadQuorum
+from storage_engine.erasure.metadata import Version, decode_header
+from storage_engine.erasure.set import ErasureSet, write_quorum
+from storage_engine.objects.types import ListObjectsResult, ListVersionsResult, ObjectInfo
+from storage_engine.objects.versions import to_info
+
+MAX_BATCH = 4096
+# An entry: (key, versions newest first) or (directory prefix ending in "/", None).
+Entry = tuple[str, list[Version] | None]
+
+
+async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, delimited: bool,
+                       batch: int) -> AsyncIterator[Entry]:
+    online = [d for d in es.drives if d is not None]
+    ask = max(1, es.n - write_quorum(es.default_k, es.standard_parity) + 1)
+    drives = online[:ask]
+    cursor = marker
+    while True:
+        walks = await asyncio.gather(*(_walk(d, bucket, prefix, cursor, batch, delimited) for d in drives))
+        full = [w[-1].key for w in walks if len(w) >= batch]
+        # Beyond the first full walk's end, other drives' walks may be cut short: stop there.
+        horizon = min(full) if full else None
+        merged: dict[str, list[bytes | None]] = {}
+        for walk in walks:
+            for entry in walk:
+                if horizon is None or entry.key <= horizon:
+                    merged.setdefault(entry.key, []).append(entry.header)
+        for key in sorted(merged):
+            headers = merged[key]
+            if headers[0] is None:
+                yield key, None
+                continue
+            first = headers[0]
+            if first and len(headers) == len(drives) and all(h == first for h in headers):
+                try:
+                    yield key, decode_header(first)
+                    continue
+                except CorruptMetaFile:
+                    pass
+            try:
+                view = await es.get_meta(bucket, key)
+            except InsufficientReadQuorum:
+                continue
+            if view is not None:
+                yield key, view.versions
+        if horizon is None:
+            return
+        cursor = horizon
+        batch = min(batch * 2, MAX_BATCH)
+
+
+async def _walk(drive: Drive, bucket: str, prefix: str, marker: str, limit: int, delimited: bool) -> list[WalkEntry]:
+    try:
+        return await drive.walk(bucket, prefix, marker, limit, delimited)
+    except DriveError:
+        return []
+
+
+async def entries(sets: Sequence[ErasureSet], bucket: str, prefix: str, marker: str, delimited: bool,
+                  batch: int) -> AsyncIterator[Entry]:
+    """Entries of all sets in key order; a key found in several pools is reported from the first."""
+    batch = max(2, min(batch, MAX_BATCH))
+    if len(sets) == 1:
+        async for item in _set_entries(sets[0], bucket, prefix, marker, delimited, batch):
+            yield item
+        return
+    streams = [_set_entries(es, bucket, prefix, marker, delimited, batch) for es in sets]
+    heads: list[Entry | None] = list(await asyncio.gather(*(anext(s, None) for s in streams)))
+    last: str | None = None
+    while True:
+        live = [(h[0], i) for i, h in enumerate(heads) if h is not None]
+        if not live:
+            return
+        _, index = min(live)
+        head = heads[index]
+        assert head is not None
+        if head[0] != last:
+            yield head
+            last = head[0]
+        heads[index] = await anext(streams[index], None)
+
+
+async def _has_live_object(sets: Sequence[ErasureSet], bucket: str, directory: str, marker: str,
+                           versions: bool) -> bool:
+    """Whether a directory prefix holds anything to list (a live object; any version for versions)."""
+    inner_marker = marker if marker.startswith(directory) else ""
+    async for _key, found in entries(sets, bucket, directory, inner_marker, False, 4):
+        if found and (versions or not found[0].delete_marker):
+            return True
+    return False
+
+
+def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
+    if not delimiter:
+        return None
+    index = key.find(delimiter, len(prefix))
+    return key[:index + len(delimiter)] if index >= 0 else None
+
+
+async def list_objects(sets: Sequence[ErasureSet], bucket: str, prefix: str, delimiter: str, marker: str,
+                       max_keys: int) -> ListObjectsResult:
+    result = ListObjectsResult([], [], False, None)
+    if max_keys <= 0:
+        return result
+    count = 0
+    last = ""
+    async for key, found in entries(sets, bucket, prefix, marker, delimiter == "/", max_keys + 1):
+        if found is None:
+            if key <= marker or not await _has_live_object(sets, bucket, key, marker, False):
+                continue
+            common: str | None = key
+        else:
+            if found[0].delete_marker:
+                continue
+            common = _common_prefix(key, prefix, delimiter)
+        if common is not None and (common == last or common <= marker):
+            continue
+        if count == max_keys:
+            result.is_truncated = True
+            result.next_marker = last
+            break
+        if common is not None:
+            result.prefixes.append(common)
+            last = common
+        else:
+            result.objects.append(to_info(bucket, key, found[0], True))  # type: ignore[index]
+            last = key
+        count += 1
+    return result
+
+
+async def list_versions(sets: Sequence[ErasureSet], bucket: str, prefix: str, delimiter: str, key_marker: str,
+                        version_id_marker: str, max_keys: int) -> ListVersionsResult:
+    result = ListVersionsResult([], [], False, None, None)
+    if max_keys <= 0:
+        return result
+    items = _version_items(sets, bucket, prefix, delimiter, key_marker, version_id_marker, max_keys)
+    count = 0
+    last_key: str | None = None
+    last_version: str | None = None
+    async for item in items:
+        if count == max_keys:
+            result.is_truncated = True
+            result.next_key_marker = last_key
+            result.next_version_id_marker = last_version
+            break
+        if isinstance(item, str):
+            result.prefixes.append(item)
+            last_key, last_version = item, None
+        else:
+            result.versions.append(item)
+            last_key, last_version = item.key, item.version_id
+        count += 1
+    await items.aclose()
+    return result
+
+
+async def _version_items(sets: Sequence[ErasureSet], bucket: str, prefix: str, delimiter: str, key_marker: str,
+                         version_id_marker: str, max_keys: int) -> AsyncGenerator[ObjectInfo | str, None]:
+    """Versions (newest first per key) and common prefixes, in listing order, after the markers."""
+    if key_marker and version_id_marker and key_marker.startswith(prefix):
+        # Continue inside key_marker's own versions, after version_id_marker.
+        view = await sets_view(sets, bucket, key_marker)
+        if view is not None:
+            ids = [v.version_id for v in view]
+            if version_id_marker in ids:
+                for i, v in enumerate(view[ids.index(version_id_marker) + 1:], ids.index(version_id_marker) + 1):
+                    yield to_info(bucket, key_marker, v, i == 0)
+    last_prefix = ""
+    async for key, found in entries(sets, bucket, prefix, key_marker, delimiter == "/", max_keys + 1):
+        if found is None:
+            if key <= key_marker or not await _has_live_object(sets, bucket, key, key_marker, True):
+                continue
+            common: str | None = key
+        else:
+            common = _common_prefix(key, prefix, delimiter)
+        if common is not None:
+            if common != last_prefix and common > key_marker:
+                last_prefix = common
+                yield common
+            continue
+        for i, v in enumerate(found or []):
+            yield to_info(bucket, key, v, i == 0)
+
+
+async def sets_view(sets: Sequence[ErasureSet], bucket: str, key: str) -> list[Version] | None:
+    for es in sets:
+        try:
+            view = await es.get_meta(bucket, key)
+        except InsufficientReadQuorum:
+            continue
+        if view is not None:
+            return view.versions
+    return None

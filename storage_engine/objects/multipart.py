@@ -1,0 +1,435 @@
+"""Multipart uploads, kept in the set the final object goes to so that completing is a local commit.
+
+::
+
+    .rustfs.sys/multipart/<sha256(bucket/key)[:32]>/<upload-id>/upload.meta        the upload (msgpack)
+    .rustfs.sys/multipart/<...>/<upload-id>/part.N.meta                           part N's record
+    .rustfs.sys/multipart/<...>/<upload-id>/part.N.<uuid>/part                    part N's shard
+
+Parts are erasure-coded like objects. Re-uploading a part writes a new data dir and replaces the record
+atomically, so concurrent uploads of one part number leave one complete part. Completing hard-links
+the chosen parts into a new data dir and commits it like a PUT; the upload dir goes only after the
+commit, so a crash mid-way leaves the upload intact and retryable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+import uuid
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+import crc32c
+import msgpack
+from awscrt import checksums as crt
+
+from storage_engine import errors
+from storage_engine.config import BLOCK_SIZE
+from storage_engine.drives import paths
+from storage_engine.drives.base import DriveError, FileNotFound
+from storage_engine.erasure.metadata import PartMeta, Version
+from storage_engine.erasure.set import ErasureSet, write_quorum
+from storage_engine.objects import names, versions
+from storage_engine.objects.types import (ChecksumAlgorithm, ChecksumType, CompletePart, ListPartsResult,
+                                          ListUploadsResult, ObjectInfo, PartInfo, PutBody, PutOptions, UploadInfo)
+
+if TYPE_CHECKING:
+    from storage_engine.objects.layer import ErasureObjectLayer
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_NUMBER = 10000
+
+
+@dataclass(slots=True)
+class UploadMeta:
+    bucket: str
+    key: str
+    upload_id: str
+    initiated: float
+    storage_class: str
+    data_blocks: int
+    parity_blocks: int
+    distribution: list[int]
+    metadata: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
+
+    def pack(self) -> bytes:
+        return cast(bytes, msgpack.packb([self.bucket, self.key, self.upload_id, self.initiated, self.storage_class,
+                              self.data_blocks, self.parity_blocks, self.distribution, self.metadata, self.tags,
+                              self.checksum_algorithm, self.checksum_type]))
+
+    @classmethod
+    def unpack(cls, data: bytes) -> UploadMeta:
+        return cls(*msgpack.unpackb(data))
+
+    def info(self) -> UploadInfo:
+        return UploadInfo(self.key, self.upload_id, self.initiated, self.storage_class,
+                          cast(ChecksumAlgorithm | None, self.checksum_algorithm),
+                          cast(ChecksumType | None, self.checksum_type), dict(self.metadata))
+
+
+@dataclass(slots=True)
+class PartRecord:
+    number: int
+    size: int
+    stored_size: int
+    etag: str
+    mod_time: float
+    checksums: dict[str, str]
+    data: str                          # name of the part's data dir inside the upload dir
+
+    def pack(self) -> bytes:
+        return cast(bytes, msgpack.packb([self.number, self.size, self.stored_size, self.etag, self.mod_time,
+                              self.checksums, self.data]))
+
+    @classmethod
+    def unpack(cls, data: bytes) -> PartRecord:
+        return cls(*msgpack.unpackb(data))
+
+    def info(self) -> PartInfo:
+        return PartInfo(self.number, self.size, self.etag, self.mod_time, dict(self.checksums))
+
+
+def upload_dir(bucket: str, key: str, upload_id: str) -> str:
+    digest = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:32]
+    return f"{paths.MULTIPART_DIR}/{digest}/{upload_id}"
+
+
+def _quorum_bytes(es: ErasureSet, results: list[bytes | DriveError]) -> bytes | None:
+    """The value most drives hold if enough do; None when absent; raises when unknowable."""
+    found = Counter(r for r in results if isinstance(r, bytes))
+    missing = sum(isinstance(r, FileNotFound) for r in results)
+    if found:
+        data, count = found.most_common(1)[0]
+        if count >= es.default_k:
+            return data
+    if missing >= es.n - write_quorum(es.default_k, es.standard_parity) + 1:
+        return None
+    raise errors.InsufficientReadQuorum()
+
+
+class Multipart:
+    def __init__(self, layer: ErasureObjectLayer) -> None:
+        self.layer = layer
+
+    # --- lookups ------------------------------------------------------------------------------------
+    async def _read_upload(self, es: ErasureSet, bucket: str, key: str, upload_id: str) -> UploadMeta | None:
+        raw = await es.read_raw(paths.SYS_VOLUME, f"{upload_dir(bucket, key, upload_id)}/upload.meta")
+        data = _quorum_bytes(es, raw)
+        return UploadMeta.unpack(data) if data is not None else None
+
+    async def find(self, bucket: str, key: str, upload_id: str) -> tuple[ErasureSet, UploadMeta]:
+        names.check_key(key)
+        if not names.is_valid_upload_id(upload_id):
+            raise errors.NoSuchUpload()
+        await self.layer.buckets.get(bucket)
+        for es in self.layer.sets_for(bucket, key):
+            upload = await self._read_upload(es, bucket, key, upload_id)
+            if upload is not None and upload.bucket == bucket and upload.key == key:
+                return es, upload
+        raise errors.NoSuchUpload()
+
+    async def get(self, bucket: str, key: str, upload_id: str) -> UploadMeta:
+        return (await self.find(bucket, key, upload_id))[1]
+
+    async def _read_parts(self, es: ErasureSet, directory: str) -> dict[int, PartRecord]:
+        async def read_drive(pos: int) -> dict[int, bytes]:
+            drive = es.drives[pos]
+            if drive is None:
+                return {}
+            try:
+                listing = await drive.list_dir(paths.SYS_VOLUME, directory)
+                out: dict[int, bytes] = {}
+                for name in listing:
+                    if name.startswith("part.") and name.endswith(".meta"):
+                        out[int(name[5:-5])] = await drive.read_file(paths.SYS_VOLUME, f"{directory}/{name}")
+                return out
+            except (DriveError, ValueError):
+                return {}
+        per_drive = await asyncio.gather(*(read_drive(pos) for pos in range(es.n)))
+        counts: Counter[tuple[int, bytes]] = Counter(item for d in per_drive for item in d.items())
+        best: dict[int, tuple[int, bytes]] = {}
+        for (number, data), count in counts.items():
+            if count > best.get(number, (0, b""))[0]:
+                best[number] = (count, data)
+        return {n: PartRecord.unpack(d) for n, (c, d) in best.items() if c >= es.default_k}
+
+    # --- operations ---------------------------------------------------------------------------------
+    async def create(self, bucket: str, key: str, opts: PutOptions) -> str:
+        names.check_key(key)
+        await self.layer.buckets.get(bucket)
+        es = self.layer.sets_for(bucket, key)[0]
+        if len(self.layer.pools) > 1:
+            es, _ = await self.layer.locate(bucket, key)
+        parity = self.layer.parity(es, opts.storage_class)
+        upload = UploadMeta(bucket, key, uuid.uuid4().hex, time.time(), opts.storage_class, es.n - parity, parity,
+                            es.distribution(key), dict(opts.metadata), dict(opts.tags), opts.checksum_algorithm,
+                            opts.checksum_type)
+        path = f"{upload_dir(bucket, key, upload.upload_id)}/upload.meta"
+        data = upload.pack()
+        await self._quorum(es, [d.write_file(paths.SYS_VOLUME, path, data) if d else None for d in es.drives])
+        return upload.upload_id
+
+    async def put_part(self, bucket: str, key: str, upload_id: str, number: int, body: PutBody,
+                       opts: PutOptions) -> PartInfo:
+        if not 1 <= number <= MAX_PART_NUMBER:
+            raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
+        es, upload = await self.find(bucket, key, upload_id)
+        k, m = upload.data_blocks, upload.parity_blocks
+        stored = await self.layer.write_data(es, k, m, upload.distribution, body, opts.size, -1, name="part")
+        directory = upload_dir(bucket, key, upload_id)
+        done: list[int] = []
+        try:
+            if opts.content_md5 is not None and opts.content_md5 != stored.md5:
+                raise errors.BadDigest()
+            record = PartRecord(number, stored.size, stored.stored_size, stored.md5.hex(), time.time(),
+                                dict(body.checksums()), f"part.{number}.{uuid.uuid4().hex}")
+            meta_path = f"{directory}/part.{number}.meta"
+            tmp_dirs = stored.tmp_dirs or {}
+            async with es.lock(bucket, key):
+                if await self._read_upload(es, bucket, key, upload_id) is None:
+                    raise errors.NoSuchUpload()
+                old = (await self._read_parts_one(es, directory, number))
+                ops = []
+                for pos, tmp in tmp_dirs.items():
+                    drive = es.drives[pos]
+                    assert drive is not None
+                    ops.append(drive.commit(paths.SYS_VOLUME, meta_path, record.pack(), tmp_dir=tmp,
+                                            data_path=f"{directory}/{record.data}"))
+                results = await asyncio.gather(*ops, return_exceptions=True)
+                done = [pos for pos, r in zip(tmp_dirs, results) if not isinstance(r, BaseException)]
+                if len(done) < write_quorum(k, m):
+                    raise errors.InsufficientWriteQuorum()
+        finally:
+            await self.layer.discard(es, {p: t for p, t in (stored.tmp_dirs or {}).items() if p not in done})
+        if old is not None and old.data != record.data:
+            await self._remove(es, f"{directory}/{old.data}")
+        return record.info()
+
+    async def _read_parts_one(self, es: ErasureSet, directory: str, number: int) -> PartRecord | None:
+        raw = await es.read_raw(paths.SYS_VOLUME, f"{directory}/part.{number}.meta")
+        try:
+            data = _quorum_bytes(es, raw)
+        except errors.InsufficientReadQuorum:
+            return None
+        return PartRecord.unpack(data) if data is not None else None
+
+    async def list_parts(self, bucket: str, key: str, upload_id: str, marker: int,
+                         max_parts: int) -> ListPartsResult:
+        es, upload = await self.find(bucket, key, upload_id)
+        records = await self._read_parts(es, upload_dir(bucket, key, upload_id))
+        numbers = sorted(n for n in records if n > marker)
+        page = numbers[:max(0, max_parts)]
+        truncated = len(numbers) > len(page)
+        return ListPartsResult(upload.info(), [records[n].info() for n in page], truncated,
+                               page[-1] if truncated and page else None)
+
+    async def complete(self, bucket: str, key: str, upload_id: str, parts: list[CompletePart],
+                       opts: PutOptions) -> ObjectInfo:
+        if not parts:
+            raise errors.MalformedXML("You must specify at least one part.")
+        for before, after in zip(parts, parts[1:]):
+            if after.number <= before.number:
+                raise errors.InvalidPartOrder()
+        es, upload = await self.find(bucket, key, upload_id)
+        bucket_meta = await self.layer.buckets.get(bucket)
+        directory = upload_dir(bucket, key, upload_id)
+        tmp_dirs: dict[int, str] = {}
+        done: list[int] = []
+        removed: list[Version] = []
+        version: Version | None = None
+        try:
+            async with es.lock(bucket, key):
+                if await self._read_upload(es, bucket, key, upload_id) is None:
+                    raise errors.NoSuchUpload()
+                records = await self._read_parts(es, directory)
+                chosen = _validate(parts, records, upload.checksum_algorithm)
+                view = await es.get_meta(bucket, key)
+                versions.check_preconditions(view, opts)
+                version = self._version(upload, chosen, bucket_meta.versioning)
+                tmp_dirs = await self._link_parts(es, directory, chosen)
+                new_list, removed = versions.apply_put(view.versions if view else [], version)
+                done = await es.commit(bucket, key, view, new_list, new_version=version, tmp_dirs=tmp_dirs,
+                                       quorum=write_quorum(upload.data_blocks, upload.parity_blocks))
+                await self._remove(es, directory)
+        finally:
+            await self.layer.discard(es, {p: t for p, t in tmp_dirs.items() if p not in done})
+        await es.remove_data(bucket, key, versions.data_ids(removed))
+        assert version is not None
+        return versions.to_info(bucket, key, version, True)
+
+    def _version(self, upload: UploadMeta, chosen: list[PartRecord], versioning: Any) -> Version:
+        md5s = b"".join(bytes.fromhex(r.etag) for r in chosen)
+        etag = f"{hashlib.md5(md5s).hexdigest()}-{len(chosen)}"
+        checksums, checksum_type = _object_checksums(upload, chosen)
+        return Version(
+            version_id=versions.new_version_id(versioning), data_id=uuid.uuid4().hex, mod_time=time.time(),
+            size=sum(r.size for r in chosen), etag=etag, metadata=dict(upload.metadata), tags=dict(upload.tags),
+            storage_class=upload.storage_class, data_blocks=upload.data_blocks,
+            parity_blocks=upload.parity_blocks, block_size=BLOCK_SIZE, distribution=upload.distribution,
+            parts=[PartMeta(r.number, r.size, r.stored_size, r.etag, r.mod_time, r.checksums) for r in chosen],
+            multipart=True, checksums=checksums, checksum_type=checksum_type)
+
+    async def _link_parts(self, es: ErasureSet, directory: str, chosen: list[PartRecord]) -> dict[int, str]:
+        """Hard-link the chosen parts into a fresh temporary data dir on each drive."""
+        async def link(pos: int) -> tuple[int, str] | None:
+            drive = es.drives[pos]
+            if drive is None:
+                return None
+            tmp = drive.new_tmp_path()
+            links = [(paths.SYS_VOLUME, f"{directory}/{r.data}/part", paths.SYS_VOLUME, f"{tmp}/part.{r.number}")
+                     for r in chosen]
+            try:
+                await drive.link_files(links)
+            except DriveError:
+                try:
+                    await drive.delete(paths.SYS_VOLUME, tmp, recursive=True)
+                except DriveError:
+                    pass
+                return None
+            return pos, tmp
+        linked = await asyncio.gather(*(link(pos) for pos in range(es.n)))
+        return dict(item for item in linked if item is not None)
+
+    async def abort(self, bucket: str, key: str, upload_id: str) -> None:
+        es, _ = await self.find(bucket, key, upload_id)
+        async with es.lock(bucket, key):
+            await self._remove(es, upload_dir(bucket, key, upload_id))
+
+    async def abort_all(self, bucket: str) -> None:
+        for upload in (await self.list_uploads(bucket, "", "", "", "", 100000)).uploads:
+            try:
+                await self.abort(bucket, upload.key, upload.upload_id)
+            except errors.NoSuchUpload:
+                pass
+
+    async def _remove(self, es: ErasureSet, path: str) -> None:
+        async def remove(pos: int) -> None:
+            drive = es.drives[pos]
+            if drive is not None:
+                try:
+                    await drive.delete(paths.SYS_VOLUME, path, recursive=True)
+                except DriveError:
+                    pass
+        await asyncio.gather(*(remove(pos) for pos in range(es.n)))
+
+    async def _quorum(self, es: ErasureSet, ops: list[Any]) -> None:
+        live = [op for op in ops if op is not None]
+        results = await asyncio.gather(*live, return_exceptions=True)
+        if sum(not isinstance(r, BaseException) for r in results) < write_quorum(es.default_k, es.standard_parity):
+            raise errors.InsufficientWriteQuorum()
+
+    async def list_uploads(self, bucket: str, prefix: str, delimiter: str, key_marker: str,
+                           upload_id_marker: str, max_uploads: int) -> ListUploadsResult:
+        await self.layer.buckets.get(bucket)
+        found: dict[str, UploadMeta] = {}
+        for es in self.layer.all_sets:
+            for upload in await self._scan(es):
+                if upload.bucket == bucket and upload.key.startswith(prefix):
+                    found.setdefault(upload.upload_id, upload)
+        ordered = sorted(found.values(), key=lambda u: (u.key, u.initiated, u.upload_id))
+        result = ListUploadsResult([], [], False, None, None)
+        after_marker = not upload_id_marker
+        count = 0
+        for upload in ordered:
+            if upload.key < key_marker or (upload.key == key_marker and not upload_id_marker):
+                continue
+            if upload.key == key_marker and not after_marker:
+                after_marker = upload.upload_id == upload_id_marker
+                continue
+            index = upload.key.find(delimiter, len(prefix)) if delimiter else -1
+            common = upload.key[:index + len(delimiter)] if index >= 0 else None
+            if common is not None and result.prefixes and result.prefixes[-1] == common:
+                continue
+            if count == max_uploads:
+                result.is_truncated = True
+                break
+            if common is not None:
+                result.prefixes.append(common)
+                result.next_key_marker, result.next_upload_id_marker = common, None
+            else:
+                result.uploads.append(upload.info())
+                result.next_key_marker, result.next_upload_id_marker = upload.key, upload.upload_id
+            count += 1
+        if not result.is_truncated:
+            result.next_key_marker = result.next_upload_id_marker = None
+        return result
+
+    async def _scan(self, es: ErasureSet) -> list[UploadMeta]:
+        """Every upload whose metadata a drive of the set holds (union over drives)."""
+        async def scan(pos: int) -> list[bytes]:
+            drive = es.drives[pos]
+            if drive is None:
+                return []
+            out: list[bytes] = []
+            try:
+                for digest in await drive.list_dir(paths.SYS_VOLUME, paths.MULTIPART_DIR):
+                    base = f"{paths.MULTIPART_DIR}/{digest}"
+                    for upload_id in await drive.list_dir(paths.SYS_VOLUME, base):
+                        try:
+                            out.append(await drive.read_file(paths.SYS_VOLUME, f"{base}/{upload_id}/upload.meta"))
+                        except DriveError:
+                            continue
+            except DriveError:
+                pass
+            return out
+        per_drive = await asyncio.gather(*(scan(pos) for pos in range(es.n)))
+        uploads: dict[str, UploadMeta] = {}
+        for data in {d for drive in per_drive for d in drive}:
+            try:
+                upload = UploadMeta.unpack(data)
+            except (ValueError, TypeError):
+                continue
+            uploads.setdefault(upload.upload_id, upload)
+        return list(uploads.values())
+
+
+def _validate(parts: list[CompletePart], records: dict[int, PartRecord], algorithm: str | None) -> list[PartRecord]:
+    chosen: list[PartRecord] = []
+    for i, part in enumerate(parts):
+        record = records.get(part.number)
+        if record is None or record.etag != part.etag.strip().strip('"'):
+            raise errors.InvalidPart()
+        if algorithm and part.checksums.get(algorithm) not in (None, record.checksums.get(algorithm)):
+            raise errors.InvalidPart("The checksum of a part does not match the uploaded part.")
+        if i < len(parts) - 1 and record.size < MIN_PART_SIZE:
+            raise errors.EntityTooSmall()
+        chosen.append(record)
+    return chosen
+
+
+def _object_checksums(upload: UploadMeta, chosen: list[PartRecord]) -> tuple[dict[str, str], str | None]:
+    algorithm = upload.checksum_algorithm
+    if not algorithm or not all(algorithm in r.checksums for r in chosen):
+        return {}, None
+    raw = [base64.b64decode(r.checksums[algorithm]) for r in chosen]
+    kind = upload.checksum_type or ("FULL_OBJECT" if algorithm == "CRC64NVME" else "COMPOSITE")
+    if kind == "FULL_OBJECT" and algorithm in _COMBINE:
+        width, combine = _COMBINE[algorithm]
+        crc = int.from_bytes(raw[0], "big")
+        for value, record in zip(raw[1:], chosen[1:]):
+            crc = combine(crc, int.from_bytes(value, "big"), record.size)
+        return {algorithm: base64.b64encode(crc.to_bytes(width, "big")).decode()}, "FULL_OBJECT"
+    digest = _HASH[algorithm](b"".join(raw))
+    return {algorithm: f"{base64.b64encode(digest).decode()}-{len(chosen)}"}, "COMPOSITE"
+
+
+_COMBINE = {
+    "CRC32": (4, crt.combine_crc32),
+    "CRC32C": (4, crt.combine_crc32c),
+    "CRC64NVME": (8, crt.combine_crc64nvme),
+}
+_HASH = {
+    "CRC32": lambda b: zlib.crc32(b).to_bytes(4, "big"),
+    "CRC32C": lambda b: crc32c.crc32c(b).to_bytes(4, "big"),
+    "CRC64NVME": lambda b: crt.crc64nvme(b).to_bytes(8, "big"),
+    "SHA1": lambda b: hashlib.sha1(b).digest(),
+    "SHA256": lambda b: hashlib.sha256(b).digest(),
+}

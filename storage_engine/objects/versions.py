@@ -1,0 +1,78 @@
+"""S3 versioning semantics over a key's version list (newest first), and ObjectInfo conversion.
+
+- Unversioned ("" state): a PUT replaces the single ``null`` version; DELETE removes it.
+- Enabled: a PUT adds a uuid version; DELETE adds a delete marker.
+- Suspended: a PUT replaces the ``null`` version (other versions stay); DELETE replaces the ``null``
+  version with a ``null`` delete marker.
+- DELETE with a version id removes exactly that version, marker or not.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from storage_engine import errors
+from storage_engine.erasure.metadata import Version, find
+from storage_engine.erasure.set import MetaView
+from storage_engine.objects.types import (NULL_VERSION, DeleteResult, ObjectInfo, PartInfo, PutOptions,
+                                          VersioningStatus)
+
+
+def new_version_id(versioning: VersioningStatus) -> str:
+    return str(uuid.uuid4()) if versioning == "Enabled" else NULL_VERSION
+
+
+def apply_put(versions: list[Version], new: Version) -> tuple[list[Version], list[Version]]:
+    """(new version list, versions removed). A null version replaces the old null version."""
+    if new.version_id != NULL_VERSION:
+        return [new, *versions], []
+    removed = [v for v in versions if v.version_id == NULL_VERSION]
+    return [new, *(v for v in versions if v.version_id != NULL_VERSION)], removed
+
+
+def apply_delete(versions: list[Version], version_id: str | None, versioning: VersioningStatus,
+                 now: float) -> tuple[list[Version], list[Version], DeleteResult]:
+    """(new version list, versions removed, the result to report)."""
+    if version_id is not None:
+        target = find(versions, version_id)
+        if target is None:
+            return versions, [], DeleteResult(version_id, False)
+        return [v for v in versions if v is not target], [target], DeleteResult(version_id, target.delete_marker)
+    if versioning == "Enabled":
+        marker = Version(str(uuid.uuid4()), uuid.uuid4().hex, now, delete_marker=True)
+        return [marker, *versions], [], DeleteResult(marker.version_id, True)
+    removed = [v for v in versions if v.version_id == NULL_VERSION]
+    kept = [v for v in versions if v.version_id != NULL_VERSION]
+    if versioning == "Suspended":
+        marker = Version(NULL_VERSION, uuid.uuid4().hex, now, delete_marker=True)
+        return [marker, *kept], removed, DeleteResult(NULL_VERSION, True)
+    return kept, removed, DeleteResult(None, False)
+
+
+def to_info(bucket: str, key: str, v: Version, is_latest: bool) -> ObjectInfo:
+    if v.delete_marker:
+        return ObjectInfo(bucket, key, v.version_id, 0, "", v.mod_time, is_latest=is_latest, delete_marker=True)
+    parts = tuple(PartInfo(p.number, p.size, p.etag, p.mod_time, p.checksums) for p in v.parts) \
+        if v.multipart else ()
+    return ObjectInfo(bucket, key, v.version_id, v.size, v.etag, v.mod_time, metadata=v.metadata, tags=v.tags,
+                      storage_class=v.storage_class, is_latest=is_latest, checksums=v.checksums,
+                      checksum_type=v.checksum_type, parts=parts)  # type: ignore[arg-type]
+
+
+def data_ids(removed: list[Version]) -> list[str]:
+    """Data dirs to delete once ``removed`` is gone from the metadata."""
+    return [v.data_id for v in removed if v.has_data]
+
+
+def check_preconditions(view: MetaView | None, opts: PutOptions) -> None:
+    """If-None-Match: * and If-Match, evaluated under the key lock against the current latest version."""
+    latest = view.versions[0] if view else None
+    live = latest if latest is not None and not latest.delete_marker else None
+    if opts.if_none_match_star and live is not None:
+        raise errors.PreconditionFailed()
+    if opts.if_match is not None:
+        if live is None:
+            raise errors.NoSuchKey()
+        wanted = opts.if_match.strip().strip('"')
+        if wanted != "*" and wanted != live.etag:
+            raise errors.PreconditionFailed()
