@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from storage_engine.config import EngineSettings
+from storage_engine.errors import S3Error
 from storage_engine.http.server import ServerLimits, serve
 from storage_engine.http.types import App
 from storage_engine.topology import Pool
@@ -40,6 +41,10 @@ READY_TIMEOUT = 120.0
 # glibc mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+
+
+class StartupError(Exception):
+    """The engine cannot start (drives unusable, bad topology): reported without a traceback."""
 
 
 def configure_malloc() -> None:
@@ -109,7 +114,10 @@ async def _worker_main(settings: EngineSettings, pools: list[Pool], sock: socket
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     build = app_factory or _build_app
-    app, close = await build(settings, pools)
+    try:
+        app, close = await build(settings, pools)
+    except (OSError, ValueError, S3Error) as exc:
+        raise StartupError(f"cannot open the drives: {exc}") from exc
     try:
         await serve(app, settings.host, settings.port, stop=stop, sock=sock, limits=ServerLimits(),
                     on_ready=lambda sockets: on_ready(sockets[0]), shutdown_timeout=SHUTDOWN_TIMEOUT)
@@ -141,18 +149,28 @@ def run_server(settings: EngineSettings, pools: list[Pool], *,
     except OSError as exc:
         print(f"error: cannot listen on {settings.address}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    if settings.workers == 1:
-        _run(_worker_main(settings, pools, sock, lambda s: _announce(s, 1), app_factory))
-        return 0
-    if app_factory is None:
-        _run(_prepare_drives(settings, pools))   # format once, not raced by N workers
+    try:
+        if settings.workers == 1:
+            _run(_worker_main(settings, pools, sock, lambda s: _announce(s, 1), app_factory))
+            return 0
+        if app_factory is None:
+            _run(_prepare_drives(settings, pools))   # format once, not raced by N workers
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if settings.workers == 1:
+            sock.close()
     return _supervise(settings, pools, sock, reuse_port, app_factory)
 
 
 async def _prepare_drives(settings: EngineSettings, pools: list[Pool]) -> None:
     from storage_engine.objects.layer import open_object_layer
 
-    layer = await open_object_layer(pools, settings)
+    try:
+        layer = await open_object_layer(pools, settings)
+    except (OSError, ValueError, S3Error) as exc:
+        raise StartupError(f"cannot open the drives: {exc}") from exc
     await layer.close()
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from urllib.parse import quote, unquote_to_bytes
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -69,8 +69,10 @@ def canonical_query(query_string: str, *, exclude: str | None = None, plus_is_sp
     return "&".join(f"{name}={value}" for name, value in pairs)
 
 
-def canonical_header_value(values: Iterable[str]) -> str:
+def canonical_header_value(values: Sequence[str]) -> str:
     """Values of one header joined with ``,``, each trimmed, inner whitespace runs collapsed."""
+    if len(values) == 1:                      # the usual case, without a generator
+        return " ".join(values[0].split())
     return ",".join(" ".join(value.split()) for value in values)
 
 
