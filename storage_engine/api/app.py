@@ -11,6 +11,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
 
 from storage_engine.api import admin, bucket, copy, delete, listing, multipart, object, tagging, unconfigured
 from storage_engine.api.context import Identity, ReqCtx, VerifiedRequest
@@ -65,6 +66,13 @@ HANDLERS.update({endpoint: unconfigured.handle_unconfigured for endpoint in unco
 READY_TIMEOUT_SECONDS = 5.0
 
 
+@runtime_checkable
+class SupportsReadiness(Protocol):
+    """Optional on an ObjectLayer: whether every erasure set has a read quorum of drives online."""
+
+    async def ready(self) -> bool: ...
+
+
 class S3App:
     """The ``App`` the HTTP server calls for every request."""
 
@@ -113,12 +121,17 @@ class S3App:
         """Liveness: the process answers. Readiness: storage can serve reads (a read quorum is online)."""
         if endpoint == Endpoint.HealthLive:
             return Response(status=200)
+        layer = self.layer
         try:
-            await asyncio.wait_for(self.layer.list_buckets(), READY_TIMEOUT_SECONDS)
+            if isinstance(layer, SupportsReadiness):
+                ready = await asyncio.wait_for(layer.ready(), READY_TIMEOUT_SECONDS)
+            else:       # a layer without the hook: it is ready when it can list buckets
+                await asyncio.wait_for(layer.list_buckets(), READY_TIMEOUT_SECONDS)
+                ready = True
         except Exception as exc:   # whatever the cause, storage cannot serve: not ready
-            log.warning("readiness check failed: %s", exc)
-            return Response(status=503)
-        return Response(status=200)
+            log.warning("readiness check failed: %r", exc)
+            ready = False
+        return Response(status=200 if ready else 503)
 
     def _error_response(self, request: Request, route: Route | None, error: S3Error, request_id: str) -> Response:
         headers = list(error.headers.items())

@@ -377,3 +377,12 @@ def test_internal_errors_do_not_leak(c: Client, layer: FakeLayer, monkeypatch: p
     r = c("GET", "/")
     assert r.status == 500 and r.code == "InternalError" and b"secret" not in r.body
     assert c("GET", "/rustfs/health/ready").status in (200, 503)
+
+
+def test_readiness_hook(c: Client, layer: FakeLayer, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def not_ready() -> bool:
+        return False
+
+    monkeypatch.setattr(layer, "ready", not_ready, raising=False)
+    assert c("GET", "/rustfs/health/ready").status == 503
+    assert c("GET", "/rustfs/health/live").status == 200
