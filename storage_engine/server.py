@@ -111,8 +111,14 @@ async def _worker_main(settings: EngineSettings, pools: list[Pool], sock: socket
                        app_factory: AppFactory | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if not stop.is_set():
+            log.info("%s: finishing in-flight requests, then stopping", signal.Signals(signum).name)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     build = app_factory or _build_app
     try:
         app, close = await build(settings, pools)

@@ -64,7 +64,7 @@ class HttpConnection(asyncio.Protocol):
         "_server", "_limits", "_loop", "_transport", "_parser", "_client",
         # the head being parsed
         "_url", "_header_items", "_head_bytes", "_content_length", "_chunked", "_expect",
-        "_in_head",
+        "_in_head", "_head_started",
         # bodies and requests
         "_body_in", "_raw_remaining", "_pending", "_task", "_current", "_bad_request",
         # flow control and timeouts
@@ -81,6 +81,7 @@ class HttpConnection(asyncio.Protocol):
         self._client = ""
         self._reset_head()
         self._in_head = False
+        self._head_started = 0.0
         self._url = b""
         self._body_in: RequestBody | None = None   # the body the parser is currently filling
         self._raw_remaining = 0                     # raw-mode bytes still due for _body_in
@@ -213,6 +214,7 @@ class HttpConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._reset_head()
         self._in_head = True
+        self._head_started = self._loop.time()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -450,8 +452,11 @@ class HttpConnection(asyncio.Protocol):
         now = self._loop.time()
         idle = now - self._last_activity
         if self._task is None and not self._pending:
-            timeout = limits.header_timeout if self._in_head else limits.keepalive_timeout
-            if idle > timeout and not self._lingering:
+            # A head must complete within header_timeout of its first byte, however slowly it
+            # trickles in (slowloris); an idle keep-alive connection lasts keepalive_timeout.
+            expired = (now - self._head_started > limits.header_timeout) if self._in_head \
+                else idle > limits.keepalive_timeout
+            if expired and not self._lingering:
                 transport.close()
                 return
         else:

@@ -363,3 +363,28 @@ def test_header_injection_is_neutralized_and_no_body_statuses() -> None:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+def test_slowloris_head_is_cut_off() -> None:
+    limits = ServerLimits(header_timeout=0.4, keepalive_timeout=5)
+
+    async def go() -> None:
+        async with running(echo_app, limits) as (_, port):
+            reader, writer = await connect(port)
+            writer.write(b"GET / HTTP/1.1\r\n")
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for i in range(40):                        # one header line every 50 ms: never idle
+                await asyncio.sleep(0.05)
+                try:
+                    writer.write(b"X-%d: y\r\n" % i)
+                except (ConnectionError, RuntimeError):
+                    break
+                if reader.at_eof():
+                    break
+            try:
+                assert await asyncio.wait_for(reader.read(), 5) == b""
+            except ConnectionError:
+                pass                                   # cut off while we were still writing
+            assert loop.time() - start < 1.9
+    run(go())
