@@ -188,6 +188,10 @@ class HttpConnection(asyncio.Protocol):
                 pending.keep_alive = False
             if self._current is not None:
                 self._current.keep_alive = False
+            if self._body_in is not None:      # the parser skipped its body: it will never arrive
+                self._body_in.fail(incomplete_body())
+                self._body_in = None
+            return
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             if isinstance(cause, _Rejected):
