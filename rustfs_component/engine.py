@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pulumi_kubernetes.core.v1 import (ContainerArgsDict, EnvVarArgsDict, PodSecurityContextArgsDict, ProbeArgsDict,
+                                       VolumeMountArgsDict)
 from storage_engine.config import EngineSettings, env_name, render_env
 from storage_engine.topology import parse_pools
 
@@ -75,10 +77,10 @@ def server_args(pools: Sequence[PoolTopology]) -> list[str]:
     return ["server", "--address", LISTEN_ADDRESS, *expressions]
 
 
-def engine_env(credentials_secret: str, settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+def engine_env(credentials_secret: str, settings: Mapping[str, Any]) -> list[EnvVarArgsDict]:
     """Container env: the tenant's extra settings (validated by `render_env`), then the root credentials
     by reference to the tenant's Secret (`secretKeyRef`), so no secret value appears in the pod spec."""
-    env: list[dict[str, Any]] = [{"name": name, "value": value}
+    env: list[EnvVarArgsDict] = [{"name": name, "value": value}
                                  for name, value in sorted(render_env(**settings).items())]
     for field, key in (("access_key", ACCESS_KEY_SECRET_KEY), ("secret_key", SECRET_KEY_SECRET_KEY)):
         env.append({"name": env_name(field),
@@ -86,16 +88,17 @@ def engine_env(credentials_secret: str, settings: Mapping[str, Any]) -> list[dic
     return env
 
 
-def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+def _probe(path: str, period: int, failures: int) -> ProbeArgsDict:
     return {"http_get": {"path": path, "port": "s3", "scheme": "HTTP"},
             "period_seconds": period, "timeout_seconds": 5, "failure_threshold": failures}
 
 
 def engine_container(*, image: str, pools: Sequence[PoolTopology], drives_per_server: int,
                      credentials_secret: str, settings: Mapping[str, Any],
-                     resources: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+                     resources: Mapping[str, Mapping[str, str]]) -> ContainerArgsDict:
     """The engine container of one pool's pods (a `ContainerArgsDict`-shaped dict, snake_case keys)."""
-    mounts = [{"name": f"data{i}", "mount_path": path} for i, path in enumerate(drive_paths(drives_per_server))]
+    mounts: list[VolumeMountArgsDict] = [
+        {"name": f"data{i}", "mount_path": path} for i, path in enumerate(drive_paths(drives_per_server))]
     mounts.append({"name": "tmp", "mount_path": TMP_MOUNT})
     return {
         "name": CONTAINER_NAME,
@@ -123,7 +126,7 @@ def engine_container(*, image: str, pools: Sequence[PoolTopology], drives_per_se
     }
 
 
-def pod_security_context() -> dict[str, Any]:
+def pod_security_context() -> PodSecurityContextArgsDict:
     """Pod-level security: volumes are group-owned by the engine's uid, changed only when needed."""
     return {
         "run_as_non_root": True,

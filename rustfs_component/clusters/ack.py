@@ -49,7 +49,7 @@ class AckClusterResource(pulumi.ComponentResource):
             opts=child)
 
         ignore = ["desiredSize"] if config.ignore_scaling_changes else []
-        node_pools: list[pulumi.Resource] = [
+        node_pools = [
             alicloud.cs.NodePool(
                 f"{name}-{pool.name}",
                 node_pool_name=f"{name}-{pool.name}",
@@ -58,7 +58,7 @@ class AckClusterResource(pulumi.ComponentResource):
                 instance_types=[pool.instance_type],
                 system_disk_category="cloud_essd",
                 system_disk_size=pool.system_disk_gib,
-                desired_size=pool.desired_size,
+                desired_size=str(pool.desired_size),  # a string in this SDK
                 scaling_config={"enable": True, "min_size": pool.min_size, "max_size": pool.max_size},
                 labels=[{"key": TIER_NODE_LABEL, "value": pool.tier}],
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=ignore)))

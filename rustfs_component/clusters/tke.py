@@ -62,7 +62,7 @@ class TkeClusterResource(pulumi.ComponentResource):
             opts=child)
 
         ignore = ["desiredCapacity"] if config.ignore_scaling_changes else []
-        node_pools: list[pulumi.Resource] = [
+        node_pools = [
             tencentcloud.kubernetes.NodePool(
                 f"{name}-{pool.name}",
                 name=f"{name}-{pool.name}",

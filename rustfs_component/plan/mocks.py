@@ -94,11 +94,11 @@ class PlanMocks(Mocks):
                      "data": {"value": base64.b64encode(fake_kubeconfig(cluster).encode()).decode()}}
         return resource_id, state
 
-    def call(self, args: MockCallArgs) -> dict[str, Any]:
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "alicloud:cs/getClusterCredential:getClusterCredential":
             cluster_id = str(args.args.get("clusterId", "cluster"))
-            return {"clusterId": cluster_id, "kubeConfig": fake_kubeconfig(cluster_id), "id": cluster_id}
-        return {}
+            return {"clusterId": cluster_id, "kubeConfig": fake_kubeconfig(cluster_id), "id": cluster_id}, []
+        return {}, []
 
 
 class RecordingMonitor(MockMonitor):

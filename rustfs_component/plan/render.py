@@ -120,7 +120,10 @@ def render(program: Path, stack: str, config: dict[str, str], secret_keys: list[
     cwd = os.getcwd()
     try:
         os.chdir(program_dir)
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        def run_program() -> None:
+            runpy.run_path(str(program), run_name="__main__")
+
+        _sync_await(run_pulumi_func(run_program))
     finally:
         os.chdir(cwd)
         if added_path:
