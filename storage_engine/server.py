@@ -76,13 +76,15 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
         runner.run(coro)
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent_pid: int) -> None:
     """Linux: a worker gets SIGKILL when the parent dies (kill -9 must not leave orphans serving)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGKILL)            # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent_pid:               # the parent died before prctl took effect
+        os._exit(1)
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool, listen: bool = True) -> socket.socket:
@@ -187,13 +189,15 @@ def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
     stopping = False
     children: dict[int, int] = {}                # pid -> worker index
 
+    parent_pid = os.getpid()
+
     def spawn(index: int) -> None:
         pid = os.fork()
         if pid == 0:                             # the worker
             code = 0
             try:
                 os.close(ready_read)
-                _die_with_parent()
+                _die_with_parent(parent_pid)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 worker_sock = sock

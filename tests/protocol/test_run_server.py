@@ -88,3 +88,26 @@ def test_port_in_use_fails_cleanly() -> None:
         done = subprocess.run([sys.executable, "-m", "tests.protocol.fake_engine", f"127.0.0.1:{port}", "1"],
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 1 and "cannot listen" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_workers_die_with_a_killed_parent() -> None:
+    port = free_port()
+    proc = start(port, 2)
+    try:
+        assert get(port, "/pid")[0] == 200
+        os.kill(proc.pid, signal.SIGKILL)              # the parent only, no chance to clean up
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                get(port, "/pid", timeout=1)
+            except OSError:
+                break                                  # nobody serves the port any more
+            time.sleep(0.1)
+        else:
+            raise AssertionError("orphaned workers kept serving after the parent was killed")
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
