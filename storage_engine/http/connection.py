@@ -236,7 +236,10 @@ class HttpConnection(asyncio.Protocol):
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         if key == "content-length":
-            self._content_length = int(value)  # llhttp has validated the digits
+            try:
+                self._content_length = int(value)  # llhttp has validated the digits already
+            except ValueError:
+                raise _Rejected(InvalidRequest("The Content-Length header is not valid.")) from None
         elif key == "transfer-encoding":
             self._chunked = self._chunked or "chunked" in text.lower()
         elif key == "expect":
