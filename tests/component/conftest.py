@@ -32,3 +32,18 @@ def kubernetes_objects(plan: Plan) -> list[dict[str, Any]]:
     Secrets are unwrapped, in memory only, so a Secret's stringData is checked like any other field."""
     return [plan.raw_inputs(reg.urn) for reg in plan.registrations
             if reg.type.startswith("kubernetes:") and not reg.read_id]
+
+
+def render_variant(tmp_path: Path, stack: str, mutate: Any) -> Plan:
+    """Render `stack` from a copy of the project whose stack file `mutate(config_dict)` has changed."""
+    import shutil
+
+    import yaml
+
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(REPO / name, tmp_path / name)
+    (tmp_path / "stacks").mkdir(exist_ok=True)
+    document = yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    mutate(document["config"])
+    (tmp_path / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document))
+    return render_stack(stack, tmp_path)
