@@ -176,10 +176,14 @@ class AwsChunkedSource:
             raise _malformed("bad chunk size")
         size = int(size_text, 16)
         if self._signatures is not None:
-            name, _, value = extension.partition(b"=")
-            if name.strip() != b"chunk-signature" or not value:
+            signature = b""
+            for item in extension.split(b";"):
+                name, _, value = item.partition(b"=")
+                if name.strip() == b"chunk-signature":
+                    signature = value.strip()
+            if not signature:
                 raise SignatureDoesNotMatch("A chunk of a signed aws-chunked body has no chunk-signature.")
-            self._chunk_signature = value.strip().decode("ascii", "replace")
+            self._chunk_signature = signature.decode("ascii", "replace")
         self._chunk_left = size
         if size == 0:
             self._verify_chunk()
