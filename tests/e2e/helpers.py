@@ -57,11 +57,17 @@ def error_code(exc: Any) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def run(cmd: Sequence[str], env: dict[str, str] | None = None, timeout: float = 300,
+def run(cmd: Sequence[str], env: dict[str, str | None] | None = None, timeout: float = 300,
         check: bool = True, input: bytes | None = None, cwd: str | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run a client CLI; on failure the assertion shows the command and its output."""
+    """Run a client CLI; on failure the assertion shows the command and its output.
+
+    ``env`` is added to this process's environment; a None value removes the variable."""
     full_env = dict(os.environ)
-    full_env.update(env or {})
+    for name, value in (env or {}).items():
+        if value is None:
+            full_env.pop(name, None)
+        else:
+            full_env[name] = value
     proc = subprocess.run(list(cmd), env=full_env, capture_output=True, timeout=timeout, input=input,
                           cwd=cwd)
     if check and proc.returncode != 0:

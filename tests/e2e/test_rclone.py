@@ -21,7 +21,9 @@ def rclone(engine: Any, tmp_path: Path) -> Any:
         pytest.fail("rclone is not installed (scripts/test installs it with apt)")
     conf = tmp_path / "rclone.conf"
     conf.write_text("")
-    env = {
+    env: dict[str, str | None] = {
+        # aws-sdk-go refuses a custom CA bundle with rclone's transport, and the endpoint is http anyway.
+        "AWS_CA_BUNDLE": None,
         "RCLONE_CONFIG": str(conf),
         "RCLONE_CONFIG_E2E_TYPE": "s3",
         "RCLONE_CONFIG_E2E_PROVIDER": "Other",
