@@ -1,4 +1,5 @@
-"""Authenticate a request: AWS SigV4 in the Authorization header or in a presigned URL.
+"""Authenticate a request: AWS SigV4 in the Authorization header or in a presigned URL
+(and legacy SigV2, which boto3 still uses for presigned URLs by default; see sigv2.py).
 
     verified = await verify_request(request, credentials, settings)
     verified.access_key, verified.body (PutBody: decodes aws-chunked, verifies payload and checksums)
@@ -32,6 +33,7 @@ from .sigv4 import (
     STREAMING_UNSIGNED_TRAILER, UNSIGNED_PAYLOAD, canonical_header_value, canonical_query, canonical_request,
     canonical_uri, is_hex_signature, scope, sign, signatures_equal, signing_key, string_to_sign,
 )
+from .sigv2 import is_v2_header, is_v2_query, verify_v2_header, verify_v2_query
 from .signed_params import SignedParams, parse_authorization_header, parse_presigned_query
 
 MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
@@ -76,6 +78,14 @@ async def verify_request(request: Request, credentials: CredentialStore, setting
     if authorization is not None and presigned:
         raise InvalidArgument("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
                               "Signature query string parameter or the Authorization header should be specified.")
+    if authorization is not None and is_v2_header(authorization):
+        creds = verify_v2_header(request, credentials, settings, now)
+        return VerifiedRequest(_CONSTRUCT, request, creds, _body(request, UNSIGNED_PAYLOAD, None), False,
+                               UNSIGNED_PAYLOAD)
+    if authorization is None and not presigned and is_v2_query(request.query):
+        creds = verify_v2_query(request, credentials, settings, now)
+        return VerifiedRequest(_CONSTRUCT, request, creds, _body(request, UNSIGNED_PAYLOAD, None), True,
+                               UNSIGNED_PAYLOAD)
     if authorization is not None:
         params = parse_authorization_header(authorization)
         _check_header_date(request, params, now, settings)
