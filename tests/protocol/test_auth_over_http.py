@@ -37,6 +37,9 @@ class MiniS3:
     async def __call__(self, request: Request) -> Response:
         try:
             verified = await verify_request(request, self.credentials, self.settings)
+            if request.raw_path.startswith("/missing/"):      # rejected before reading the body
+                return Response(404, [("Content-Type", "application/xml")],
+                                b"<Error><Code>NoSuchBucket</Code><Message>no</Message></Error>")
             if request.method == "PUT":
                 data = bytearray()
                 while chunk := await verified.body.read(1 << 20):
@@ -138,3 +141,33 @@ def test_replayed_aws_chunked_trailer_request_over_http_chunked(endpoint: tuple[
         response = sock.recv(65536)
     assert response.startswith(b"HTTP/1.1 200"), response
     assert app.objects[path][0] == payload
+
+
+def test_rejection_before_the_body_reaches_boto3_as_an_error(endpoint: tuple[str, MiniS3]) -> None:
+    """boto3 sends Expect: 100-continue; a final answer instead of 100 must reach it intact."""
+    url, _ = endpoint
+    s3 = client(url)
+    for _ in range(3):                              # and the client recovers on the next connection
+        with pytest.raises(ClientError) as info:
+            s3.put_object(Bucket="missing", Key="k", Body=b"z" * (5 << 20))
+        assert info.value.response["Error"]["Code"] == "NoSuchBucket"
+        s3.put_object(Bucket="b", Key="after", Body=b"ok")
+
+
+def test_early_rejection_of_a_body_sent_without_expect(endpoint: tuple[str, MiniS3]) -> None:
+    """The client sends 20 MiB anyway; the server answered first and lingers, so no reset loses it."""
+    import http.client
+
+    from storage_engine.auth import sign_request
+
+    url, _ = endpoint
+    host, port = url.removeprefix("http://").split(":")
+    target = f"{url}/missing/key"
+    headers = sign_request("PUT", target, {}, "UNSIGNED-PAYLOAD", ACCESS_KEY, SECRET_KEY, REGION)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("PUT", "/missing/key", body=b"q" * (20 << 20), headers=headers)
+        response = conn.getresponse()
+        assert response.status == 404 and b"NoSuchBucket" in response.read()
+    finally:
+        conn.close()
