@@ -57,9 +57,10 @@ class TkeClusterResource(pulumi.ComponentResource):
             cluster_cidr=config.cluster_cidr,
             service_cidr=config.service_cidr,
             container_runtime="containerd",
-            # CBS CSI is the storage driver of every tier's StorageClass.
-            extension_addons=[{"name": "CBS", "param": '{"kind":"App","spec":{"chart":{"chartName":"cbs"}}}'}],
             opts=child)
+        # CBS CSI is the storage driver of every tier's StorageClass.
+        cbs_csi = tencentcloud.kubernetes.Addon(f"{name}-cbs-csi", cluster_id=self.cluster.id, addon_name="cbs",
+                                                opts=child)
 
         ignore = ["desiredCapacity"] if config.ignore_scaling_changes else []
         node_pools = [
@@ -88,5 +89,5 @@ class TkeClusterResource(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_pools)))
         kubeconfig = pulumi.Output.secret(endpoint.kube_config)
         provider = kubernetes_provider(name, kubeconfig, parent=self)
-        self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=node_pools)
+        self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=[*node_pools, cbs_csi])
         self.register_outputs({"kubeconfig": kubeconfig, "clusterId": self.cluster.id})

@@ -1,49 +1,22 @@
 """Fixtures of the component tests: every stack rendered once per session, offline, under Pulumi mocks.
 
-    plans            {stack: Plan} for every stacks/Pulumi.<stack>.yaml
-    kubernetes_objects(plan)   the manifests a plan would apply (Kubernetes resources' inputs)
+    plans       {stack: Plan} for every stacks/Pulumi.<stack>.yaml
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from rustfs_component.plan import Plan, render_stack
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # component_support, component_validation
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (REPO / "stacks").glob("Pulumi.*.yaml"))
+from component_support import REPO, STACKS  # noqa: E402
 
-sys.path.insert(0, str(HERE))  # the `validation` helper module
+from rustfs_component.plan import Plan, render_stack  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def plans() -> dict[str, Plan]:
     return {stack: render_stack(stack, REPO) for stack in STACKS}
-
-
-def kubernetes_objects(plan: Plan) -> list[dict[str, Any]]:
-    """Manifests of the Kubernetes objects a plan creates (reads of existing objects excluded).
-
-    Secrets are unwrapped, in memory only, so a Secret's stringData is checked like any other field."""
-    return [plan.raw_inputs(reg.urn) for reg in plan.registrations
-            if reg.type.startswith("kubernetes:") and not reg.read_id]
-
-
-def render_variant(tmp_path: Path, stack: str, mutate: Any) -> Plan:
-    """Render `stack` from a copy of the project whose stack file `mutate(config_dict)` has changed."""
-    import shutil
-
-    import yaml
-
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(REPO / name, tmp_path / name)
-    (tmp_path / "stacks").mkdir(exist_ok=True)
-    document = yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())
-    mutate(document["config"])
-    (tmp_path / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document))
-    return render_stack(stack, tmp_path)

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import kubernetes_objects, render_variant
-from validation import validate_custom
+from component_support import kubernetes_objects, render_variant
+from component_validation import validate_custom
 
 from rustfs_component.plan import Plan, diff_plans
 

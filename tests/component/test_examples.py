@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import REPO, kubernetes_objects
-from validation import kubernetes_versions, validate_builtin
+from component_support import REPO, kubernetes_objects
+from component_validation import kubernetes_versions, validate_builtin
 
 from rustfs_component.plan import render
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from conftest import kubernetes_objects
+from component_support import kubernetes_objects
 
 from rustfs_component.plan import Plan
 

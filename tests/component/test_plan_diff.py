@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import yaml
-from conftest import REPO
+from component_support import REPO
 
 from rustfs_component.plan import Plan, diff_plans, format_diff, render_stack
 from rustfs_component.plan.__main__ import main, tree

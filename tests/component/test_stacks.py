@@ -10,8 +10,8 @@ import json
 import os
 
 import pytest
-from conftest import HERE, STACKS, kubernetes_objects
-from validation import has_crd_schema, kubernetes_versions, validate_builtin, validate_custom
+from component_support import HERE, STACKS, kubernetes_objects
+from component_validation import has_crd_schema, kubernetes_versions, validate_builtin, validate_custom
 
 from rustfs_component.plan import REDACTED, Plan
 
