@@ -74,8 +74,8 @@ class DirectWriter:
         self._fd = fd
         self._direct = direct
         self._run = run
-        # Small files need one small buffer; big ones the full size (written in BUFFER_SIZE pieces).
-        self._cap = min(BUFFER_SIZE, _round_up(max(size_hint, 1)))
+        # Small files need one small buffer; big or unknown (0) ones the full size.
+        self._cap = min(BUFFER_SIZE, _round_up(size_hint)) if size_hint > 0 else BUFFER_SIZE
         self._bufs: list[mmap.mmap] = [_pool.get(self._cap)]
         self._cur = 0
         self._fill = 0

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from storage_engine.drives import paths
 from storage_engine.drives.base import (DriveError, FileNotFound, FileStat, VolumeNotEmpty, VolumeNotFound,
                                         WalkEntry)
+from storage_engine.drives.atomic import AtomicFiles, fsync_dir
 from storage_engine.drives.direct_io import DirectWriter, open_new_file
 from storage_engine.drives.walk import walk_volume
 
@@ -39,31 +40,6 @@ def _check_relative(path: str) -> None:
     for segment in path.split("/"):
         if segment in ("..", "."):
             raise DriveError(f"invalid path {path!r}")
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _makedirs(path: str, stop: str) -> list[str]:
-    """``os.makedirs`` that returns the parents whose entries changed (they need an fsync)."""
-    created: list[str] = []
-    missing: list[str] = []
-    current = path
-    while current != stop and not os.path.isdir(current):
-        missing.append(current)
-        current = os.path.dirname(current)
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, 0o755)
-            created.append(os.path.dirname(directory))
-        except FileExistsError:
-            pass
-    return created
 
 
 def _prune_empty_parents(path: str, stop: str) -> None:
@@ -107,6 +83,7 @@ class LocalDrive:
         self._direct_io = direct_io
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"drive-{os.path.basename(root)}")
         self._owner_fd = -1
+        self._files = AtomicFiles(self.root, self.tmp_root)
 
     # --- plumbing -----------------------------------------------------------------------------------
     def _run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
@@ -208,7 +185,7 @@ class LocalDrive:
                 os.mkdir(path, 0o755)
             except FileExistsError:
                 return
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         await self._call(make)
 
     async def delete_volume(self, volume: str) -> None:
@@ -256,34 +233,7 @@ class LocalDrive:
         return FileStat(st.st_size, st.st_mtime_ns, st.st_ino)
 
     async def write_file(self, volume: str, path: str, data: bytes) -> None:
-        await self._call(self._write_file, self._path(volume, path), data)
-
-    def _write_file(self, full: str, data: bytes) -> None:
-        tmp = os.path.join(self.tmp_root, uuid.uuid4().hex)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
-        self._rename_durably(tmp, full)
-
-    def _rename_durably(self, src: str, dst: str) -> None:
-        """Rename ``src`` to ``dst``, creating parents; retried when a concurrent delete prunes them."""
-        parent = os.path.dirname(dst)
-        for attempt in range(5):
-            created = _makedirs(parent, self.root)
-            try:
-                os.rename(src, dst)
-            except FileNotFoundError:
-                if attempt == 4 or not os.path.exists(src):
-                    raise
-                continue
-            for directory in [parent, *created]:
-                _fsync_dir(directory)
-            return
+        await self._call(self._files.write, self._path(volume, path), data)
 
     async def delete(self, volume: str, path: str, *, recursive: bool = False) -> None:
         vol = self._vol(volume)
@@ -314,8 +264,8 @@ class LocalDrive:
 
         def commit() -> None:
             if src and dst:
-                self._rename_durably(src, dst)
-            self._write_file(meta_full, meta)
+                self._files.rename(src, dst)
+            self._files.write(meta_full, meta)
         await self._call(commit)
 
     async def link_files(self, links: list[tuple[str, str, str, str]]) -> None:
@@ -330,11 +280,11 @@ class LocalDrive:
                     parents.add(parent)
                 os.link(src, dst)
             for parent in parents:
-                _fsync_dir(parent)
+                fsync_dir(parent)
         await self._call(link)
 
     async def rename(self, src_volume: str, src_path: str, dst_volume: str, dst_path: str) -> None:
-        await self._call(self._rename_durably, self._path(src_volume, src_path), self._path(dst_volume, dst_path))
+        await self._call(self._files.rename, self._path(src_volume, src_path), self._path(dst_volume, dst_path))
 
     # --- shard data ---------------------------------------------------------------------------------
     async def create_shard(self, volume: str, path: str, size_hint: int) -> DirectWriter:

@@ -1,0 +1,116 @@
+"""Durable atomic replacement of small files, recycling inodes.
+
+The classic recipe is: write a new temporary file, fdatasync, rename over the target, fsync the
+directory. On this project's VMs creating an inode costs ~0.5 ms of kernel CPU, four times per small
+PUT (one per drive), more than everything else together. So when the target exists, the temporary
+file is swapped with it (``renameat2(RENAME_EXCHANGE)``, just as atomic as a rename) and the old inode
+becomes a spare that a later write truncates and reuses. Spares wait in a FIFO long enough that a reader
+that opened the old file a moment ago has finished with it (and metadata carries its own hash anyway).
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import errno
+import os
+import uuid
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+# Spares are reused only when this many are queued: the FIFO delay before an inode is rewritten.
+_MIN_SPARES = 16
+_MAX_SPARES = 256
+
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _renameat2 = _libc.renameat2
+    _renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+except (OSError, AttributeError):
+    _renameat2 = None
+
+
+def exchange(a: str, b: str) -> bool:
+    """Atomically swap two paths; False when the kernel or file system cannot (or ``b`` is missing)."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOENT, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), b)
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def makedirs(path: str, stop: str) -> list[str]:
+    """``os.makedirs`` that returns the parents whose entries changed (they need an fsync)."""
+    created: list[str] = []
+    missing: list[str] = []
+    current = path
+    while current != stop and not os.path.isdir(current):
+        missing.append(current)
+        current = os.path.dirname(current)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o755)
+            created.append(os.path.dirname(directory))
+        except FileExistsError:
+            pass
+    return created
+
+
+class AtomicFiles:
+    """Atomic, durable small-file writes inside one drive (``root``), using ``tmp_dir`` for staging."""
+
+    def __init__(self, root: str, tmp_dir: str) -> None:
+        self.root = root
+        self.tmp_dir = tmp_dir
+        self._spares: collections.deque[str] = collections.deque()
+
+    def write(self, full: str, data: bytes) -> None:
+        tmp = self._spares.popleft() if len(self._spares) > _MIN_SPARES else None
+        if tmp is not None:
+            fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+        else:
+            tmp = os.path.join(self.tmp_dir, uuid.uuid4().hex)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        if exchange(tmp, full):
+            fsync_dir(os.path.dirname(full))
+            if len(self._spares) < _MAX_SPARES:
+                self._spares.append(tmp)   # now holds the old content; rewritten later
+            else:
+                os.unlink(tmp)
+            return
+        self.rename(tmp, full)
+
+    def rename(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst`` durably, creating parents; retried when a concurrent delete
+        prunes a parent directory between creating it and renaming into it."""
+        parent = os.path.dirname(dst)
+        changed = {parent}
+        for attempt in range(5):
+            try:
+                os.rename(src, dst)
+            except FileNotFoundError:
+                if attempt == 4 or not os.path.exists(src):
+                    raise
+                changed.update(makedirs(parent, self.root))
+                continue
+            for directory in changed:
+                fsync_dir(directory)
+            return
