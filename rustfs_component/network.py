@@ -11,9 +11,8 @@ from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_kubernetes.networking.v1 import NetworkPolicyPeerArgsDict, NetworkPolicyPortArgsDict, NetworkPolicySpecArgsDict
-
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgsDict
+from pulumi_kubernetes.networking.v1 import NetworkPolicyPeerArgsDict, NetworkPolicyPortArgsDict, NetworkPolicySpecArgsDict
 
 from rustfs_component.engine import ENGINE_PORT
 from rustfs_component.labels import tenant_selector
