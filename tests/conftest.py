@@ -104,7 +104,8 @@ class EngineServer:
             "RUSTFS_REGION": self.region,
             "PYTHONUNBUFFERED": "1",
         })
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+        # A PYTHONPATH given to the tests goes first (e.g. a snapshot of the engine's source).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH", ""), str(REPO)) if p)
         env.update(self.extra_env)
         return env
 
@@ -249,8 +250,10 @@ class EngineServer:
         secret_key = config.pop("secret_key", self.secret_key)
         s3cfg = {"addressing_style": "path"}
         s3cfg.update(config.pop("s3", {}))
-        cfg = Config(s3=s3cfg, retries=config.pop("retries", {"max_attempts": 2, "mode": "standard"}),
-                     connect_timeout=10, read_timeout=120, **config)
+        config.setdefault("retries", {"max_attempts": 2, "mode": "standard"})
+        config.setdefault("connect_timeout", 10)
+        config.setdefault("read_timeout", 120)
+        cfg = Config(s3=s3cfg, **config)
         return boto3.session.Session().client(
             "s3", endpoint_url=endpoint_url or self.url, region_name=self.region,
             aws_access_key_id=access_key, aws_secret_access_key=secret_key, config=cfg, verify=verify)

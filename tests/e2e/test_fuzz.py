@@ -114,7 +114,7 @@ REQUEST_LINES = st.one_of(
               st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/9", b"", b"http/1.1"])))
 
 
-@settings(FUZZ_SETTINGS, max_examples=150)
+@settings(FUZZ_SETTINGS, max_examples=300)
 @given(line=REQUEST_LINES,
        headers=st.lists(st.tuples(st.binary(max_size=30), st.binary(max_size=60)), max_size=6),
        body=st.binary(max_size=300))
@@ -189,7 +189,7 @@ def frame(method: str, target: str, headers: list[tuple[str, str]], body: bytes,
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + body
 
 
-@settings(FUZZ_SETTINGS, max_examples=250)
+@settings(FUZZ_SETTINGS, max_examples=500)
 @given(req=s3_requests())
 def test_fuzz_unsigned_http(server: Any, req: Any) -> None:
     method, path, query, headers, body = req
@@ -200,6 +200,9 @@ def test_fuzz_unsigned_http(server: Any, req: Any) -> None:
 
 
 # --- layer 3: signed, reaching the handlers ------------------------------------------------------------
+WRITABLE_KEYS = st.sampled_from(["new", "dir/", "a b", "ü", "x" * 1000, "dir/obj2/under"])
+
+
 @st.composite
 def signed_requests(draw: Any) -> tuple[str, str, str, dict[str, str], bytes]:
     key = draw(st.sampled_from(["obj", "dir/obj2", "mp", "new", "dir/", "a b", "ü", "x" * 1000]))
@@ -229,6 +232,7 @@ def signed_requests(draw: Any) -> tuple[str, str, str, dict[str, str], bytes]:
             q.append((name, draw(ints if name.startswith("max") else VALUES)))
     elif op == "put":
         method = "PUT"
+        path = f"/{BUCKET}/{quote(draw(WRITABLE_KEYS), safe='/')}"      # never the fixtures' objects
         body = draw(BODIES)
         headers.update(draw(st.dictionaries(st.sampled_from(["Content-MD5", "x-amz-checksum-crc32", "Content-Type",
                                                              "x-amz-tagging", "x-amz-storage-class",
@@ -260,10 +264,13 @@ def signed_requests(draw: Any) -> tuple[str, str, str, dict[str, str], bytes]:
     elif op in ("tagging", "versioning"):
         method = draw(st.sampled_from(["GET", "PUT", "DELETE"]))
         path = f"/{BUCKET}/obj" if op == "tagging" else f"/{BUCKET}"
+        if op == "versioning" and method == "DELETE":
+            method = "GET"
         q.append((op, ""))
         body = draw(BODIES) if method == "PUT" else b""
     elif op == "copy":
         method = "PUT"
+        path = f"/{BUCKET}/{quote(draw(WRITABLE_KEYS), safe='/')}"
         headers["x-amz-copy-source"] = draw(HEADER_VALUES)
         if draw(st.booleans()):
             headers["x-amz-copy-source-range"] = draw(HEADER_VALUES)
@@ -286,7 +293,7 @@ def server_upload_id() -> str:
     return _UPLOAD_ID["id"]
 
 
-@settings(FUZZ_SETTINGS, max_examples=300)
+@settings(FUZZ_SETTINGS, max_examples=800)
 @given(req=signed_requests(), unsigned_payload=st.booleans())
 def test_fuzz_signed_malformed(server: Any, req: Any, unsigned_payload: bool) -> None:
     method, path, query, headers, body = req

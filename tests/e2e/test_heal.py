@@ -151,8 +151,9 @@ def test_drive_loss_bitrot_and_heal(make_engine: Any) -> None:
     # Round 2: the same damage on the other two drives; only the healed ones can serve now.
     damage(server, bucket, corrupt=2, wipe=3)
     read_all(client, bucket, keys)
+    # These reads may already have healed every object (heal on read), so only the result counts.
     out, counts = run_heal(server, None)
-    assert counts.get("shards_rebuilt", 0) > 0, out
+    assert counts.get("failures", 0) == 0, out
     for d in server.drives:
         assert len(shard_files(d, bucket)) == len(keys) + 1, f"{d} after the second heal:\n{out}"
     # And a restart on the healed drives serves everything.
