@@ -264,6 +264,7 @@ class LocalDrive:
 
         def commit() -> None:
             if src and dst:
+                fsync_dir(src)             # the shard files' entries, before the dir is published
                 self._files.rename(src, dst)
             self._files.write(meta_full, meta)
         await self._call(commit)

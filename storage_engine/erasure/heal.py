@@ -69,7 +69,42 @@ async def heal_object(es: ErasureSet, bucket: str, key: str) -> ObjectHealResult
     targets = sorted(set(stale) | set(inline_fixes))
     if targets:
         await _rewrite_meta(es, bucket, key, view, targets, inline_fixes, result)
+    await _remove_orphans(es, bucket, key, view, result)
     return result
+
+
+async def _remove_orphans(es: ErasureSet, bucket: str, key: str, view: MetaView, result: ObjectHealResult) -> None:
+    """Delete data dirs no version refers to (left by a crash between moving data in and committing)."""
+    container = paths.data_container(key)
+
+    async def orphans(live: set[str]) -> list[tuple[int, str]]:
+        found = []
+        for pos, drive in enumerate(es.drives):
+            if drive is None:
+                continue
+            try:
+                names = await drive.list_dir(bucket, container)
+            except DriveError:
+                continue
+            found += [(pos, name) for name in names if name not in live]
+        return found
+    if not await orphans({v.data_id for v in view.versions if v.has_data}):
+        return
+    async with es.lock(bucket, key):     # commits move data in under this lock: now nothing is in flight
+        current = await es.get_meta(bucket, key)
+        live = {v.data_id for v in current.versions if v.has_data} if current else set()
+        removed = 0
+        for pos, name in await orphans(live):
+            drive = es.drives[pos]
+            assert drive is not None
+            try:
+                await drive.delete(bucket, f"{container}/{name}", recursive=True)
+                removed += 1
+            except DriveError:
+                pass
+        if removed:
+            result.metadata_repaired += removed
+            result.details.append(f"{bucket}/{key}: removed {removed} unreferenced data dir(s)")
 
 
 async def _remove_dangling(es: ErasureSet, bucket: str, key: str, result: ObjectHealResult) -> None:

@@ -109,6 +109,38 @@ def decode_header(header: bytes) -> list[Version]:
         raise CorruptMetaFile(str(exc)) from exc
 
 
+def decode_docs(header: bytes) -> list[dict[str, Any]]:
+    """The raw version maps, newest first: for listings, which need little of each version."""
+    try:
+        fmt, docs = msgpack.unpackb(header, raw=False, strict_map_key=False)
+    except (ValueError, TypeError, msgpack.ExtraData) as exc:
+        raise CorruptMetaFile(str(exc)) from exc
+    if fmt != FORMAT or not isinstance(docs, list):
+        raise CorruptMetaFile(f"unknown metadata format {fmt}")
+    return docs
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a listing shows of one version, read straight from its raw map."""
+
+    version_id: str
+    mod_time: float
+    delete_marker: bool
+    size: int = 0
+    etag: str = ""
+    storage_class: str = "STANDARD"
+    metadata: dict[str, str] = field(default_factory=dict)
+    checksums: dict[str, str] = field(default_factory=dict)
+    checksum_type: str | None = None
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> Summary:
+        if doc.get("dm"):
+            return cls(doc["id"], doc["mt"], True)
+        return cls(doc["id"], doc["mt"], False, doc["sz"], doc["et"], doc["sc"], doc["md"], doc["ck"], doc["ct"])
+
+
 def encode_inline(shards: dict[str, bytes]) -> bytes:
     return cast(bytes, msgpack.packb(shards, use_bin_type=True)) if shards else b""
 

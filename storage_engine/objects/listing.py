@@ -13,17 +13,42 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
-from storage_engine.drives.base import Drive, DriveError, WalkEntry
 from storage_engine.drives.metafile import CorruptMetaFile
+from storage_engine.drives.base import Drive, DriveError, WalkEntry
 from storage_engine.errors import InsufficientReadQuorum
-from storage_engine.erasure.metadata import Version, decode_header
+from storage_engine.erasure.metadata import Summary, Version, decode_docs, decode_header
 from storage_engine.erasure.set import ErasureSet, write_quorum
 from storage_engine.objects.types import ListObjectsResult, ListVersionsResult, ObjectInfo
 from storage_engine.objects.versions import to_info
 
 MAX_BATCH = 4096
-# An entry: (key, versions newest first) or (directory prefix ending in "/", None).
-Entry = tuple[str, list[Version] | None]
+
+
+class Listed:
+    """One listed key: its metadata header, decoded only as far as the listing needs."""
+
+    __slots__ = ("header", "_versions")
+
+    def __init__(self, header: bytes = b"", versions: list[Version] | None = None) -> None:
+        self.header = header
+        self._versions = versions
+
+    @property
+    def versions(self) -> list[Version]:
+        if self._versions is None:
+            self._versions = decode_header(self.header)
+        return self._versions
+
+    def latest(self) -> Summary:
+        if self._versions is not None:
+            v = self._versions[0]
+            return Summary(v.version_id, v.mod_time, v.delete_marker, v.size, v.etag, v.storage_class,
+                           v.metadata, v.checksums, v.checksum_type)
+        return Summary.of(decode_docs(self.header)[0])
+
+
+# An entry: (key, its versions) or (directory prefix ending in "/", None).
+Entry = tuple[str, Listed | None]
 
 
 async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, delimited: bool,
@@ -49,17 +74,14 @@ async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, de
                 continue
             first = headers[0]
             if first and len(headers) == len(drives) and all(h == first for h in headers):
-                try:
-                    yield key, decode_header(first)
-                    continue
-                except CorruptMetaFile:
-                    pass
+                yield key, Listed(first)
+                continue
             try:
                 view = await es.get_meta(bucket, key)
             except InsufficientReadQuorum:
                 continue
             if view is not None:
-                yield key, view.versions
+                yield key, Listed(versions=view.versions)
         if horizon is None:
             return
         cursor = horizon
@@ -102,7 +124,7 @@ async def _has_live_object(sets: Sequence[ErasureSet], bucket: str, directory: s
     """Whether a directory prefix holds anything to list (a live object; any version for versions)."""
     inner_marker = marker if marker.startswith(directory) else ""
     async for _key, found in entries(sets, bucket, directory, inner_marker, False, 4):
-        if found and (versions or not found[0].delete_marker):
+        if found and (versions or not found.latest().delete_marker):
             return True
     return False
 
@@ -122,12 +144,17 @@ async def list_objects(sets: Sequence[ErasureSet], bucket: str, prefix: str, del
     count = 0
     last = ""
     async for key, found in entries(sets, bucket, prefix, marker, delimiter == "/", max_keys + 1):
+        latest: Summary | None = None
         if found is None:
             if key <= marker or not await _has_live_object(sets, bucket, key, marker, False):
                 continue
             common: str | None = key
         else:
-            if found[0].delete_marker:
+            try:
+                latest = found.latest()
+            except CorruptMetaFile:
+                continue
+            if latest.delete_marker:
                 continue
             common = _common_prefix(key, prefix, delimiter)
         if common is not None and (common == last or common <= marker):
@@ -139,8 +166,11 @@ async def list_objects(sets: Sequence[ErasureSet], bucket: str, prefix: str, del
         if common is not None:
             result.prefixes.append(common)
             last = common
-        else:
-            result.objects.append(to_info(bucket, key, found[0], True))  # type: ignore[index]
+        elif latest is not None:
+            result.objects.append(ObjectInfo(
+                bucket, key, latest.version_id, latest.size, latest.etag, latest.mod_time, latest.metadata,
+                storage_class=latest.storage_class, checksums=latest.checksums,
+                checksum_type=latest.checksum_type))  # type: ignore[arg-type]
             last = key
         count += 1
     return result
@@ -196,7 +226,7 @@ async def _version_items(sets: Sequence[ErasureSet], bucket: str, prefix: str, d
                 last_prefix = common
                 yield common
             continue
-        for i, v in enumerate(found or []):
+        for i, v in enumerate(found.versions if found else []):
             yield to_info(bucket, key, v, i == 0)
 
 

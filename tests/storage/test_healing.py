@@ -188,3 +188,18 @@ def test_foreign_drive_refused(tmp_path: Path) -> None:
         assert layer.all_sets[0].drives[0] is None
         await layer.close()
     run(scenario())
+
+
+def test_orphan_data_dirs_removed(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        layer = await open_layer(tmp_path)
+        samples = await _put_samples(layer)
+        live = _shard_files(tmp_path, 0, "bkt", "big")[0].parent
+        orphan = live.parent / "0123456789abcdef0123456789abcdef"
+        shutil.copytree(live, orphan)             # as if a crash struck between data move and commit
+        report = await layer.heal("bkt")
+        assert not orphan.exists() and live.exists()
+        assert report.metadata_repaired == 1
+        assert await read_all(layer, "bkt", "big") == samples["big"]
+        await layer.close()
+    run(scenario())
