@@ -29,7 +29,16 @@ from storage_engine.drives.walk import walk_volume
 
 T = TypeVar("T")
 
-_PROCESS_ID = uuid.uuid4().hex        # names this process's temporary area on every drive
+_process: tuple[int, str] = (0, "")
+
+
+def process_id() -> str:
+    """Names this process's temporary area on every drive; new after a fork (workers get their own)."""
+    global _process
+    pid = os.getpid()
+    if _process[0] != pid:
+        _process = (pid, uuid.uuid4().hex)
+    return _process[1]
 _OWNER_LOCK = "owner.lock"
 
 
@@ -79,7 +88,7 @@ class LocalDrive:
         self.endpoint = root
         self.root = os.path.abspath(root)
         self.sys_root = os.path.join(self.root, paths.SYS_VOLUME)
-        self.tmp_root = os.path.join(self.sys_root, paths.TMP_DIR, _PROCESS_ID)
+        self.tmp_root = os.path.join(self.sys_root, paths.TMP_DIR, process_id())
         self._direct_io = direct_io
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"drive-{os.path.basename(root)}")
         self._owner_fd = -1
@@ -167,7 +176,7 @@ class LocalDrive:
             shutil.rmtree(area, ignore_errors=True)
 
     def new_tmp_path(self) -> str:
-        return f"{paths.TMP_DIR}/{_PROCESS_ID}/{uuid.uuid4().hex}"
+        return f"{paths.TMP_DIR}/{os.path.basename(self.tmp_root)}/{uuid.uuid4().hex}"
 
     async def close(self) -> None:
         if self._owner_fd >= 0:

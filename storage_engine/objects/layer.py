@@ -356,7 +356,11 @@ class ErasureObjectLayer:
         return await self.multipart.list_uploads(bucket, prefix, delimiter, key_marker, upload_id_marker,
                                                  max_uploads)
 
-    # --- healing and shutdown -----------------------------------------------------------------------
+    # --- healing, readiness and shutdown -------------------------------------------------------------
+    async def ready(self) -> bool:
+        """Every erasure set has enough drives online to read (``api.app.SupportsReadiness``)."""
+        return all(sum(d is not None for d in es.drives) >= es.default_k for es in self.all_sets)
+
     async def heal(self, bucket: str | None = None) -> HealReport:
         return await self.healer.heal(bucket)
 
