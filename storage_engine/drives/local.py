@@ -44,11 +44,9 @@ _OWNER_LOCK = "owner.lock"
 
 def _check_relative(path: str) -> None:
     """Defense in depth: callers build paths from validated names, but never let one escape the drive."""
-    if path.startswith("/") or "\x00" in path:
+    wrapped = f"/{path}/"
+    if path.startswith("/") or "\x00" in path or "/../" in wrapped or "/./" in wrapped:
         raise DriveError(f"invalid path {path!r}")
-    for segment in path.split("/"):
-        if segment in ("..", "."):
-            raise DriveError(f"invalid path {path!r}")
 
 
 def _prune_empty_parents(path: str, stop: str) -> None:
@@ -100,14 +98,13 @@ class LocalDrive:
         return loop.run_in_executor(self._executor, functools.partial(fn, *args))
 
     def _vol(self, volume: str) -> str:
-        _check_relative(volume)
-        if "/" in volume or not volume:
+        if not volume or "/" in volume or volume in (".", "..") or "\x00" in volume:
             raise DriveError(f"invalid volume {volume!r}")
-        return os.path.join(self.root, volume)
+        return f"{self.root}/{volume}"
 
     def _path(self, volume: str, path: str) -> str:
         _check_relative(path)
-        return os.path.join(self._vol(volume), path) if path else self._vol(volume)
+        return f"{self._vol(volume)}/{path}" if path else self._vol(volume)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         try:

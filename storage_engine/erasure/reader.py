@@ -26,15 +26,25 @@ class ShardSource(Protocol):
 
 
 class BytesSource:
-    """An inline shard, already in memory."""
+    """An inline shard, in memory; ``data`` may be a loader, so shards never read are never decoded."""
 
-    __slots__ = ("data",)
+    __slots__ = ("_data", "_loader")
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    def __init__(self, data: bytes | Callable[[], bytes | None] | None) -> None:
+        self._loader = data if callable(data) else None
+        self._data = None if callable(data) else data
+
+    @property
+    def data(self) -> bytes | None:
+        if self._loader is not None:
+            self._data, self._loader = self._loader(), None
+        return self._data
 
     async def read_at(self, offset: int, length: int) -> bytes:
-        return self.data[offset:offset + length]
+        data = self.data
+        if data is None:
+            raise DriveError("inline shard missing")
+        return data[offset:offset + length]
 
     def close(self) -> None:
         pass
@@ -47,7 +57,8 @@ class VersionReader:
     """Stored bytes of one version, made of one or more parts, each with its own shard files."""
 
     def __init__(self, codec: Codec, layouts: list[ShardLayout], opener: PartOpener,
-                 on_damage: Callable[[], None]) -> None:
+                 on_damage: Callable[[], None], in_memory: bool = False) -> None:
+        self._in_memory = in_memory
         self._codec = codec
         self._layouts = layouts
         self._opener = opener
@@ -65,7 +76,7 @@ class VersionReader:
     def readable(self) -> bool:
         """After ``preopen``: enough shards of the first part could be opened to read it."""
         sources = self._sources.get(0)
-        if sources is None or not self._layouts or self._layouts[0].stored_size == 0:
+        if self._in_memory or sources is None or not self._layouts or self._layouts[0].stored_size == 0:
             return True
         return sum(s is not None for s in sources) >= self._codec.k
 
@@ -108,6 +119,13 @@ class VersionReader:
         length = self.size - offset if length is None else max(0, min(length, self.size - offset))
         plan = self._plan(offset, length)
         job = next(plan, None)
+        if self._in_memory:
+            # Inline shards: nothing to overlap, so no read-ahead task (small GETs stay cheap).
+            while job is not None:
+                for piece in _slices(await self._read_batch(*job[:3]), job[3], job[4]):
+                    yield piece
+                job = next(plan, None)
+            return
         task = asyncio.ensure_future(self._read_batch(*job[:3])) if job else None
         try:
             while job is not None and task is not None:
@@ -115,18 +133,8 @@ class VersionReader:
                 blocks = await task
                 # Read ahead: the next batch comes off the drives while this one is sent.
                 task = asyncio.ensure_future(self._read_batch(*upcoming[:3])) if upcoming else None
-                skip, wanted = job[3], job[4]
-                for block in blocks:
-                    if skip >= len(block):
-                        skip -= len(block)
-                        continue
-                    piece = block[skip:skip + wanted] if skip or wanted < len(block) else block
-                    skip = 0
-                    wanted -= len(piece)
-                    if piece:
-                        yield piece
-                    if wanted <= 0:
-                        break
+                for piece in _slices(blocks, job[3], job[4]):
+                    yield piece
                 job = upcoming
         finally:
             if task is not None and not task.done():
@@ -165,9 +173,28 @@ class VersionReader:
         self._sources.clear()
 
 
+def _slices(blocks: list[bytes], skip: int, wanted: int) -> Iterator[bytes]:
+    """The ``wanted`` bytes after the first ``skip`` of consecutive blocks."""
+    for block in blocks:
+        if skip >= len(block):
+            skip -= len(block)
+            continue
+        piece = block[skip:skip + wanted] if skip or wanted < len(block) else block
+        skip = 0
+        wanted -= len(piece)
+        if piece:
+            yield piece
+        if wanted <= 0:
+            return
+
+
 async def _read_all(sources: list[ShardSource | None], offset: int, length: int) -> list[bytes | None]:
     if all(isinstance(s, BytesSource) for s in sources):
-        return [s.data[offset:offset + length] for s in sources if isinstance(s, BytesSource)]
+        out: list[bytes | None] = []
+        for source in sources:
+            data = source.data if isinstance(source, BytesSource) else None
+            out.append(data[offset:offset + length] if data is not None else None)
+        return out
     results = await asyncio.gather(*(_read_one(s, offset, length) for s in sources))
     return list(results)
 

@@ -287,16 +287,16 @@ class ErasureSet:
                            on_damage: Callable[[], None]) -> VersionReader:
         codec = get_codec(version.data_blocks, version.parity_blocks)
         layouts = [ShardLayout.of(codec, p.stored_size, version.block_size) for p in version.parts]
-        holders = [view.holds(pos, version) for pos in range(self.n)]
+        holders = [view.agrees(pos) or view.holds(pos, version) for pos in range(self.n)]
         if version.inline:
-            sources: list[ShardSource | None] = []
-            for pos in version.distribution:
-                shard = view.inline_of(pos).get(version.data_id) if holders[pos] else None
-                sources.append(BytesSource(shard) if shard is not None else None)
+            def loader(pos: int) -> Callable[[], bytes | None]:
+                return lambda: view.inline_of(pos).get(version.data_id)
+            sources: list[ShardSource | None] = [
+                BytesSource(loader(pos)) if holders[pos] else None for pos in version.distribution]
 
             async def inline_opener(part: int) -> list[ShardSource | None]:
                 return sources
-            reader = VersionReader(codec, layouts, inline_opener, on_damage)
+            reader = VersionReader(codec, layouts, inline_opener, on_damage, in_memory=True)
             await reader.preopen(1)
             return reader
         base = f"{paths.data_container(key)}/{version.data_id}"
