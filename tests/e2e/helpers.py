@@ -76,3 +76,23 @@ def run(cmd: Sequence[str], env: dict[str, str | None] | None = None, timeout: f
             f"--- stdout ---\n{proc.stdout.decode(errors='replace')[-4000:]}\n"
             f"--- stderr ---\n{proc.stderr.decode(errors='replace')[-4000:]}")
     return proc
+
+
+def remove_bucket(client: Any, bucket: str) -> None:
+    """Delete every version, delete marker and upload of ``bucket``, then the bucket (best effort)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        for _ in range(100):
+            resp = client.list_object_versions(Bucket=bucket)
+            items = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                     for v in resp.get("Versions", []) + resp.get("DeleteMarkers", [])]
+            for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+                client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+            if not items:
+                break
+            for i in range(0, len(items), 1000):
+                client.delete_objects(Bucket=bucket, Delete={"Objects": items[i:i + 1000], "Quiet": True})
+        client.delete_bucket(Bucket=bucket)
+    except ClientError:
+        pass

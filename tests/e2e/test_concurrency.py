@@ -1,4 +1,9 @@
-"""Concurrent writers and readers of one key: one complete version wins, and nobody sees a torn object."""
+"""Concurrent writers and readers of one key: one complete version wins, and nobody sees a torn object.
+
+Every test runs against the shared one-process server and against a server with two worker processes
+(``RUSTFS_WORKERS=2``), where the racing requests land in different processes and only the on-disk
+locks and atomic renames keep them apart.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,36 @@ import hashlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
 
-from .helpers import KiB, MiB, assert_same, md5_hex, payload
+from .helpers import KiB, MiB, assert_same, md5_hex, payload, remove_bucket
 
 
-def test_concurrent_puts_to_one_key_leave_one_complete_version(engine: Any, bucket: str) -> None:
+@pytest.fixture(scope="module")
+def two_workers(engine_factory: Any) -> Iterator[Any]:
+    server = engine_factory(name="workers2", env={"RUSTFS_WORKERS": "2"})
+    yield server
+    server.discard()
+
+
+@pytest.fixture(params=["1-worker", "2-workers"])
+def target(request: pytest.FixtureRequest, unique_name: Any) -> Iterator[tuple[Any, str]]:
+    """(server, fresh bucket on it)."""
+    server = request.getfixturevalue("engine" if request.param == "1-worker" else "two_workers")
+    client = server.client()
+    name = unique_name("cc")
+    client.create_bucket(Bucket=name)
+    yield server, name
+    if server.is_running():
+        remove_bucket(client, name)
+
+
+def test_concurrent_puts_to_one_key_leave_one_complete_version(target: tuple[Any, str]) -> None:
+    engine, bucket = target
     client = engine.client(max_pool_connections=8)
     for rnd in range(8):
         size = (3 * MiB + 17) if rnd % 2 else 100 * KiB        # erasure-coded and inline
@@ -35,7 +62,8 @@ def test_concurrent_puts_to_one_key_leave_one_complete_version(engine: Any, buck
         assert [(o["Key"], o["Size"], o["ETag"]) for o in listed] == [("race", size, got["ETag"])]
 
 
-def test_concurrent_multipart_completes_to_one_key(engine: Any, bucket: str) -> None:
+def test_concurrent_multipart_completes_to_one_key(target: tuple[Any, str]) -> None:
+    engine, bucket = target
     client = engine.client(max_pool_connections=8)
     bodies = [payload("mprace", w, 5 * MiB + 1000) for w in range(3)]
     uploads = []
@@ -57,12 +85,13 @@ def test_concurrent_multipart_completes_to_one_key(engine: Any, bucket: str) -> 
     assert data in bodies, f"{len(data)} bytes (md5 {md5_hex(data)}) match no upload"
 
 
-def test_readers_never_see_a_torn_object(engine: Any, bucket: str) -> None:
+def test_readers_never_see_a_torn_object(target: tuple[Any, str]) -> None:
     """One writer overwrites a key again and again while readers fetch it whole and in ranges.
 
     Every response must be self-consistent: its bytes are exactly (a slice of) the version its
     ETag names.
     """
+    engine, bucket = target
     client = engine.client(max_pool_connections=8)
     size = 2 * MiB + 333
     versions = {i: payload("torn", i, size) for i in range(12)}
@@ -110,7 +139,8 @@ def test_readers_never_see_a_torn_object(engine: Any, bucket: str) -> None:
     assert_same(client.get_object(Bucket=bucket, Key="k")["Body"].read(), versions[len(versions) - 1])
 
 
-def test_many_clients_different_keys(engine: Any, bucket: str) -> None:
+def test_many_clients_different_keys(target: tuple[Any, str]) -> None:
+    engine, bucket = target
     client = engine.client(max_pool_connections=16)
     keys = [f"p/{i:03d}" for i in range(64)]
 
@@ -132,3 +162,28 @@ def test_many_clients_different_keys(engine: Any, bucket: str) -> None:
     except ClientError as exc:
         raise AssertionError(exc.response) from exc
     assert client.list_objects_v2(Bucket=bucket, Prefix="p/")["KeyCount"] == 0
+
+
+def test_conditional_create_race(target: tuple[Any, str]) -> None:
+    """Concurrent ``If-None-Match: *`` PUTs of one new key: exactly one wins, the others get 412/409."""
+    engine, bucket = target
+    client = engine.client(max_pool_connections=8)
+    for rnd in range(6):
+        key = f"once-{rnd}"
+        bodies = [payload(key, w, 200 * KiB if rnd % 2 else 1000) for w in range(4)]
+        barrier = threading.Barrier(len(bodies))
+
+        def put(body: bytes) -> str:
+            barrier.wait(10)
+            try:
+                client.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+                return "ok"
+            except ClientError as exc:
+                return str(exc.response["Error"]["Code"])
+
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            outcomes = list(pool.map(put, bodies))
+        assert outcomes.count("ok") == 1, outcomes
+        assert set(outcomes) <= {"ok", "PreconditionFailed", "ConditionalRequestConflict"}, outcomes
+        winner = bodies[outcomes.index("ok")]
+        assert_same(client.get_object(Bucket=bucket, Key=key)["Body"].read(), winner, key)
