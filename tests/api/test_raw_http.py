@@ -162,3 +162,37 @@ def test_admin_heal(endpoint: Endpoint, bkt: str, capsys: pytest.CaptureFixture[
     assert heal(settings, endpoint.url, "no-such-bucket-x") == 1
     wrong = EngineSettings(access_key=endpoint.access_key, secret_key=SecretStr("wrong-secret"), region=REGION)
     assert heal(wrong, endpoint.url, None) == 1
+
+
+def test_heal_command_line(endpoint: Endpoint, bkt: str) -> None:
+    """``python -m storage_engine heal [--endpoint URL] [BUCKET]`` with the root credentials from the env."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTFS_")}
+    env.update(RUSTFS_ACCESS_KEY=endpoint.access_key, RUSTFS_SECRET_KEY=endpoint.secret_key, RUSTFS_REGION=REGION)
+    done = subprocess.run([sys.executable, "-m", "storage_engine", "heal", "--endpoint", endpoint.url, bkt],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"Heal of {bkt}" in done.stdout and "objects scanned" in done.stdout
+
+
+def test_virtual_hosted_style_engine(request: pytest.FixtureRequest, endpoint: Endpoint) -> None:
+    """The real engine with RUSTFS_SERVER_DOMAINS: bucket in the Host header, key in the path."""
+    if endpoint.settings is not None:
+        pytest.skip("covered by test_virtual_hosted_style on the in-process server")
+    engine = request.getfixturevalue("engine_factory")(env={"RUSTFS_SERVER_DOMAINS": "s3.test"}, name="vhost")
+    try:
+        vhost = Endpoint(engine.url, engine.access_key, engine.secret_key)
+        vhost.client().create_bucket(Bucket="vhost-bucket")
+        raw = Raw(vhost)
+        host = f"vhost-bucket.s3.test:{engine.port}"
+        assert raw("PUT", "/a/key+1", b"virtual", host=host)[0] == 200
+        status, _, body = raw("GET", "/a/key+1", host=host)
+        assert status == 200 and body == b"virtual"
+        status, _, body = raw("GET", "/?list-type=2", host=host)
+        assert status == 200 and b"<Key>a/key+1</Key>" in body
+        assert vhost.client().get_object(Bucket="vhost-bucket", Key="a/key+1")["Body"].read() == b"virtual"
+    finally:
+        engine.stop()
