@@ -49,15 +49,17 @@ def _check_relative(path: str) -> None:
         raise DriveError(f"invalid path {path!r}")
 
 
-def _prune_empty_parents(path: str, stop: str) -> None:
-    """Remove now-empty directories from ``path`` up to (not including) ``stop``."""
+def _prune_empty_parents(path: str, stop: str) -> str:
+    """Remove now-empty directories from ``path`` up to (not including) ``stop``; returns the deepest
+    directory left, whose entries changed."""
     current = path
     while current != stop and current.startswith(stop):
         try:
             os.rmdir(current)
         except OSError:
-            return
+            return current
         current = os.path.dirname(current)
+    return current
 
 
 class LocalShardReader:
@@ -249,11 +251,15 @@ class LocalDrive:
             try:
                 if recursive and os.path.isdir(full):
                     shutil.rmtree(full)
+                    removed_file = False
                 else:
                     os.unlink(full)
+                    removed_file = True
             except FileNotFoundError:
-                pass
-            _prune_empty_parents(os.path.dirname(full), vol)
+                return
+            parent = _prune_empty_parents(os.path.dirname(full), vol)
+            if removed_file:
+                fsync_dir(parent)          # an acknowledged delete (of metadata) must stay deleted
         await self._call(delete)
 
     async def list_dir(self, volume: str, path: str) -> list[str]:

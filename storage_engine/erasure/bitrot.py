@@ -58,9 +58,10 @@ class ShardLayout:
         return offset, end - offset
 
 
-def split_records(data: bytes, layout: ShardLayout, first: int, last: int) -> list[bytes] | None:
-    """The verified fragments of blocks ``first..last`` from their records, or None on any damage."""
-    out: list[bytes] = []
+def split_records(data: bytes, layout: ShardLayout, first: int, last: int) -> list[memoryview] | None:
+    """The verified fragments of blocks ``first..last`` from their records (views into ``data``, no
+    copies), or None on any damage."""
+    out: list[memoryview] = []
     view = memoryview(data)
     pos = 0
     for index in range(first, last + 1):
@@ -68,6 +69,6 @@ def split_records(data: bytes, layout: ShardLayout, first: int, last: int) -> li
         record = view[pos:pos + size]
         if len(record) != size or digest(record[HASH_SIZE:]) != record[:HASH_SIZE]:
             return None
-        out.append(bytes(record[HASH_SIZE:]))
+        out.append(record[HASH_SIZE:])
         pos += size
     return out

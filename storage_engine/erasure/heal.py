@@ -217,7 +217,7 @@ async def _rebuild(codec: Codec, layout: ShardLayout, sources: list[ShardSource 
     for first in range(0, layout.blocks, VERIFY_BLOCKS):
         last = min(first + VERIFY_BLOCKS, layout.blocks) - 1
         offset, length = layout.span(first, last)
-        fragments: dict[int, list[bytes]] = {}
+        fragments: dict[int, list[memoryview]] = {}
         for s in good:
             if len(fragments) == codec.k:
                 break

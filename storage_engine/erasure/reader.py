@@ -17,7 +17,7 @@ from storage_engine.errors import InsufficientReadQuorum
 from storage_engine.erasure.bitrot import ShardLayout, split_records
 from storage_engine.erasure.codec import Codec
 
-BATCH_BLOCKS = 2
+BATCH_BLOCKS = 4
 
 
 class ShardSource(Protocol):
@@ -146,7 +146,7 @@ class VersionReader:
         bad = self._bad[part]
         offset, length = layout.span(first, last)
         k = self._codec.k
-        good: dict[int, list[bytes]] = {}
+        good: dict[int, list[memoryview]] = {}
         candidates = [s for s in range(len(sources)) if s not in bad]
         while len(good) < k:
             take, candidates = candidates[:k - len(good)], candidates[k - len(good):]
