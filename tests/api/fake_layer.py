@@ -226,7 +226,17 @@ class FakeLayer:
                                    key_marker: str = "", version_id_marker: str = "",
                                    max_keys: int = 1000) -> ListVersionsResult:
         b = self._bucket(bucket)
-        flat = [v.info for key in sorted(b.objects) if key.startswith(prefix) for v in b.objects[key]]
+        flat: list[ObjectInfo] = []
+        prefixes: list[str] = []
+        for key in sorted(b.objects):
+            if not key.startswith(prefix):
+                continue
+            group = _group(key, prefix, delimiter)
+            if group is not None:
+                if group not in prefixes:
+                    prefixes.append(group)
+                continue
+            flat.extend(v.info for v in b.objects[key])
         start = 0
         if key_marker:
             start = len([i for i in flat if i.key <= key_marker])
@@ -236,7 +246,7 @@ class FakeLayer:
                     start = ids.index((key_marker, version_id_marker)) + 1
         out = flat[start:start + max_keys]
         truncated = start + max_keys < len(flat)
-        return ListVersionsResult(out, [], truncated, out[-1].key if truncated else None,
+        return ListVersionsResult(out, prefixes, truncated, out[-1].key if truncated else None,
                                   out[-1].version_id if truncated else None)
 
     async def put_object_tags(self, bucket: str, key: str, version_id: str | None,

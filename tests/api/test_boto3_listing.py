@@ -134,3 +134,16 @@ def test_versioned_delete_objects(client: Any, bkt: str) -> None:
     with pytest.raises(ClientError) as exc:
         client.get_object(Bucket=bkt, Key="k", VersionId=v1)
     assert error_of(exc)[1] in (400, 404)
+
+
+def test_list_versions_with_prefix_and_delimiter(client: Any, bkt: str) -> None:
+    client.put_bucket_versioning(Bucket=bkt, VersioningConfiguration={"Status": "Enabled"})
+    for key in ("top", "d/1", "d/2", "e/x y"):
+        client.put_object(Bucket=bkt, Key=key, Body=b"1")
+        client.put_object(Bucket=bkt, Key=key, Body=b"2")
+    top = client.list_object_versions(Bucket=bkt, Delimiter="/")
+    assert [p["Prefix"] for p in top["CommonPrefixes"]] == ["d/", "e/"]
+    assert {v["Key"] for v in top["Versions"]} == {"top"} and len(top["Versions"]) == 2
+    under = client.list_object_versions(Bucket=bkt, Prefix="e/")
+    assert [v["Key"] for v in under["Versions"]] == ["e/x y", "e/x y"]
+    assert [v["IsLatest"] for v in under["Versions"]] == [True, False]

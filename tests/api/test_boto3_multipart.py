@@ -137,3 +137,18 @@ def test_upload_file_transfer_manager(client: Any, bkt: str, tmp_path: Any) -> N
     out = tmp_path / "out"
     client.download_file(bkt, "blob", str(out), Config=config)
     assert out.read_bytes() == data
+
+
+def test_copy_of_multipart_object_is_single_part(client: Any, bkt: str) -> None:
+    parts = [b"p" * (5 * MIB), b"q" * 100]
+    upload_id = client.create_multipart_upload(Bucket=bkt, Key="mp")["UploadId"]
+    etags = [client.upload_part(Bucket=bkt, Key="mp", UploadId=upload_id, PartNumber=i + 1, Body=d)["ETag"]
+             for i, d in enumerate(parts)]
+    client.complete_multipart_upload(Bucket=bkt, Key="mp", UploadId=upload_id, MultipartUpload={
+        "Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]})
+    copied = client.copy_object(Bucket=bkt, Key="copy", CopySource={"Bucket": bkt, "Key": "mp"})
+    assert copied["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(b"".join(parts)).hexdigest()}"'
+    got = client.get_object(Bucket=bkt, Key="copy", Range="bytes=5242870-5242889")
+    assert got["Body"].read() == b"p" * 10 + b"q" * 10
+    head = client.head_object(Bucket=bkt, Key="copy", PartNumber=1)
+    assert head["ContentLength"] == sum(map(len, parts))
