@@ -261,3 +261,13 @@ def test_delete_objects(client: Any, bkt: str) -> None:
     client.put_object(Bucket=bkt, Key="q", Body=b"x")
     quiet = client.delete_objects(Bucket=bkt, Delete={"Objects": [{"Key": "q"}], "Quiet": True})
     assert "Deleted" not in quiet and "Errors" not in quiet
+
+
+def test_delete_objects_nested_keys(client: Any, bkt: str) -> None:
+    """Deleting siblings and cousins at once (as ``aws s3 rm --recursive`` does) must not lose quorum."""
+    keys = [f"tree/{d}/{s}/{i}" for d in range(3) for s in range(3) for i in range(4)]
+    for key in keys:
+        client.put_object(Bucket=bkt, Key=key, Body=b"x")
+    result = client.delete_objects(Bucket=bkt, Delete={"Objects": [{"Key": k} for k in keys]})
+    assert result.get("Errors", []) == []
+    assert client.list_objects_v2(Bucket=bkt, Prefix="tree/")["KeyCount"] == 0
