@@ -19,7 +19,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .helpers import KiB, MiB, md5_hex, payload
+from .helpers import KiB, MiB, md5_hex, multipart_etag, payload
 
 ROUNDS = 8
 WRITERS = 6
@@ -42,6 +42,7 @@ def content(key: str, write_id: int) -> bytes:
 @dataclass
 class KeyState:
     acked: int | None = None                  # write id of the last acknowledged PUT (None: absent)
+    history: list[int] = field(default_factory=list)   # every PUT known to be stored (versioned buckets)
     in_flight: dict[int, str] = field(default_factory=dict)   # unacknowledged "put"/"delete" since
 
 
@@ -62,6 +63,8 @@ class Ledger:
         with self.lock:
             st = self.keys[key]
             st.acked = None if st.in_flight[wid] == "delete" else wid
+            if st.acked is not None:
+                st.history.append(wid)
             st.in_flight.clear()
 
     def candidates(self, key: str) -> list[int | None]:
@@ -86,15 +89,20 @@ def put(client: Any, bucket: str, key: str, body: bytes) -> None:
     client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=uid, MultipartUpload={"Parts": parts})
 
 
+def etag_of(key: str, wid: int) -> str:
+    body = content(key, wid)
+    return f'"{multipart_etag(body, 5 * MiB)}"' if len(body) >= 5 * MiB else f'"{md5_hex(body)}"'
+
+
 def writer(client: Any, bucket: str, ledger: Ledger, w: int, rnd: int, stop: threading.Event,
-           errors: list[str]) -> None:
+           errors: list[str], deletes: bool) -> None:
     rng = random.Random(f"{SEED}/{rnd}/{w}")
     for i in range(200):
         if stop.is_set():
             return
         # Half the writes overwrite one of this writer's five long-lived keys, half create new keys.
         key = f"w{w}/hot{rng.randrange(5)}" if rng.random() < 0.5 else f"w{w}/r{rnd}-{i}"
-        delete = key in ledger.keys and ledger.keys[key].acked is not None and rng.random() < 0.08
+        delete = deletes and key in ledger.keys and ledger.keys[key].acked is not None and rng.random() < 0.08
         wid = ledger.begin(key, "delete" if delete else "put")
         try:
             if delete:
@@ -153,20 +161,77 @@ def verify(client: Any, bucket: str, ledger: Ledger) -> None:
     assert not problems, "\n".join(problems[:20])
 
 
+def verify_versions(client: Any, bucket: str, ledger: Ledger) -> None:
+    """Versioned bucket: every acknowledged PUT is a version with its exact bytes, every version is a
+    PUT that was acknowledged or in flight, and the latest is the last acknowledged one or later."""
+    versions: dict[str, list[dict[str, Any]]] = {}
+    kw: dict[str, str] = {}
+    for _ in range(200):
+        page = client.list_object_versions(Bucket=bucket, **kw)
+        assert not page.get("DeleteMarkers"), page["DeleteMarkers"][:3]
+        for v in page.get("Versions", []):
+            versions.setdefault(v["Key"], []).append(v)
+        if not page["IsTruncated"]:
+            break
+        kw = {"KeyMarker": page["NextKeyMarker"], "VersionIdMarker": page["NextVersionIdMarker"]}
+    problems = []
+    for key, st in sorted(ledger.keys.items()):
+        listed = versions.get(key, [])
+        by_etag: dict[str, list[dict[str, Any]]] = {}
+        for v in listed:
+            by_etag.setdefault(v["ETag"], []).append(v)
+        allowed = {etag_of(key, wid): wid for wid in [*st.history, *st.in_flight]}
+        for wid in st.history:
+            if etag_of(key, wid) not in by_etag:
+                problems.append(f"{key}: acknowledged write {wid} has no version")
+        for v in listed:
+            if v["ETag"] not in allowed:
+                problems.append(f"{key}: version {v['VersionId']} ({v['Size']} bytes) is no write of ours")
+            elif v["Size"] != len(content(key, allowed[v["ETag"]])):
+                problems.append(f"{key}: version {v['VersionId']} lists {v['Size']} bytes")
+        latest = [v for v in listed if v["IsLatest"]]
+        if listed and len(latest) != 1:
+            problems.append(f"{key}: {len(latest)} latest versions")
+        elif listed and st.history:
+            newest_ok = {etag_of(key, w) for w in [st.history[-1], *st.in_flight]}
+            if latest[0]["ETag"] not in newest_ok:
+                problems.append(f"{key}: latest version is an older write than the last acknowledged one")
+        if listed:
+            got = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            if latest and latest[0]["ETag"] in allowed and got != content(key, allowed[latest[0]["ETag"]]):
+                problems.append(f"{key}: latest version's bytes are not those of its write")
+            oldest = listed[-1]
+            if oldest["ETag"] in allowed:
+                old = client.get_object(Bucket=bucket, Key=key, VersionId=oldest["VersionId"])["Body"].read()
+                if old != content(key, allowed[oldest["ETag"]]):
+                    problems.append(f"{key}: version {oldest['VersionId']} bytes differ from its write")
+        # Settle: surviving in-flight writes join the history, in order.
+        for wid in sorted(st.in_flight):
+            if etag_of(key, wid) in by_etag and wid not in st.history:
+                st.history.append(wid)
+        st.acked = st.history[-1] if st.history else None
+        st.in_flight.clear()
+    assert not problems, "\n".join(problems[:20])
+
+
 @pytest.mark.timeout(900)
-def test_kill9_during_concurrent_puts(make_engine: Any) -> None:
-    server = make_engine(name="crash")
+@pytest.mark.parametrize("workers,versioned", [(1, False), (2, True)], ids=["1-worker", "2-workers-versioned"])
+def test_kill9_during_concurrent_puts(make_engine: Any, workers: int, versioned: bool) -> None:
+    server = make_engine(name="crash", env={"RUSTFS_WORKERS": str(workers)})
     client = server.client(retries={"max_attempts": 1, "mode": "standard"},
                            max_pool_connections=WRITERS + 2, connect_timeout=3, read_timeout=30)
     bucket = "crash"
     client.create_bucket(Bucket=bucket)
+    if versioned:
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     ledger = Ledger()
     rng = random.Random(SEED)
-    for rnd in range(ROUNDS):
+    rounds = ROUNDS if not versioned else ROUNDS - 2
+    for rnd in range(rounds):
         stop = threading.Event()
         errors: list[str] = []
-        threads = [threading.Thread(target=writer, args=(client, bucket, ledger, w, rnd, stop, errors),
-                                    daemon=True) for w in range(WRITERS)]
+        threads = [threading.Thread(target=writer, args=(client, bucket, ledger, w, rnd, stop, errors,
+                                                         not versioned), daemon=True) for w in range(WRITERS)]
         for t in threads:
             t.start()
         time.sleep(rng.uniform(0.5, 2.5))
@@ -178,9 +243,9 @@ def test_kill9_during_concurrent_puts(make_engine: Any) -> None:
         assert not errors, f"round {rnd} (seed {SEED}): writes failed before the kill: {errors[:3]}"
         server.start()
         fresh = server.client(retries={"max_attempts": 3, "mode": "standard"})
-        verify(fresh, bucket, ledger)
+        (verify_versions if versioned else verify)(fresh, bucket, ledger)
     acked = sum(1 for st in ledger.keys.values() if st.acked is not None)
-    assert acked >= ROUNDS, f"too few acknowledged writes ({acked}) for the test to mean anything"
+    assert acked >= rounds, f"too few acknowledged writes ({acked}) for the test to mean anything"
 
 
 def test_graceful_restart_keeps_data(engine: Any, s3: Any, bucket: str) -> None:
