@@ -191,6 +191,8 @@ _OBJECT_SUBRESOURCES: tuple[tuple[str, dict[str, Endpoint]], ...] = (
 
 def decode_path_segment(raw: str) -> str:
     """Percent-decode ``raw`` as UTF-8; ``+`` is literal in paths."""
+    if "%" not in raw:
+        return raw
     try:
         return unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError:
