@@ -7,8 +7,12 @@ directory sorting as its name plus ``/``. Only directories that can hold keys af
 
 from __future__ import annotations
 
+import bisect
+import collections
 import os
 import struct
+import threading
+import time
 
 from storage_engine.drives import metafile, paths
 from storage_engine.drives.base import WalkEntry
@@ -30,37 +34,79 @@ def walk_volume(volume_root: str, prefix: str, marker: str, limit: int, delimite
     return out
 
 
-def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, delimited: bool,
-              out: list[WalkEntry]) -> None:
+# Sorted listings of big directories, reused across the pages of one listing. A listing is valid while
+# the directory's mtime is unchanged; it is only cached when that mtime is older than the file system's
+# timestamp granularity, so a change in the same clock tick cannot hide behind an equal mtime.
+_CACHE: collections.OrderedDict[str, _Listing] = collections.OrderedDict()
+_CACHE_DIRS = 32
+_CACHE_MIN_ENTRIES = 256
+_RACY_NS = 100_000_000
+_cache_lock = threading.Lock()         # walks run in several drive threads
+
+
+class _Listing:
+    __slots__ = ("stamp", "dir_key", "keys", "entries")
+
+    def __init__(self, stamp: tuple[int, int], dir_key: str, entries: list[tuple[str, str, bool]]) -> None:
+        self.stamp = stamp
+        self.dir_key = dir_key
+        self.entries = entries
+        self.keys = [e[0] for e in entries]
+
+
+def _listing(path: str, dir_key: str) -> _Listing | None:
     try:
+        st = os.stat(path)
+        stamp = (st.st_mtime_ns, st.st_ino)
+        with _cache_lock:
+            cached = _CACHE.get(path)
+            if cached is not None and cached.stamp == stamp and cached.dir_key == dir_key:
+                _CACHE.move_to_end(path)
+                return cached
         names = os.listdir(path)
     except (FileNotFoundError, NotADirectoryError):
-        return
+        return None
     entries: list[tuple[str, str, bool]] = []
     for name in names:
         if name.endswith(_META):
-            key = dir_key + name[:-_META_LEN]
-            if key > marker and key.startswith(prefix):
-                entries.append((key, name, False))
-        elif name.endswith(_DATA):
-            continue
-        else:
-            key = dir_key + paths.decode_dir(name) + "/"
-            if not (key.startswith(prefix) or prefix.startswith(key)):
-                continue
-            if key <= marker and not (marker.startswith(key) and marker != key):
-                continue                   # every key below sorts at or before the marker
-            entries.append((key, name, True))
+            entries.append((dir_key + name[:-_META_LEN], name, False))
+        elif not name.endswith(_DATA):
+            entries.append((dir_key + paths.decode_dir(name) + "/", name, True))
     entries.sort()
-    for key, name, is_dir in entries:
+    listing = _Listing(stamp, dir_key, entries)
+    if len(entries) >= _CACHE_MIN_ENTRIES and time.time_ns() - stamp[0] > _RACY_NS:
+        with _cache_lock:
+            _CACHE[path] = listing
+            while len(_CACHE) > _CACHE_DIRS:
+                _CACHE.popitem(last=False)
+    return listing
+
+
+def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, delimited: bool,
+              out: list[WalkEntry]) -> None:
+    listing = _listing(path, dir_key)
+    if listing is None:
+        return
+    keys, entries = listing.keys, listing.entries
+    start = bisect.bisect_right(keys, marker)
+    if start and entries[start - 1][2] and marker.startswith(keys[start - 1]) and not (
+            delimited and marker == keys[start - 1]):
+        start -= 1                         # the directory the marker points into (or is, for "a/")
+    start = max(start, bisect.bisect_left(keys, prefix))
+    for index in range(start, len(entries)):
         if len(out) >= limit:
             return
+        key, name, is_dir = entries[index]
+        if not key.startswith(prefix):
+            if key > prefix:
+                return                     # past every key with this prefix
+            continue
         full = path + "/" + name
         if not is_dir:
             header = _read_header(full)
             if header is not None:
                 out.append(WalkEntry(key, header))
-        elif delimited and key.startswith(prefix):
+        elif delimited:
             out.append(WalkEntry(key, None))
         else:
             _walk_dir(full, key, prefix, marker, limit, delimited, out)

@@ -62,6 +62,24 @@ async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, de
         full = [w[-1].key for w in walks if len(w) >= batch]
         # Beyond the first full walk's end, other drives' walks may be cut short: stop there.
         horizon = min(full) if full else None
+        rows = _aligned(walks)
+        if rows is not None:
+            # The common case: every drive lists the same keys; compare headers as bytes.
+            for row in rows:
+                first = row[0].header
+                if first is None:
+                    yield row[0].key, None
+                elif first and all(e.header == first for e in row):
+                    yield row[0].key, Listed(first)
+                else:
+                    found = await _resolve(es, bucket, row[0].key)
+                    if found is not None:
+                        yield row[0].key, found
+            if horizon is None:
+                return
+            cursor = horizon
+            batch = min(batch * 2, MAX_BATCH)
+            continue
         merged: dict[str, list[bytes | None]] = {}
         for walk in walks:
             for entry in walk:
@@ -76,16 +94,33 @@ async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, de
             if first and len(headers) == len(drives) and all(h == first for h in headers):
                 yield key, Listed(first)
                 continue
-            try:
-                view = await es.get_meta(bucket, key)
-            except InsufficientReadQuorum:
-                continue
-            if view is not None:
-                yield key, Listed(versions=view.versions)
+            found = await _resolve(es, bucket, key)
+            if found is not None:
+                yield key, found
         if horizon is None:
             return
         cursor = horizon
         batch = min(batch * 2, MAX_BATCH)
+
+
+def _aligned(walks: list[list[WalkEntry]]) -> list[tuple[WalkEntry, ...]] | None:
+    """The walks' entries side by side, when every walk lists exactly the same keys."""
+    first = walks[0] if walks else []
+    if any(len(w) != len(first) for w in walks):
+        return None
+    rows = list(zip(*walks))
+    if len(walks) > 1 and any(e.key != row[0].key for row in rows for e in row):
+        return None
+    return rows
+
+
+async def _resolve(es: ErasureSet, bucket: str, key: str) -> Listed | None:
+    """A key the walked drives disagree on: ask the quorum."""
+    try:
+        view = await es.get_meta(bucket, key)
+    except InsufficientReadQuorum:
+        return None
+    return Listed(versions=view.versions) if view is not None else None
 
 
 async def _walk(drive: Drive, bucket: str, prefix: str, marker: str, limit: int, delimited: bool) -> list[WalkEntry]:
@@ -95,14 +130,17 @@ async def _walk(drive: Drive, bucket: str, prefix: str, marker: str, limit: int,
         return []
 
 
-async def entries(sets: Sequence[ErasureSet], bucket: str, prefix: str, marker: str, delimited: bool,
-                  batch: int) -> AsyncIterator[Entry]:
+def entries(sets: Sequence[ErasureSet], bucket: str, prefix: str, marker: str, delimited: bool,
+            batch: int) -> AsyncIterator[Entry]:
     """Entries of all sets in key order; a key found in several pools is reported from the first."""
     batch = max(2, min(batch, MAX_BATCH))
     if len(sets) == 1:
-        async for item in _set_entries(sets[0], bucket, prefix, marker, delimited, batch):
-            yield item
-        return
+        return _set_entries(sets[0], bucket, prefix, marker, delimited, batch)
+    return _merge_sets(sets, bucket, prefix, marker, delimited, batch)
+
+
+async def _merge_sets(sets: Sequence[ErasureSet], bucket: str, prefix: str, marker: str, delimited: bool,
+                      batch: int) -> AsyncIterator[Entry]:
     streams = [_set_entries(es, bucket, prefix, marker, delimited, batch) for es in sets]
     heads: list[Entry | None] = list(await asyncio.gather(*(anext(s, None) for s in streams)))
     last: str | None = None
