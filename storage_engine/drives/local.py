@@ -62,6 +62,18 @@ def _prune_empty_parents(path: str, stop: str) -> str:
     return current
 
 
+def _fsync_nearest(path: str, stop: str) -> None:
+    """fsync ``path``, or its nearest existing ancestor if a concurrent delete pruned it meanwhile."""
+    while True:
+        try:
+            fsync_dir(path)
+            return
+        except FileNotFoundError:
+            if path == stop or not path.startswith(stop):
+                return
+            path = os.path.dirname(path)
+
+
 class LocalShardReader:
     __slots__ = ("_fd", "_run")
 
@@ -259,7 +271,7 @@ class LocalDrive:
                 return
             parent = _prune_empty_parents(os.path.dirname(full), vol)
             if removed_file:
-                fsync_dir(parent)          # an acknowledged delete (of metadata) must stay deleted
+                _fsync_nearest(parent, self.root)   # an acknowledged delete must stay deleted
         await self._call(delete)
 
     async def list_dir(self, volume: str, path: str) -> list[str]:

@@ -8,7 +8,7 @@ import os
 import tracemalloc
 from pathlib import Path
 
-from conftest import BytesBody, GeneratedBody, drive_paths, open_layer, read_all, run, settings
+from storage_helpers import BytesBody, GeneratedBody, drive_paths, open_layer, read_all, run, settings
 
 from storage_engine.objects.layer import ErasureObjectLayer, open_object_layer
 from storage_engine.objects.types import PutOptions

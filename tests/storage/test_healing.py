@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import BytesBody, open_layer, read_all, run
+from storage_helpers import BytesBody, open_layer, read_all, run
 
 from storage_engine import errors
 from storage_engine.objects.types import CompletePart, PutOptions

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from conftest import BytesBody
+from storage_helpers import BytesBody
 
 from storage_engine.objects.layer import ErasureObjectLayer
 from storage_engine.objects.types import PutOptions

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 from awscrt import checksums as crt
-from conftest import BytesBody, read_all
+from storage_helpers import BytesBody, read_all
 
 from storage_engine import errors
 from storage_engine.objects.layer import ErasureObjectLayer

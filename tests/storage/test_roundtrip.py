@@ -6,7 +6,7 @@ import hashlib
 import os
 
 import pytest
-from conftest import BytesBody, read_all
+from storage_helpers import BytesBody, read_all
 
 from storage_engine import errors
 from storage_engine.config import BLOCK_SIZE
@@ -149,7 +149,7 @@ def test_preconditions(with_layer) -> None:
 
 
 def test_single_drive_and_two_drives(tmp_path) -> None:
-    from conftest import open_layer, run
+    from storage_helpers import open_layer, run
 
     async def scenario(count: int) -> None:
         layer = await open_layer(tmp_path / str(count), count)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import BytesBody, read_all
+from storage_helpers import BytesBody, read_all
 
 from storage_engine import errors
 from storage_engine.objects.layer import ErasureObjectLayer
