@@ -22,7 +22,7 @@ from storage_engine.api.meta import (
 from storage_engine.api.names import validate_bucket_name, validate_key
 from storage_engine.api.router import decode_path_segment
 from storage_engine.api.xml import XmlWriter, iso8601, quote_etag
-from storage_engine.errors import InvalidArgument, InvalidRequest, NotImplementedError_
+from storage_engine.errors import InvalidArgument, InvalidRequest, MethodNotAllowed, NotImplementedError_
 from storage_engine.http.types import Headers, Response
 from storage_engine.objects.types import NULL_VERSION, ObjectReader, PutOptions
 
@@ -58,7 +58,11 @@ def parse_copy_source(headers: Headers) -> CopySource:
 
 async def open_copy_source(ctx: ReqCtx, source: CopySource) -> ObjectReader:
     """Open the source version and check ``x-amz-copy-source-if-*`` against it."""
-    reader = await ctx.layer.get_object(source.bucket, source.key, source.version_id)
+    try:
+        reader = await ctx.layer.get_object(source.bucket, source.key, source.version_id)
+    except MethodNotAllowed:
+        raise InvalidRequest("The source of a copy request may not specifically refer to a delete marker "
+                             "by version id.") from None
     try:
         check_copy_source_conditions(ctx.headers, reader.info.etag, reader.info.mod_time)
     except BaseException:

@@ -196,6 +196,9 @@ def test_copy_source_version(c: Client) -> None:
     r = c("PUT", "/bkt/dst", headers={"x-amz-copy-source": f"/bkt/src?versionId={v1}"})
     assert r.status == 200 and r.headers["x-amz-copy-source-version-id"] == v1
     assert c("GET", "/bkt/dst").body == b"one"
+    marker = c("DELETE", "/bkt/src").headers["x-amz-version-id"]
+    assert c("PUT", "/bkt/x", headers={"x-amz-copy-source": f"/bkt/src?versionId={marker}"}).code == "InvalidRequest"
+    assert c("PUT", "/bkt/x", headers={"x-amz-copy-source": "/bkt/src"}).code == "NoSuchKey"
 
 
 # --- versioning ----------------------------------------------------------------------------------------
