@@ -196,3 +196,21 @@ def test_virtual_hosted_style_engine(request: pytest.FixtureRequest, endpoint: E
         assert vhost.client().get_object(Bucket="vhost-bucket", Key="a/key+1")["Body"].read() == b"virtual"
     finally:
         engine.stop()
+
+
+def test_content_md5(raw: Raw, bkt: str) -> None:
+    assert raw("PUT", f"/{bkt}/md5", b"data", {"Content-MD5": _md5(b"data")})[0] == 200
+    status, _, body = raw("PUT", f"/{bkt}/md5", b"data", {"Content-MD5": _md5(b"other")})
+    assert status == 400 and code(body) == "BadDigest"
+    status, _, body = raw("PUT", f"/{bkt}/md5", b"data", {"Content-MD5": "not-base64"})
+    assert status == 400 and code(body) == "InvalidDigest"
+    status, _, body = raw("GET", f"/{bkt}/md5")
+    assert status == 200 and body == b"data"
+
+
+def test_conditional_304_has_no_body(raw: Raw, bkt: str) -> None:
+    _, headers, _ = raw("PUT", f"/{bkt}/c", b"data")
+    status, got, body = raw("GET", f"/{bkt}/c", headers={"If-None-Match": headers["etag"]})
+    assert status == 304 and body == b"" and got["etag"] == headers["etag"]
+    status, got, body = raw("GET", f"/{bkt}/c", headers={"Range": "bytes=10-"})
+    assert status == 416 and got["content-range"] == "bytes */4" and code(body) == "InvalidRange"
