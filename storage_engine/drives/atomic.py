@@ -76,12 +76,22 @@ class AtomicFiles:
         self._spares: collections.deque[str] = collections.deque()
 
     def write(self, full: str, data: bytes) -> None:
-        tmp = self._spares.popleft() if len(self._spares) > _MIN_SPARES else None
-        if tmp is not None:
-            fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
-        else:
+        spare = self._spares.popleft() if len(self._spares) > _MIN_SPARES else None
+        fd = -1
+        tmp = ""
+        if spare is not None:
+            try:
+                fd = os.open(spare, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+                tmp = spare
+            except FileNotFoundError:
+                self._spares.clear()       # the temporary area was wiped (drive replaced under us)
+        if fd < 0:
             tmp = os.path.join(self.tmp_dir, uuid.uuid4().hex)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            except FileNotFoundError:
+                os.makedirs(self.tmp_dir, 0o755, exist_ok=True)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
             view = memoryview(data)
             while view:

@@ -62,6 +62,10 @@ class PoolFormat:
     deployment_id: str
     drives: list[Drive | None]        # by position; None = refused or offline
     replaced: list[int]               # positions formatted as replacements (to heal)
+    formats: list[DriveFormat]        # by position: the identity each slot must have
+
+    def expected(self, position: int) -> DriveFormat:
+        return self.formats[position]
 
 
 class _FormatLock:
@@ -85,6 +89,23 @@ class _FormatLock:
         for fd in self._fds:
             os.close(fd)
         self._fds.clear()
+
+
+async def heal_format(drive: Drive, expected: DriveFormat) -> bool:
+    """Rewrite a running drive's missing format (it was wiped or replaced under us); True if written.
+    A drive carrying some other identity is left alone (and logged): it is not ours to overwrite."""
+    current = await _read(drive)
+    if isinstance(current, DriveFormat):
+        if current != expected:
+            log.error("drive %s now carries another identity; not healing it", drive.endpoint)
+        return False
+    if isinstance(current, Exception) or not await _unused(drive):
+        return False
+    await drive.write_format(expected.to_json())
+    await drive.prepare()
+    log.warning("drive %s: format restored for set %d slot %d", drive.endpoint, expected.set_index,
+                expected.drive_index)
+    return True
 
 
 async def _read(drive: Drive) -> DriveFormat | None | Exception:
@@ -151,7 +172,9 @@ async def _load_pool_locked(drives: Sequence[Drive], pool: int, set_size: int,
         else:
             log.error("drive %s is not formatted but holds data; refusing it", drive.endpoint)
             out.append(None)
-    return PoolFormat(ref_deployment, out, replaced)
+    expected = [DriveFormat(ref_deployment, pool, p // set_size, p % set_size,
+                            ref_sets[p // set_size][p % set_size], ref_sets) for p in range(len(drives))]
+    return PoolFormat(ref_deployment, out, replaced, expected)
 
 
 async def _unused(drive: Drive) -> bool:
@@ -163,13 +186,14 @@ async def _unused(drive: Drive) -> bool:
 
 async def _format_fresh(drives: Sequence[Drive], pool: int, set_size: int, deployment_id: str) -> PoolFormat:
     sets = tuple(tuple(str(uuid.uuid4()) for _ in range(set_size)) for _ in range(len(drives) // set_size))
+    expected = [DriveFormat(deployment_id, pool, p // set_size, p % set_size, sets[p // set_size][p % set_size], sets)
+                for p in range(len(drives))]
     out: list[Drive | None] = []
-    for position, drive in enumerate(drives):
-        s, i = divmod(position, set_size)
+    for drive, fmt in zip(drives, expected):
         try:
-            await drive.write_format(DriveFormat(deployment_id, pool, s, i, sets[s][i], sets).to_json())
+            await drive.write_format(fmt.to_json())
             out.append(drive)
         except DriveError as exc:
             log.error("drive %s: cannot format (%s)", drive.endpoint, exc)
             out.append(None)
-    return PoolFormat(deployment_id, out, [])
+    return PoolFormat(deployment_id, out, [], expected)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import xxhash
 
 from storage_engine.drives import metafile, paths
+from storage_engine.drives.format import DriveFormat
 from storage_engine.drives.base import Drive, DriveError, DriveOffline, FileNotFound, VolumeNotFound
 from storage_engine.errors import InsufficientReadQuorum, InsufficientWriteQuorum, NoSuchBucket
 from storage_engine.erasure.bitrot import ShardLayout
@@ -85,8 +86,9 @@ class MetaView:
 
 class ErasureSet:
     def __init__(self, pool: int, index: int, drives: Sequence[Drive | None], standard_parity: int,
-                 rrs_parity: int, locker: KeyLocker) -> None:
+                 rrs_parity: int, locker: KeyLocker, formats: Sequence[DriveFormat] = ()) -> None:
         self.pool = pool
+        self.formats = list(formats)          # the identity of each slot (to restore a wiped drive's)
         self.index = index
         self.drives = list(drives)
         self.n = len(drives)

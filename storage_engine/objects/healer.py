@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from storage_engine.drives import paths
 from storage_engine.drives.base import DriveError
+from storage_engine.drives.format import heal_format
 from storage_engine.drives.local import LocalDrive
 from storage_engine.erasure.heal import heal_object
 from storage_engine.erasure.set import ErasureSet
@@ -117,6 +118,7 @@ class Healer:
             buckets = [bucket]
         else:
             buckets = [b.name for b in await self.layer.buckets.list()]
+        await self._heal_formats(report)
         for name in buckets:
             await self._heal_bucket_dirs(name, report)
             for es in self.layer.all_sets:
@@ -130,6 +132,20 @@ class Healer:
                     report.failures += int(result.failed)
                     report.details.extend(result.details)
         return report
+
+    async def _heal_formats(self, report: HealReport) -> None:
+        """A drive wiped while we run lost its identity: restore it, so its data can be healed back."""
+        for es in self.layer.all_sets:
+            for drive, expected in zip(es.drives, es.formats):
+                if drive is None:
+                    continue
+                try:
+                    if await heal_format(drive, expected):
+                        report.metadata_repaired += 1
+                        report.details.append(f"{drive.endpoint}: restored the drive's format")
+                except DriveError as exc:
+                    report.failures += 1
+                    report.details.append(f"{drive.endpoint}: cannot restore format: {exc}")
 
     async def _heal_bucket_dirs(self, bucket: str, report: HealReport) -> None:
         meta = await self.layer.buckets.get(bucket)

@@ -437,8 +437,10 @@ async def open_object_layer(pools: list[Pool], settings: EngineSettings) -> Eras
         online = await _prepare(formatted.drives)
         sets = []
         for set_index in range(len(online) // pool.set_size):
-            members = online[set_index * pool.set_size:(set_index + 1) * pool.set_size]
-            sets.append(ErasureSet(pool_index, set_index, members, standard, rrs, KeyLocker(_lock_dir(members))))
+            span = slice(set_index * pool.set_size, (set_index + 1) * pool.set_size)
+            members = online[span]
+            sets.append(ErasureSet(pool_index, set_index, members, standard, rrs, KeyLocker(_lock_dir(members)),
+                                   formatted.formats[span]))
         built.append(sets)
         everything.extend(online)
         replaced = replaced or bool(formatted.replaced)

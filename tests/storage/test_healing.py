@@ -203,3 +203,24 @@ def test_orphan_data_dirs_removed(tmp_path: Path) -> None:
         assert await read_all(layer, "bkt", "big") == samples["big"]
         await layer.close()
     run(scenario())
+
+
+def test_drive_wiped_while_running(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        layer = await open_layer(tmp_path)
+        samples = await _put_samples(layer)
+        before = _snapshot(tmp_path)
+        format_before = (tmp_path / "d1" / ".rustfs.sys" / "format.json").read_bytes()
+        for child in (tmp_path / "d1").iterdir():
+            shutil.rmtree(child)
+        for key, data in samples.items():
+            assert await read_all(layer, "bkt", key) == data
+        await layer.put_object("bkt", "during", BytesBody(b"written while d1 was empty"), PutOptions())
+        report = await layer.heal(None)
+        assert report.failures == 0, report.details
+        assert (tmp_path / "d1" / ".rustfs.sys" / "format.json").read_bytes() == format_before
+        after = _snapshot(tmp_path)
+        assert {k: v for k, v in after.items() if "during" not in k} == before
+        assert (tmp_path / "d1" / "bkt" / "during.xl.meta").exists()
+        await layer.close()
+    run(scenario())
