@@ -56,9 +56,20 @@ async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, de
     online = [d for d in es.drives if d is not None]
     ask = max(1, es.n - write_quorum(es.default_k, es.standard_parity) + 1)
     drives = online[:ask]
+    spare = online[ask:]
     cursor = marker
     while True:
-        walks = await asyncio.gather(*(_walk(d, bucket, prefix, cursor, batch, delimited) for d in drives))
+        results = await asyncio.gather(*(_walk(d, bucket, prefix, cursor, batch, delimited) for d in drives))
+        while any(r is None for r in results) and spare:
+            # A drive failed to list: ask another one instead, so every committed key is still seen.
+            failed = [i for i, r in enumerate(results) if r is None]
+            for i in failed:
+                if spare:
+                    drives[i] = spare.pop(0)
+                    results[i] = await _walk(drives[i], bucket, prefix, cursor, batch, delimited)
+        walks = [r for r in results if r is not None]
+        if not walks:
+            raise InsufficientReadQuorum()
         full = [w[-1].key for w in walks if len(w) >= batch]
         # Beyond the first full walk's end, other drives' walks may be cut short: stop there.
         horizon = min(full) if full else None
@@ -91,7 +102,7 @@ async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, de
                 yield key, None
                 continue
             first = headers[0]
-            if first and len(headers) == len(drives) and all(h == first for h in headers):
+            if first and len(headers) == len(walks) and all(h == first for h in headers):
                 yield key, Listed(first)
                 continue
             found = await _resolve(es, bucket, key)
@@ -123,11 +134,12 @@ async def _resolve(es: ErasureSet, bucket: str, key: str) -> Listed | None:
     return Listed(versions=view.versions) if view is not None else None
 
 
-async def _walk(drive: Drive, bucket: str, prefix: str, marker: str, limit: int, delimited: bool) -> list[WalkEntry]:
+async def _walk(drive: Drive, bucket: str, prefix: str, marker: str, limit: int,
+                delimited: bool) -> list[WalkEntry] | None:
     try:
         return await drive.walk(bucket, prefix, marker, limit, delimited)
     except DriveError:
-        return []
+        return None
 
 
 def entries(sets: Sequence[ErasureSet], bucket: str, prefix: str, marker: str, delimited: bool,

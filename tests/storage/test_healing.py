@@ -224,3 +224,22 @@ def test_drive_wiped_while_running(tmp_path: Path) -> None:
         assert (tmp_path / "d1" / "bkt" / "during.xl.meta").exists()
         await layer.close()
     run(scenario())
+
+
+def test_listing_with_a_broken_drive(tmp_path: Path) -> None:
+    """A drive that fails to list is replaced by another one; listing stays complete."""
+    from storage_engine.drives.base import DriveError
+
+    async def scenario() -> None:
+        layer = await open_layer(tmp_path)
+        samples = await _put_samples(layer)
+        broken = layer.all_sets[0].drives[0]
+        assert broken is not None
+
+        async def fail(*args: object, **kwargs: object) -> None:
+            raise DriveError("broken")
+        broken.walk = fail  # type: ignore[method-assign]
+        listing = await layer.list_objects("bkt")
+        assert [o.key for o in listing.objects] == sorted(samples)
+        await layer.close()
+    run(scenario())
