@@ -96,7 +96,7 @@ class LocalShardReader:
 class LocalDrive:
     """A drive rooted at a local directory."""
 
-    def __init__(self, root: str, *, threads: int = 8, direct_io: bool = True) -> None:
+    def __init__(self, root: str, *, threads: int = 16, direct_io: bool = True) -> None:
         self.endpoint = root
         self.root = os.path.abspath(root)
         self.sys_root = os.path.join(self.root, paths.SYS_VOLUME)

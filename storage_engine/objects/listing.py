@@ -276,7 +276,11 @@ async def _version_items(sets: Sequence[ErasureSet], bucket: str, prefix: str, d
                 last_prefix = common
                 yield common
             continue
-        for i, v in enumerate(found.versions if found else []):
+        try:
+            found_versions = found.versions if found else []
+        except CorruptMetaFile:
+            continue
+        for i, v in enumerate(found_versions):
             yield to_info(bucket, key, v, i == 0)
 
 

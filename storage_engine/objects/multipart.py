@@ -67,7 +67,10 @@ class UploadMeta:
 
     @classmethod
     def unpack(cls, data: bytes) -> UploadMeta:
-        return cls(*msgpack.unpackb(data))
+        try:
+            return cls(*msgpack.unpackb(data))
+        except (ValueError, TypeError) as exc:
+            raise errors.InternalError("damaged upload metadata") from exc
 
     def info(self) -> UploadInfo:
         return UploadInfo(self.key, self.upload_id, self.initiated, self.storage_class,
@@ -91,7 +94,10 @@ class PartRecord:
 
     @classmethod
     def unpack(cls, data: bytes) -> PartRecord:
-        return cls(*msgpack.unpackb(data))
+        try:
+            return cls(*msgpack.unpackb(data))
+        except (ValueError, TypeError) as exc:
+            raise errors.InternalError("damaged part metadata") from exc
 
     def info(self) -> PartInfo:
         return PartInfo(self.number, self.size, self.etag, self.mod_time, dict(self.checksums))
@@ -385,7 +391,7 @@ class Multipart:
         for data in {d for drive in per_drive for d in drive}:
             try:
                 upload = UploadMeta.unpack(data)
-            except (ValueError, TypeError):
+            except errors.InternalError:
                 continue
             uploads.setdefault(upload.upload_id, upload)
         return list(uploads.values())
