@@ -283,10 +283,11 @@ class LocalDrive:
         meta_full = self._path(volume, meta_path)
         src = self._path(paths.SYS_VOLUME, tmp_dir) if tmp_dir else None
         dst = self._path(volume, data_path) if data_path else None
-        if not os.path.isdir(self._vol(volume)):
-            raise VolumeNotFound(volume)
+        volume_root = self._vol(volume)
 
         def commit() -> None:
+            if not os.path.isdir(volume_root):
+                raise VolumeNotFound(volume)   # the bucket is gone: do not recreate its directory
             if src and dst:
                 fsync_dir(src)             # the shard files' entries, before the dir is published
                 self._files.rename(src, dst)
