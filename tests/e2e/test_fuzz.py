@@ -256,7 +256,7 @@ def signed_requests(draw: Any) -> tuple[str, str, str, dict[str, str], bytes]:
     elif op == "delete-multi":
         method, path = "POST", f"/{BUCKET}"
         q.append(("delete", ""))
-        body = draw(BODIES | st.builds(
+        body = draw(st.binary(max_size=200) | st.builds(
             lambda keys: ("<Delete>" + "".join(f"<Object><Key>{k}</Key></Object>" for k in keys)
                           + "</Delete>").encode(), st.lists(st.sampled_from(["nope", "", "&amp;", "x" * 1100]),
                                                             max_size=3)))

@@ -203,3 +203,60 @@ def test_more_losses_than_parity_fail_cleanly(make_engine: Any, lost: int) -> No
         pass
     else:
         assert got == data_of("dir/sub/ec-3m"), "returned wrong bytes instead of an error"
+
+
+def meta_files(drive: Path, bucket: str) -> list[Path]:
+    return sorted(p for p in (drive / bucket).rglob("*.xl.meta") if p.is_file())
+
+
+def test_corrupt_metadata_on_parity_drives(make_engine: Any) -> None:
+    """Metadata files (the header, not the inline data) corrupted on two drives: reads still work and
+    heal repairs them, so two *other* drives can then lose theirs."""
+    server = make_engine(name="metaheal", env={"RUSTFS_HEAL_INTERVAL_SECONDS": "0"})
+    client = server.client()
+    client.create_bucket(Bucket="meta")
+    keys = sorted(OBJECTS)
+    for key in keys:
+        client.put_object(Bucket="meta", Key=key, Body=data_of(key))
+    for d in server.drives[:2]:
+        for f in meta_files(d, "meta"):
+            raw = bytearray(f.read_bytes())
+            raw[20] ^= 0xFF                    # inside the msgpack header (after the 16-byte prefix)
+            f.write_bytes(bytes(raw))
+    read_all(client, "meta", keys)
+    assert sorted(o["Key"] for o in client.list_objects_v2(Bucket="meta")["Contents"]) == keys
+    out, counts = run_heal(server, "meta")
+    assert counts.get("failures", 0) == 0, out
+    for d in server.drives[2:]:
+        shutil.rmtree(d / "meta")
+    read_all(server.client(), "meta", keys)
+
+
+def test_drive_offline_during_writes_then_back(make_engine: Any) -> None:
+    """A drive disappears while objects are written (the write quorum still holds), comes back, and
+    heal fills it in: afterwards it can stand in for two lost drives."""
+    server = make_engine(name="offline", env={"RUSTFS_HEAL_INTERVAL_SECONDS": "0"})
+    client = server.client()
+    client.create_bucket(Bucket="off")
+    client.put_object(Bucket="off", Key="before", Body=data_of("ec-1m"))
+    d4 = server.drives[3]
+    away = d4.with_name(d4.name + "-away")
+    d4.rename(away)
+    try:
+        for key in OBJECTS:
+            client.put_object(Bucket="off", Key=f"during/{key}", Body=data_of(key))
+    finally:
+        if d4.exists():                        # anything the engine created meanwhile is not the drive
+            shutil.rmtree(d4)
+        away.rename(d4)
+    keys = [f"during/{k}" for k in OBJECTS]
+    for key in keys:
+        assert_same(client.get_object(Bucket="off", Key=key)["Body"].read(), data_of(key.split("/", 1)[1]), key)
+    out, counts = run_heal(server, "off")
+    assert counts.get("failures", 0) == 0, out     # the reads above may have healed everything already
+    assert len(shard_files(d4, "off")) == len(OBJECTS) + 1, out
+    for d in server.drives[:2]:
+        shutil.rmtree(d / "off")
+    fresh = server.client()
+    for key in keys:
+        assert_same(fresh.get_object(Bucket="off", Key=key)["Body"].read(), data_of(key.split("/", 1)[1]), key)
