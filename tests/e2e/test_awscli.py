@@ -67,6 +67,14 @@ def test_cp_multipart_and_range(aws: Any, s3: Any, bucket: str, tmp_path: Path) 
                           "--range", f"bytes={5 * MiB - 10}-{5 * MiB + 9}", str(rng)).stdout)
     assert meta["ContentRange"] == f"bytes {5 * MiB - 10}-{5 * MiB + 9}/{len(data)}"
     assert_same(rng.read_bytes(), data[5 * MiB - 10:5 * MiB + 10])
+    # Server-side copy: above the multipart threshold the CLI copies with UploadPartCopy ranges.
+    aws("s3", "cp", f"s3://{bucket}/dir/big.bin", f"s3://{bucket}/copy/big.bin")
+    copied = s3.get_object(Bucket=bucket, Key="copy/big.bin")
+    assert copied["ContentLength"] == len(data)
+    assert_same(copied["Body"].read(), data, "server-side copy")
+    aws("s3", "mv", f"s3://{bucket}/copy/big.bin", f"s3://{bucket}/moved.bin")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="copy/").get("Contents", [])] == []
+    assert_same(s3.get_object(Bucket=bucket, Key="moved.bin")["Body"].read(), data, "moved")
     # Streams: stdin up (unknown length), stdout down.
     aws("s3", "cp", "-", f"s3://{bucket}/stdin.txt", input=b"hello from stdin")
     assert s3.get_object(Bucket=bucket, Key="stdin.txt")["Body"].read() == b"hello from stdin"

@@ -428,10 +428,16 @@ def test_versioning(s3: Any, bucket: str) -> None:
     assert [v["VersionId"] for v in s3.list_object_versions(Bucket=bucket)["Versions"]] == [v2]
     expect_error("NoSuchVersion", 404, s3.get_object, Bucket=bucket, Key="k", VersionId=v1)
 
+    # Copy from an old version; a bucket holding only versions and markers is not empty.
+    s3.copy_object(Bucket=bucket, Key="restored", CopySource={"Bucket": bucket, "Key": "k", "VersionId": v2})
+    assert_same(s3.get_object(Bucket=bucket, Key="restored")["Body"].read(), v2_data)
+    s3.delete_object(Bucket=bucket, Key="restored")
+    expect_error("BucketNotEmpty", 409, s3.delete_bucket, Bucket=bucket)
+
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
     assert s3.put_object(Bucket=bucket, Key="k", Body=b"null-1").get("VersionId") in (None, "null")
     s3.put_object(Bucket=bucket, Key="k", Body=b"null-2")
-    ids = [v["VersionId"] for v in s3.list_object_versions(Bucket=bucket)["Versions"]]
+    ids = [v["VersionId"] for v in s3.list_object_versions(Bucket=bucket, Prefix="k")["Versions"]]
     assert ids == ["null", v2]
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"null-2"
 

@@ -68,18 +68,20 @@ def flip_middle_byte(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def damage(server: Any, bucket: str, corrupt: int, wipe: int) -> dict[Path, bytes]:
-    """Flip a byte in every shard on drive ``corrupt``; delete drive ``wipe``'s bucket directory.
-    Returns the corrupted files' new contents."""
-    files = shard_files(server.drives[corrupt], bucket)
-    assert files, f"no shard files found under {server.drives[corrupt] / bucket}"
+def damage(server: Any, bucket: str, corrupt: list[int], wipe: list[int]) -> dict[Path, bytes]:
+    """Flip a byte in every shard on the ``corrupt`` drives; delete the ``wipe`` drives' bucket
+    directories. Returns the corrupted files' new contents."""
     corrupted = {}
-    for f in files:
-        flip_middle_byte(f)
-        corrupted[f] = f.read_bytes()
-    target = server.drives[wipe] / bucket
-    assert target.is_dir(), target
-    shutil.rmtree(target)
+    for i in corrupt:
+        files = shard_files(server.drives[i], bucket)
+        assert files, f"no shard files found under {server.drives[i] / bucket}"
+        for f in files:
+            flip_middle_byte(f)
+            corrupted[f] = f.read_bytes()
+    for i in wipe:
+        target = server.drives[i] / bucket
+        assert target.is_dir(), target
+        shutil.rmtree(target)
     return corrupted
 
 
@@ -108,9 +110,11 @@ def run_heal(server: Any, bucket: str | None) -> tuple[str, dict[str, int]]:
     return out, counts
 
 
-def test_drive_loss_bitrot_and_heal(make_engine: Any) -> None:
+@pytest.mark.parametrize("drives", [4, 8], ids=["4-drives-EC2", "8-drives-EC4"])
+def test_drive_loss_bitrot_and_heal(make_engine: Any, drives: int) -> None:
+    parity = drives // 2                                        # default parity: 4 drives -> 2, 8 -> 4
     # No background scan: only reads and the heal command may repair.
-    server = make_engine(name="heal", env={"RUSTFS_HEAL_INTERVAL_SECONDS": "0"})
+    server = make_engine(drives=drives, name="heal", env={"RUSTFS_HEAL_INTERVAL_SECONDS": "0"})
     client = server.client()
     bucket = "healme"
     client.create_bucket(Bucket=bucket)
@@ -128,10 +132,13 @@ def test_drive_loss_bitrot_and_heal(make_engine: Any) -> None:
     for d in server.drives:
         n = len(shard_files(d, bucket))
         assert n == len(keys) + 1, f"{d}: expected one shard file per object (two for the multipart), got {n}"
+    half = parity // 2
+    first_group, second_group = list(range(parity)), list(range(parity, 2 * parity))
 
-    # Round 1: bitrot on d1, d2's bucket gone. Read half the objects before healing, so the heal
-    # command certainly has work left even if reads repair what they touch.
-    corrupted = damage(server, bucket, corrupt=0, wipe=1)
+    # Round 1: bitrot on the first half of the first `parity` drives, the other half's bucket gone.
+    # Read half the objects before healing, so the heal command certainly has work left even if
+    # reads repair what they touch.
+    corrupted = damage(server, bucket, corrupt=first_group[:half], wipe=first_group[half:])
     first, second = keys[::2], keys[1::2]
     read_all(client, bucket, first)
     listed = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"])
@@ -141,15 +148,15 @@ def test_drive_loss_bitrot_and_heal(make_engine: Any) -> None:
     assert counts.get("shards_rebuilt", 0) > 0, f"heal reported no rebuilt shards:\n{out}"
     assert counts.get("failures", 0) == 0, out
     read_all(client, bucket, second)
-    # The shards are back on disk: every object has its files on d2 again, none on d1 is still corrupt.
-    for d in server.drives[:2]:
+    # The shards are back on disk: the wiped drives hold every object again, none is still corrupt.
+    for d in [server.drives[i] for i in first_group]:
         n = len(shard_files(d, bucket))
         assert n == len(keys) + 1, f"after heal, {d} holds {n} shard files, expected {len(keys) + 1}:\n{out}"
     still_bad = [str(f) for f, content in corrupted.items() if f.exists() and f.read_bytes() == content]
     assert not still_bad, f"corrupt shards left after heal: {still_bad}\n{out}"
 
     # Round 2: the same damage on the other two drives; only the healed ones can serve now.
-    damage(server, bucket, corrupt=2, wipe=3)
+    damage(server, bucket, corrupt=second_group[:half], wipe=second_group[half:])
     read_all(client, bucket, keys)
     # These reads may already have healed every object (heal on read), so only the result counts.
     out, counts = run_heal(server, None)
@@ -260,3 +267,24 @@ def test_drive_offline_during_writes_then_back(make_engine: Any) -> None:
     fresh = server.client()
     for key in keys:
         assert_same(fresh.get_object(Bucket="off", Key=key)["Body"].read(), data_of(key.split("/", 1)[1]), key)
+
+
+def test_reduced_redundancy_storage_class(make_engine: Any) -> None:
+    """REDUCED_REDUNDANCY (EC:1 by default) survives one lost drive; STANDARD beside it survives two."""
+    server = make_engine(name="rrs", env={"RUSTFS_HEAL_INTERVAL_SECONDS": "0"})
+    client = server.client()
+    client.create_bucket(Bucket="rrs")
+    rrs, std = payload("rrs", 0, 2 * MiB + 1), payload("std", 0, 2 * MiB + 1)
+    client.put_object(Bucket="rrs", Key="rrs", Body=rrs, StorageClass="REDUCED_REDUNDANCY")
+    client.put_object(Bucket="rrs", Key="std", Body=std)
+    assert client.head_object(Bucket="rrs", Key="rrs").get("StorageClass") == "REDUCED_REDUNDANCY"
+    assert client.head_object(Bucket="rrs", Key="std").get("StorageClass") in (None, "STANDARD")
+    listed = {o["Key"]: o.get("StorageClass") for o in client.list_objects_v2(Bucket="rrs")["Contents"]}
+    assert listed["rrs"] == "REDUCED_REDUNDANCY"
+    shutil.rmtree(server.drives[0] / "rrs")
+    assert_same(client.get_object(Bucket="rrs", Key="rrs")["Body"].read(), rrs, "RRS with one drive lost")
+    assert_same(client.get_object(Bucket="rrs", Key="std")["Body"].read(), std)
+    out, counts = run_heal(server, "rrs")
+    assert counts.get("failures", 0) == 0, out
+    shutil.rmtree(server.drives[1] / "rrs")
+    assert_same(server.client().get_object(Bucket="rrs", Key="rrs")["Body"].read(), rrs, "RRS after heal")
