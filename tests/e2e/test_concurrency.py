@@ -187,3 +187,31 @@ def test_conditional_create_race(target: tuple[Any, str]) -> None:
         assert set(outcomes) <= {"ok", "PreconditionFailed", "ConditionalRequestConflict"}, outcomes
         winner = bodies[outcomes.index("ok")]
         assert_same(client.get_object(Bucket=bucket, Key=key)["Body"].read(), winner, key)
+
+
+def test_open_download_survives_overwrite_and_delete(target: tuple[Any, str]) -> None:
+    """A GET that has started keeps streaming the version it opened, even when the key is overwritten
+    and deleted meanwhile (the engine must not read the new version's or missing shards mid-stream)."""
+    engine, bucket = target
+    client = engine.client()
+    old = payload("held", 0, 12 * MiB + 5)
+    client.put_object(Bucket=bucket, Key="held", Body=old)
+    for multipart in (False, True):
+        if multipart:
+            uid = client.create_multipart_upload(Bucket=bucket, Key="held")["UploadId"]
+            parts = []
+            for n, start in enumerate(range(0, len(old), 5 * MiB), 1):
+                etag = client.upload_part(Bucket=bucket, Key="held", UploadId=uid, PartNumber=n,
+                                          Body=old[start:start + 5 * MiB])["ETag"]
+                parts.append({"PartNumber": n, "ETag": etag})
+            client.complete_multipart_upload(Bucket=bucket, Key="held", UploadId=uid,
+                                             MultipartUpload={"Parts": parts})
+        resp = client.get_object(Bucket=bucket, Key="held")
+        stream = resp["Body"]
+        head = stream.read(MiB)
+        other = engine.client()
+        for i in range(2):
+            other.put_object(Bucket=bucket, Key="held", Body=payload("held-new", i, 12 * MiB + 5))
+        other.delete_object(Bucket=bucket, Key="held")
+        rest = stream.read()
+        assert_same(head + rest, old, f"download opened before the overwrite (multipart={multipart})")

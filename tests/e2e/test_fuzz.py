@@ -336,6 +336,15 @@ def test_slow_and_abandoned_clients_do_not_wedge_the_server(server: Any) -> None
     time.sleep(0.5)
     assert_healthy(server)
     client = server.client()
+    # Downloads abandoned after their first bytes.
+    for i in range(10):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        hdrs = server.sign("GET", f"/{BUCKET}/dir/obj2", "", "UNSIGNED-PAYLOAD")
+        head = "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
+        s.sendall(f"GET /{BUCKET}/dir/obj2 HTTP/1.1\r\n{head}\r\n".encode())
+        s.recv(100)
+        s.close()
+    assert_healthy(server)
     for i in range(20):
         from botocore.exceptions import ClientError
 
