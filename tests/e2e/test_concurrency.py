@@ -194,7 +194,7 @@ def test_open_download_survives_overwrite_and_delete(target: tuple[Any, str]) ->
     and deleted meanwhile (the engine must not read the new version's or missing shards mid-stream)."""
     engine, bucket = target
     client = engine.client()
-    old = payload("held", 0, 12 * MiB + 5)
+    old = payload("held", 0, 32 * MiB + 5)   # more than the socket buffers hold
     client.put_object(Bucket=bucket, Key="held", Body=old)
     for multipart in (False, True):
         if multipart:
@@ -211,7 +211,7 @@ def test_open_download_survives_overwrite_and_delete(target: tuple[Any, str]) ->
         head = stream.read(MiB)
         other = engine.client()
         for i in range(2):
-            other.put_object(Bucket=bucket, Key="held", Body=payload("held-new", i, 12 * MiB + 5))
+            other.put_object(Bucket=bucket, Key="held", Body=payload("held-new", i, 32 * MiB + 5))
         other.delete_object(Bucket=bucket, Key="held")
         rest = stream.read()
         assert_same(head + rest, old, f"download opened before the overwrite (multipart={multipart})")
