@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import html
 import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +29,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from storage_engine.auth import presign_url, sign_request
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from servers import Engine, Nginx, Server  # noqa: E402
@@ -34,6 +38,7 @@ from servers import Engine, Nginx, Server  # noqa: E402
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk_driver.lua"
 KIB, MIB = 1024, 1024 * 1024
+UNSIGNED = "UNSIGNED-PAYLOAD"
 ACCESS_KEY, SECRET_KEY = "benchaccess", "benchsecret-0123456789"
 
 
@@ -116,23 +121,34 @@ class Targets:
     def path(self, method: str, key: str) -> str:
         if self.s3 is None:
             return "/bench/" + key
-        op = {"GET": "get_object", "PUT": "put_object"}[method]
-        url = self.s3.generate_presigned_url(op, Params={"Bucket": "bench", "Key": key}, ExpiresIn=7200)
+        url = presign_url(method, f"{self.server.url}/bench/{key}", ACCESS_KEY, SECRET_KEY, "us-east-1", 7200)
         parts = urllib.parse.urlsplit(url)
         return f"{parts.path}?{parts.query}"
 
     def list_seconds(self, prefix: str) -> float:
+        """List every key under ``prefix`` with raw HTTP (paging as S3 clients do), so the client's XML
+        parsing isn't what is measured: the engine pages ListObjectsV2, nginx returns one JSON index."""
+        conn = http.client.HTTPConnection(self.server.host, self.server.port, timeout=60)
         started = time.perf_counter()
+        count = 0
         if self.s3 is None:
-            conn = http.client.HTTPConnection(self.server.host, self.server.port)
             conn.request("GET", f"/bench/{prefix}/")
-            entries = json.loads(conn.getresponse().read())
-            count = len(entries)
+            count = len(json.loads(conn.getresponse().read()))
         else:
-            count = 0
-            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix=prefix + "/"):
-                count += page.get("KeyCount", 0)
+            token = ""
+            while True:
+                query = f"list-type=2&prefix={prefix}%2F" + (f"&continuation-token={urllib.parse.quote(token, safe='')}" if token else "")
+                url = f"{self.server.url}/bench?{query}"
+                headers = sign_request("GET", url, {}, UNSIGNED, ACCESS_KEY, SECRET_KEY, "us-east-1")
+                conn.request("GET", f"/bench?{query}", headers=headers)
+                body = conn.getresponse().read().decode()
+                count += int(re.search(r"<KeyCount>(\d+)</KeyCount>", body).group(1))  # type: ignore[union-attr]
+                next_token = re.search(r"<NextContinuationToken>([^<]*)</NextContinuationToken>", body)
+                if not next_token:
+                    break
+                token = html.unescape(next_token.group(1))
         elapsed = time.perf_counter() - started
+        conn.close()
         if count != 10_000:
             raise RuntimeError(f"LIST returned {count} keys, expected 10000")
         return elapsed
