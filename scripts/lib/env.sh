@@ -57,13 +57,15 @@ pick_python() {
 ensure_venv() {
   if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import pip' >/dev/null 2>&1; then return 0; fi
   local py; py=$(pick_python)
-  if ! "$py" -c 'import ensurepip, venv' >/dev/null 2>&1; then
-    local ver; ver=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-    apt_install "python${ver}-venv" || apt_install python3-venv
-  fi
   log "creating $VENV with $py"
   rm -rf "$VENV"
-  "$py" -m venv "$VENV"
+  if ! "$py" -m venv "$VENV" >/dev/null 2>&1; then
+    # Debian ships venv's pip bootstrap separately (python3.X-venv).
+    local ver; ver=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+    apt_install "python${ver}-venv" || apt_install python3-venv
+    rm -rf "$VENV"
+    "$py" -m venv "$VENV"
+  fi
   "$VENV/bin/python" -m pip install -q --upgrade "pip>=24" >&2
 }
 
