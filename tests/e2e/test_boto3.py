@@ -650,3 +650,46 @@ def test_error_invalid_part_and_order(s3: Any, bucket: str) -> None:
     # The failed completions left the upload intact.
     complete([(1, e1), (2, e2)])
     assert_same(s3.get_object(Bucket=bucket, Key=key)["Body"].read(), p1 + p2)
+
+
+def test_crc64nvme_and_full_object_multipart_checksums(s3c: Any, bucket: str) -> None:
+    from awscrt import checksums
+
+    data = payload("crc64", 0, 11 * MiB + 3)
+    s3c.put_object(Bucket=bucket, Key="c64", Body=data[:300 * KiB], ChecksumAlgorithm="CRC64NVME")
+    got = s3c.get_object(Bucket=bucket, Key="c64", ChecksumMode="ENABLED")
+    assert got.get("ChecksumCRC64NVME") == b64(checksums.crc64nvme(data[:300 * KiB]).to_bytes(8, "big"))
+    got["Body"].read()
+
+    # A FULL_OBJECT checksum over a multipart upload: the parts' CRCs combine into the whole object's.
+    uid = s3c.create_multipart_upload(Bucket=bucket, Key="full", ChecksumAlgorithm="CRC32",
+                                      ChecksumType="FULL_OBJECT")["UploadId"]
+    parts = []
+    for n, start in enumerate(range(0, len(data), 5 * MiB), 1):
+        chunk = data[start:start + 5 * MiB]
+        r = s3c.upload_part(Bucket=bucket, Key="full", UploadId=uid, PartNumber=n, Body=chunk,
+                            ChecksumAlgorithm="CRC32")
+        assert r.get("ChecksumCRC32") == crc32_b64(chunk)
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
+    done = s3c.complete_multipart_upload(Bucket=bucket, Key="full", UploadId=uid, ChecksumType="FULL_OBJECT",
+                                         ChecksumCRC32=crc32_b64(data), MultipartUpload={"Parts": parts})
+    assert done.get("ChecksumCRC32") == crc32_b64(data)
+    head = s3c.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
+    assert head.get("ChecksumCRC32") == crc32_b64(data) and head.get("ChecksumType") == "FULL_OBJECT"
+    assert_same(s3c.get_object(Bucket=bucket, Key="full")["Body"].read(), data)
+
+
+def test_full_object_checksum_is_verified_at_completion(s3c: Any, bucket: str) -> None:
+    """CompleteMultipartUpload's x-amz-checksum-crc32 is the client's whole-object value: a wrong one
+    is refused (S3 answers 400), and no object is created."""
+    uid = s3c.create_multipart_upload(Bucket=bucket, Key="fullbad", ChecksumAlgorithm="CRC32",
+                                      ChecksumType="FULL_OBJECT")["UploadId"]
+    r = s3c.upload_part(Bucket=bucket, Key="fullbad", UploadId=uid, PartNumber=1, Body=b"tiny",
+                        ChecksumAlgorithm="CRC32")
+    with pytest.raises(ClientError) as info:
+        s3c.complete_multipart_upload(Bucket=bucket, Key="fullbad", UploadId=uid, ChecksumType="FULL_OBJECT",
+                                      ChecksumCRC32=crc32_b64(b"other"), MultipartUpload={"Parts": [
+                                          {"PartNumber": 1, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]}]})
+    assert error_code(info.value) in ("BadDigest", "InvalidRequest"), info.value.response
+    s3c.abort_multipart_upload(Bucket=bucket, Key="fullbad", UploadId=uid)
+    expect_error("NoSuchKey", 404, s3c.get_object, Bucket=bucket, Key="fullbad")
