@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import runpy
@@ -104,9 +105,21 @@ def load_stack_config(stack_file: Path, project: str) -> tuple[dict[str, str], l
     return values, secret_keys
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's runtime drives its futures on the thread's current event loop. Give the thread a
+    fresh one when an earlier ``asyncio.run`` in this process (a test, an embedding program) left none."""
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def render(program: Path, stack: str, config: dict[str, str], secret_keys: list[str] | None = None,
            project: str = "rustfs-platform") -> Plan:
     """Run `program` (a `__main__.py`) for `stack` under mocks and return what it registered."""
+    _ensure_event_loop()
     mocks = PlanMocks()
     monitor = RecordingMonitor(mocks)
     settings.ROOT.set(None)  # a fresh root Stack per render, so several stacks render in one process
