@@ -16,6 +16,7 @@ from storage_engine.api.meta import (
     write_conditions,
 )
 from storage_engine.api.xml import XmlWriter, iso8601, parse_xml, quote_etag
+from storage_engine.checksums import algorithm_of_header, validate_b64
 from storage_engine.errors import EntityTooLarge, InvalidArgument, InvalidPart, MalformedXML
 from storage_engine.http.types import Response
 from storage_engine.objects.types import CompletePart, PutOptions
@@ -115,10 +116,21 @@ def parse_complete_parts(data: bytes) -> list[CompletePart]:
     return parts
 
 
+def _whole_object_checksums(ctx: ReqCtx) -> dict[str, str]:
+    """Complete's x-amz-checksum-* headers describe the whole object, not the XML body."""
+    expected: dict[str, str] = {}
+    for name, value in ctx.headers.items():
+        algorithm = algorithm_of_header(name)
+        if algorithm:
+            validate_b64(algorithm, value.split("-")[0])
+            expected[algorithm] = value.strip()
+    return expected
+
+
 async def handle_complete_multipart_upload(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     upload_id = _upload_id(ctx)
     parts = parse_complete_parts(await read_small_body(req.body, ctx.headers, MAX_COMPLETE_BODY))
-    opts = PutOptions()
+    opts = PutOptions(expected_checksums=_whole_object_checksums(ctx))
     write_conditions(ctx.headers, opts)
     info = await ctx.layer.complete_multipart_upload(ctx.bucket, ctx.key, upload_id, parts, opts)
     w = XmlWriter("CompleteMultipartUploadResult")

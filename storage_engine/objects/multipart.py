@@ -260,6 +260,7 @@ class Multipart:
                 view = await es.get_meta(bucket, key)
                 versions.check_preconditions(view, opts)
                 version = self._version(upload, chosen, bucket_meta.versioning)
+                _check_expected_checksums(version.checksums, opts.expected_checksums)
                 tmp_dirs = await self._link_parts(es, directory, chosen)
                 new_list, removed = versions.apply_put(view.versions if view else [], version)
                 done = await es.commit(bucket, key, view, new_list, new_version=version, tmp_dirs=tmp_dirs,
@@ -409,6 +410,17 @@ def _validate(parts: list[CompletePart], records: dict[int, PartRecord], algorit
             raise errors.EntityTooSmall()
         chosen.append(record)
     return chosen
+
+
+def _check_expected_checksums(computed: dict[str, str], expected: dict[str, str]) -> None:
+    """The client's whole-object checksums must match ours (COMPOSITE values compare without "-N")."""
+    for algorithm, value in expected.items():
+        ours = computed.get(algorithm)
+        if ours is None:
+            raise errors.InvalidRequest(
+                f"The upload was not created with checksum algorithm {algorithm}, so it cannot be checked.")
+        if ours.split("-")[0] != value.split("-")[0]:
+            raise errors.BadDigest(f"The {algorithm} you specified did not match the calculated checksum.")
 
 
 def _object_checksums(upload: UploadMeta, chosen: list[PartRecord]) -> tuple[dict[str, str], str | None]:

@@ -53,6 +53,9 @@ class PutOptions:
     if_match: str | None = None                    # If-Match: etag -> PreconditionFailed unless it matches
     checksum_algorithm: ChecksumAlgorithm | None = None   # multipart: algorithm chosen at Create
     checksum_type: ChecksumType | None = None             # multipart: FULL_OBJECT or COMPOSITE
+    # CompleteMultipartUpload: the client's whole-object x-amz-checksum-* values (algorithm -> base64);
+    # a mismatch with the computed value -> BadDigest, and nothing is committed.
+    expected_checksums: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,10 @@ class ObjectReader(Protocol):
     def stream(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Bytes ``[offset, offset+length)``: verified against bitrot hashes, rebuilt from parity when
         shards are missing or corrupt (and the object queued for healing)."""
+        ...
+
+    def stream_views(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes | memoryview]:
+        """``stream``, where pieces may be memoryviews into the shard reads (no copy): for sending."""
         ...
 
     async def close(self) -> None: ...
