@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
@@ -22,6 +21,7 @@ from storage_engine.api.xml import CONTENT_TYPE, error_body
 from storage_engine.auth import CredentialStore, verify_request
 from storage_engine.config import EngineSettings
 from storage_engine.errors import InternalError, NotImplementedError_, S3Error
+from storage_engine.http.response import RequestIds
 from storage_engine.http.types import Request, Response
 from storage_engine.objects.types import ObjectLayer
 
@@ -82,9 +82,10 @@ class S3App:
         self.settings = settings
         self.credentials = credentials if credentials is not None else CredentialStore.from_settings(settings)
         self._domains = settings.domains
+        self._request_ids = RequestIds()     # random per process, then a counter: no syscall per request
 
     async def __call__(self, request: Request) -> Response:
-        request_id = secrets.token_hex(8).upper()
+        request_id = self._request_ids.next()
         route: Route | None = None
         try:
             route = resolve(request, self._domains)

@@ -110,7 +110,7 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
 
 
 def sign(key: bytes, text: str) -> str:
-    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, text.encode(), "sha256").hex()
 
 
 def signatures_equal(expected: str, given: str) -> bool:
