@@ -20,6 +20,9 @@ from storage_engine.errors import (
 from storage_engine.http.types import Response
 from storage_engine.objects.types import NULL_VERSION, ObjectInfo
 
+# GET bodies up to this size are read whole before the response starts (bounded memory either way).
+SMALL_BODY = 64 * 1024
+
 # response-<header> query parameters of a signed GET/HEAD override these stored headers.
 _RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
@@ -128,10 +131,12 @@ async def handle_get_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     try:
         plan = _plan_read(ctx, reader.info)
         headers = _apply_overrides(ctx.query, plan.headers)
-        if plan.length == 0:
+        if plan.length <= SMALL_BODY:
+            # Small: read it now and send head and body in one write (no streaming machinery).
+            body = b"".join([piece async for piece in reader.stream(plan.offset, plan.length)])
             await reader.close()
-            return Response(status=plan.status, headers=headers, body=b"", content_length=0)
-        return Response(status=plan.status, headers=headers, body=reader.stream(plan.offset, plan.length),
+            return Response(status=plan.status, headers=headers, body=body, content_length=len(body))
+        return Response(status=plan.status, headers=headers, body=reader.stream_views(plan.offset, plan.length),
                         content_length=plan.length, on_close=reader.close)
     except BaseException:
         await reader.close()

@@ -46,6 +46,27 @@ class Codec:
             raise ValueError(f"decoded {len(data)} bytes, expected {length}")
         return data
 
+    def data_views(self, fragments: Mapping[int, bytes | memoryview], length: int) -> list[memoryview] | None:
+        """The block as views into its data fragments (no copy), or None unless all ``k`` are at hand."""
+        if any(i not in fragments for i in range(self.k)):
+            return None
+        views: list[memoryview] = []
+        left = length
+        for i in range(self.k):
+            fragment = fragments[i]
+            if self._driver is None:
+                payload = memoryview(fragment)
+            else:
+                size = _PAYLOAD_SIZE.unpack_from(fragment, 4)[0]
+                payload = memoryview(fragment)[_HEADER:_HEADER + size]
+            payload = payload[:left]
+            left -= len(payload)
+            if payload:
+                views.append(payload)
+        if left:
+            raise ValueError(f"data fragments hold {length - left} bytes, expected {length}")
+        return views
+
     def reconstruct(self, fragments: Mapping[int, bytes | memoryview], missing: list[int]) -> dict[int, bytes]:
         """Rebuild the fragments at shard indexes ``missing`` from at least ``k`` others."""
         if self._driver is None:

@@ -114,7 +114,10 @@ class VersionReader:
                     yield part, batch_first, batch_last, skip, batch_hi - batch_lo
             part_start = part_end
 
-    async def stream(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+    async def stream(self, offset: int = 0, length: int | None = None,
+                     views: bool = False) -> AsyncIterator[bytes | memoryview]:
+        """The stored bytes of ``offset`` to ``offset + length``. With ``views``, pieces may be memoryviews
+        into the shard reads (no copy when all data shards are healthy): for writing to a socket."""
         offset = max(0, min(offset, self.size))
         length = self.size - offset if length is None else max(0, min(length, self.size - offset))
         plan = self._plan(offset, length)
@@ -122,17 +125,17 @@ class VersionReader:
         if self._in_memory:
             # Inline shards: nothing to overlap, so no read-ahead task (small GETs stay cheap).
             while job is not None:
-                for piece in _slices(await self._read_batch(*job[:3]), job[3], job[4]):
+                for piece in _slices(await self._read_batch(*job[:3], views), job[3], job[4]):
                     yield piece
                 job = next(plan, None)
             return
-        task = asyncio.ensure_future(self._read_batch(*job[:3])) if job else None
+        task = asyncio.ensure_future(self._read_batch(*job[:3], views)) if job else None
         try:
             while job is not None and task is not None:
                 upcoming = next(plan, None)
                 blocks = await task
                 # Read ahead: the next batch comes off the drives while this one is sent.
-                task = asyncio.ensure_future(self._read_batch(*upcoming[:3])) if upcoming else None
+                task = asyncio.ensure_future(self._read_batch(*upcoming[:3], views)) if upcoming else None
                 for piece in _slices(blocks, job[3], job[4]):
                     yield piece
                 job = upcoming
@@ -140,7 +143,8 @@ class VersionReader:
             if task is not None and not task.done():
                 task.cancel()
 
-    async def _read_batch(self, part: int, first: int, last: int) -> list[bytes]:
+    async def _read_batch(self, part: int, first: int, last: int, views: bool = False) -> list[bytes | memoryview]:
+        """Blocks ``first..last`` of ``part``, as pieces that are the blocks end to end."""
         layout = self._layouts[part]
         sources = await self._sources_of(part)
         bad = self._bad[part]
@@ -160,9 +164,14 @@ class VersionReader:
                     self._damaged()
                 else:
                     good[s] = fragments
-        blocks = []
+        blocks: list[bytes | memoryview] = []
         for j, index in enumerate(range(first, last + 1)):
-            blocks.append(self._codec.decode({s: f[j] for s, f in good.items()}, layout.block_length(index)))
+            fragments = {s: f[j] for s, f in good.items()}
+            pieces = self._codec.data_views(fragments, layout.block_length(index)) if views else None
+            if pieces is not None:
+                blocks.extend(pieces)
+            else:
+                blocks.append(self._codec.decode(fragments, layout.block_length(index)))
         return blocks
 
     def close(self) -> None:
@@ -173,8 +182,8 @@ class VersionReader:
         self._sources.clear()
 
 
-def _slices(blocks: list[bytes], skip: int, wanted: int) -> Iterator[bytes]:
-    """The ``wanted`` bytes after the first ``skip`` of consecutive blocks."""
+def _slices(blocks: list[bytes | memoryview], skip: int, wanted: int) -> Iterator[bytes | memoryview]:
+    """The ``wanted`` bytes after the first ``skip`` of consecutive pieces."""
     for block in blocks:
         if skip >= len(block):
             skip -= len(block)

@@ -109,7 +109,7 @@ async def send_response(writer: Writer, request: Request, response: Response, re
         transport.close()
 
 
-async def _stream(writer: Writer, body: AsyncIterator[bytes], length: int | None, chunked: bool) -> None:
+async def _stream(writer: Writer, body: AsyncIterator[bytes | memoryview], length: int | None, chunked: bool) -> None:
     sent = 0
     try:
         async for chunk in body:

@@ -80,7 +80,7 @@ class Response:
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=list)
     # bytes, or an async iterator of chunks with ``content_length`` set (streamed, never buffered).
-    body: bytes | AsyncIterator[bytes] = b""
+    body: bytes | AsyncIterator[bytes | memoryview] = b""
     content_length: int | None = None
     # Called once the response is fully sent or the connection dropped (e.g. to close an ObjectReader).
     on_close: Callable[[], Awaitable[None]] | None = None

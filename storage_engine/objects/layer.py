@@ -71,7 +71,10 @@ class ObjectReaderImpl:
 
     def stream(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         # No stages yet, so logical offsets are stored offsets.
-        return self._reader.stream(offset, length)
+        return self._reader.stream(offset, length)  # type: ignore[return-value]  # bytes without views
+
+    def stream_views(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes | memoryview]:
+        return self._reader.stream(offset, length, views=True)
 
     async def close(self) -> None:
         self._reader.close()

@@ -67,6 +67,9 @@ class FakeReader:
         for start in range(offset, end, 1 << 16):
             yield self._data[start:min(end, start + (1 << 16))]
 
+    def stream_views(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
+        return self.stream(offset, length)
+
     async def close(self) -> None:
         self.closed = True
 
