@@ -11,6 +11,7 @@ count, ignores namespaces (clients differ in sending S3's), and turns every fail
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -43,10 +44,18 @@ def escape(text: str) -> str:
     return _NEEDS_ESCAPE.sub(_escape_char, text)
 
 
+_ISO_SECOND: list[tuple[int, str]] = [(-1, "")]    # the last second formatted (listings repeat it)
+
+
 def iso8601(timestamp: float) -> str:
     """``2024-05-01T12:00:00.123Z``: the body timestamp format every S3 client parses."""
     millis = int(timestamp * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{millis:03d}Z"
+    second = math.floor(timestamp)     # the second gmtime formats, also before 1970
+    last_second, text = _ISO_SECOND[0]
+    if second != last_second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp))
+        _ISO_SECOND[0] = (second, text)
+    return f"{text}.{millis:03d}Z"
 
 
 _HTTP_DATES: dict[int, str] = {}
