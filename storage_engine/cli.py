@@ -6,7 +6,6 @@ Flags override ``RUSTFS_*`` environment variables (see ``config.py``).
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 
@@ -72,4 +71,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(os.sys.argv[1:]))
+    sys.exit(main(sys.argv[1:]))
