@@ -57,6 +57,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+@pytest.fixture(autouse=True)
+def _current_event_loop() -> None:
+    """Give every test a current asyncio event loop.
+
+    The whole tree runs in one process: ``asyncio.run()`` in one test (api, protocol, storage) leaves
+    the main thread with *no* current loop, and Pulumi's runtime under mocks (tests/component) calls
+    ``asyncio.get_event_loop()``, which then raises. A loop is created only when none is set.
+    """
+    import asyncio
+
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
