@@ -215,3 +215,49 @@ def test_open_download_survives_overwrite_and_delete(target: tuple[Any, str]) ->
         other.delete_object(Bucket=bucket, Key="held")
         rest = stream.read()
         assert_same(head + rest, old, f"download opened before the overwrite (multipart={multipart})")
+
+
+def test_puts_and_deletes_racing_in_shared_directories(target: tuple[Any, str]) -> None:
+    """Deleting the last key of a directory prunes the directory while other clients create keys in it.
+
+    Each thread owns its keys and alternates PUT and DELETE on them; all threads share the same few
+    (nested) directories, so empty-directory pruning races with commits. Every request must succeed,
+    and afterwards each key is exactly in the state its thread's last request left it.
+    """
+    engine, bucket = target
+    client = engine.client(max_pool_connections=12)
+    dirs = ["d0", "d0/x/y", "d1/z"]
+    errors: list[str] = []
+    final: dict[str, bytes | None] = {}
+
+    def worker(t: int) -> None:
+        keys = [f"{d}/t{t}-{j}" for d in dirs for j in range(2)]
+        for i in range(12):
+            for key in keys:
+                try:
+                    if (i + len(key)) % 2:
+                        body = f"{key}#{i}".encode() * (1 + i % 3)
+                        client.put_object(Bucket=bucket, Key=key, Body=body)
+                        final[key] = body
+                    else:
+                        client.delete_object(Bucket=bucket, Key=key)
+                        final[key] = None
+                except ClientError as exc:
+                    errors.append(f"{key} round {i}: {exc.response['Error']['Code']} "
+                                  f"{exc.response['ResponseMetadata']['HTTPStatusCode']}")
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(worker, range(6)))
+    assert not errors, errors[:10]
+    listed = set()
+    token = None
+    for _ in range(20):
+        page = client.list_objects_v2(Bucket=bucket, **({"ContinuationToken": token} if token else {}))
+        listed |= {o["Key"] for o in page.get("Contents", [])}
+        if not page["IsTruncated"]:
+            break
+        token = page["NextContinuationToken"]
+    expected = {k for k, v in final.items() if v is not None}
+    assert listed == expected, (sorted(listed - expected)[:5], sorted(expected - listed)[:5])
+    for key in sorted(expected):
+        assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == final[key], key
