@@ -288,3 +288,39 @@ def test_reduced_redundancy_storage_class(make_engine: Any) -> None:
     assert counts.get("failures", 0) == 0, out
     shutil.rmtree(server.drives[1] / "rrs")
     assert_same(server.client().get_object(Bucket="rrs", Key="rrs")["Body"].read(), rrs, "RRS after heal")
+
+
+def test_swapped_drives_are_recognised(make_engine: Any) -> None:
+    """Drives carry their identity: after two drive directories are swapped, the server either puts
+    each drive back in its slot (from its format), or leaves the two out (refuses them), or refuses
+    to start. It never decodes shards in the wrong order: every read is bit-exact or an error."""
+    server = make_engine(name="swap", env={"RUSTFS_HEAL_INTERVAL_SECONDS": "0"})
+    client = server.client()
+    client.create_bucket(Bucket="swap")
+    keys = sorted(OBJECTS)
+    for key in keys:
+        client.put_object(Bucket="swap", Key=key, Body=data_of(key))
+    server.stop()
+    d1, d2 = server.drives[0], server.drives[1]
+    tmp = d1.with_name("swap-tmp")
+    d1.rename(tmp)
+    d2.rename(d1)
+    tmp.rename(d2)
+    try:
+        server.start()
+    except RuntimeError as exc:                 # refusing to start is acceptable, with a reason
+        assert "exited" in str(exc), exc
+        return
+    read_all(server.client(), "swap", keys)
+    # With the other two drives' data gone, only the swapped pair could serve: exact bytes or errors.
+    for d in server.drives[2:]:
+        shutil.rmtree(d / "swap")
+    from botocore.exceptions import ClientError
+
+    client = server.client(retries={"max_attempts": 1, "mode": "standard"})
+    for key in keys:
+        try:
+            got = client.get_object(Bucket="swap", Key=key)["Body"].read()
+        except ClientError:
+            continue
+        assert_same(got, data_of(key), f"{key} from the swapped drives")
