@@ -187,8 +187,9 @@ def bench_server(server: Server, work: Path, quick: bool) -> dict[str, Result | 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter runs")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("RUSTFS_WORKERS", "1")),
-                        help="engine worker processes (RUSTFS_WORKERS)")
+    workers = os.environ.get("RUSTFS_WORKERS")
+    parser.add_argument("--workers", type=int, default=int(workers) if workers else None,
+                        help="engine worker processes (RUSTFS_WORKERS; default: the engine's, one per CPU)")
     parser.add_argument("--only", choices=["engine", "nginx"], help="run one side only")
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which("nginx"):

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -86,10 +87,13 @@ class Server:
 class Engine(Server):
     name = "engine"
 
-    def __init__(self, root: Path, access_key: str, secret_key: str, workers: int = 1) -> None:
+    def __init__(self, root: Path, access_key: str, secret_key: str, workers: int | None = None) -> None:
         super().__init__(root)
         self.env = dict(os.environ, RUSTFS_ACCESS_KEY=access_key, RUSTFS_SECRET_KEY=secret_key,
-                        RUSTFS_STORAGE_CLASS_STANDARD="EC:2", RUSTFS_WORKERS=str(workers))
+                        RUSTFS_STORAGE_CLASS_STANDARD="EC:2")
+        self.env.pop("RUSTFS_WORKERS", None)
+        if workers is not None:                  # else the engine's default
+            self.env["RUSTFS_WORKERS"] = str(workers)
 
     def start(self) -> None:
         cmd = [sys.executable, "-m", "storage_engine", "server", "--address", f"{self.host}:{self.port}",
