@@ -222,7 +222,7 @@ class ErasureObjectLayer:
         return StoredData(source.size, source.stored_size, md5, tmp_dirs=tmp_dirs)
 
     async def discard(self, es: ErasureSet, tmp_dirs: dict[int, str] | None) -> None:
-        """Remove temporary dirs that were not committed."""
+        """Remove system-volume dirs (drive position -> path), e.g. temporary dirs that were not committed."""
         if not tmp_dirs:
             return
 

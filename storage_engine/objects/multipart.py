@@ -318,14 +318,8 @@ class Multipart:
                 pass
 
     async def _remove(self, es: ErasureSet, path: str) -> None:
-        async def remove(pos: int) -> None:
-            drive = es.drives[pos]
-            if drive is not None:
-                try:
-                    await drive.delete(paths.SYS_VOLUME, path, recursive=True)
-                except DriveError:
-                    pass
-        await asyncio.gather(*(remove(pos) for pos in range(es.n)))
+        """Remove ``path`` under the system volume on every drive of the set (best effort)."""
+        await self.layer.discard(es, {pos: path for pos in range(es.n)})
 
     async def _quorum(self, es: ErasureSet, ops: list[Any]) -> None:
         live = [op for op in ops if op is not None]
