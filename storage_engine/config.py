@@ -84,7 +84,31 @@ class EngineSettings(BaseSettings):
                     "(shards found bad on read are still healed). Default 3600.")
     workers: int = Field(
         default=1, ge=1, le=64,
-        description="Server processes sharing the listening socket (SO_REUSEPORT). Default 1.")
+        description="Server processes sharing one listening socket. Distributed mode (remote drives) "
+                    "runs one process per node. Default 1.")
+    local_host: str = Field(
+        default="",
+        description="This node's host name as the drive endpoints spell it. Default: found by resolving "
+                    "the endpoints' hosts to this machine's addresses, or by the machine's host name.")
+    rpc_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Shared secret of the node-to-node API. Default: derived from the root credentials.")
+    tls_path: str = Field(
+        default="",
+        description="Directory of TLS material: rustfs_cert.pem, rustfs_key.pem, ca.crt (CAs trusted "
+                    "for node-to-node traffic). Default: none, plain HTTP.")
+    drive_timeout_seconds: float = Field(
+        default=30.0, gt=0,
+        description="A drive operation (local or on a peer) with no answer within this many seconds "
+                    "marks the drive offline until a probe succeeds. Default 30.")
+    lock_lease_seconds: float = Field(
+        default=30.0, gt=0,
+        description="Lease of a distributed lock: a holder that stops refreshing it (crashed) loses it "
+                    "after this many seconds. Default 30.")
+    config_reload_seconds: float = Field(
+        default=1.0, gt=0,
+        description="Seconds between reloads of the cluster-wide config store (peers also notify each "
+                    "other of changes at once). Default 1.")
 
     @field_validator("storage_class_standard", "storage_class_rrs")
     @classmethod

@@ -40,6 +40,14 @@ class FileStat:
 
 
 @dataclass(frozen=True, slots=True)
+class DiskInfo:
+    """Capacity of the file system under a drive, in bytes."""
+
+    total: int
+    free: int
+
+
+@dataclass(frozen=True, slots=True)
 class WalkEntry:
     """One listing entry: an object key with its metadata header, or a directory prefix (header None)."""
 
@@ -87,6 +95,10 @@ class Drive(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+    async def disk_info(self) -> DiskInfo:
+        """Total and free bytes (placement by free space; later, capacity metrics)."""
+        ...
 
     # --- volumes ----------------------------------------------------------------------------------
     async def make_volume(self, volume: str) -> None: ...            # idempotent

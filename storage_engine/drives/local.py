@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from storage_engine.drives import paths
-from storage_engine.drives.base import (DriveError, FileNotFound, FileStat, VolumeNotEmpty, VolumeNotFound,
-                                        WalkEntry)
+from storage_engine.drives.base import (DiskInfo, DriveError, FileNotFound, FileStat, VolumeNotEmpty,
+                                        VolumeNotFound, WalkEntry)
 from storage_engine.drives.atomic import AtomicFiles, fsync_dir
 from storage_engine.drives.direct_io import DirectWriter, open_new_file
 from storage_engine.drives.walk import walk_volume
@@ -195,6 +195,10 @@ class LocalDrive:
             self._owner_fd = -1
         shutil.rmtree(self.tmp_root, ignore_errors=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def disk_info(self) -> DiskInfo:
+        st = await self._call(os.statvfs, self.root)
+        return DiskInfo(st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize)
 
     # --- volumes ------------------------------------------------------------------------------------
     async def make_volume(self, volume: str) -> None:
