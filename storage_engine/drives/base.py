@@ -75,6 +75,7 @@ class ShardReader(Protocol):
 
 class Drive(Protocol):
     endpoint: str
+    is_local: bool             # a directory of this process's machine (cheap to stat), not a peer's
 
     # --- identity and lifecycle -------------------------------------------------------------------
     async def read_format(self) -> bytes | None:

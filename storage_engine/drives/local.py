@@ -96,6 +96,8 @@ class LocalShardReader:
 class LocalDrive:
     """A drive rooted at a local directory."""
 
+    is_local = True
+
     def __init__(self, root: str, *, threads: int = 16, direct_io: bool = True) -> None:
         self.endpoint = root
         self.root = os.path.abspath(root)
