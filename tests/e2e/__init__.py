@@ -15,6 +15,7 @@ and memory tests start dedicated servers on their own drives (``make_engine``/``
     test_heal.py         bitrot and lost drives up to parity, ``python -m storage_engine heal``
     test_fuzz.py         hypothesis over raw sockets: no 5xx, no hang, still healthy
     test_memory.py       server RSS under 300 MiB during 16 x 1 GiB and 5 GiB PUTs (``heavy``)
+    test_distributed.py  the component's 4 x 2 tenant as pods (netns, root): node loss, heal, locks
 
 Run them alone with ``scripts/test tests/e2e``; ``-m "not heavy"`` skips the gigabyte uploads. To test
 a snapshot of the engine rather than the working tree, put it first on PYTHONPATH: the servers
