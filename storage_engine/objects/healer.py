@@ -15,7 +15,6 @@ import fcntl
 import logging
 import os
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 from storage_engine.drives import paths
 from storage_engine.drives.base import DriveError
@@ -23,10 +22,9 @@ from storage_engine.drives.format import heal_format
 from storage_engine.drives.local import LocalDrive
 from storage_engine.erasure.heal import heal_object
 from storage_engine.erasure.set import ErasureSet
+from storage_engine.objects.buckets import BucketStore
+from storage_engine.objects.placement import Placement
 from storage_engine.objects.types import HealReport
-
-if TYPE_CHECKING:
-    from storage_engine.objects.layer import ErasureObjectLayer
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +33,9 @@ QUEUE_LIMIT = 10000
 
 
 class Healer:
-    def __init__(self, layer: ErasureObjectLayer, interval: int) -> None:
-        self.layer = layer
+    def __init__(self, placement: Placement, buckets: BucketStore, interval: int) -> None:
+        self.placement = placement
+        self.buckets = buckets
         self.interval = interval
         self._queue: asyncio.Queue[tuple[ErasureSet, str, str]] = asyncio.Queue()
         self._queued: set[tuple[int, int, str, str]] = set()
@@ -92,7 +91,7 @@ class Healer:
                 self._busy = False
 
     async def _scanner(self) -> None:
-        lock_fd = _scanner_lock(self.layer)
+        lock_fd = _scanner_lock(self.placement)
         if lock_fd < 0:
             return                         # another process scans
         try:
@@ -114,14 +113,14 @@ class Healer:
     async def heal(self, bucket: str | None) -> HealReport:
         report = HealReport()
         if bucket is not None:
-            await self.layer.buckets.get(bucket)
+            await self.buckets.get(bucket)
             buckets = [bucket]
         else:
-            buckets = [b.name for b in await self.layer.buckets.list()]
+            buckets = [b.name for b in await self.buckets.list()]
         await self._heal_formats(report)
         for name in buckets:
             await self._heal_bucket_dirs(name, report)
-            for es in self.layer.all_sets:
+            for es in self.placement.all_sets:
                 async for key in _all_keys(es, name):
                     report.objects_scanned += 1
                     result = await heal_object(es, name, key)
@@ -135,7 +134,7 @@ class Healer:
 
     async def _heal_formats(self, report: HealReport) -> None:
         """A drive wiped while we run lost its identity: restore it, so its data can be healed back."""
-        for es in self.layer.all_sets:
+        for es in self.placement.all_sets:
             for drive, expected in zip(es.drives, es.formats):
                 if drive is None:
                     continue
@@ -148,8 +147,8 @@ class Healer:
                     report.details.append(f"{drive.endpoint}: cannot restore format: {exc}")
 
     async def _heal_bucket_dirs(self, bucket: str, report: HealReport) -> None:
-        meta = await self.layer.buckets.get(bucket)
-        for es in self.layer.all_sets:
+        meta = await self.buckets.get(bucket)
+        for es in self.placement.all_sets:
             for drive in es.drives:
                 if drive is None:
                     continue
@@ -196,8 +195,8 @@ async def _walk(drive: object, bucket: str, cursor: str) -> list[str]:
     return [e.key for e in entries]
 
 
-def _scanner_lock(layer: ErasureObjectLayer) -> int:
-    for es in layer.all_sets:
+def _scanner_lock(placement: Placement) -> int:
+    for es in placement.all_sets:
         for drive in es.drives:
             if isinstance(drive, LocalDrive):
                 try:

@@ -1,7 +1,6 @@
 """The object layer: S3 buckets, objects and versions over erasure sets (implements ``types.ObjectLayer``).
 
-Placement: pools in order, each split into erasure sets; a key lives in the set its hash selects. New
-keys go to the first pool; existing keys are looked up in every pool and stay where they are.
+Which set a key lives in, and writing shards before a commit, is ``placement``'s job.
 
 A PUT streams the body through the pipeline (MD5, stages) into shard files in each drive's temporary
 area, then, under the key lock, re-reads the metadata, checks preconditions and commits: data dirs are
@@ -21,45 +20,28 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
-import xxhash
-
 from storage_engine import errors
 from storage_engine.config import BLOCK_SIZE, EngineSettings, default_parity, parse_storage_class
 from storage_engine.drives import paths
 from storage_engine.drives.base import Drive, DriveError
 from storage_engine.drives.format import load_pool
 from storage_engine.drives.local import LocalDrive
-from storage_engine.erasure.codec import get_codec
 from storage_engine.erasure.locks import KeyLocker
 from storage_engine.erasure.metadata import PartMeta, Version, find
 from storage_engine.erasure.reader import VersionReader
 from storage_engine.erasure.set import ErasureSet, MetaView, write_quorum
-from storage_engine.erasure.writer import encode_inline
 from storage_engine.objects import listing, names, versions
 from storage_engine.objects.buckets import BucketMeta, BucketStore
 from storage_engine.objects.healer import Healer
 from storage_engine.objects.multipart import Multipart
-from storage_engine.objects.pipeline import Stage, StoredStream
+from storage_engine.objects.pipeline import Stage
+from storage_engine.objects.placement import Placement, discard, write_data
 from storage_engine.objects.types import (BucketInfo, CompletePart, DeleteResult, HealReport, ListObjectsResult,
                                           ListPartsResult, ListUploadsResult, ListVersionsResult, ObjectInfo,
                                           PartInfo, PutBody, PutOptions, UploadInfo, VersioningStatus)
 from storage_engine.topology import Pool
 
 log = logging.getLogger(__name__)
-
-MAX_OBJECT_SIZE = 5 * 1024 ** 3
-STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY")
-
-
-@dataclasses.dataclass(slots=True)
-class StoredData:
-    """A body written out but not yet committed: inline shards, or shard files in temporary dirs."""
-
-    size: int
-    stored_size: int
-    md5: bytes
-    inline_shards: list[bytes] | None = None
-    tmp_dirs: dict[int, str] | None = None
 
 
 class ObjectReaderImpl:
@@ -83,38 +65,24 @@ class ObjectReaderImpl:
 class ErasureObjectLayer:
     def __init__(self, pools: list[list[ErasureSet]], buckets: BucketStore, settings: EngineSettings,
                  stages: Sequence[Stage] = ()) -> None:
-        self.pools = pools
+        self.placement = Placement(pools)
         self.buckets = buckets
         self.settings = settings
         self.stages = list(stages)
-        self.healer = Healer(self, settings.heal_interval_seconds)
-        self.multipart = Multipart(self)
+        self.healer = Healer(self.placement, buckets, settings.heal_interval_seconds)
+        self.multipart = Multipart(self.placement, buckets, self.stages)
 
-    # --- placement ----------------------------------------------------------------------------------
+    # --- placement (kept for callers that look inside) ------------------------------------------------
+    @property
+    def pools(self) -> list[list[ErasureSet]]:
+        return self.placement.pools
+
     @property
     def all_sets(self) -> list[ErasureSet]:
-        return [s for pool in self.pools for s in pool]
+        return self.placement.all_sets
 
     def sets_for(self, bucket: str, key: str) -> list[ErasureSet]:
-        """The set ``key`` hashes to, in each pool (first pool first)."""
-        h = xxhash.xxh3_64_intdigest(f"{bucket}/{key}".encode())
-        return [pool[h % len(pool)] for pool in self.pools]
-
-    async def locate(self, bucket: str, key: str) -> tuple[ErasureSet, MetaView | None]:
-        """The set holding ``key`` (or where it would go) and its metadata."""
-        if not names.is_valid_bucket(bucket):
-            raise errors.NoSuchBucket(resource=bucket)
-        candidates = self.sets_for(bucket, key)
-        for es in candidates:
-            view = await es.get_meta(bucket, key)
-            if view is not None:
-                return es, view
-        return candidates[0], None
-
-    def parity(self, es: ErasureSet, storage_class: str) -> int:
-        if storage_class not in STORAGE_CLASSES:
-            raise errors.InvalidStorageClass()
-        return es.parity_of(storage_class)
+        return self.placement.sets_for(bucket, key)
 
     # --- buckets ------------------------------------------------------------------------------------
     async def make_bucket(self, bucket: str) -> None:
@@ -151,12 +119,12 @@ class ErasureObjectLayer:
     async def put_object(self, bucket: str, key: str, body: PutBody, opts: PutOptions) -> ObjectInfo:
         names.check_key(key)
         bucket_meta = await self.buckets.get(bucket)
-        es = await self._set_for_write(bucket, key)
-        parity = self.parity(es, opts.storage_class)
+        es = await self.placement.set_for_write(bucket, key)
+        parity = self.placement.parity(es, opts.storage_class)
         k = es.n - parity
         distribution = es.distribution(key)
-        stored = await self.write_data(es, k, parity, distribution, body, opts.size,
-                                       self.settings.inline_threshold)
+        stored = await write_data(es, k, parity, distribution, body, opts.size, self.settings.inline_threshold,
+                                  self.stages)
         try:
             if opts.content_md5 is not None and opts.content_md5 != stored.md5:
                 raise errors.BadDigest()
@@ -178,69 +146,19 @@ class ErasureObjectLayer:
                                        inline_shards=stored.inline_shards, tmp_dirs=stored.tmp_dirs,
                                        quorum=write_quorum(k, parity))
         except BaseException:
-            await self.discard(es, stored.tmp_dirs)
+            await discard(es, stored.tmp_dirs)
             raise
         if stored.tmp_dirs:
-            await self.discard(es, {p: t for p, t in stored.tmp_dirs.items() if p not in done})
+            await discard(es, {p: t for p, t in stored.tmp_dirs.items() if p not in done})
         await es.remove_data(bucket, key, versions.data_ids(removed))
         return versions.to_info(bucket, key, version, True)
-
-    async def _set_for_write(self, bucket: str, key: str) -> ErasureSet:
-        if len(self.pools) == 1:
-            return self.sets_for(bucket, key)[0]
-        es, _ = await self.locate(bucket, key)
-        return es
-
-    async def write_data(self, es: ErasureSet, k: int, m: int, distribution: list[int], body: PutBody,
-                         size_hint: int | None, inline_threshold: int, name: str = "part.1") -> StoredData:
-        """Stream ``body`` through the pipeline into inline shards (small) or temporary shard files."""
-        source = StoredStream(body, self.stages, BLOCK_SIZE)
-        first = await source.read(inline_threshold + 1) if inline_threshold >= 0 else b""
-        if inline_threshold >= 0 and len(first) <= inline_threshold:
-            shards = encode_inline(get_codec(k, m), first, BLOCK_SIZE)
-            return StoredData(source.size, source.stored_size, await source.md5.digest(), inline_shards=shards)
-        writer, tmp_dirs = await es.create_writers(k, m, distribution, size_hint or 0, name)
-        try:
-            carry = first
-            while True:
-                if len(carry) < BLOCK_SIZE:
-                    carry += await source.read(BLOCK_SIZE - len(carry))
-                block, carry = carry[:BLOCK_SIZE], carry[BLOCK_SIZE:]
-                if not block:
-                    break
-                if source.stored_size > MAX_OBJECT_SIZE:
-                    raise errors.EntityTooLarge()
-                await writer.write(block)
-                if len(block) < BLOCK_SIZE:
-                    break
-            md5 = await source.md5.digest()
-            await writer.close()
-        except BaseException:
-            await writer.abort()
-            await self.discard(es, tmp_dirs)
-            raise
-        return StoredData(source.size, source.stored_size, md5, tmp_dirs=tmp_dirs)
-
-    async def discard(self, es: ErasureSet, tmp_dirs: dict[int, str] | None) -> None:
-        """Remove system-volume dirs (drive position -> path), e.g. temporary dirs that were not committed."""
-        if not tmp_dirs:
-            return
-
-        async def remove(pos: int, tmp: str) -> None:
-            drive = es.drives[pos]
-            if drive is not None:
-                try:
-                    await drive.delete(paths.SYS_VOLUME, tmp, recursive=True)
-                except DriveError:
-                    pass
-        await asyncio.shield(asyncio.gather(*(remove(p, t) for p, t in tmp_dirs.items())))
 
     async def resolve_version(self, bucket: str, key: str,
                               version_id: str | None) -> tuple[ErasureSet, MetaView, Version]:
         names.check_key(key)
         if version_id is not None:
             names.check_version_id(version_id)
-        es, view = await self.locate(bucket, key)
+        es, view = await self.placement.locate(bucket, key)
         if view is None:
             await self.buckets.get(bucket)
             raise errors.NoSuchVersion() if version_id is not None else errors.NoSuchKey()
@@ -279,7 +197,7 @@ class ErasureObjectLayer:
         if version_id is not None:
             names.check_version_id(version_id)
         bucket_meta = await self.buckets.get(bucket)
-        es = await self._set_for_write(bucket, key)
+        es = await self.placement.set_for_write(bucket, key)
         async with es.lock(bucket, key):
             view = await es.get_meta(bucket, key)
             old = view.versions if view else []
@@ -295,7 +213,7 @@ class ErasureObjectLayer:
         names.check_key(key)
         if version_id is not None:
             names.check_version_id(version_id)
-        es, _ = await self.locate(bucket, key)
+        es, _ = await self.placement.locate(bucket, key)
         async with es.lock(bucket, key):
             view = await es.get_meta(bucket, key)
             if view is None:

@@ -21,8 +21,9 @@ import time
 import uuid
 import zlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import crc32c
 import msgpack
@@ -35,11 +36,11 @@ from storage_engine.drives.base import DriveError, FileNotFound
 from storage_engine.erasure.metadata import PartMeta, Version
 from storage_engine.erasure.set import ErasureSet, write_quorum
 from storage_engine.objects import names, versions
+from storage_engine.objects.buckets import BucketStore
+from storage_engine.objects.pipeline import Stage
+from storage_engine.objects.placement import Placement, discard, write_data
 from storage_engine.objects.types import (ChecksumAlgorithm, ChecksumType, CompletePart, ListPartsResult,
                                           ListUploadsResult, ObjectInfo, PartInfo, PutBody, PutOptions, UploadInfo)
-
-if TYPE_CHECKING:
-    from storage_engine.objects.layer import ErasureObjectLayer
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10000
@@ -122,8 +123,10 @@ def _quorum_bytes(es: ErasureSet, results: list[bytes | DriveError]) -> bytes | 
 
 
 class Multipart:
-    def __init__(self, layer: ErasureObjectLayer) -> None:
-        self.layer = layer
+    def __init__(self, placement: Placement, buckets: BucketStore, stages: Sequence[Stage] = ()) -> None:
+        self.placement = placement
+        self.buckets = buckets
+        self.stages = list(stages)
 
     # --- lookups ------------------------------------------------------------------------------------
     async def _read_upload(self, es: ErasureSet, bucket: str, key: str, upload_id: str) -> UploadMeta | None:
@@ -135,8 +138,8 @@ class Multipart:
         names.check_key(key)
         if not names.is_valid_upload_id(upload_id):
             raise errors.NoSuchUpload()
-        await self.layer.buckets.get(bucket)
-        for es in self.layer.sets_for(bucket, key):
+        await self.buckets.get(bucket)
+        for es in self.placement.sets_for(bucket, key):
             upload = await self._read_upload(es, bucket, key, upload_id)
             if upload is not None and upload.bucket == bucket and upload.key == key:
                 return es, upload
@@ -170,11 +173,9 @@ class Multipart:
     # --- operations ---------------------------------------------------------------------------------
     async def create(self, bucket: str, key: str, opts: PutOptions) -> str:
         names.check_key(key)
-        await self.layer.buckets.get(bucket)
-        es = self.layer.sets_for(bucket, key)[0]
-        if len(self.layer.pools) > 1:
-            es, _ = await self.layer.locate(bucket, key)
-        parity = self.layer.parity(es, opts.storage_class)
+        await self.buckets.get(bucket)
+        es = await self.placement.set_for_write(bucket, key)
+        parity = self.placement.parity(es, opts.storage_class)
         upload = UploadMeta(bucket, key, uuid.uuid4().hex, time.time(), opts.storage_class, es.n - parity, parity,
                             es.distribution(key), dict(opts.metadata), dict(opts.tags), opts.checksum_algorithm,
                             opts.checksum_type)
@@ -189,7 +190,7 @@ class Multipart:
             raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
         es, upload = await self.find(bucket, key, upload_id)
         k, m = upload.data_blocks, upload.parity_blocks
-        stored = await self.layer.write_data(es, k, m, upload.distribution, body, opts.size, -1, name="part")
+        stored = await write_data(es, k, m, upload.distribution, body, opts.size, -1, self.stages, name="part")
         directory = upload_dir(bucket, key, upload_id)
         done: list[int] = []
         try:
@@ -214,7 +215,7 @@ class Multipart:
                 if len(done) < write_quorum(k, m):
                     raise errors.InsufficientWriteQuorum()
         finally:
-            await self.layer.discard(es, {p: t for p, t in (stored.tmp_dirs or {}).items() if p not in done})
+            await discard(es, {p: t for p, t in (stored.tmp_dirs or {}).items() if p not in done})
         if old is not None and old.data != record.data:
             await self._remove(es, f"{directory}/{old.data}")
         return record.info()
@@ -245,7 +246,7 @@ class Multipart:
             if after.number <= before.number:
                 raise errors.InvalidPartOrder()
         es, upload = await self.find(bucket, key, upload_id)
-        bucket_meta = await self.layer.buckets.get(bucket)
+        bucket_meta = await self.buckets.get(bucket)
         directory = upload_dir(bucket, key, upload_id)
         tmp_dirs: dict[int, str] = {}
         done: list[int] = []
@@ -267,7 +268,7 @@ class Multipart:
                                        quorum=write_quorum(upload.data_blocks, upload.parity_blocks))
                 await self._remove(es, directory)
         finally:
-            await self.layer.discard(es, {p: t for p, t in tmp_dirs.items() if p not in done})
+            await discard(es, {p: t for p, t in tmp_dirs.items() if p not in done})
         await es.remove_data(bucket, key, versions.data_ids(removed))
         assert version is not None
         return versions.to_info(bucket, key, version, True)
@@ -319,7 +320,7 @@ class Multipart:
 
     async def _remove(self, es: ErasureSet, path: str) -> None:
         """Remove ``path`` under the system volume on every drive of the set (best effort)."""
-        await self.layer.discard(es, {pos: path for pos in range(es.n)})
+        await discard(es, {pos: path for pos in range(es.n)})
 
     async def _quorum(self, es: ErasureSet, ops: list[Any]) -> None:
         live = [op for op in ops if op is not None]
@@ -329,9 +330,9 @@ class Multipart:
 
     async def list_uploads(self, bucket: str, prefix: str, delimiter: str, key_marker: str,
                            upload_id_marker: str, max_uploads: int) -> ListUploadsResult:
-        await self.layer.buckets.get(bucket)
+        await self.buckets.get(bucket)
         found: dict[str, UploadMeta] = {}
-        for es in self.layer.all_sets:
+        for es in self.placement.all_sets:
             for upload in await self._scan(es):
                 if upload.bucket == bucket and upload.key.startswith(prefix):
                     found.setdefault(upload.upload_id, upload)
