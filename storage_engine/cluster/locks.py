@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 CALL_TIMEOUT = 2.0          # one lock call to one table
 BACKOFF_FIRST = 0.005       # between acquisition attempts below quorum, doubled up to BACKOFF_MAX
 BACKOFF_MAX = 0.5
+MAX_LEASE = 3600.0          # a peer may not pin a name for longer, whatever it asks
 
 
 # --- one node's table (the server side) -----------------------------------------------------------
@@ -161,17 +162,31 @@ def register_lock_service(rpc: RpcServer, table: LockTable) -> None:
     """Serve ``table`` to the peers as the ``lock`` service."""
 
     async def acquire(args: dict[str, Any]) -> bool:
-        return table.acquire(str(args["resource"]), str(args["uid"]), str(args["owner"]), float(args["lease"]))
+        return table.acquire(_text(args, "resource"), _text(args, "uid"), _text(args, "owner"), _lease(args))
 
     async def refresh(args: dict[str, Any]) -> bool:
-        return table.refresh(str(args["uid"]), float(args["lease"]))
+        return table.refresh(_text(args, "uid"), _lease(args))
 
     async def release(args: dict[str, Any]) -> bool:
-        return table.release(str(args["uid"]))
+        return table.release(_text(args, "uid"))
 
     rpc.register_call("lock", "acquire", acquire)
     rpc.register_call("lock", "refresh", refresh)
     rpc.register_call("lock", "release", release)
+
+
+def _text(args: dict[str, Any], name: str) -> str:
+    value = args.get(name)
+    if not isinstance(value, str) or not value:
+        raise DriveError(f"lock call: {name!r} must be a non-empty string")
+    return value
+
+
+def _lease(args: dict[str, Any]) -> float:
+    value = args.get("lease")
+    if not isinstance(value, (int, float)) or not 0 < value <= MAX_LEASE:
+        raise DriveError(f"lock call: 'lease' must be a number of seconds in (0, {MAX_LEASE:g}]")
+    return float(value)
 
 
 # --- the client side ----------------------------------------------------------------------------------
@@ -303,7 +318,7 @@ class DistributedLocker:
         try:
             async with asyncio.timeout(self._call_timeout):
                 return bool(await call)
-        except TimeoutError:
+        except (TimeoutError, DriveError):
             return False
         except Exception:
             log.warning("lock call failed", exc_info=True)

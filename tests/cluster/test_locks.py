@@ -8,6 +8,7 @@ is cut: its calls fail like a refused connection (``DriveOffline``).
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -321,5 +322,71 @@ def test_a_waiter_cancelled_while_acquiring_leaves_nothing_behind() -> None:
         assert [t.holder("k") for t in tables] == [None, None, None]
         await a.close()
         await b.close()
+
+    run(main())
+
+
+# --- through the node-to-node API -----------------------------------------------------------------
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _settings(rpc_secret: str = "lock-test-internode-secret") -> Any:
+    from pydantic import SecretStr
+
+    from storage_engine.config import EngineSettings
+
+    return EngineSettings(access_key="lock-test-root", secret_key=SecretStr("lock-test-root-secret-0123456789"),
+                          rpc_secret=SecretStr(rpc_secret), drive_timeout_seconds=2.0)
+
+
+def test_remote_lockers_over_rpc_servers_with_one_peer_down() -> None:
+    from storage_engine.cluster.locks import RemoteLocker, register_lock_service
+    from storage_engine.cluster.rpc_client import PeerClient
+    from storage_engine.cluster.rpc_server import RpcServer
+    from storage_engine.http.server import HttpServer
+
+    tables = [LockTable() for _ in range(3)]
+
+    async def main() -> None:
+        servers: list[HttpServer] = []
+        urls: list[str] = []
+        for table in tables[:2]:
+            rpc = RpcServer(_settings())
+            register_lock_service(rpc, table)
+            server = HttpServer(rpc)
+            port = (await server.listen("127.0.0.1", 0))[0].getsockname()[1]
+            servers.append(server)
+            urls.append(f"http://127.0.0.1:{port}")
+        urls.append(f"http://127.0.0.1:{closed_port()}")           # the third node is down
+        clients = [PeerClient(url, _settings()) for url in urls]
+        a = DistributedLocker([RemoteLocker(c) for c in clients], owner="a", lease=LEASE)
+        b = DistributedLocker([RemoteLocker(c) for c in clients], owner="b", lease=LEASE,
+                              acquire_timeout=LEASE * 2)
+        try:
+            async with a.lock("bucket/key"):
+                assert [t.holder("bucket/key") for t in tables[:2]] == ["a", "a"]
+                with pytest.raises(errors.ServiceUnavailable):
+                    async with b.lock("bucket/key"):
+                        pytest.fail("b entered a lock that a holds")
+                assert [t.holder("bucket/key") for t in tables[:2]] == ["a", "a"]   # refreshed over RPC
+            assert [len(t) for t in tables] == [0, 0, 0]
+            async with b.lock("bucket/key"):
+                assert [t.holder("bucket/key") for t in tables[:2]] == ["b", "b"]
+
+            # A caller without the internode secret is refused, and its call grants nothing.
+            stranger = RemoteLocker(PeerClient(urls[0], _settings("another-cluster")))
+            assert not await stranger.acquire("bucket/key", "u-stranger", "stranger", 10)
+            assert len(tables[0]) == 0
+            await stranger.client.close()
+        finally:
+            await a.close()
+            await b.close()
+            for client in clients:
+                await client.close()
+            for server in servers:
+                await server.shutdown(5)
 
     run(main())
