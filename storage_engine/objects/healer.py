@@ -1,8 +1,9 @@
 """Healing at the object layer: full passes over buckets, and a background healer.
 
 - ``heal(bucket | None)`` walks every key any drive knows (the union, so keys missing from some drives
-  are found too), heals each, and reports counts plus a line per key it touched. Bucket directories
-  and bucket metadata are healed first, so a replaced drive gets its buckets back.
+  are found too), heals each, and reports counts plus a line per key it touched. The config records
+  (bucket metadata among them) and bucket directories are healed first, so a replaced drive gets its
+  buckets back.
 - Reads that hit a missing or rotten shard, or drives with stale metadata, queue the key; a background
   task heals queued keys one at a time.
 - Every ``heal_interval_seconds`` (0 = never) one process (whoever holds the scanner lock) runs a full pass.
@@ -16,12 +17,12 @@ import logging
 import os
 from collections.abc import AsyncIterator
 
-from storage_engine.drives import paths
 from storage_engine.drives.base import DriveError
 from storage_engine.drives.format import heal_format
 from storage_engine.drives.local import LocalDrive
 from storage_engine.erasure.heal import heal_object
 from storage_engine.erasure.set import ErasureSet
+from storage_engine.errors import InsufficientReadQuorum
 from storage_engine.objects.buckets import BucketStore
 from storage_engine.objects.placement import Placement
 from storage_engine.objects.types import HealReport
@@ -118,6 +119,7 @@ class Healer:
         else:
             buckets = [b.name for b in await self.buckets.list()]
         await self._heal_formats(report)
+        await self._heal_config(report)
         for name in buckets:
             await self._heal_bucket_dirs(name, report)
             for es in self.placement.all_sets:
@@ -146,8 +148,21 @@ class Healer:
                     report.failures += 1
                     report.details.append(f"{drive.endpoint}: cannot restore format: {exc}")
 
+    async def _heal_config(self, report: HealReport) -> None:
+        """The config records (bucket metadata among them) heal like objects of the system volume."""
+        try:
+            results = await self.buckets.config.heal()
+        except InsufficientReadQuorum:
+            report.failures += 1
+            report.details.append("config records: too few drives answer to list them")
+            return
+        for result in results:
+            report.shards_rebuilt += result.shards_rebuilt
+            report.metadata_repaired += result.metadata_repaired
+            report.failures += int(result.failed)
+            report.details.extend(result.details)
+
     async def _heal_bucket_dirs(self, bucket: str, report: HealReport) -> None:
-        meta = await self.buckets.get(bucket)
         for es in self.placement.all_sets:
             for drive in es.drives:
                 if drive is None:
@@ -157,15 +172,6 @@ class Healer:
                         await drive.make_volume(bucket)
                         report.metadata_repaired += 1
                         report.details.append(f"{bucket}: recreated bucket directory on {drive.endpoint}")
-                    path = f"{paths.BUCKETS_DIR}/{bucket}.meta"
-                    try:
-                        current = await drive.read_file(paths.SYS_VOLUME, path)
-                    except DriveError:
-                        current = b""
-                    if current != meta.pack():
-                        await drive.write_file(paths.SYS_VOLUME, path, meta.pack())
-                        report.metadata_repaired += 1
-                        report.details.append(f"{bucket}: repaired bucket metadata on {drive.endpoint}")
                 except DriveError as exc:
                     report.failures += 1
                     report.details.append(f"{bucket}: cannot heal bucket on {drive.endpoint}: {exc}")

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 
 from storage_engine import errors
+from storage_engine.cluster.config_store import ConfigStore
 from storage_engine.config import BLOCK_SIZE, EngineSettings, default_parity, parse_storage_class
 from storage_engine.drives import paths
 from storage_engine.drives.base import Drive, DriveError
@@ -287,6 +288,7 @@ class ErasureObjectLayer:
 
     async def close(self) -> None:
         await self.healer.stop()
+        await self.buckets.config.stop()
         drives = {id(d): d for es in self.all_sets for d in es.drives if d is not None}
         await asyncio.gather(*(d.close() for d in drives.values()), return_exceptions=True)
 
@@ -365,7 +367,9 @@ async def open_object_layer(pools: list[Pool], settings: EngineSettings) -> Eras
         built.append(sets)
         everything.extend(online)
         replaced = replaced or bool(formatted.replaced)
-    layer = ErasureObjectLayer(built, BucketStore(everything, built[0][0].locker), settings)
+    config = ConfigStore(built[0][0], reload_seconds=settings.config_reload_seconds)
+    layer = ErasureObjectLayer(built, BucketStore(config, everything), settings)
+    config.start()
     layer.healer.start()
     if replaced:
         layer.healer.schedule_full_heal()
