@@ -1,4 +1,5 @@
-"""Command line: ``python -m storage_engine server [--address HOST:PORT] DRIVES...`` and ``heal``.
+"""Command line: ``python -m storage_engine server [--address HOST:PORT] DRIVES...``, ``heal`` and
+``credentials``.
 
 Flags override ``RUSTFS_*`` environment variables (see ``config.py``).
 """
@@ -6,13 +7,14 @@ Flags override ``RUSTFS_*`` environment variables (see ``config.py``).
 from __future__ import annotations
 
 import argparse
-import secrets
+import shlex
 import sys
 
 from pydantic import SecretStr, ValidationError
 
+from storage_engine import credentials_file
 from storage_engine.config import EngineSettings
-from storage_engine.topology import parse_pools
+from storage_engine.topology import Pool, parse_pools
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,6 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     heal = sub.add_parser("heal", help="heal a bucket, or everything, on a running server and report")
     heal.add_argument("--endpoint", default=None, help="server URL (default http://127.0.0.1:<port of RUSTFS_ADDRESS>)")
     heal.add_argument("bucket", nargs="?", default=None, help="bucket to heal (default: all)")
+    creds = sub.add_parser("credentials", help="print the root credentials the engine generated and keeps on DRIVES")
+    creds.add_argument("--export", action="store_true",
+                       help="print them as a shell command setting AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+    creds.add_argument("drives", nargs="*", help="the server's drives, as given to it (RUSTFS_VOLUMES)")
     return parser
 
 
@@ -36,15 +42,71 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
     return EngineSettings(**overrides)  # type: ignore[arg-type]
 
 
-def _ensure_credentials(settings: EngineSettings) -> EngineSettings:
-    """Generate root credentials when none are configured, and print them once."""
-    if settings.access_key and settings.secret_key.get_secret_value():
-        return settings
-    access = settings.access_key or "rustfs-" + secrets.token_hex(6)
-    secret = settings.secret_key.get_secret_value() or secrets.token_urlsafe(30)
-    print(f"Root credentials (generated; set RUSTFS_ACCESS_KEY/RUSTFS_SECRET_KEY to choose them):\n"
-          f"  access key: {access}\n  secret key: {secret}", flush=True)
-    return settings.model_copy(update={"access_key": access, "secret_key": SecretStr(secret)})
+class _Refused(Exception):
+    """The command cannot go on: ``str(exc)`` is the message, ``status`` the exit status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _is_remote(drive: str) -> bool:
+    return drive.startswith(("http://", "https://"))
+
+
+def _read_again_command(settings: EngineSettings) -> str:
+    drives = " ".join(shlex.quote(d) for d in settings.volumes.split())
+    return f"{shlex.quote(sys.executable)} -m storage_engine credentials {drives}"
+
+
+def _ensure_credentials(settings: EngineSettings, pools: list[Pool]) -> EngineSettings:
+    """Root credentials: the environment's; else (local drives only) those kept on the drives; else
+    new ones, stored on the drives and printed this once."""
+    access, secret = settings.access_key, settings.secret_key.get_secret_value()
+    if access and secret:
+        return settings                    # never written to disk
+    if access or secret:
+        raise _Refused("set both RUSTFS_ACCESS_KEY and RUSTFS_SECRET_KEY, or neither", 2)
+    drives = [d for pool in pools for d in pool.drives]
+    if any(_is_remote(d) for d in drives):
+        # Each node would invent its own: give every node the same ones (the component's Secret).
+        raise _Refused("remote drives need the root credentials from the environment: set "
+                       "RUSTFS_ACCESS_KEY and RUSTFS_SECRET_KEY, the same on every node", 2)
+    stored = credentials_file.load(drives)
+    if stored is not None:
+        failures = credentials_file.store(credentials_file.missing(drives), stored)
+        print(f"Root credentials: access key {stored.access_key}, kept with the drives; print them with:\n"
+              f"  {_read_again_command(settings)}", flush=True)
+    else:
+        stored = credentials_file.generate()
+        failures = credentials_file.store(drives, stored)
+        if len(failures) == len(drives):
+            raise _Refused(f"cannot store the generated root credentials on any drive: {failures[drives[0]]}", 1)
+        print(f"Root credentials (generated; set RUSTFS_ACCESS_KEY/RUSTFS_SECRET_KEY to choose them):\n"
+              f"  access key: {stored.access_key}\n  secret key: {stored.secret_key}\n"
+              f"They are kept with the drives ({credentials_file.FILE_NAME}); print them again with:\n"
+              f"  {_read_again_command(settings)}", flush=True)
+    for drive, exc in failures.items():
+        print(f"warning: cannot store the root credentials on {drive}: {exc}", file=sys.stderr)
+    return settings.model_copy(update={"access_key": stored.access_key, "secret_key": SecretStr(stored.secret_key)})
+
+
+def _print_credentials(settings: EngineSettings, pools: list[Pool], export: bool) -> int:
+    drives = [d for pool in pools for d in pool.drives]
+    stored = credentials_file.load(drives)
+    if stored is None:
+        print("error: no stored root credentials on these drives (the engine stores only credentials it "
+              "generated; set ones come from RUSTFS_ACCESS_KEY/RUSTFS_SECRET_KEY)", file=sys.stderr)
+        return 1
+    if settings.access_key or settings.secret_key.get_secret_value():
+        print("note: RUSTFS_ACCESS_KEY/RUSTFS_SECRET_KEY are set; a server started with them uses those instead",
+              file=sys.stderr)
+    if export:
+        print(f"export AWS_ACCESS_KEY_ID={shlex.quote(stored.access_key)} "
+              f"AWS_SECRET_ACCESS_KEY={shlex.quote(stored.secret_key)}")
+    else:
+        print(f"access key: {stored.access_key}\nsecret key: {stored.secret_key}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,15 +116,22 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    if args.command == "server":
+    if args.command in ("server", "credentials"):
         try:
             pools = parse_pools(settings.volumes.split())
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        if args.command == "credentials":
+            return _print_credentials(settings, pools, args.export)
+        try:
+            settings = _ensure_credentials(settings, pools)
+        except _Refused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.status
         from storage_engine.server import run_server
 
-        return run_server(_ensure_credentials(settings), pools)
+        return run_server(settings, pools)
     if args.command == "heal":
         from storage_engine.admin_client import heal
 
