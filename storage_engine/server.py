@@ -2,11 +2,12 @@
 
     run_server(settings, pools) -> exit code          (called by ``cli.py``)
 
-With ``settings.workers > 1`` the parent binds the address (to fail early and to resolve port 0),
+With ``settings.workers > 1`` the parent binds and listens (to fail early and to resolve port 0),
 prepares the drives once, then forks that many workers. Each worker opens its own object layer and
-listens on its own SO_REUSEPORT socket, so the kernel spreads connections evenly; without
-SO_REUSEPORT the workers share the parent's socket. The parent forwards SIGTERM/SIGINT, restarts a
-worker that dies unexpectedly, and prints ``listening on ...`` once every worker is ready.
+accepts on the parent's one listening socket. No SO_REUSEPORT: with it, a second, unrelated server
+could bind the same port and silently take half the connections; without it, that server fails
+with "address in use". The parent forwards SIGTERM/SIGINT, restarts a worker that dies unexpectedly,
+and prints ``listening on ...`` once every worker is ready.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import errno
 import logging
 import os
 import select
@@ -87,15 +89,17 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def bind_socket(host: str, port: int, *, reuse_port: bool, listen: bool = True) -> socket.socket:
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The one listening socket of this server, shared by its workers.
+
+    SO_REUSEADDR only lets a restart bind past old connections in TIME_WAIT; Linux still refuses
+    the port while another socket listens on it.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    if listen:
-        sock.listen(1024)
+    sock.listen(1024)
     sock.setblocking(False)
     return sock
 
@@ -150,12 +154,13 @@ def run_server(settings: EngineSettings, pools: list[Pool], *,
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    reuse_port = hasattr(socket, "SO_REUSEPORT") and settings.workers > 1
     try:
         # Bound in the parent: a taken port fails here, at once, with a clear message.
-        sock = bind_socket(settings.host, settings.port, reuse_port=reuse_port, listen=not reuse_port)
+        sock = bind_socket(settings.host, settings.port)
     except OSError as exc:
-        print(f"error: cannot listen on {settings.address}: {exc.strerror or exc}", file=sys.stderr)
+        reason = "address in use (another server listens on this port)" if exc.errno == errno.EADDRINUSE \
+            else exc.strerror or str(exc)
+        print(f"error: cannot listen on {settings.address}: {reason}", file=sys.stderr)
         return 1
     try:
         if settings.workers == 1:
@@ -169,7 +174,7 @@ def run_server(settings: EngineSettings, pools: list[Pool], *,
     finally:
         if settings.workers == 1:
             sock.close()
-    return _supervise(settings, pools, sock, reuse_port, app_factory)
+    return _supervise(settings, pools, sock, app_factory)
 
 
 async def _prepare_drives(settings: EngineSettings, pools: list[Pool]) -> None:
@@ -182,9 +187,8 @@ async def _prepare_drives(settings: EngineSettings, pools: list[Pool]) -> None:
     await layer.close()
 
 
-def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket, reuse_port: bool,
+def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
                app_factory: AppFactory | None) -> int:
-    port = sock.getsockname()[1]
     ready_read, ready_write = os.pipe()
     stopping = False
     children: dict[int, int] = {}                # pid -> worker index
@@ -200,14 +204,11 @@ def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
                 _die_with_parent(parent_pid)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                worker_sock = sock
-                if reuse_port:
-                    worker_sock = bind_socket(settings.host, port, reuse_port=True)
 
                 def ready(_: socket.socket) -> None:
                     os.write(ready_write, b"1")
 
-                _run(_worker_main(settings, pools, worker_sock, ready, app_factory))
+                _run(_worker_main(settings, pools, sock, ready, app_factory))
             except BaseException:                # a worker must never return into the parent's code
                 logging.getLogger("storage_engine.server").exception("worker %d failed", index)
                 code = 1
@@ -231,7 +232,7 @@ def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
     if not _wait_ready(ready_read, settings.workers, children):
         forward(signal.SIGTERM, None)
     else:
-        _announce(sock, settings.workers)   # bound even when not listening: it has the address
+        _announce(sock, settings.workers)
     exit_code = 0
     restarts: list[float] = []
     while children:
