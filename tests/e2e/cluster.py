@@ -234,8 +234,12 @@ class Pod:
             self.kill()
 
     def ready_status(self) -> int:
-        """`/rustfs/health/ready` as the rendered readiness probe asks it; 0 when nothing answers."""
-        path = self.cluster.tenant.container["readinessProbe"]["httpGet"]["path"]
+        """The rendered readiness probe's answer (`/rustfs/health/ready`); 0 when nothing answers."""
+        return self.probe("readinessProbe")
+
+    def probe(self, kind: str) -> int:
+        """The status the rendered probe `kind` ("livenessProbe", ...) gets; 0 when nothing answers."""
+        path = self.cluster.tenant.container[kind]["httpGet"]["path"]
         connection = http.client.HTTPConnection(self.address, self.port, timeout=3)
         try:
             connection.request("GET", path)

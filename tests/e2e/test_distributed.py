@@ -333,6 +333,8 @@ def test_a_node_below_quorum_is_not_ready_and_waits(tenant: RenderedTenant,
             answers.append(first.ready_status())
             time.sleep(0.25)
         assert {a for a in answers if a} == {503}, f"readiness of a lone node: {answers}\n{first.log_tail()}"
+        # Alive all the while: the rendered startup and liveness probes must not restart a waiting node.
+        assert first.probe("startupProbe") == first.probe("livenessProbe") == 200
         fresh.start(others)
         fresh.wait_ready()
         s3 = client(first)
