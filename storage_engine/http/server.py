@@ -63,14 +63,13 @@ class HttpServer:
         self._all_closed: asyncio.Future[None] | None = None
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0, *, sock: socket.socket | None = None,
-                     reuse_port: bool = False, backlog: int = 1024) -> list[socket.socket]:
+                     backlog: int = 1024) -> list[socket.socket]:
         """Start accepting on ``host:port`` (or an already bound ``sock``); returns the sockets."""
         loop = asyncio.get_running_loop()
         if sock is not None:
             server = await loop.create_server(lambda: HttpConnection(self), sock=sock, backlog=backlog)
         else:
-            server = await loop.create_server(lambda: HttpConnection(self), host, port,
-                                              reuse_port=reuse_port or None, backlog=backlog)
+            server = await loop.create_server(lambda: HttpConnection(self), host, port, backlog=backlog)
         self._servers.append(server)
         return list(server.sockets)
 
@@ -104,12 +103,12 @@ class HttpServer:
 
 
 async def serve(app: App, host: str, port: int, *, stop: asyncio.Event, limits: ServerLimits | None = None,
-                sock: socket.socket | None = None, reuse_port: bool = False,
+                sock: socket.socket | None = None,
                 on_ready: Callable[[list[socket.socket]], None] | None = None,
                 shutdown_timeout: float = 30.0) -> None:
     """Serve ``app`` until ``stop`` is set, then shut down gracefully."""
     server = HttpServer(app, limits)
-    sockets = await server.listen(host, port, sock=sock, reuse_port=reuse_port)
+    sockets = await server.listen(host, port, sock=sock)
     if on_ready is not None:
         on_ready(sockets)
     try:
