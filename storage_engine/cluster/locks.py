@@ -292,7 +292,9 @@ class DistributedLocker:
 
     async def _keep_alive(self, name: str, uid: str) -> None:
         """Refresh every third of the lease. A table that no longer knows the uid (restarted, or the
-        lease ran out) is asked to grant it again, which it does only if nobody else took the name."""
+        lease ran out) is asked to grant it again, which it does only if nobody else took the name.
+        A round lasts at most a third of the lease too, so one slow table cannot let the grants of
+        the others run out."""
         while True:
             await asyncio.sleep(self._lease / 3)
             held = await asyncio.gather(*(self._refresh_one(locker, name, uid) for locker in self._lockers))
@@ -301,9 +303,10 @@ class DistributedLocker:
                             name, sum(held), len(held), self._quorum)
 
     async def _refresh_one(self, locker: Locker, name: str, uid: str) -> bool:
-        if await self._ask(locker.refresh(uid, self._lease)):
+        timeout = min(self._call_timeout, self._lease / 6)
+        if await self._ask(locker.refresh(uid, self._lease), timeout):
             return True
-        return await self._ask(locker.acquire(name, uid, self._owner, self._lease))
+        return await self._ask(locker.acquire(name, uid, self._owner, self._lease), timeout)
 
     async def _release(self, uid: str, calls: list[asyncio.Task[bool]]) -> None:
         # Each table is released after its acquire call has answered, so a late grant is released too.
@@ -313,10 +316,10 @@ class DistributedLocker:
 
         await asyncio.gather(*(release_one(locker, call) for locker, call in zip(self._lockers, calls)))
 
-    async def _ask(self, call: Awaitable[bool]) -> bool:
+    async def _ask(self, call: Awaitable[bool], timeout: float | None = None) -> bool:
         """One call to one table; failing or slow counts as "no"."""
         try:
-            async with asyncio.timeout(self._call_timeout):
+            async with asyncio.timeout(timeout or self._call_timeout):
                 return bool(await call)
         except (TimeoutError, DriveError):
             return False
