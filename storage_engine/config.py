@@ -59,9 +59,13 @@ class EngineSettings(BaseSettings):
     address: str = Field(
         default=":9000", description="HOST:PORT to listen on; an empty host means all interfaces. Default ':9000'.")
     access_key: str = Field(
-        default="", description="Root access key. Default: generated at start and printed once.")
+        default="",
+        description="Root access key. Default (local drives only): generated on the first start, printed "
+                    "once and kept with the drives.")
     secret_key: SecretStr = Field(
-        default=SecretStr(""), description="Root secret key. Default: generated at start and printed once.")
+        default=SecretStr(""),
+        description="Root secret key. Default (local drives only): generated on the first start, printed "
+                    "once and kept with the drives.")
     region: str = Field(default="us-east-1", description="Region the server reports and signs for. Default 'us-east-1'.")
     server_domains: str = Field(
         default="",
