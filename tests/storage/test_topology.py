@@ -31,7 +31,7 @@ def test_sets_and_pools(tmp_path: Path) -> None:
         assert used == {0, 1}
         await layer.close()
 
-        # Expansion: a second pool. Old keys stay in pool 0, new keys go to pool 0 too (first pool).
+        # Expansion: a second pool. Old keys stay in pool 0; new keys go to either, by free space.
         layer = await open_object_layer([first, _pool(tmp_path, "b", 4, 4)], settings())
         assert len(layer.pools) == 2
         listing = await layer.list_objects("bkt", max_keys=7)
