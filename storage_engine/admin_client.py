@@ -72,7 +72,8 @@ def heal(settings: EngineSettings, endpoint: str | None, bucket: str | None) -> 
 
 def format_report(report: dict[str, object], bucket: str | None) -> str:
     lines = [f"Heal of {bucket or 'all buckets'}:"]
-    for field in ("objects_scanned", "objects_healed", "shards_rebuilt", "metadata_repaired", "failures"):
+    for field in ("objects_scanned", "objects_healed", "shards_rebuilt", "metadata_repaired", "repaired_by_reads",
+                  "failures"):
         lines.append(f"  {field.replace('_', ' ')}: {report.get(field, 0)}")
     details = report.get("details")
     if isinstance(details, list) and details:

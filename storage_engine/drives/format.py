@@ -3,12 +3,18 @@
 ``.rustfs.sys/format.json`` holds the deployment id, the drive's own uuid and the uuids of every drive of
 its pool, set by set. At start each drive is checked against its position on the command line:
 
-- all drives of the pool unformatted -> a fresh pool: every drive is formatted;
+- no drive of the pool formatted: a fresh pool, formatted only by the node allowed to
+  (``may_format_fresh``) and only when every drive answered "unformatted"; else ``FormatPending``;
+- formatted drives exist: at least half of the pool must be formatted and agree on one layout
+  (MinIO's rule), else ``FormatQuorumLost`` and nothing is formatted: a lone survivor never turns
+  blank drives into "replacements" of an empty store;
 - a formatted drive in its own slot -> used;
-- a formatted drive from another deployment or another slot -> refused (left offline, logged);
-- an unformatted, unused drive in a slot of a formatted pool -> a replacement: it takes the slot's uuid
-  and is reported so the caller can heal it;
-- an unformatted drive holding data -> refused (never overwrite what we do not know).
+- a formatted drive from another deployment or another slot -> refused (left out, logged);
+- an unformatted, unused drive in a slot of a formatted pool -> a replacement: it takes the slot's uuid,
+  is marked healing (``HEALING_FILE``) and reported so the caller can heal it;
+- an unformatted drive holding data -> refused (never overwrite what we do not know);
+- a drive that does not answer -> left out; its slot's identity is returned all the same, so it can
+  come in later (``drives.health.CheckedDrive``).
 """
 
 from __future__ import annotations
@@ -18,18 +24,29 @@ import fcntl
 import json
 import logging
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from storage_engine.drives import paths
-from storage_engine.drives.base import Drive, DriveError
+from storage_engine.drives.base import Drive, DriveError, DriveOffline
 from storage_engine.drives.local import LocalDrive
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+# Present on a drive formatted into its slot whose data is not healed back yet (SYS_VOLUME).
+HEALING_FILE = "healing.json"
+
+
+class FormatQuorumLost(Exception):
+    """Fewer than half of a pool's drives are formatted and agree: wait for drives to return."""
+
+
+class FormatPending(Exception):
+    """A fresh pool that this node may not format (yet): wait for its formats to appear."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +108,19 @@ class _FormatLock:
         self._fds.clear()
 
 
-async def heal_format(drive: Drive, expected: DriveFormat) -> bool:
+async def heal_format(drive: Drive, expected: DriveFormat, *, ours: bool = False) -> bool:
     """Rewrite a running drive's missing format (it was wiped or replaced under us); True if written.
-    A drive carrying some other identity is left alone (and logged): it is not ours to overwrite."""
+    The drive must be unused, unless ``ours``: it carried this slot's format while we ran, so what it
+    holds now we wrote (heals that raced the wipe). A drive carrying some other identity is left alone
+    (and logged): it is not ours to overwrite."""
     current = await _read(drive)
     if isinstance(current, DriveFormat):
         if current != expected:
             log.error("drive %s now carries another identity; not healing it", drive.endpoint)
         return False
-    if isinstance(current, Exception) or not await _unused(drive):
+    if isinstance(current, Exception) or not (ours or await _unused(drive)):
         return False
-    await drive.write_format(expected.to_json())
-    await drive.prepare()
+    await _format_for_healing(drive, expected)
     log.warning("drive %s: format restored for set %d slot %d", drive.endpoint, expected.set_index,
                 expected.drive_index)
     return True
@@ -116,28 +134,47 @@ async def _read(drive: Drive) -> DriveFormat | None | Exception:
         return exc
 
 
-async def load_pool(drives: Sequence[Drive], pool: int, set_size: int, deployment_id: str | None) -> PoolFormat:
-    """Check or create the format of one pool's drives (see the module docstring)."""
+async def _format_for_healing(drive: Drive, fmt: DriveFormat) -> None:
+    # The marker first: a crash in between leaves an unformatted drive, never a formatted one that
+    # looks whole but lacks its data.
+    await drive.prepare()
+    await drive.write_file(paths.SYS_VOLUME, HEALING_FILE, json.dumps({"since": time.time()}).encode())
+    await drive.write_format(fmt.to_json())
+
+
+async def load_pool(drives: Sequence[Drive], pool: int, set_size: int, deployment_id: str | None, *,
+                    may_format_fresh: bool = True) -> PoolFormat:
+    """Check or create the format of one pool's drives (see the module docstring).
+
+    ``may_format_fresh``: this node owns the first endpoint (single node: always). Raises
+    ``FormatPending`` or ``FormatQuorumLost`` when the caller should wait and retry, ValueError for
+    drives that can never be used as given (another pool's, another layout)."""
     lock = _FormatLock(drives)
     await asyncio.to_thread(lock.__enter__)
     try:
-        return await _load_pool_locked(drives, pool, set_size, deployment_id)
+        return await _load_pool_locked(drives, pool, set_size, deployment_id, may_format_fresh)
     finally:
         lock.__exit__()
 
 
 async def _load_pool_locked(drives: Sequence[Drive], pool: int, set_size: int,
-                            deployment_id: str | None) -> PoolFormat:
+                            deployment_id: str | None, may_format_fresh: bool) -> PoolFormat:
     formats = await asyncio.gather(*(_read(d) for d in drives))
     n_sets = len(drives) // set_size
     found = [f for f in formats if isinstance(f, DriveFormat) and f.pool == pool]
     if not found:
         if any(isinstance(f, DriveFormat) for f in formats):
             raise ValueError(f"pool {pool}: drives are formatted for another pool; refusing to start")
+        silent = sum(isinstance(f, Exception) for f in formats)
+        if not may_format_fresh or silent:
+            raise FormatPending(f"pool {pool}: no drive is formatted yet; {silent} of {len(drives)} "
+                                f"did not answer" + ("" if may_format_fresh else "; waiting for the first node"))
         return await _format_fresh(drives, pool, set_size, deployment_id or str(uuid.uuid4()))
-    # The reference layout is what most formatted drives agree on.
-    ref_key, _ = Counter((f.deployment_id, f.sets) for f in found).most_common(1)[0]
-    ref_deployment, ref_sets = ref_key
+    # The reference layout is what most formatted drives agree on; it needs at least half the pool.
+    (ref_deployment, ref_sets), agreeing = Counter((f.deployment_id, f.sets) for f in found).most_common(1)[0]
+    if 2 * agreeing < len(drives):
+        raise FormatQuorumLost(f"pool {pool}: only {agreeing} of {len(drives)} drives are formatted and agree; "
+                               "waiting for more drives (nothing is formatted meanwhile)")
     if deployment_id and ref_deployment != deployment_id:
         raise ValueError(f"pool {pool} belongs to deployment {ref_deployment}, not {deployment_id}")
     if len(ref_sets) != n_sets or any(len(s) != set_size for s in ref_sets):
@@ -148,7 +185,10 @@ async def _load_pool_locked(drives: Sequence[Drive], pool: int, set_size: int,
     for position, (drive, fmt) in enumerate(zip(drives, formats)):
         s, i = divmod(position, set_size)
         expected = ref_sets[s][i]
-        if isinstance(fmt, Exception):
+        if isinstance(fmt, DriveOffline):
+            log.warning("drive %s does not answer; it comes in when it does", drive.endpoint)
+            out.append(None)
+        elif isinstance(fmt, Exception):
             log.error("drive %s: unreadable format (%s); leaving it offline", drive.endpoint, fmt)
             out.append(None)
         elif isinstance(fmt, DriveFormat):
@@ -161,7 +201,7 @@ async def _load_pool_locked(drives: Sequence[Drive], pool: int, set_size: int,
         elif await _unused(drive):
             new = DriveFormat(ref_deployment, pool, s, i, expected, ref_sets)
             try:
-                await drive.write_format(new.to_json())
+                await _format_for_healing(drive, new)
             except DriveError as exc:
                 log.error("drive %s: cannot format replacement (%s)", drive.endpoint, exc)
                 out.append(None)

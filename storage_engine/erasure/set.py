@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import xxhash
 
 from storage_engine.drives import metafile, paths
-from storage_engine.drives.format import DriveFormat
 from storage_engine.drives.base import Drive, DriveError, DriveOffline, FileNotFound, VolumeNotFound
+from storage_engine.drives.health import CheckedDrive
 from storage_engine.errors import InsufficientReadQuorum, InsufficientWriteQuorum, NoSuchBucket
 from storage_engine.erasure.bitrot import ShardLayout
 from storage_engine.erasure.codec import get_codec
@@ -86,9 +86,8 @@ class MetaView:
 
 class ErasureSet:
     def __init__(self, pool: int, index: int, drives: Sequence[Drive | None], standard_parity: int,
-                 rrs_parity: int, locker: KeyLocker, formats: Sequence[DriveFormat] = ()) -> None:
+                 rrs_parity: int, locker: KeyLocker) -> None:
         self.pool = pool
-        self.formats = list(formats)          # the identity of each slot (to restore a wiped drive's)
         self.index = index
         self.drives = list(drives)
         self.n = len(drives)
@@ -97,7 +96,7 @@ class ErasureSet:
         self.locker = locker
         self.default_k = self.n - standard_parity
         # Fewest drives any committed write reached, over the storage classes.
-        self._min_write_quorum = min(write_quorum(self.n - p, p) for p in (standard_parity, rrs_parity))
+        self.min_write_quorum = min(write_quorum(self.n - p, p) for p in (standard_parity, rrs_parity))
 
     def __repr__(self) -> str:
         return f"ErasureSet(pool={self.pool}, set={self.index})"
@@ -113,6 +112,19 @@ class ErasureSet:
 
     def lock(self, bucket: str, key: str):  # noqa: ANN201 - an async context manager
         return self.locker.lock(f"{bucket}/{key}")
+
+    # --- drive health -------------------------------------------------------------------------------
+    def online_drives(self) -> list[Drive]:
+        """Drives usable for reads and writes now (healing ones included)."""
+        return [d for d in self.drives if d is not None and (not isinstance(d, CheckedDrive) or d.online)]
+
+    def listable_drives(self) -> list[Drive]:
+        """Drives that hold every committed key they should (healing ones lack some)."""
+        return [d for d in self.drives if d is not None and (not isinstance(d, CheckedDrive) or d.listable)]
+
+    def has_quorum(self) -> bool:
+        """Enough drives online to read and to write objects of the default storage class."""
+        return len(self.online_drives()) >= write_quorum(self.default_k, self.standard_parity)
 
     # --- metadata reads -----------------------------------------------------------------------------
     async def read_raw(self, volume: str, path: str) -> list[RawMeta]:
@@ -177,7 +189,7 @@ class ErasureSet:
             needed = latest.data_blocks if latest.data_blocks else self.default_k
             if count >= needed:
                 return MetaView(versions, header, raw, headers, inlines)
-        if not_found >= self.n - self._min_write_quorum + 1:
+        if not_found >= self.n - self.min_write_quorum + 1:
             return None
         raise InsufficientReadQuorum()
 
@@ -226,7 +238,8 @@ class ErasureSet:
         if len(done) >= needed:
             return done
         await self._rollback(bucket, meta_path, view, done, data_path)
-        if errors and all(isinstance(e, VolumeNotFound) for e in errors):
+        # Only when no drive has the bucket's directory (deleted meanwhile); some missing it is drive loss.
+        if not done and errors and all(isinstance(e, VolumeNotFound) for e in errors):
             raise NoSuchBucket()
         log.warning("%s: write quorum lost for %s/%s: %s", self, bucket, key, errors)
         raise InsufficientWriteQuorum()

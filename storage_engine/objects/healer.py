@@ -18,7 +18,7 @@ import os
 from collections.abc import AsyncIterator
 
 from storage_engine.drives.base import DriveError
-from storage_engine.drives.format import heal_format
+from storage_engine.drives.health import CheckedDrive
 from storage_engine.drives.local import LocalDrive
 from storage_engine.erasure.heal import heal_object
 from storage_engine.erasure.set import ErasureSet
@@ -42,6 +42,7 @@ class Healer:
         self._queued: set[tuple[int, int, str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._busy = False
+        self._repaired_by_reads = 0           # keys the background worker repaired since the last full pass
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._worker(), name="heal-worker"))
@@ -81,6 +82,7 @@ class Healer:
             self._busy = True
             try:
                 result = await heal_object(es, bucket, key)
+                self._repaired_by_reads += int(result.changed)
                 for line in result.details:
                     log.info("background heal: %s", line)
             except asyncio.CancelledError:
@@ -112,13 +114,17 @@ class Healer:
 
     # --- full passes --------------------------------------------------------------------------------
     async def heal(self, bucket: str | None) -> HealReport:
+        """One pass. A full pass (``bucket`` None) also restores wiped drives' formats first and, when
+        nothing failed, returns the drives it healed back to listings."""
         report = HealReport()
+        await self.drain()                    # repairs that reads queued count as theirs
+        report.repaired_by_reads, self._repaired_by_reads = self._repaired_by_reads, 0
+        healing = await self._heal_formats(report)
         if bucket is not None:
             await self.buckets.get(bucket)
             buckets = [bucket]
         else:
             buckets = [b.name for b in await self.buckets.list()]
-        await self._heal_formats(report)
         await self._heal_config(report)
         for name in buckets:
             await self._heal_bucket_dirs(name, report)
@@ -132,21 +138,46 @@ class Healer:
                     report.metadata_repaired += result.metadata_repaired
                     report.failures += int(result.failed)
                     report.details.extend(result.details)
+        if bucket is None and not report.failures:
+            for drive in healing:
+                await drive.finish_healing()
+                report.details.append(f"{drive.endpoint}: healed completely")
+        elif healing:
+            report.details.append(f"{len(healing)} drive(s) still healing: the next full pass resumes")
         return report
 
-    async def _heal_formats(self, report: HealReport) -> None:
-        """A drive wiped while we run lost its identity: restore it, so its data can be healed back."""
+    async def _heal_formats(self, report: HealReport) -> list[CheckedDrive]:
+        """Check every drive now; give a drive that lost its format (wiped while we run, or since) its
+        slot's identity back, if its set can be read to heal it. Returns the drives being healed."""
+        healing: list[CheckedDrive] = []
         for es in self.placement.all_sets:
-            for drive, expected in zip(es.drives, es.formats):
-                if drive is None:
-                    continue
-                try:
-                    if await heal_format(drive, expected):
-                        report.metadata_repaired += 1
-                        report.details.append(f"{drive.endpoint}: restored the drive's format")
-                except DriveError as exc:
-                    report.failures += 1
-                    report.details.append(f"{drive.endpoint}: cannot restore format: {exc}")
+            drives = [d for d in es.drives if isinstance(d, CheckedDrive)]
+            await asyncio.gather(*(d.probe() for d in drives))
+            readable = len(es.listable_drives()) >= es.default_k
+            for drive in drives:
+                if drive.state == "unformatted":
+                    await self._restore_format(drive, readable, report)
+                if drive.state == "healing":
+                    healing.append(drive)
+        return healing
+
+    async def _restore_format(self, drive: CheckedDrive, readable: bool, report: HealReport) -> None:
+        report.failures += 1                  # until it is restored
+        if not readable:
+            report.details.append(f"{drive.endpoint}: unformatted, and its set has too few drives to heal "
+                                  "it from; left as it is")
+            return
+        try:
+            restored = await drive.restore_format()
+        except DriveError as exc:
+            report.details.append(f"{drive.endpoint}: cannot restore format: {exc}")
+            return
+        if not restored:
+            report.details.append(f"{drive.endpoint}: carries another identity or unknown data; not touched")
+            return
+        report.failures -= 1
+        report.metadata_repaired += 1
+        report.details.append(f"{drive.endpoint}: restored the drive's format; healing it")
 
     async def _heal_config(self, report: HealReport) -> None:
         """The config records (bucket metadata among them) heal like objects of the system volume."""
@@ -203,7 +234,8 @@ async def _walk(drive: object, bucket: str, cursor: str) -> list[str]:
 
 def _scanner_lock(placement: Placement) -> int:
     for es in placement.all_sets:
-        for drive in es.drives:
+        for checked in es.drives:
+            drive = checked.inner if isinstance(checked, CheckedDrive) else checked
             if isinstance(drive, LocalDrive):
                 try:
                     fd = os.open(os.path.join(drive.sys_root, "scanner.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

@@ -24,8 +24,9 @@ from storage_engine import errors
 from storage_engine.cluster.config_store import ConfigStore
 from storage_engine.config import BLOCK_SIZE, EngineSettings, default_parity, parse_storage_class
 from storage_engine.drives import paths
-from storage_engine.drives.base import Drive, DriveError
+from storage_engine.drives.base import Drive
 from storage_engine.drives.format import load_pool
+from storage_engine.drives.health import check_drives
 from storage_engine.drives.local import LocalDrive
 from storage_engine.erasure.locks import KeyLocker
 from storage_engine.erasure.metadata import PartMeta, Version, find
@@ -280,8 +281,8 @@ class ErasureObjectLayer:
 
     # --- healing, readiness and shutdown -------------------------------------------------------------
     async def ready(self) -> bool:
-        """Every erasure set has enough drives online to read (``api.app.SupportsReadiness``)."""
-        return all(sum(d is not None for d in es.drives) >= es.default_k for es in self.all_sets)
+        """Every erasure set has a read and a write quorum of drives online (``api.app.SupportsReadiness``)."""
+        return all(es.has_quorum() for es in self.all_sets)
 
     async def heal(self, bucket: str | None = None) -> HealReport:
         return await self.healer.heal(bucket)
@@ -325,19 +326,6 @@ def _make_drive(endpoint: str) -> LocalDrive:
     return LocalDrive(endpoint)
 
 
-async def _prepare(drives: list[Drive | None]) -> list[Drive | None]:
-    async def prepare(drive: Drive | None) -> Drive | None:
-        if drive is None:
-            return None
-        try:
-            await drive.prepare()
-            return drive
-        except DriveError as exc:
-            log.error("drive %s unusable, leaving it offline: %s", drive.endpoint, exc)
-            return None
-    return list(await asyncio.gather(*(prepare(d) for d in drives)))
-
-
 def _lock_dir(members: Sequence[Drive | None]) -> str | None:
     for drive in members:
         if isinstance(drive, LocalDrive):
@@ -357,16 +345,16 @@ async def open_object_layer(pools: list[Pool], settings: EngineSettings) -> Eras
         drives: list[Drive] = [_make_drive(endpoint) for endpoint in pool.drives]
         formatted = await load_pool(drives, pool_index, pool.set_size, deployment)
         deployment = formatted.deployment_id
-        online = await _prepare(formatted.drives)
+        # Every slot gets a checked drive, usable or not: one that is offline or wiped comes in later.
+        checked = await check_drives(drives, formatted.formats, timeout=settings.drive_timeout_seconds)
         sets = []
-        for set_index in range(len(online) // pool.set_size):
-            span = slice(set_index * pool.set_size, (set_index + 1) * pool.set_size)
-            members = online[span]
-            sets.append(ErasureSet(pool_index, set_index, members, standard, rrs, KeyLocker(_lock_dir(members)),
-                                   formatted.formats[span]))
+        for set_index in range(len(checked) // pool.set_size):
+            members = checked[set_index * pool.set_size:(set_index + 1) * pool.set_size]
+            lock_dir = _lock_dir([d.inner for d in members if d.online])
+            sets.append(ErasureSet(pool_index, set_index, members, standard, rrs, KeyLocker(lock_dir)))
         built.append(sets)
-        everything.extend(online)
-        replaced = replaced or bool(formatted.replaced)
+        everything.extend(checked)
+        replaced = replaced or any(d.state == "healing" for d in checked)
     config = ConfigStore(built[0][0], reload_seconds=settings.config_reload_seconds)
     layer = ErasureObjectLayer(built, BucketStore(config, everything), settings)
     config.start()

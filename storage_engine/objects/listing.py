@@ -1,7 +1,11 @@
 """Listing objects and versions: a sorted merge of drive walks, resolved to each key's quorum metadata.
 
-Within a set, ``n - write_quorum + 1`` drives are walked in parallel: every committed write reached
-``write_quorum`` drives, so each committed key is on at least one of them. When the walked drives hold
+Within a set, ``n - write_quorum + 1`` listable drives (online, not healing) are walked in parallel:
+every committed write reached ``write_quorum`` drives, so each committed key is on at least one of them.
+A drive whose walk fails, or finds the bucket's directory missing (wiped), is replaced by another
+listable drive; when too few remain the listing fails with InsufficientReadQuorum rather than come out
+silently short (unless every listable drive lacks the bucket: a set of a pool added since holds none
+of it). When the walked drives hold
 identical metadata for a key (the normal case, compared as bytes without decoding), that is the answer;
 otherwise the key is resolved by a full quorum read. Sets hold disjoint keys; their sorted streams are
 merged. With delimiter ``/`` a directory becomes a common prefix without being walked, once a live
@@ -14,10 +18,10 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 from storage_engine.drives.metafile import CorruptMetaFile
-from storage_engine.drives.base import Drive, DriveError, WalkEntry
+from storage_engine.drives.base import Drive, DriveError, VolumeNotFound, WalkEntry
 from storage_engine.errors import InsufficientReadQuorum
 from storage_engine.erasure.metadata import Summary, Version, decode_docs, decode_header
-from storage_engine.erasure.set import ErasureSet, write_quorum
+from storage_engine.erasure.set import ErasureSet
 from storage_engine.objects.types import ListObjectsResult, ListVersionsResult, ObjectInfo
 from storage_engine.objects.versions import to_info
 
@@ -53,22 +57,28 @@ Entry = tuple[str, Listed | None]
 
 async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, delimited: bool,
                        batch: int) -> AsyncIterator[Entry]:
-    online = [d for d in es.drives if d is not None]
-    ask = max(1, es.n - write_quorum(es.default_k, es.standard_parity) + 1)
-    drives = online[:ask]
-    spare = online[ask:]
+    listable = es.listable_drives()
+    ask = max(1, es.n - es.min_write_quorum + 1)
+    if len(listable) < ask:
+        raise InsufficientReadQuorum()
+    drives = listable[:ask]
+    spare = listable[ask:]
     cursor = marker
     while True:
         results = await asyncio.gather(*(_walk(d, bucket, prefix, cursor, batch, delimited) for d in drives))
-        while any(r is None for r in results) and spare:
+        no_volume = sum(isinstance(r, VolumeNotFound) for r in results)
+        while any(isinstance(r, DriveError) for r in results) and spare:
             # A drive failed to list: ask another one instead, so every committed key is still seen.
-            failed = [i for i, r in enumerate(results) if r is None]
+            failed = [i for i, r in enumerate(results) if isinstance(r, DriveError)]
             for i in failed:
                 if spare:
                     drives[i] = spare.pop(0)
                     results[i] = await _walk(drives[i], bucket, prefix, cursor, batch, delimited)
-        walks = [r for r in results if r is not None]
-        if not walks:
+                    no_volume += isinstance(results[i], VolumeNotFound)
+        walks = [r for r in results if not isinstance(r, DriveError)]
+        if len(walks) < ask:
+            if no_volume == len(listable):
+                return                        # no drive of the set has the bucket (a pool added since)
             raise InsufficientReadQuorum()
         full = [w[-1].key for w in walks if len(w) >= batch]
         # Beyond the first full walk's end, other drives' walks may be cut short: stop there.
@@ -126,20 +136,20 @@ def _aligned(walks: list[list[WalkEntry]]) -> list[tuple[WalkEntry, ...]] | None
 
 
 async def _resolve(es: ErasureSet, bucket: str, key: str) -> Listed | None:
-    """A key the walked drives disagree on: ask the quorum."""
-    try:
-        view = await es.get_meta(bucket, key)
-    except InsufficientReadQuorum:
-        return None
+    """A key the walked drives disagree on: ask the quorum (InsufficientReadQuorum when it cannot say,
+    rather than leave the key out)."""
+    view = await es.get_meta(bucket, key)
     return Listed(versions=view.versions) if view is not None else None
 
 
 async def _walk(drive: Drive, bucket: str, prefix: str, marker: str, limit: int,
-                delimited: bool) -> list[WalkEntry] | None:
+                delimited: bool) -> list[WalkEntry] | DriveError:
+    """The drive's walk, or why it failed (a checked drive fails it with VolumeNotFound when the
+    bucket's directory is missing: a wiped drive must not pass for an empty bucket)."""
     try:
         return await drive.walk(bucket, prefix, marker, limit, delimited)
-    except DriveError:
-        return None
+    except DriveError as exc:
+        return exc
 
 
 def entries(sets: Sequence[ErasureSet], bucket: str, prefix: str, marker: str, delimited: bool,
@@ -286,10 +296,7 @@ async def _version_items(sets: Sequence[ErasureSet], bucket: str, prefix: str, d
 
 async def sets_view(sets: Sequence[ErasureSet], bucket: str, key: str) -> list[Version] | None:
     for es in sets:
-        try:
-            view = await es.get_meta(bucket, key)
-        except InsufficientReadQuorum:
-            continue
+        view = await es.get_meta(bucket, key)
         if view is not None:
             return view.versions
     return None

@@ -175,6 +175,7 @@ class HealReport:
     shards_rebuilt: int = 0
     metadata_repaired: int = 0
     failures: int = 0
+    repaired_by_reads: int = 0                     # keys reads had repaired (in the background) since the last pass
     details: list[str] = field(default_factory=list)
 
 

@@ -16,6 +16,7 @@ import pytest
 from storage_helpers import BytesBody, open_layer, read_all, run
 
 from storage_engine import errors
+from storage_engine.drives.health import CheckedDrive
 from storage_engine.objects.types import CompletePart, PutOptions
 
 MIB = 1 << 20
@@ -173,7 +174,7 @@ def test_foreign_drive_refused(tmp_path: Path) -> None:
         os.rename(tmp_path / "d1", tmp_path / "d0")
         os.rename(tmp_path / "tmp", tmp_path / "d1")
         layer = await open_layer(tmp_path)
-        assert layer.all_sets[0].drives[0] is None and layer.all_sets[0].drives[1] is None
+        assert [_state(d) for d in layer.all_sets[0].drives[:2]] == ["unformatted", "unformatted"]
         for key, data in samples.items():
             assert await read_all(layer, "bkt", key) == data
         with pytest.raises(errors.InsufficientWriteQuorum):
@@ -185,9 +186,14 @@ def test_foreign_drive_refused(tmp_path: Path) -> None:
         shutil.rmtree(tmp_path / "d0")
         shutil.copytree(other / "d0", tmp_path / "d0")
         layer = await open_layer(tmp_path)
-        assert layer.all_sets[0].drives[0] is None
+        assert _state(layer.all_sets[0].drives[0]) == "unformatted"
         await layer.close()
     run(scenario())
+
+
+def _state(drive: object) -> str:
+    assert isinstance(drive, CheckedDrive)
+    return drive.state
 
 
 def test_orphan_data_dirs_removed(tmp_path: Path) -> None:
