@@ -28,13 +28,12 @@ _closing: set[asyncio.Task[Any]] = set()
 class RemoteShardWriter:
     """Streams one shard to the peer; ``close`` returns once the peer has made it durable."""
 
-    __slots__ = ("_drive", "_upload", "_volume", "_path")
+    __slots__ = ("_client", "_upload", "_upload_id")
 
-    def __init__(self, drive: RemoteDrive, upload: Upload, volume: str, path: str) -> None:
-        self._drive = drive
+    def __init__(self, client: PeerClient, upload: Upload, upload_id: str) -> None:
+        self._client = client
         self._upload = upload
-        self._volume = volume
-        self._path = path
+        self._upload_id = upload_id
 
     async def write(self, data: bytes) -> None:
         await self._upload.write(data)
@@ -44,9 +43,9 @@ class RemoteShardWriter:
 
     async def abort(self) -> None:
         await self._upload.cancel()
-        # The peer also removes the file once it sees the body break off; this makes it gone on return.
+        # The peer removes the file when it sees the body break off; this waits for that to be done.
         with suppress(DriveError):
-            await self._drive.delete(self._volume, self._path)
+            await self._client.call("drive", "abort_shard", {"upload": self._upload_id})
 
 
 class RemoteShardReader:
@@ -169,8 +168,10 @@ class RemoteDrive:
 
     # --- shard data ---------------------------------------------------------------------------------
     async def create_shard(self, volume: str, path: str, size_hint: int) -> RemoteShardWriter:
-        query = {"drive": self.path, "volume": volume, "path": path, "size_hint": str(size_hint)}
-        return RemoteShardWriter(self, self.client.upload("drive", "create_shard", query), volume, path)
+        upload_id = uuid.uuid4().hex
+        query = {"drive": self.path, "volume": volume, "path": path, "size_hint": str(size_hint),
+                 "upload": upload_id}
+        return RemoteShardWriter(self.client, self.client.upload("drive", "create_shard", query), upload_id)
 
     async def open_shard(self, volume: str, path: str) -> RemoteShardReader:
         return RemoteShardReader(self.client, await self._call("open_shard", volume=volume, path=path))

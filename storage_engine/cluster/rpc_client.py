@@ -130,8 +130,9 @@ class PeerClient:
 class Upload:
     """A request body sent as it is written, with backpressure; ``finish`` returns the peer's result.
 
-    At most two pieces wait in memory. The peer may answer before the body is complete (an error):
-    then ``write`` stops accepting data and raises that error.
+    At most two pieces wait in memory; a write that finds no room within the drive timeout raises
+    DriveOffline. The peer may answer before the body is complete (an error): then ``write`` stops
+    accepting data and raises that error.
     """
 
     __slots__ = ("_client", "_queue", "_task", "_ended")
@@ -170,7 +171,16 @@ class Upload:
     async def write(self, data: bytes) -> None:
         if self._ended:
             await self._raise_answer()
-        await self._queue.put(data)
+        if not self._queue.full():
+            self._queue.put_nowait(data)
+            return
+        try:                                  # a peer that stops reading is as good as offline
+            await asyncio.wait_for(self._queue.put(data), self._client.timeout)
+        except TimeoutError:
+            await self.cancel()
+            raise DriveOffline(f"{self._client.base_url}: upload stalled") from None
+        if self._ended:                       # the room came from the peer's answer, not its reading
+            await self._raise_answer()
 
     async def finish(self) -> Any:
         """End the body and wait for the peer's answer."""

@@ -9,7 +9,8 @@ Plain calls (``register_call``) take a msgpack map and answer 200 with a msgpack
 method of the drives this node serves (``serve_drives``), addressed by ``drive=<path on this node>``,
 plus three streaming calls that bypass msgpack so a shard is never held whole:
 
-    create_shard?drive&volume&path&size_hint   chunked body -> shard file; 200 once it is durable
+    create_shard?drive&volume&path&size_hint&upload   chunked body -> shard file; 200 once it is durable
+    abort_shard {upload}                        the shard of that upload is gone when this answers
     open_shard {drive, volume, path}            -> handle id (keeps the file open, even if deleted)
     read_at?handle&offset&length                -> raw bytes
     close_shard {handle}                        releases it; handles idle for 5 minutes expire
@@ -37,6 +38,7 @@ from .auth import internode_secret, verify
 RPC_PREFIX = "/rustfs/rpc/v1/"
 MSGPACK = "application/msgpack"
 HANDLE_IDLE_SECONDS = 300.0
+_ABORTED_REMEMBERED = 4096        # aborted upload ids whose request may still arrive late
 MAX_CALL_BODY = 64 << 20          # msgpack arguments (metadata, small files); shards are streamed
 _SHARD_PIECE = 1 << 20
 
@@ -78,6 +80,8 @@ class RpcServer:
         self._routes: dict[str, Handler] = {}
         self._drives: Mapping[str, Drive] = {}
         self._handles = _ShardHandles()
+        self._uploads: dict[str, _Upload] = {}
+        self._aborted: OrderedDict[str, None] = OrderedDict()
         self._prepare_lock = asyncio.Lock()
         self._register_drive_service()
 
@@ -165,6 +169,17 @@ class RpcServer:
         async def close_shard(a: dict[str, Any]) -> None:
             self._handles.close(a["handle"])
 
+        async def abort_shard(a: dict[str, Any]) -> None:
+            upload = self._uploads.get(a["upload"])
+            if upload is None:                 # finished, or not arrived yet: refuse it if it does
+                self._aborted[a["upload"]] = None
+                while len(self._aborted) > _ABORTED_REMEMBERED:
+                    self._aborted.popitem(last=False)
+                return
+            await upload.done.wait()           # the broken body makes its handler remove the file
+            if upload.durable:                 # it completed just before the abort: remove it now
+                await upload.drive.delete(upload.volume, upload.path)
+
         d = self._drive
         call("read_format", lambda a: d(a["drive"]).read_format())
         call("write_format", lambda a: d(a["drive"]).write_format(a["data"]))
@@ -186,64 +201,107 @@ class RpcServer:
         call("walk", walk)
         call("open_shard", open_shard)
         call("close_shard", close_shard)
+        call("abort_shard", abort_shard)
         self.register("drive", "create_shard", self._create_shard)
         self.register("drive", "read_at", self._read_at)
 
     async def _create_shard(self, request: Request) -> Response:
         q = request.query
-        drive = self._drive(q.get("drive"))
-        writer = await drive.create_shard(q["volume"], q["path"], int(q.get("size_hint", "0")))
+        upload_id = q["upload"]
+        if upload_id in self._aborted or upload_id in self._uploads:
+            raise DriveError("upload aborted or already running")
+        upload = _Upload(self._drive(q.get("drive")), q["volume"], q["path"])
+        self._uploads[upload_id] = upload
         try:
-            while piece := await request.body.read(_SHARD_PIECE):
-                await writer.write(piece)
-        except BaseException:
-            await writer.abort()               # the sender went away or failed: no partial shard stays
-            raise
-        await writer.close()                   # durable before we answer
+            writer = await upload.drive.create_shard(upload.volume, upload.path, int(q.get("size_hint", "0")))
+            try:
+                while piece := await request.body.read(_SHARD_PIECE):
+                    await writer.write(piece)
+            except BaseException:
+                await writer.abort()           # the sender went away or failed: no partial shard stays
+                raise
+            await writer.close()               # durable before we answer
+            upload.durable = True
+        finally:
+            del self._uploads[upload_id]
+            upload.done.set()
         return result_response(None)
 
     async def _read_at(self, request: Request) -> Response:
         q = request.query
-        reader = self._handles.get(q.get("handle", ""))
-        data = await reader.read_at(int(q["offset"]), int(q["length"]))
+        data = await self._handles.read_at(q.get("handle", ""), int(q["offset"]), int(q["length"]))
         return Response(200, [("content-type", "application/octet-stream")], data)
+
+
+class _Upload:
+    """A ``create_shard`` in progress, so an abort can wait for its cleanup."""
+
+    __slots__ = ("drive", "volume", "path", "durable", "done")
+
+    def __init__(self, drive: Drive, volume: str, path: str) -> None:
+        self.drive = drive
+        self.volume = volume
+        self.path = path
+        self.durable = False
+        self.done = asyncio.Event()
+
+
+class _Handle:
+    __slots__ = ("reader", "last_used", "reads", "closed")
+
+    def __init__(self, reader: ShardReader) -> None:
+        self.reader = reader
+        self.last_used = time.monotonic()
+        self.reads = 0                         # in flight: the fd must stay open (and not be reused)
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        if not self.reads:
+            self.reader.close()
 
 
 class _ShardHandles:
     """Open shard readers by handle id, least recently used first; idle ones expire."""
 
     def __init__(self) -> None:
-        self._open: OrderedDict[str, tuple[ShardReader, float]] = OrderedDict()
+        self._open: OrderedDict[str, _Handle] = OrderedDict()
 
     def add(self, reader: ShardReader) -> str:
         self._expire()
         handle = uuid.uuid4().hex
-        self._open[handle] = (reader, time.monotonic())
+        self._open[handle] = _Handle(reader)
         return handle
 
-    def get(self, handle: str) -> ShardReader:
+    async def read_at(self, handle: str, offset: int, length: int) -> bytes:
         self._expire()
         entry = self._open.get(handle)
         if entry is None:
             raise DriveError("unknown or expired shard handle")
-        self._open[handle] = (entry[0], time.monotonic())
+        entry.last_used = time.monotonic()
         self._open.move_to_end(handle)
-        return entry[0]
+        entry.reads += 1
+        try:
+            return await entry.reader.read_at(offset, length)
+        finally:
+            entry.reads -= 1
+            if entry.closed and not entry.reads:
+                entry.reader.close()
 
     def close(self, handle: str) -> None:
         entry = self._open.pop(handle, None)
         if entry is not None:
-            entry[0].close()
+            entry.close()
 
     def close_all(self) -> None:
         while self._open:
-            self._open.popitem()[1][0].close()
+            self._open.popitem()[1].close()
 
     def _expire(self) -> None:
         deadline = time.monotonic() - HANDLE_IDLE_SECONDS
         while self._open:
-            handle, (reader, last_used) = next(iter(self._open.items()))
-            if last_used > deadline:
+            handle, entry = next(iter(self._open.items()))
+            if entry.last_used > deadline:
                 return
             del self._open[handle]
-            reader.close()
+            entry.close()

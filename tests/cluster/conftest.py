@@ -29,7 +29,9 @@ SECRET_KEY = "cluster-test-secret-0123456789abcdef"
 
 
 def make_settings(**overrides: Any) -> EngineSettings:
-    return EngineSettings(access_key=ACCESS_KEY, secret_key=SECRET_KEY, **overrides)
+    values: dict[str, Any] = {"access_key": ACCESS_KEY, "secret_key": SECRET_KEY}
+    values.update(overrides)
+    return EngineSettings(**values)
 
 
 @dataclass

@@ -387,10 +387,16 @@ def test_silent_peer_times_out_as_offline() -> None:
             client = PeerClient(f"http://127.0.0.1:{listener.getsockname()[1]}",
                                 make_settings(drive_timeout_seconds=0.3))
             try:
+                drive = RemoteDrive(client, "/d", "x")
                 with pytest.raises(DriveOffline):
-                    await RemoteDrive(client, "/d", "x").read_format()
+                    await drive.read_format()
                 with pytest.raises(DriveOffline):
-                    await RemoteDrive(client, "/d", "x").read_format()
+                    await drive.read_format()
+                writer = await drive.create_shard("v", "p", 0)
+                with pytest.raises(DriveOffline):          # the socket buffers fill, then the upload stalls
+                    for _ in range(256):
+                        await writer.write(bytes(MiB))
+                await writer.abort()
             finally:
                 await client.close()
         asyncio.run(main())
