@@ -70,8 +70,7 @@ class ConfigStore:
         self._k = es.n - self._parity
         # Also the set's own object write quorum: healing's "dangling metadata" rule must never take a
         # committed record for the remains of a failed write.
-        object_quorum = min(write_quorum(es.n - p, p) for p in (es.standard_parity, es.rrs_parity))
-        self._write_quorum = max(write_quorum(self._k, self._parity), object_quorum)
+        self._write_quorum = max(write_quorum(self._k, self._parity), es.min_write_quorum)
         self._local = [pos for pos, d in enumerate(es.drives) if d is not None and d.is_local]
         self._cache: dict[str, _Cached] = {}
         # Bumped whenever cached copies are dropped, so a read that began before cannot cache its result.
@@ -206,8 +205,9 @@ class ConfigStore:
 
     async def _keys(self, prefix: str) -> set[str]:
         """Every record key under ``prefix`` on any drive; InsufficientReadQuorum when fewer than a read
-        quorum of drives answer (a record might then be on none of those that did)."""
-        drives = [d for d in self.es.drives if d is not None]
+        quorum of drives answer (a record might then be on none of those that did). Healing drives lack
+        records, so they do not count."""
+        drives = self.es.listable_drives()
         keys: set[str] = set()
         marker = ""
         while True:
