@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 CONFIG_DIR = "config"
 GENERATION_KEY = f"{CONFIG_DIR}/generation"
 WALK_BATCH = 1000
+_UNKNOWN = object()
 
 Notify = Callable[[str, str], Awaitable[None]]
 
@@ -75,7 +76,7 @@ class ConfigStore:
         self._cache: dict[str, _Cached] = {}
         # Bumped whenever cached copies are dropped, so a read that began before cannot cache its result.
         self._epoch = 0
-        self._generation: bytes | None = None
+        self._generation: object = _UNKNOWN    # bytes, None (no write yet) or _UNKNOWN
         self._task: asyncio.Task[None] | None = None
         self._healing: dict[str, asyncio.Task[None]] = {}
 
@@ -136,12 +137,12 @@ class ConfigStore:
         while True:
             await asyncio.sleep(self._reload_seconds)
             try:
-                generation = await self._read(GENERATION_KEY)
-            except InsufficientReadQuorum:
-                generation = None             # unknown: trust nothing cached
-                log.warning("config store: cannot read the generation record (no read quorum)")
-            if generation is None or generation != self._generation:
-                self._drop_all()
+                generation: object = await self._read(GENERATION_KEY)
+            except Exception:
+                log.warning("config store: cannot read the generation record", exc_info=True)
+                generation = _UNKNOWN
+            if generation is _UNKNOWN or generation != self._generation:
+                self._drop_all()              # something changed, or we cannot tell: trust nothing cached
             self._generation = generation
 
     # --- reading ------------------------------------------------------------------------------------
