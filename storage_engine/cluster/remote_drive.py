@@ -4,10 +4,12 @@ It implements ``drives.base.Drive`` completely, so the erasure and object layers
 directory. Each method is one call to the peer, addressed by the drive's path there; shards stream
 (``create_shard`` as a chunked body, ``open_shard`` as a handle read with ``read_at``).
 
-Temporary files go to the *peer's own* temporary area of the drive (``tmp/<peer process>/``), learned
-in ``prepare()``: that area is owned (flock) by the live peer process, so nobody removes it while the
-peer runs, and the peer removes it after a restart, like any dead process's area. So ``prepare()`` must
-have succeeded before ``new_tmp_path()``; until then the drive counts as offline.
+Temporary files go to the *peer's own* temporary area of the drive (``tmp/<peer process>/``): that
+area is owned (flock) by the live peer process, so nobody removes it while the peer runs, and the peer
+removes it after a restart, like any dead process's area. Its name comes back from ``read_format``,
+``write_format`` and ``prepare`` (the calls that bring a drive online), so a re-probed drive of a
+restarted peer writes to the new area; before any of them succeeded, ``new_tmp_path()`` raises
+DriveOffline.
 """
 
 from __future__ import annotations
@@ -97,10 +99,11 @@ class RemoteDrive:
 
     # --- identity and lifecycle ---------------------------------------------------------------------
     async def read_format(self) -> bytes | None:
-        return await self._call("read_format")
+        data, self._tmp_area = await self._call("read_format")
+        return data
 
     async def write_format(self, data: bytes) -> None:
-        await self._call("write_format", data=data)
+        self._tmp_area = await self._call("write_format", data=data)
 
     async def is_unused(self) -> bool:
         return await self._call("is_unused")
@@ -110,7 +113,7 @@ class RemoteDrive:
 
     def new_tmp_path(self) -> str:
         if not self._tmp_area:
-            raise DriveOffline(f"{self.endpoint}: not prepared yet")
+            raise DriveOffline(f"{self.endpoint}: not reached yet")
         return f"{self._tmp_area}/{uuid.uuid4().hex}"
 
     async def close(self) -> None:

@@ -137,11 +137,25 @@ class RpcServer:
         def call(name: str, fn: Call) -> None:
             self.register_call("drive", name, fn)
 
+        # read_format, write_format and prepare also return our tmp area of the drive, where the
+        # caller's temporary files go: whichever of them a caller starts with, it learns the area.
+        def tmp_area(drive: Drive) -> str:
+            return drive.new_tmp_path().rpartition("/")[0]
+
+        async def read_format(a: dict[str, Any]) -> list[Any]:
+            drive = self._drive(a["drive"])
+            return [await drive.read_format(), tmp_area(drive)]
+
+        async def write_format(a: dict[str, Any]) -> str:
+            drive = self._drive(a["drive"])
+            await drive.write_format(a["data"])
+            return tmp_area(drive)
+
         async def prepare(a: dict[str, Any]) -> str:
             drive = self._drive(a["drive"])
             async with self._prepare_lock:     # prepare takes the drive's owner lock once, not racing itself
                 await drive.prepare()
-            return drive.new_tmp_path().rpartition("/")[0]     # the caller's writes go to our tmp area
+            return tmp_area(drive)
 
         async def disk_info(a: dict[str, Any]) -> list[int]:
             info = await self._drive(a["drive"]).disk_info()
@@ -181,8 +195,8 @@ class RpcServer:
                 await upload.drive.delete(upload.volume, upload.path)
 
         d = self._drive
-        call("read_format", lambda a: d(a["drive"]).read_format())
-        call("write_format", lambda a: d(a["drive"]).write_format(a["data"]))
+        call("read_format", read_format)
+        call("write_format", write_format)
         call("is_unused", lambda a: d(a["drive"]).is_unused())
         call("prepare", prepare)
         call("disk_info", disk_info)

@@ -243,9 +243,12 @@ def test_remote_drive_basics(peer: Peer, settings: EngineSettings) -> None:
         async with remote_drive(peer, settings) as drive:
             assert drive.is_local is False
             with pytest.raises(DriveOffline):
-                drive.new_tmp_path()                          # not prepared yet
+                drive.new_tmp_path()                          # the peer's tmp area is not known yet
+            await drive.read_format()                         # the first call a health probe makes
+            tmp = drive.new_tmp_path()
+            assert tmp.startswith("tmp/")
             await drive.prepare()
-            assert drive.new_tmp_path().startswith("tmp/")
+            assert drive.new_tmp_path().rpartition("/")[0] == tmp.rpartition("/")[0]
             volume = new_volume()
             await drive.make_volume(volume)
             await drive.write_file(volume, "m.xl.meta", b"meta")
