@@ -17,14 +17,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import msgpack
 import pytest
+from pydantic import SecretStr
 
 from storage_engine.auth.signer import sign_request
 from storage_engine.cluster import auth
 from storage_engine.cluster.remote_drive import RemoteDrive
 from storage_engine.cluster.rpc_client import PeerClient, Peers
-from storage_engine.cluster.rpc_server import RPC_PREFIX
+from storage_engine.cluster.rpc_server import RPC_PREFIX, pack
 from storage_engine.config import EngineSettings
 from storage_engine.drives.base import Drive, DriveError, DriveOffline, FileNotFound, VolumeNotEmpty, VolumeNotFound
 from storage_engine.drives.local import LocalDrive
@@ -342,11 +342,11 @@ def test_unauthenticated_calls_get_401_and_touch_nothing(peer: Peer, settings: E
     }
     for what, headers in attempts.items():
         volume = new_volume()
-        body = msgpack.packb({"drive": peer.drive_path, "volume": volume}, use_bin_type=True)
+        body = pack({"drive": peer.drive_path, "volume": volume})
         assert _post(peer, path, body, headers) == 401, what
         assert not (peer.root / volume).exists(), what
     volume = new_volume()
-    body = msgpack.packb({"drive": peer.drive_path, "volume": volume}, use_bin_type=True)
+    body = pack({"drive": peer.drive_path, "volume": volume})
     assert _post(peer, path, body, auth.sign(secret, "POST", path, "")) == 200
     assert (peer.root / volume).is_dir()
 
@@ -366,7 +366,7 @@ def test_internode_secret() -> None:
     assert derived != auth.internode_secret(make_settings(access_key="someone-else"))
     assert auth.internode_secret(make_settings(rpc_secret="explicit")) == b"explicit"
     with pytest.raises(ValueError):
-        auth.internode_secret(EngineSettings(access_key="", secret_key=""))
+        auth.internode_secret(make_settings(access_key="", secret_key=SecretStr("")))
 
 
 # --- unreachable peers -----------------------------------------------------------------------------
