@@ -81,6 +81,9 @@ class Healer:
             es, bucket, key = await self._queue.get()
             self._busy = True
             try:
+                # A read found damage: maybe a drive was wiped a moment ago. Notice that before writing
+                # to it, or it would hold data without a format (and never pass for a replacement).
+                await asyncio.gather(*(d.probe() for d in es.drives if isinstance(d, CheckedDrive)))
                 result = await heal_object(es, bucket, key)
                 self._repaired_by_reads += int(result.changed)
                 for line in result.details:
