@@ -41,7 +41,7 @@ class RequestBody:
         self._complete = length == 0     # the whole body has arrived
         self._error: S3Error | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._expect_continue = expect_continue and length != 0
+        self._expect_continue = expect_continue      # the client waits for 100 Continue before sending
         self._paused = False
         self._discarding = False         # the application is done; drop what still arrives
         self._high_water = high_water
@@ -97,6 +97,18 @@ class RequestBody:
     def waiting(self) -> bool:
         """The application is blocked in ``read`` waiting for the client (for the read timeout)."""
         return self._waiter is not None
+
+    def continue_if_empty(self) -> None:
+        """Answer a client that waits for ``100 Continue`` before an empty body: nothing to hold back.
+
+        Without it the final response comes where the client expects the 100, and the AWS CLI's
+        botocore then keeps that response's status line for the next request on the connection: the
+        next response's head is read as a header block, and the client stalls until the connection
+        closes (issue 7, "the HTTP layer under load").
+        """
+        if self._expect_continue and self._length == 0:
+            self._expect_continue = False
+            self._flow.send_continue()
 
     @property
     def continue_pending(self) -> bool:

@@ -7,6 +7,11 @@ Life of a request on a connection:
     app returns Response --> head + body written (flow control: pause_writing) --> on_close()
                          --> keep-alive: next pipelined request, or idle until the keep-alive timeout
 
+``Expect: 100-continue``: the body's first read sends ``100 Continue``, so a request answered
+unread never makes the client send its body (its connection then closes after the response). An
+empty body gets its 100 as soon as its request is served: a client waiting for a 100 must never read
+a final response instead on a connection that stays open (botocore then misreads the next response).
+
 Content-Length bodies bypass the parser once their head is parsed ("raw mode"): the bytes go to the
 body as they came off the socket, without a per-chunk copy and callback.
 
@@ -304,6 +309,7 @@ class HttpConnection(asyncio.Protocol):
         request = pending.request
         request_id = self._server.request_ids.next()
         response: Response | None = None
+        pending.body.continue_if_empty()
         try:
             try:
                 response = await self._server.app(request)
