@@ -347,10 +347,23 @@ class PodCluster:
     def logs(self, lines: int = 40) -> str:
         return "\n".join(f"--- {pod.name} ({pod.url}) ---\n{pod.log_tail(lines)}" for pod in self.pods)
 
+    def _drain_connections(self, timeout: float = 5.0) -> None:
+        """Let the dead processes' connections finish closing while every peer still answers: an orphaned
+        socket still retransmitting its FIN keeps a deleted namespace (and its veth) alive for minutes."""
+        deadline = time.monotonic() + timeout
+        for pod in self.pods:
+            while time.monotonic() < deadline:
+                sockets = subprocess.run(["ip", "netns", "exec", pod.netns, "ss", "-tanH"],
+                                         capture_output=True, text=True, timeout=30).stdout
+                if all(line.startswith("TIME-WAIT") for line in sockets.splitlines()):
+                    break
+                time.sleep(0.1)
+
     def close(self) -> None:
         for pod in self.pods:
             with contextlib.suppress(Exception):
                 pod.kill()
+        self._drain_connections()
         for pod in self.pods:
             subprocess.run(["ip", "netns", "del", pod.netns], capture_output=True, timeout=30)
             shutil.rmtree(Path("/etc/netns") / pod.netns, ignore_errors=True)
