@@ -112,7 +112,7 @@ class Targets:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.s3 = None
-        if isinstance(server, Engine):
+        if not isinstance(server, Nginx):          # an engine or a cluster of engines
             self.s3 = boto3.client(
                 "s3", endpoint_url=server.url, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
                 region_name="us-east-1", config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))

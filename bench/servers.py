@@ -87,10 +87,12 @@ class Server:
 class Engine(Server):
     name = "engine"
 
-    def __init__(self, root: Path, access_key: str, secret_key: str, workers: int | None = None) -> None:
+    def __init__(self, root: Path, access_key: str, secret_key: str, workers: int | None = None,
+                 env: dict[str, str] | None = None, name: str = "engine") -> None:
         super().__init__(root)
+        self.name = name
         self.env = dict(os.environ, RUSTFS_ACCESS_KEY=access_key, RUSTFS_SECRET_KEY=secret_key,
-                        RUSTFS_STORAGE_CLASS_STANDARD="EC:2")
+                        RUSTFS_STORAGE_CLASS_STANDARD="EC:2", **(env or {}))
         self.env.pop("RUSTFS_WORKERS", None)
         if workers is not None:                  # else the engine's default
             self.env["RUSTFS_WORKERS"] = str(workers)
@@ -98,7 +100,9 @@ class Engine(Server):
     def start(self) -> None:
         cmd = [sys.executable, "-m", "storage_engine", "server", "--address", f"{self.host}:{self.port}",
                str(self.root / "d{1...4}")]
-        self.proc = subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=subprocess.DEVNULL)
+        # `python -m` puts the working directory first on sys.path: run a snapshot from its own.
+        cwd = self.env.get("PYTHONPATH") or REPO
+        self.proc = subprocess.Popen(cmd, env=self.env, cwd=cwd, stdout=subprocess.DEVNULL)
         self._wait_until("/rustfs/health/ready")
 
 
@@ -144,3 +148,67 @@ class Nginx(Server):
         conf.write_text(NGINX_CONF.format(root=self.root, host=self.host, port=self.port))
         self.proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.root)])
         self._wait_until("/")
+
+
+class Cluster(Server):
+    """N engine processes on loopback ports, each with M drives, as one distributed store (the README's
+    local form: every node gets the same endpoint list and differs only in ``--address``). Clients talk
+    to the first node; CPU is summed over all nodes."""
+
+    name = "cluster"
+
+    def __init__(self, root: Path, access_key: str, secret_key: str, nodes: int = 4, drives: int = 2,
+                 env: dict[str, str] | None = None) -> None:
+        super().__init__(root)
+        self.ports = [self.port] + [free_port() for _ in range(nodes - 1)]
+        self.drives = drives
+        self.env = dict(os.environ, RUSTFS_ACCESS_KEY=access_key, RUSTFS_SECRET_KEY=secret_key, **(env or {}))
+        self.env.pop("RUSTFS_WORKERS", None)
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def endpoints(self) -> list[str]:
+        return [f"http://{self.host}:{port}{self.root}/n{n}/d{d}"
+                for n, port in enumerate(self.ports, 1) for d in range(1, self.drives + 1)]
+
+    def start(self) -> None:
+        for port in self.ports:
+            cmd = [sys.executable, "-m", "storage_engine", "server", "--address", f"{self.host}:{port}",
+                   *self.endpoints()]
+            self.procs.append(subprocess.Popen(cmd, env=self.env, cwd=REPO, stdout=subprocess.DEVNULL))
+        self.proc = self.procs[0]
+        for port in self.ports:
+            self._wait_ready(port)
+
+    def _wait_ready(self, port: int, seconds: float = 120.0) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self.procs):
+                raise RuntimeError("a cluster node exited")
+            try:
+                urllib.request.urlopen(f"http://{self.host}:{port}/rustfs/health/ready", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"cluster node :{port} not ready in {seconds}s")
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for proc in self.procs:
+            try:
+                t = psutil.Process(proc.pid).cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -26,7 +26,9 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from storage_engine.cluster.endpoints import is_distributed
 from storage_engine.config import EngineSettings
+from storage_engine.malloc import configure_malloc
 from storage_engine.errors import S3Error
 from storage_engine.http.server import ServerLimits, serve
 from storage_engine.http.types import App
@@ -40,34 +42,8 @@ AppFactory = Callable[[EngineSettings, list[Pool]], Awaitable[tuple[App, Callabl
 SHUTDOWN_TIMEOUT = 30.0
 READY_TIMEOUT = 120.0
 
-# glibc mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-
-
 class StartupError(Exception):
     """The engine cannot start (drives unusable, bad topology): reported without a traceback."""
-
-
-def configure_malloc() -> None:
-    """Keep 1-2 MiB buffers on the heap and stop returning freed pages to the OS after every request.
-
-    Measured (PERFORMANCE-NOTES.md): without this, erasure coding per 1 MiB stripe ran ~10x slower.
-    glibc refuses an mmap threshold above 32 MiB on some builds, so fall back to its maximum.
-    """
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return                                   # not glibc (e.g. musl): nothing to tune
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    if not mallopt(_M_MMAP_THRESHOLD, 64 << 20):
-        mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-    mallopt(_M_TRIM_THRESHOLD, 256 << 20)
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:
@@ -105,11 +81,24 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 async def _build_app(settings: EngineSettings, pools: list[Pool]) -> tuple[App, Callable[[], Awaitable[None]]]:
-    from storage_engine.api.app import S3App
-    from storage_engine.objects.layer import open_object_layer
+    from storage_engine.cluster.node import Node
 
-    layer = await open_object_layer(pools, settings)
-    return S3App(layer, settings), layer.close
+    node = Node(settings, pools)
+    node.start()       # serves at once (peers need our drives); S3 answers 503 until the layer is open
+    return node, node.close
+
+
+async def _stop_on_fatal(app: App, stop: asyncio.Event) -> BaseException | None:
+    """A node that cannot start at all (bad topology, foreign drives) stops the server."""
+    wait_started = getattr(app, "wait_started", None)
+    if wait_started is None:
+        return None
+    try:
+        await wait_started()
+    except (OSError, ValueError, S3Error) as exc:
+        stop.set()
+        return exc
+    return None
 
 
 async def _worker_main(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
@@ -130,11 +119,17 @@ async def _worker_main(settings: EngineSettings, pools: list[Pool], sock: socket
         app, close = await build(settings, pools)
     except (OSError, ValueError, S3Error) as exc:
         raise StartupError(f"cannot open the drives: {exc}") from exc
+    fatal = asyncio.create_task(_stop_on_fatal(app, stop), name="startup-watch")
     try:
         await serve(app, settings.host, settings.port, stop=stop, sock=sock, limits=ServerLimits(),
                     on_ready=lambda sockets: on_ready(sockets[0]), shutdown_timeout=SHUTDOWN_TIMEOUT)
     finally:
+        if not fatal.done():
+            fatal.cancel()
+        error = (await asyncio.gather(fatal, return_exceptions=True))[0]
         await close()
+    if isinstance(error, BaseException) and not isinstance(error, asyncio.CancelledError):
+        raise StartupError(f"cannot open the drives: {error}") from error
 
 
 def _announce(sock: socket.socket, workers: int) -> None:
@@ -154,6 +149,10 @@ def run_server(settings: EngineSettings, pools: list[Pool], *,
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.workers > 1 and is_distributed(d for pool in pools for d in pool.drives):
+        # Lock tables and open shard handles of the node-to-node API live in one process.
+        log.warning("distributed mode runs one process per node; ignoring RUSTFS_WORKERS=%d", settings.workers)
+        settings = settings.model_copy(update={"workers": 1})
     try:
         # Bound in the parent: a taken port fails here, at once, with a clear message.
         sock = bind_socket(settings.host, settings.port)
@@ -178,10 +177,13 @@ def run_server(settings: EngineSettings, pools: list[Pool], *,
 
 
 async def _prepare_drives(settings: EngineSettings, pools: list[Pool]) -> None:
+    from storage_engine.drives.format import FormatPending, FormatQuorumLost
     from storage_engine.objects.layer import open_object_layer
 
     try:
         layer = await open_object_layer(pools, settings)
+    except (FormatPending, FormatQuorumLost):
+        return                                   # each worker waits for quorum, serving 503 meanwhile
     except (OSError, ValueError, S3Error) as exc:
         raise StartupError(f"cannot open the drives: {exc}") from exc
     await layer.close()

@@ -13,11 +13,19 @@ import asyncio
 import fcntl
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 import xxhash
 
 STRIPES = 4096
+
+
+class NameLocker(Protocol):
+    """Exclusive locks by name: this module's KeyLocker on one node, ``cluster.locks.DistributedLocker``
+    across nodes."""
+
+    def lock(self, name: str) -> AbstractAsyncContextManager[None]: ...
 
 
 class KeyLocker:

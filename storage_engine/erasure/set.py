@@ -23,7 +23,7 @@ from storage_engine.drives.health import CheckedDrive
 from storage_engine.errors import InsufficientReadQuorum, InsufficientWriteQuorum, NoSuchBucket
 from storage_engine.erasure.bitrot import ShardLayout
 from storage_engine.erasure.codec import get_codec
-from storage_engine.erasure.locks import KeyLocker
+from storage_engine.erasure.locks import NameLocker
 from storage_engine.erasure.metadata import (Version, decode_header, decode_inline, encode_header, encode_inline,
                                              find)
 from storage_engine.erasure.reader import BytesSource, ShardSource, VersionReader
@@ -86,7 +86,7 @@ class MetaView:
 
 class ErasureSet:
     def __init__(self, pool: int, index: int, drives: Sequence[Drive | None], standard_parity: int,
-                 rrs_parity: int, locker: KeyLocker) -> None:
+                 rrs_parity: int, locker: NameLocker) -> None:
         self.pool = pool
         self.index = index
         self.drives = list(drives)

@@ -12,23 +12,23 @@ overwrite cannot tear a GET in progress.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import dataclasses
 import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from storage_engine import errors
-from storage_engine.cluster.config_store import ConfigStore
+from storage_engine.cluster.config_store import ConfigStore, Notify
 from storage_engine.config import BLOCK_SIZE, EngineSettings, default_parity, parse_storage_class
 from storage_engine.drives import paths
 from storage_engine.drives.base import Drive
 from storage_engine.drives.format import load_pool
 from storage_engine.drives.health import check_drives
 from storage_engine.drives.local import LocalDrive
-from storage_engine.erasure.locks import KeyLocker
+from storage_engine.malloc import configure_malloc
+from storage_engine.erasure.locks import KeyLocker, NameLocker
 from storage_engine.erasure.metadata import PartMeta, Version, find
 from storage_engine.erasure.reader import VersionReader
 from storage_engine.erasure.set import ErasureSet, MetaView, write_quorum
@@ -295,17 +295,6 @@ class ErasureObjectLayer:
 
 
 # --- startup ----------------------------------------------------------------------------------------
-def _tune_malloc() -> None:
-    """glibc otherwise returns every 1-2 MiB buffer to the OS and faults it in again: erasure coding
-    ran ~10x slower (PERFORMANCE-NOTES.md). Same as MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 64 << 20)     # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 256 << 20)    # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass
-
-
 def storage_class_parities(settings: EngineSettings, set_size: int) -> tuple[int, int]:
     """(STANDARD, REDUCED_REDUNDANCY) parity for sets of ``set_size`` drives; ValueError when unsafe."""
     standard = parse_storage_class(settings.storage_class_standard)
@@ -320,9 +309,9 @@ def storage_class_parities(settings: EngineSettings, set_size: int) -> tuple[int
     return standard, rrs
 
 
-def _make_drive(endpoint: str) -> LocalDrive:
+def _local_drive(endpoint: str) -> LocalDrive:
     if "://" in endpoint:
-        raise ValueError(f"remote drives are not supported yet: {endpoint}")
+        raise ValueError(f"{endpoint} is a remote drive: open it through cluster.node.Node")
     return LocalDrive(endpoint)
 
 
@@ -333,29 +322,47 @@ def _lock_dir(members: Sequence[Drive | None]) -> str | None:
     return None
 
 
-async def open_object_layer(pools: list[Pool], settings: EngineSettings) -> ErasureObjectLayer:
-    """Check or format the drives of every pool, clean up after dead processes, and start healing."""
-    _tune_malloc()
+async def open_object_layer(pools: list[Pool], settings: EngineSettings, *,
+                            drives: list[list[Drive]] | None = None, locker: NameLocker | None = None,
+                            may_format: Callable[[int], bool] = lambda pool: True,
+                            notify: Notify | None = None) -> ErasureObjectLayer:
+    """Check or format the drives of every pool, clean up after dead processes, and start healing.
+
+    ``drives``: each pool's drives in endpoint order (local or remote); default: local directories.
+    ``locker``: one lock service for every set (a cluster's); default: per-set file locks.
+    ``may_format(pool)``: whether this process may format that pool when it is fresh.
+    ``notify(kind, name)``: tells peers about config changes. Raises ``FormatPending`` or
+    ``FormatQuorumLost`` (nothing opened; wait and retry), ValueError for unusable topologies.
+    """
+    configure_malloc()
+    if drives is None:
+        drives = [[_local_drive(endpoint) for endpoint in pool.drives] for pool in pools]
+    parities = [storage_class_parities(settings, pool.set_size) for pool in pools]
+    # Formats first, for every pool: waiting on one must leave nothing running behind.
+    formats = []
     deployment: str | None = None
+    for pool_index, pool in enumerate(pools):
+        formatted = await load_pool(drives[pool_index], pool_index, pool.set_size, deployment,
+                                    may_format_fresh=may_format(pool_index))
+        deployment = formatted.deployment_id
+        formats.append(formatted.formats)
     built: list[list[ErasureSet]] = []
     everything: list[Drive | None] = []
     replaced = False
     for pool_index, pool in enumerate(pools):
-        standard, rrs = storage_class_parities(settings, pool.set_size)
-        drives: list[Drive] = [_make_drive(endpoint) for endpoint in pool.drives]
-        formatted = await load_pool(drives, pool_index, pool.set_size, deployment)
-        deployment = formatted.deployment_id
+        standard, rrs = parities[pool_index]
         # Every slot gets a checked drive, usable or not: one that is offline or wiped comes in later.
-        checked = await check_drives(drives, formatted.formats, timeout=settings.drive_timeout_seconds)
+        checked = await check_drives(drives[pool_index], formats[pool_index],
+                                     timeout=settings.drive_timeout_seconds)
         sets = []
         for set_index in range(len(checked) // pool.set_size):
             members = checked[set_index * pool.set_size:(set_index + 1) * pool.set_size]
-            lock_dir = _lock_dir([d.inner for d in members if d.online])
-            sets.append(ErasureSet(pool_index, set_index, members, standard, rrs, KeyLocker(lock_dir)))
+            set_locker = locker or KeyLocker(_lock_dir([d.inner for d in members if d.online]))
+            sets.append(ErasureSet(pool_index, set_index, members, standard, rrs, set_locker))
         built.append(sets)
         everything.extend(checked)
         replaced = replaced or any(d.state == "healing" for d in checked)
-    config = ConfigStore(built[0][0], reload_seconds=settings.config_reload_seconds)
+    config = ConfigStore(built[0][0], reload_seconds=settings.config_reload_seconds, notify=notify)
     layer = ErasureObjectLayer(built, BucketStore(config, everything), settings)
     config.start()
     layer.healer.start()
