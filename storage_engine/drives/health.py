@@ -165,7 +165,8 @@ class CheckedDrive:
             self._wake.clear()
             interval = FORMAT_CHECK_SECONDS if self.online else delay
             try:
-                await asyncio.wait_for(self._wake.wait(), interval)
+                async with asyncio.timeout(interval):  # not wait_for: on 3.11 it can swallow a cancel
+                    await self._wake.wait()
                 if not self._check_now:
                     continue                  # the state changed: sleep again, for the new interval
             except TimeoutError:
