@@ -90,28 +90,24 @@ class PeerClient:
         """A msgpack call: ``args`` in, the peer's result out."""
         url, headers = self._request(service, method, None)
         headers["content-type"] = MSGPACK
-        body = pack(args)
-        try:
-            async with self.session().post(url, data=body, headers=headers,
-                                                timeout=self._timeouts(timeout)) as response:
-                data = await response.read()
-                status = response.status
-        except _UNREACHABLE as exc:
-            raise DriveOffline(f"{self.base_url}: {service}/{method}: {exc!r}") from exc
-        if status != 200:
-            raise _peer_error(status, data)
+        data = await self._post(url, headers, pack(args), f"{service}/{method}", timeout)
         return msgpack.unpackb(data, raw=False)
 
     async def fetch(self, service: str, method: str, query: dict[str, str], *,
                     timeout: float | None = None) -> bytes:
         """A streaming-style call whose arguments are the query and whose answer is raw bytes."""
         url, headers = self._request(service, method, query)
+        return await self._post(url, headers, None, f"{service}/{method}", timeout)
+
+    async def _post(self, url: URL, headers: dict[str, str], body: bytes | None, what: str,
+                    timeout: float | None) -> bytes:
         try:
-            async with self.session().post(url, headers=headers, timeout=self._timeouts(timeout)) as response:
+            async with self.session().post(url, data=body, headers=headers,
+                                           timeout=self._timeouts(timeout)) as response:
                 data = await response.read()
                 status = response.status
         except _UNREACHABLE as exc:
-            raise DriveOffline(f"{self.base_url}: {service}/{method}: {exc!r}") from exc
+            raise DriveOffline(f"{self.base_url}: {what}: {exc!r}") from exc
         if status != 200:
             raise _peer_error(status, data)
         return data
