@@ -177,11 +177,15 @@ async def write_data(es: ErasureSet, k: int, m: int, distribution: list[int], bo
             if len(block) < BLOCK_SIZE:
                 break
         md5 = await source.md5.digest()
-        await writer.close()
+        written = await writer.close()
     except BaseException:
         await writer.abort()
         await discard(es, tmp_dirs)
         raise
+    # Only shards whose final flush succeeded may be committed (and count toward the write quorum).
+    durable = {distribution[s] for s, ok in enumerate(written) if ok}
+    await discard(es, {pos: tmp for pos, tmp in tmp_dirs.items() if pos not in durable})
+    tmp_dirs = {pos: tmp for pos, tmp in tmp_dirs.items() if pos in durable}
     return StoredData(source.size, source.stored_size, md5, tmp_dirs=tmp_dirs)
 
 
