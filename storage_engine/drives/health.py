@@ -62,6 +62,7 @@ class CheckedDrive:
         self._wake = asyncio.Event()
         self._check_now = False
         self._last_suspect = 0.0
+        self.on_return: Callable[[CheckedDrive], None] | None = None  # came back usable: heal what it missed
 
     def __repr__(self) -> str:
         return f"CheckedDrive({self.endpoint!r}, {self._state})"
@@ -137,8 +138,11 @@ class CheckedDrive:
             return
         level = logging.INFO if state in _USABLE else logging.WARNING
         log.log(level, "drive %s: %s -> %s (%s)", self.endpoint, self._state, state, why)
+        returned = state in _USABLE and self._state not in _USABLE
         self._state = state
         self._wake.set()                      # re-plan the next probe
+        if returned and self.on_return is not None:
+            self.on_return(self)
 
     def _fail(self, why: str) -> None:
         if self._state in _USABLE:

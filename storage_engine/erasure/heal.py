@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from storage_engine.drives import metafile, paths
-from storage_engine.drives.base import DriveError, ShardWriter
+from storage_engine.drives.base import Drive, DriveError, ShardWriter
+from storage_engine.drives.health import CheckedDrive
 from storage_engine.errors import InsufficientReadQuorum
 from storage_engine.erasure.bitrot import ShardLayout, digest, split_records
 from storage_engine.erasure.codec import Codec, get_codec
@@ -153,33 +155,58 @@ async def _heal_version(es: ErasureSet, bucket: str, key: str, view: MetaView, v
     base = f"{paths.data_container(key)}/{version.data_id}"
     for part, layout in zip(version.parts, layouts):
         path = f"{base}/part.{part.number}"
-        sources = [await es.open_shard(pos, bucket, path) for pos in version.distribution]
+
+        async def install(tmp_files: dict[int, str], path: str = path) -> int:
+            return await _install(es, bucket, key, version, path, tmp_files)
+        moved = await heal_shard_file(es, codec, layout, version.distribution, bucket, path, install, result)
+        result.shards_rebuilt += moved
+        if moved:
+            result.details.append(f"{bucket}/{key} version {version.version_id} part {part.number}: "
+                                  f"rebuilt {moved} shard(s)")
+
+
+Install = Callable[[dict[int, str]], Awaitable[int]]
+
+
+async def heal_shard_file(es: ErasureSet, codec: Codec, layout: ShardLayout, distribution: list[int], volume: str,
+                          path: str, install: Install, result: ObjectHealResult) -> int:
+    """Verify the shard file ``path`` on every drive of ``distribution``; rebuild the bad ones on drives
+    that take writes into temporary files and pass them (shard index -> tmp dir holding ``part``) to
+    ``install``, which moves them into place if still wanted and returns how many it moved. A drive that
+    is offline cannot be healed now: that marks ``result`` failed, the others are healed anyway."""
+    sources = [await es.open_shard(pos, volume, path) for pos in distribution]
+    try:
+        bad = [s for s, src in enumerate(sources)
+               if es.drives[distribution[s]] is not None and not await _verify(src, layout)]
+        unreachable = [s for s in bad if not takes_writes(es.drives[distribution[s]])]
+        if unreachable:
+            result.failed = True
+            result.details.append(f"{volume}/{path}: {len(unreachable)} drive(s) offline, healed when they return")
+        bad = [s for s in bad if s not in unreachable]
+        if not bad:
+            return 0
+        writers: dict[int, tuple[str, ShardWriter]] = {}
         try:
-            bad = [s for s, src in enumerate(sources)
-                   if es.drives[version.distribution[s]] is not None and not await _verify(src, layout)]
-            if not bad:
-                continue
-            writers: dict[int, tuple[str, ShardWriter]] = {}
             for s in bad:
-                drive = es.drives[version.distribution[s]]
+                drive = es.drives[distribution[s]]
                 assert drive is not None
                 tmp = drive.new_tmp_path()
                 writers[s] = (tmp, await drive.create_shard(paths.SYS_VOLUME, f"{tmp}/part", layout.file_size))
-            try:
-                await _rebuild(codec, layout, sources, bad, {s: w for s, (_, w) in writers.items()})
-            except BaseException:
-                for _, writer in writers.values():
-                    await writer.abort()
-                raise
-            moved = await _install(es, bucket, key, version, path, {s: t for s, (t, _) in writers.items()})
-            result.shards_rebuilt += moved
-            if moved:
-                result.details.append(f"{bucket}/{key} version {version.version_id} part {part.number}: "
-                                      f"rebuilt {moved} shard(s)")
-        finally:
-            for src in sources:
-                if src is not None:
-                    src.close()
+            await _rebuild(codec, layout, sources, bad, {s: w for s, (_, w) in writers.items()})
+        except BaseException:
+            for _, writer in writers.values():
+                await writer.abort()
+            raise
+        return await install({s: t for s, (t, _) in writers.items()})
+    finally:
+        for src in sources:
+            if src is not None:
+                src.close()
+
+
+def takes_writes(drive: Drive | None) -> bool:
+    """Whether a drive can be healed now (online or healing)."""
+    return drive is not None and (not isinstance(drive, CheckedDrive) or drive.online)
 
 
 async def _verify(source: ShardSource | None, layout: ShardLayout) -> bool:
@@ -246,21 +273,28 @@ async def _rebuild(codec: Codec, layout: ShardLayout, sources: list[ShardSource 
 async def _install(es: ErasureSet, bucket: str, key: str, version: Version, path: str,
                    tmp_files: dict[int, str]) -> int:
     """Rename rebuilt shard files into place if the version still exists; returns how many."""
-    moved = 0
     async with es.lock(bucket, key):
         view = await es.get_meta(bucket, key)
         current = find(view.versions, version.version_id) if view else None
         alive = current is not None and current.same_data(version)
-        for s, tmp in tmp_files.items():
-            drive = es.drives[version.distribution[s]]
-            assert drive is not None
-            try:
-                if alive:
-                    await drive.rename(paths.SYS_VOLUME, f"{tmp}/part", bucket, path)
-                    moved += 1
-                await drive.delete(paths.SYS_VOLUME, tmp, recursive=True)
-            except DriveError as exc:
-                log.warning("heal %s/%s: cannot install shard on %s: %s", bucket, key, drive.endpoint, exc)
+        return await install_shards(es, version.distribution, tmp_files, bucket, path, alive)
+
+
+async def install_shards(es: ErasureSet, distribution: list[int], tmp_files: dict[int, str], volume: str,
+                         path: str, wanted: bool) -> int:
+    """Rename rebuilt shard files (shard index -> tmp dir) to ``path`` when ``wanted``, drop the tmp dirs
+    either way (the caller holds the key lock and checked what ``wanted`` says); returns how many moved."""
+    moved = 0
+    for s, tmp in tmp_files.items():
+        drive = es.drives[distribution[s]]
+        assert drive is not None
+        try:
+            if wanted:
+                await drive.rename(paths.SYS_VOLUME, f"{tmp}/part", volume, path)
+                moved += 1
+            await drive.delete(paths.SYS_VOLUME, tmp, recursive=True)
+        except DriveError as exc:
+            log.warning("heal %s/%s: cannot install shard on %s: %s", volume, path, drive.endpoint, exc)
     return moved
 
 

@@ -32,6 +32,8 @@ from storage_engine.erasure.writer import ErasureWriter
 log = logging.getLogger(__name__)
 
 RawMeta = bytes | DriveError
+# Told of a commit that reached its quorum but not every drive: (set, bucket, key, positions missed).
+MissedWrite = Callable[["ErasureSet", str, str, list[int]], None]
 # Shard files opened up front, so an overwrite cannot pull them from under a running GET.
 PREOPEN_PARTS = 32
 
@@ -97,6 +99,7 @@ class ErasureSet:
         self.default_k = self.n - standard_parity
         # Fewest drives any committed write reached, over the storage classes.
         self.min_write_quorum = min(write_quorum(self.n - p, p) for p in (standard_parity, rrs_parity))
+        self.on_missed: MissedWrite | None = None   # the healer's, so the drives that missed it catch up
 
     def __repr__(self) -> str:
         return f"ErasureSet(pool={self.pool}, set={self.index})"
@@ -236,6 +239,9 @@ class ErasureSet:
                 raise error
         needed = quorum if quorum is not None else write_quorum(self.default_k, self.standard_parity)
         if len(done) >= needed:
+            missed = [pos for pos, d in enumerate(self.drives) if d is not None and pos not in done]
+            if missed and self.on_missed is not None:
+                self.on_missed(self, bucket, key, missed)
             return done
         await self._rollback(bucket, meta_path, view, done, data_path)
         # Only when no drive has the bucket's directory (deleted meanwhile); some missing it is drive loss.

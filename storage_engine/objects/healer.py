@@ -7,6 +7,11 @@
 - Reads that hit a missing or rotten shard, or drives with stale metadata, queue the key; a background
   task heals queued keys one at a time.
 - Every ``heal_interval_seconds`` (0 = never) one process (whoever holds the scanner lock) runs a full pass.
+  It heals the multipart uploads in progress too (records and part shards).
+- Writes that reach their quorum but miss drives are remembered (MinIO's MRF): the key, or the upload
+  part, and which drives missed it, up to ``MRF_LIMIT`` entries; past that, the set as a whole. When a
+  missed drive takes writes again (it came back, or was never gone), what it missed is healed, without
+  waiting for the next full pass.
 """
 
 from __future__ import annotations
@@ -16,14 +21,16 @@ import fcntl
 import logging
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from storage_engine.drives.base import DriveError
 from storage_engine.drives.health import CheckedDrive
 from storage_engine.drives.local import LocalDrive
-from storage_engine.erasure.heal import heal_object
+from storage_engine.erasure.heal import ObjectHealResult, heal_object, takes_writes
 from storage_engine.erasure.set import ErasureSet
 from storage_engine.errors import InsufficientReadQuorum
 from storage_engine.objects.buckets import BucketStore
+from storage_engine.objects.multipart import Multipart, UploadRef
 from storage_engine.objects.placement import Placement
 from storage_engine.objects.types import HealReport
 
@@ -31,13 +38,30 @@ log = logging.getLogger(__name__)
 
 WALK_BATCH = 1000
 QUEUE_LIMIT = 10000
+MRF_LIMIT = 100_000            # remembered partial writes; past that, their sets get a pass of their own
+MRF_DELAY_SECONDS = 1.0        # a partial write is healed no sooner: its drives may be coming back
+MRF_RETRY_SECONDS = 30.0       # reachable entries whose heal failed are retried this often...
+MRF_ATTEMPTS = 3               # ...this many times, then left to the full passes
+
+# What a write missed: an object (bucket, key), an upload or one of its parts, or (None) anything in the set.
+Missed = tuple[str, str] | UploadRef | None
+
+
+@dataclass(slots=True)
+class _MissedDrives:
+    positions: set[int] = field(default_factory=set)
+    failures: int = 0
 
 
 class Healer:
-    def __init__(self, placement: Placement, buckets: BucketStore, interval: int) -> None:
+    def __init__(self, placement: Placement, buckets: BucketStore, multipart: Multipart, interval: int) -> None:
         self.placement = placement
         self.buckets = buckets
+        self.multipart = multipart
         self.interval = interval
+        self._missed: dict[tuple[int, int], dict[Missed, _MissedDrives]] = {}
+        self._missed_count = 0
+        self._mrf_wake = asyncio.Event()
         self._queue: asyncio.Queue[tuple[ErasureSet, str, str]] = asyncio.Queue()
         self._queued: set[tuple[int, int, str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -46,6 +70,7 @@ class Healer:
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._worker(), name="heal-worker"))
+        self._tasks.append(asyncio.create_task(self._mrf_worker(), name="heal-mrf"))
         if self.interval > 0:
             self._tasks.append(asyncio.create_task(self._scanner(), name="heal-scanner"))
 
@@ -70,6 +95,93 @@ class Healer:
             return
         self._queued.add(ident)
         self._queue.put_nowait((es, bucket, key))
+
+    # --- partial writes (MRF) ------------------------------------------------------------------------
+    def missed_object(self, es: ErasureSet, bucket: str, key: str, positions: list[int]) -> None:
+        """A commit of ``bucket/key`` reached its quorum but not the drives at ``positions``."""
+        self._remember(es, (bucket, key), positions)
+
+    def missed_upload(self, es: ErasureSet, ref: UploadRef, positions: list[int]) -> None:
+        """An upload's record, or one of its parts, reached its quorum but not ``positions``."""
+        self._remember(es, ref, positions)
+
+    def drive_returned(self, drive: CheckedDrive) -> None:
+        """A drive takes writes again: heal what its set missed."""
+        self._mrf_wake.set()
+
+    def missed_writes(self) -> int:
+        """How many partial writes wait to be healed (a whole-set entry counts once)."""
+        return self._missed_count
+
+    def _remember(self, es: ErasureSet, item: Missed, positions: list[int]) -> None:
+        entries = self._missed.setdefault((es.pool, es.index), {})
+        if item not in entries:
+            if self._missed_count >= MRF_LIMIT:
+                item = None                   # too many to remember one by one: the whole set, then
+            if item not in entries:
+                entries[item] = _MissedDrives()
+                self._missed_count += 1
+        entries[item].positions.update(positions)
+        self._mrf_wake.set()
+
+    async def _mrf_worker(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(MRF_RETRY_SECONDS if self._missed_count else None):
+                    await self._mrf_wake.wait()
+            except TimeoutError:
+                pass
+            await asyncio.sleep(MRF_DELAY_SECONDS)
+            self._mrf_wake.clear()
+            try:
+                await self._heal_missed()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("healing partial writes failed")
+
+    async def _heal_missed(self) -> None:
+        """Heal every remembered write that a missed drive can take now."""
+        for es in self.placement.all_sets:
+            entries = self._missed.get((es.pool, es.index), {})
+            for item, missed in list(entries.items()):
+                reachable = {pos for pos in missed.positions if takes_writes(es.drives[pos])}
+                if not reachable:
+                    continue                  # still away: its return wakes us
+                failed = await self._heal_missed_item(es, item)
+                if failed and all(takes_writes(d) for d in es.drives):
+                    missed.failures += 1      # nothing offline explains it: give up after a few tries
+                    if missed.failures < MRF_ATTEMPTS:
+                        continue
+                    log.warning("%s: giving up healing %r after %d attempts; the next full pass will",
+                                es, item, missed.failures)
+                    missed.positions.clear()
+                # Every heal covers every drive: drives still away get it all again when they return.
+                missed.positions -= reachable
+                if not missed.positions:
+                    del entries[item]
+                    self._missed_count -= 1
+
+    async def _heal_missed_item(self, es: ErasureSet, item: Missed) -> bool:
+        """Heal one remembered write on every drive that takes writes; whether anything failed."""
+        try:
+            if item is None:
+                report = HealReport()
+                await self._heal_set(es, [b.name for b in await self.buckets.list()], report)
+                result = ObjectHealResult(report.shards_rebuilt, report.metadata_repaired, bool(report.failures))
+            elif isinstance(item, UploadRef):
+                result = await self.multipart.heal_upload(es, item)
+            else:
+                result = await heal_object(es, *item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("healing the partial write %r in %s failed", item, es)
+            return True
+        if result.changed:
+            log.info("healed a partial write in %s: %r (%d shards rebuilt, %d records repaired)", es, item,
+                     result.shards_rebuilt, result.metadata_repaired)
+        return result.failed
 
     async def drain(self) -> None:
         """Wait until the background queue is empty and idle (for tests and shutdown)."""
@@ -131,16 +243,8 @@ class Healer:
         await self._heal_config(report)
         for name in buckets:
             await self._heal_bucket_dirs(name, report)
-            for es in self.placement.all_sets:
-                async for key in _all_keys(es, name):
-                    report.objects_scanned += 1
-                    result = await heal_object(es, name, key)
-                    if result.changed:
-                        report.objects_healed += 1
-                    report.shards_rebuilt += result.shards_rebuilt
-                    report.metadata_repaired += result.metadata_repaired
-                    report.failures += int(result.failed)
-                    report.details.extend(result.details)
+        for es in self.placement.all_sets:
+            await self._heal_set(es, buckets, report)
         if bucket is None and not report.failures:
             for drive in healing:
                 await drive.finish_healing()
@@ -148,6 +252,19 @@ class Healer:
         elif healing:
             report.details.append(f"{len(healing)} drive(s) still healing: the next full pass resumes")
         return report
+
+    async def _heal_set(self, es: ErasureSet, buckets: list[str], report: HealReport) -> None:
+        """Every key of ``buckets`` in one set, then the set's uploads in progress in them."""
+        for name in buckets:
+            async for key in _all_keys(es, name):
+                report.objects_scanned += 1
+                result = await heal_object(es, name, key)
+                report.objects_healed += int(result.changed)
+                _add(report, result)
+        for upload in await self.multipart.scan(es):
+            if upload.bucket in buckets:
+                _add(report, await self.multipart.heal_upload(es, UploadRef(upload.bucket, upload.key,
+                                                                            upload.upload_id)))
 
     async def _heal_formats(self, report: HealReport) -> list[CheckedDrive]:
         """Check every drive now; give a drive that lost its format (wiped while we run, or since) its
@@ -191,10 +308,7 @@ class Healer:
             report.details.append("config records: too few drives answer to list them")
             return
         for result in results:
-            report.shards_rebuilt += result.shards_rebuilt
-            report.metadata_repaired += result.metadata_repaired
-            report.failures += int(result.failed)
-            report.details.extend(result.details)
+            _add(report, result)
 
     async def _heal_bucket_dirs(self, bucket: str, report: HealReport) -> None:
         for es in self.placement.all_sets:
@@ -209,6 +323,13 @@ class Healer:
                 except DriveError as exc:
                     report.failures += 1
                     report.details.append(f"{bucket}: cannot heal bucket on {drive.endpoint}: {exc}")
+
+
+def _add(report: HealReport, result: ObjectHealResult) -> None:
+    report.shards_rebuilt += result.shards_rebuilt
+    report.metadata_repaired += result.metadata_repaired
+    report.failures += int(result.failed)
+    report.details.extend(result.details)
 
 
 async def _all_keys(es: ErasureSet, bucket: str) -> AsyncIterator[str]:

@@ -25,7 +25,7 @@ from storage_engine.config import BLOCK_SIZE, EngineSettings, default_parity, pa
 from storage_engine.drives import paths
 from storage_engine.drives.base import Drive
 from storage_engine.drives.format import load_pool
-from storage_engine.drives.health import check_drives
+from storage_engine.drives.health import CheckedDrive, check_drives
 from storage_engine.drives.local import LocalDrive
 from storage_engine.malloc import configure_malloc
 from storage_engine.erasure.locks import KeyLocker, NameLocker
@@ -71,8 +71,8 @@ class ErasureObjectLayer:
         self.buckets = buckets
         self.settings = settings
         self.stages = list(stages)
-        self.healer = Healer(self.placement, buckets, settings.heal_interval_seconds)
         self.multipart = Multipart(self.placement, buckets, self.stages)
+        self.healer = Healer(self.placement, buckets, self.multipart, settings.heal_interval_seconds)
 
     # --- placement (kept for callers that look inside) ------------------------------------------------
     @property
@@ -364,6 +364,13 @@ async def open_object_layer(pools: list[Pool], settings: EngineSettings, *,
         replaced = replaced or any(d.state == "healing" for d in checked)
     config = ConfigStore(built[0][0], reload_seconds=settings.config_reload_seconds, notify=notify)
     layer = ErasureObjectLayer(built, BucketStore(config, everything), settings)
+    # Writes that miss drives are healed when those drives take writes again.
+    layer.multipart.on_missed = layer.healer.missed_upload
+    for es in layer.all_sets:
+        es.on_missed = layer.healer.missed_object
+    for drive in everything:
+        if isinstance(drive, CheckedDrive):
+            drive.on_return = layer.healer.drive_returned
     config.start()
     layer.healer.start()
     if replaced:

@@ -10,6 +10,9 @@ Parts are erasure-coded like objects. Re-uploading a part writes a new data dir 
 atomically, so concurrent uploads of one part number leave one complete part. Completing hard-links
 the chosen parts into a new data dir and commits it like a PUT; the upload dir goes only after the
 commit, so a crash mid-way leaves the upload intact and retryable.
+
+A record or part that reaches its write quorum but not every drive is reported (``on_missed``), and
+``heal_upload`` writes the quorum's records and rebuilds part shard files on the drives that lack them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -33,6 +36,9 @@ from storage_engine import errors
 from storage_engine.config import BLOCK_SIZE
 from storage_engine.drives import paths
 from storage_engine.drives.base import DriveError, FileNotFound
+from storage_engine.erasure.bitrot import ShardLayout
+from storage_engine.erasure.codec import get_codec
+from storage_engine.erasure.heal import ObjectHealResult, heal_shard_file, install_shards, takes_writes
 from storage_engine.erasure.metadata import PartMeta, Version
 from storage_engine.erasure.set import ErasureSet, write_quorum
 from storage_engine.objects import names, versions
@@ -104,6 +110,20 @@ class PartRecord:
         return PartInfo(self.number, self.size, self.etag, self.mod_time, dict(self.checksums))
 
 
+@dataclass(frozen=True, slots=True)
+class UploadRef:
+    """An upload in progress; with ``part``, one part of it (None: its record and every part)."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    part: int | None = None
+
+
+# Told of a write that reached its quorum but not every drive: (set, what, drive positions missed).
+MissedPart = Callable[[ErasureSet, UploadRef, list[int]], None]
+
+
 def upload_dir(bucket: str, key: str, upload_id: str) -> str:
     digest = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:32]
     return f"{paths.MULTIPART_DIR}/{digest}/{upload_id}"
@@ -127,6 +147,7 @@ class Multipart:
         self.placement = placement
         self.buckets = buckets
         self.stages = list(stages)
+        self.on_missed: MissedPart | None = None
 
     # --- lookups ------------------------------------------------------------------------------------
     async def _read_upload(self, es: ErasureSet, bucket: str, key: str, upload_id: str) -> UploadMeta | None:
@@ -181,7 +202,12 @@ class Multipart:
                             opts.checksum_type)
         path = f"{upload_dir(bucket, key, upload.upload_id)}/upload.meta"
         data = upload.pack()
-        await self._quorum(es, [d.write_file(paths.SYS_VOLUME, path, data) if d else None for d in es.drives])
+        positions = [pos for pos, d in enumerate(es.drives) if d is not None]
+        results = await asyncio.gather(*(_write(es, pos, path, data) for pos in positions))
+        done = [pos for pos, ok in zip(positions, results) if ok]
+        if len(done) < write_quorum(es.default_k, es.standard_parity):
+            raise errors.InsufficientWriteQuorum()
+        self._missed(es, UploadRef(bucket, key, upload.upload_id), done)
         return upload.upload_id
 
     async def put_part(self, bucket: str, key: str, upload_id: str, number: int, body: PutBody,
@@ -214,6 +240,7 @@ class Multipart:
                 done = [pos for pos, r in zip(tmp_dirs, results) if not isinstance(r, BaseException)]
                 if len(done) < write_quorum(k, m):
                     raise errors.InsufficientWriteQuorum()
+            self._missed(es, UploadRef(bucket, key, upload_id, number), done)
         finally:
             await discard(es, {p: t for p, t in (stored.tmp_dirs or {}).items() if p not in done})
         if old is not None and old.data != record.data:
@@ -322,18 +349,17 @@ class Multipart:
         """Remove ``path`` under the system volume on every drive of the set (best effort)."""
         await discard(es, {pos: path for pos in range(es.n)})
 
-    async def _quorum(self, es: ErasureSet, ops: list[Any]) -> None:
-        live = [op for op in ops if op is not None]
-        results = await asyncio.gather(*live, return_exceptions=True)
-        if sum(not isinstance(r, BaseException) for r in results) < write_quorum(es.default_k, es.standard_parity):
-            raise errors.InsufficientWriteQuorum()
+    def _missed(self, es: ErasureSet, ref: UploadRef, done: list[int]) -> None:
+        missed = [pos for pos, d in enumerate(es.drives) if d is not None and pos not in done]
+        if missed and self.on_missed is not None:
+            self.on_missed(es, ref, missed)
 
     async def list_uploads(self, bucket: str, prefix: str, delimiter: str, key_marker: str,
                            upload_id_marker: str, max_uploads: int) -> ListUploadsResult:
         await self.buckets.get(bucket)
         found: dict[str, UploadMeta] = {}
         for es in self.placement.all_sets:
-            for upload in await self._scan(es):
+            for upload in await self.scan(es):
                 if upload.bucket == bucket and upload.key.startswith(prefix):
                     found.setdefault(upload.upload_id, upload)
         ordered = sorted(found.values(), key=lambda u: (u.key, u.initiated, u.upload_id))
@@ -364,7 +390,7 @@ class Multipart:
             result.next_key_marker = result.next_upload_id_marker = None
         return result
 
-    async def _scan(self, es: ErasureSet) -> list[UploadMeta]:
+    async def scan(self, es: ErasureSet) -> list[UploadMeta]:
         """Every upload whose metadata a drive of the set holds (union over drives)."""
         async def scan(pos: int) -> list[bytes]:
             drive = es.drives[pos]
@@ -391,6 +417,89 @@ class Multipart:
                 continue
             uploads.setdefault(upload.upload_id, upload)
         return list(uploads.values())
+
+
+    # --- healing ------------------------------------------------------------------------------------
+    async def heal_upload(self, es: ErasureSet, ref: UploadRef) -> ObjectHealResult:
+        """Make an upload in progress whole on every drive of its set that takes writes: its record, and
+        the record and shard files of part ``ref.part`` (of every part when None). An upload that is
+        gone (completed or aborted) is left alone."""
+        result = ObjectHealResult()
+        directory = upload_dir(ref.bucket, ref.key, ref.upload_id)
+        name = f"{ref.bucket}/{ref.key} upload {ref.upload_id}"
+        try:
+            data = _quorum_bytes(es, await es.read_raw(paths.SYS_VOLUME, f"{directory}/upload.meta"))
+            if data is None:
+                return result
+            upload = UploadMeta.unpack(data)
+            await self._heal_record(es, ref, f"{directory}/upload.meta", result)
+            records = await self._read_parts(es, directory)
+            for number in sorted(records) if ref.part is None else [ref.part]:
+                if number in records:
+                    await self._heal_part(es, ref, directory, upload, records[number], result)
+        except (errors.InsufficientReadQuorum, errors.InternalError, DriveError, ValueError) as exc:
+            result.failed = True
+            result.details.append(f"{name}: cannot heal ({exc!r})")
+        return result
+
+    async def _heal_part(self, es: ErasureSet, ref: UploadRef, directory: str, upload: UploadMeta,
+                         record: PartRecord, result: ObjectHealResult) -> None:
+        codec = get_codec(upload.data_blocks, upload.parity_blocks)
+        layout = ShardLayout.of(codec, record.stored_size, BLOCK_SIZE)
+        path = f"{directory}/{record.data}/part"
+
+        async def install(tmp_files: dict[int, str]) -> int:
+            async with es.lock(ref.bucket, ref.key):   # re-uploads and completes change parts under it
+                current = await self._read_parts_one(es, directory, record.number)
+                wanted = current is not None and current.data == record.data
+                return await install_shards(es, upload.distribution, tmp_files, paths.SYS_VOLUME, path, wanted)
+        moved = await heal_shard_file(es, codec, layout, upload.distribution, paths.SYS_VOLUME, path, install,
+                                      result)
+        result.shards_rebuilt += moved
+        if moved:
+            result.details.append(f"{ref.bucket}/{ref.key} upload {ref.upload_id} part {record.number}: "
+                                  f"rebuilt {moved} shard(s)")
+        await self._heal_record(es, ref, f"{directory}/part.{record.number}.meta", result)
+
+    async def _heal_record(self, es: ErasureSet, ref: UploadRef, path: str, result: ObjectHealResult) -> None:
+        """Copy the quorum's version of a record to the drives that lack it or hold another one."""
+        def stale(raw: list[bytes | DriveError], good: bytes) -> list[int]:
+            return [pos for pos, r in enumerate(raw) if r != good and es.drives[pos] is not None]
+        raw = await es.read_raw(paths.SYS_VOLUME, path)
+        good = _quorum_bytes(es, raw)
+        if good is None or not stale(raw, good):
+            return
+        async with es.lock(ref.bucket, ref.key):      # the upload and its parts change only under it
+            raw = await es.read_raw(paths.SYS_VOLUME, path)
+            good = _quorum_bytes(es, raw)
+            if good is None:
+                return
+            for pos in stale(raw, good):
+                drive = es.drives[pos]
+                assert drive is not None
+                if not takes_writes(drive):
+                    result.failed = True
+                    result.details.append(f"{path}: {drive.endpoint} offline, healed when it returns")
+                    continue
+                try:
+                    await drive.write_file(paths.SYS_VOLUME, path, good)
+                except DriveError as exc:
+                    result.failed = True
+                    result.details.append(f"{path}: cannot write on {drive.endpoint}: {exc}")
+                    continue
+                result.metadata_repaired += 1
+                result.details.append(f"{ref.bucket}/{ref.key} upload {ref.upload_id}: "
+                                      f"restored {path.rsplit('/', 1)[1]} on {drive.endpoint}")
+
+
+async def _write(es: ErasureSet, pos: int, path: str, data: bytes) -> bool:
+    drive = es.drives[pos]
+    assert drive is not None
+    try:
+        await drive.write_file(paths.SYS_VOLUME, path, data)
+    except DriveError:
+        return False
+    return True
 
 
 def _validate(parts: list[CompletePart], records: dict[int, PartRecord], algorithm: str | None) -> list[PartRecord]:
