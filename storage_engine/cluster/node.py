@@ -14,6 +14,7 @@ process for "not yet": DNS, peers and quorum are retried with back-off until the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 
@@ -53,6 +54,8 @@ class Node:
         self.rpc = RpcServer(settings)
         self.lock_table = LockTable()
         register_lock_service(self.rpc, self.lock_table)
+        self.topology = topology_digest(pools)
+        self.rpc.register_call("node", "ping", self._ping)
         self.peers = Peers(settings)
         self.layer: ErasureObjectLayer | None = None
         self.status = "starting"
@@ -151,6 +154,14 @@ class Node:
         owners = [isinstance(pool_drives[0], LocalDrive) for pool_drives in drives]
         delay = RETRY_FIRST
         while True:
+            mismatched = await self._mismatched_peers()
+            if mismatched:
+                self.status = (f"refusing peers started with another drive list: {', '.join(mismatched)} "
+                               "(every node must be given the same drives, in the same order)")
+                log.error("%s; retrying in %.1fs", self.status, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
             try:
                 layer = await open_object_layer(self.pools, self.settings, drives=drives, locker=locker,
                                                 may_format=lambda pool: owners[pool],
@@ -163,6 +174,21 @@ class Node:
                 delay = min(delay * 2, RETRY_MAX)
         register_config_service(self.rpc, layer.buckets.config)
         return layer
+
+    async def _ping(self, args: dict[str, object]) -> dict[str, str]:
+        del args
+        return {"topology": self.topology}
+
+    async def _mismatched_peers(self) -> list[str]:
+        """Peers that answer with another topology (a peer not up yet is not a mismatch)."""
+        async def ask(url: str) -> str | None:
+            try:
+                answer = await self.peers.get(url).call("node", "ping", {}, timeout=NOTIFY_TIMEOUT)
+            except DriveError:
+                return None
+            return url if answer.get("topology") != self.topology else None
+        found = await asyncio.gather(*(ask(url) for url in self._peer_urls))
+        return [url for url in found if url is not None]
 
     async def _notify_config(self, kind: str, name: str) -> None:
         """Tell every peer a config record changed (best effort: the periodic reload is the backstop)."""
@@ -185,3 +211,8 @@ class Node:
         await self.rpc.close()
         await self.peers.close_all()
 
+
+def topology_digest(pools: list[Pool]) -> str:
+    """What every node of one cluster must agree on: the pools' drives, in order."""
+    text = "\n".join(" ".join(pool.drives) for pool in pools)
+    return hashlib.sha256(text.encode()).hexdigest()
