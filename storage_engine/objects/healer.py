@@ -148,19 +148,29 @@ class Healer:
                 reachable = {pos for pos in missed.positions if takes_writes(es.drives[pos])}
                 if not reachable:
                     continue                  # still away: its return wakes us
+                # Out while healed: a write that misses a drive meanwhile makes an entry of its own.
+                del entries[item]
+                self._missed_count -= 1
                 failed = await self._heal_missed_item(es, item)
                 if failed and all(takes_writes(d) for d in es.drives):
                     missed.failures += 1      # nothing offline explains it: give up after a few tries
-                    if missed.failures < MRF_ATTEMPTS:
+                    if missed.failures >= MRF_ATTEMPTS:
+                        log.warning("%s: gave up healing %r after %d attempts; full passes will",
+                                    es, item, missed.failures)
                         continue
-                    log.warning("%s: giving up healing %r after %d attempts; the next full pass will",
-                                es, item, missed.failures)
-                    missed.positions.clear()
-                # Every heal covers every drive: drives still away get it all again when they return.
-                missed.positions -= reachable
-                if not missed.positions:
-                    del entries[item]
-                    self._missed_count -= 1
+                else:
+                    # Every heal covers every drive: drives still away get it all again when they return.
+                    missed.positions -= reachable
+                if missed.positions:
+                    self._keep(es, item, missed)
+
+    def _keep(self, es: ErasureSet, item: Missed, missed: _MissedDrives) -> None:
+        entries = self._missed.setdefault((es.pool, es.index), {})
+        if item in entries:
+            entries[item].positions.update(missed.positions)
+        else:
+            entries[item] = missed
+            self._missed_count += 1
 
     async def _heal_missed_item(self, es: ErasureSet, item: Missed) -> bool:
         """Heal one remembered write on every drive that takes writes; whether anything failed."""
