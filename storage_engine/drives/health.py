@@ -56,6 +56,7 @@ class CheckedDrive:
         self.is_local = inner.is_local
         self._timeout = timeout
         self._state: DriveState = "offline"   # until the first probe
+        self._probed = False
         self._seen_formatted = False          # held this slot's format while we ran: what it holds is ours
         self._prepared = False
         self._monitor: asyncio.Task[None] | None = None
@@ -134,6 +135,13 @@ class CheckedDrive:
         self._set("online", "healing complete")
 
     def _set(self, state: DriveState, why: str) -> None:
+        if not self._probed:                  # the first finding is news only when it is bad
+            self._probed = True
+            self._state = state
+            log.log(logging.DEBUG if state == "online" else logging.WARNING, "drive %s: %s (%s)",
+                    self.endpoint, state, why)
+            self._wake.set()
+            return
         if state == self._state:
             return
         level = logging.INFO if state in _USABLE else logging.WARNING

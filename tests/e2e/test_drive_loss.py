@@ -124,6 +124,10 @@ def test_heal_restores_wiped_drives_completely(make_engine: Any) -> None:
     for key in repaired:
         (server.drives[2] / BUCKET / f"{key}.xl.meta").unlink()
         assert_same(client.get_object(Bucket=BUCKET, Key=key)["Body"].read(), data_of(key), key)
+    # The repairs run in the background: wiping two more drives before they land would leave those
+    # keys on one drive, beyond any parity.
+    wait_for(lambda: all((server.drives[2] / BUCKET / f"{key}.xl.meta").exists() for key in repaired),
+             "reads repaired the keys they found damaged", server)
     for drive in server.drives[:2]:
         wipe(drive)
     out, counts = run_heal(server, None)
