@@ -7,7 +7,9 @@ every request: the config store keeps it cached, revalidated by one ``stat`` on 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import AsyncContextManager, cast
@@ -15,12 +17,17 @@ from typing import AsyncContextManager, cast
 import msgpack
 
 from storage_engine.cluster.config_store import ConfigStore
+from storage_engine.drives import paths
 from storage_engine.drives.base import Drive, DriveError
 from storage_engine.errors import BucketAlreadyOwnedByYou, InsufficientWriteQuorum, NoSuchBucket
 from storage_engine.objects import names
 from storage_engine.objects.types import BucketInfo, VersioningStatus
 
+log = logging.getLogger(__name__)
+
 BUCKET_KIND = "bucket"
+# Before the config store, a bucket's metadata was a file on every drive: ``.rustfs.sys/buckets/<name>.meta``.
+LEGACY_SUFFIX = ".meta"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +116,29 @@ class BucketStore:
             except DriveError:
                 pass
         await asyncio.gather(*(remove(d) for d in self._drives))
+
+    async def adopt_legacy(self) -> None:
+        """Turn buckets recorded the old way (a ``.meta`` file per drive) into config records, once.
+
+        A bucket is adopted when at least half of the drives hold the same file; the old files go only
+        after its record is written, so a crash here leaves the bucket findable either way."""
+        listings = await asyncio.gather(*(d.list_dir(paths.SYS_VOLUME, paths.BUCKETS_DIR) for d in self._drives),
+                                        return_exceptions=True)
+        found = {n[:-len(LEGACY_SUFFIX)] for names_ in listings if isinstance(names_, list)
+                 for n in names_ if n.endswith(LEGACY_SUFFIX)}
+        for name in sorted(found):
+            path = f"{paths.BUCKETS_DIR}/{name}{LEGACY_SUFFIX}"
+            copies = await asyncio.gather(*(d.read_file(paths.SYS_VOLUME, path) for d in self._drives),
+                                          return_exceptions=True)
+            counted = Counter(c for c in copies if isinstance(c, bytes))
+            if not counted or 2 * counted.most_common(1)[0][1] < len(self._drives):
+                log.warning("bucket %s: too few drives hold its old metadata to adopt it; left as it is", name)
+                continue
+            data = counted.most_common(1)[0][0]
+            BucketMeta.unpack(data)                      # refuse garbage before it becomes a record
+            if await self.config.get(BUCKET_KIND, name) is None:
+                await self.config.put(BUCKET_KIND, name, data)
+                log.info("bucket %s: metadata moved into the cluster-wide config store", name)
+            await asyncio.gather(*(d.delete(paths.SYS_VOLUME, path) for d in self._drives),
+                                 return_exceptions=True)
+

@@ -363,7 +363,9 @@ async def open_object_layer(pools: list[Pool], settings: EngineSettings, *,
         everything.extend(checked)
         replaced = replaced or any(d.state == "healing" for d in checked)
     config = ConfigStore(built[0][0], reload_seconds=settings.config_reload_seconds, notify=notify)
-    layer = ErasureObjectLayer(built, BucketStore(config, everything), settings)
+    buckets = BucketStore(config, everything)
+    await buckets.adopt_legacy()
+    layer = ErasureObjectLayer(built, buckets, settings)
     # Writes that miss drives are healed when those drives take writes again.
     layer.multipart.on_missed = layer.healer.missed_upload
     for es in layer.all_sets:

@@ -22,6 +22,7 @@ from storage_engine.cluster.remote_drive import RemoteDrive
 from storage_engine.cluster.rpc_client import PeerClient
 from storage_engine.cluster.rpc_server import RpcServer
 from storage_engine.config import EngineSettings
+from storage_engine.drives import paths
 from storage_engine.drives.base import Drive
 from storage_engine.drives.local import LocalDrive
 from storage_engine.drives.paths import SYS_VOLUME
@@ -31,6 +32,7 @@ from storage_engine.erasure.set import ErasureSet
 from storage_engine.http.server import HttpServer
 from storage_engine.objects.buckets import BucketMeta, BucketStore
 from storage_engine.objects.layer import open_object_layer
+from storage_engine.objects.types import PutOptions
 from storage_engine.topology import Pool
 
 T = TypeVar("T")
@@ -285,3 +287,49 @@ def test_full_heal_restores_records_and_bucket_dirs(tmp_path: Path) -> None:
         finally:
             await layer.close()
     run(main())
+
+
+class BytesBody:
+    """A PutBody over bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def read(self, n: int) -> bytes:
+        out, self._data = self._data[:n], self._data[n:]
+        return out
+
+    def checksums(self) -> dict[str, str]:
+        return {}
+
+
+def test_buckets_of_the_old_layout_are_adopted(tmp_path: Path) -> None:
+    """Stores written before the config store kept a bucket as ``.rustfs.sys/buckets/<name>.meta`` on
+    every drive: after an upgrade those buckets are still there, with their objects and versioning."""
+    pool = Pool(tuple(str(tmp_path / f"d{i}") for i in range(4)), 4)
+
+    async def scenario() -> None:
+        layer = await open_object_layer([pool], settings())
+        await layer.make_bucket("kept")
+        await layer.put_object("kept", "a/b", BytesBody(b"payload"), PutOptions(size=7))
+        await layer.close()
+        # Rewrite the bucket as the old engine kept it: no record, a .meta file on every drive.
+        legacy = BucketMeta("kept", 1700000000.0, "Enabled").pack()
+        for drive in pool.drives:
+            for record in Path(drive, paths.SYS_VOLUME, "config", "bucket").glob("kept*"):
+                shutil.rmtree(record) if record.is_dir() else record.unlink()
+            old = Path(drive, paths.SYS_VOLUME, paths.BUCKETS_DIR)
+            old.mkdir(parents=True, exist_ok=True)
+            (old / "kept.meta").write_bytes(legacy)
+        layer = await open_object_layer([pool], settings())
+        try:
+            assert [b.name for b in await layer.list_buckets()] == ["kept"]
+            assert await layer.get_bucket_versioning("kept") == "Enabled"
+            reader = await layer.get_object("kept", "a/b")
+            assert b"".join([c async for c in reader.stream()]) == b"payload"
+            await reader.close()
+            assert not any(Path(d, paths.SYS_VOLUME, paths.BUCKETS_DIR, "kept.meta").exists() for d in pool.drives)
+        finally:
+            await layer.close()
+
+    asyncio.run(scenario())
