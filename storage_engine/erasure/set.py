@@ -99,6 +99,8 @@ class ErasureSet:
         self.default_k = self.n - standard_parity
         # Fewest drives any committed write reached, over the storage classes.
         self.min_write_quorum = min(write_quorum(self.n - p, p) for p in (standard_parity, rrs_parity))
+        # Drives a listing walks: every committed key reached min_write_quorum drives, so it is on one.
+        self.listing_width = max(1, self.n - self.min_write_quorum + 1)
         self.on_missed: MissedWrite | None = None   # the healer's, so the drives that missed it catch up
 
     def __repr__(self) -> str:
@@ -124,6 +126,12 @@ class ErasureSet:
     def listable_drives(self) -> list[Drive]:
         """Drives that hold every committed key they should (healing ones lack some)."""
         return [d for d in self.drives if d is not None and (not isinstance(d, CheckedDrive) or d.listable)]
+
+    def listing_positions(self) -> list[int]:
+        """Positions of the drives a listing walks first (``objects/listing.py``)."""
+        listable = [pos for pos, d in enumerate(self.drives)
+                    if d is not None and (not isinstance(d, CheckedDrive) or d.listable)]
+        return listable[:self.listing_width]
 
     def has_quorum(self) -> bool:
         """Enough drives online to read and to write objects of the default storage class."""
@@ -176,6 +184,19 @@ class ErasureSet:
             headers.append(header)
             inlines.append(inline)
         counts = Counter(h for h in headers if h is not None)
+        # A commit cut short (a crash, a node lost mid-write) can leave two versions with a read quorum
+        # each. Answer as a listing would: when the drives it walks hold one readable version, that is
+        # the answer (a committed newer version is always on one of them, so this never hides one).
+        probe = self.listing_positions()
+        if len(probe) == self.listing_width:
+            first = headers[probe[0]]
+            if first is not None and all(headers[pos] == first for pos in probe):
+                try:
+                    versions = decode_header(first)
+                except metafile.CorruptMetaFile:
+                    versions = []
+                if versions and counts[first] >= (versions[0].data_blocks or self.default_k):
+                    return MetaView(versions, first, raw, headers, inlines)
         candidates: list[tuple[int, float, bytes, list[Version]]] = []
         for header, count in counts.items():
             try:

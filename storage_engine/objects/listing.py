@@ -58,7 +58,7 @@ Entry = tuple[str, Listed | None]
 async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, delimited: bool,
                        batch: int) -> AsyncIterator[Entry]:
     listable = es.listable_drives()
-    ask = max(1, es.n - es.min_write_quorum + 1)
+    ask = es.listing_width
     if len(listable) < ask:
         raise InsufficientReadQuorum()
     drives = listable[:ask]
