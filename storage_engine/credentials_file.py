@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from storage_engine.auth.credentials import Credentials
 from storage_engine.drives import paths
-from storage_engine.drives.atomic import fsync_dir
+from storage_engine.drives.atomic import fsync_dir, write_all
 
 FILE_NAME = "root-credentials.json"
 
@@ -73,9 +73,7 @@ def _write_private(target: str, data: bytes) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)

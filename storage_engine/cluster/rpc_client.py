@@ -90,20 +90,20 @@ class PeerClient:
         """A msgpack call: ``args`` in, the peer's result out."""
         url, headers = self._request(service, method, None)
         headers["content-type"] = MSGPACK
-        data = await self._post(url, headers, pack(args), f"{service}/{method}", timeout)
+        data = await self._post(url, headers, pack(args), f"{service}/{method}", self._timeouts(timeout))
         return msgpack.unpackb(data, raw=False)
 
     async def fetch(self, service: str, method: str, query: dict[str, str], *,
                     timeout: float | None = None) -> bytes:
         """A streaming-style call whose arguments are the query and whose answer is raw bytes."""
         url, headers = self._request(service, method, query)
-        return await self._post(url, headers, None, f"{service}/{method}", timeout)
+        return await self._post(url, headers, None, f"{service}/{method}", self._timeouts(timeout))
 
-    async def _post(self, url: URL, headers: dict[str, str], body: bytes | None, what: str,
-                    timeout: float | None) -> bytes:
+    async def _post(self, url: URL, headers: dict[str, str], body: Any, what: str,
+                    timeout: aiohttp.ClientTimeout) -> bytes:
+        """POST ``body`` (bytes, None or an async iterator, streamed); the answer's bytes, or why not."""
         try:
-            async with self.session().post(url, data=body, headers=headers,
-                                           timeout=self._timeouts(timeout)) as response:
+            async with self.session().post(url, data=body, headers=headers, timeout=timeout) as response:
                 data = await response.read()
                 status = response.status
         except _UNREACHABLE as exc:
@@ -148,15 +148,7 @@ class Upload:
         client = self._client
         # No total deadline (the writer sets the pace); the answer must come within the drive timeout.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=client.timeout)
-        try:
-            async with client.session().post(url, data=self._body(), headers=headers,
-                                                  timeout=timeout) as response:
-                data = await response.read()
-                status = response.status
-        except _UNREACHABLE as exc:
-            raise DriveOffline(f"{client.base_url}: upload: {exc!r}") from exc
-        if status != 200:
-            raise _peer_error(status, data)
+        data = await client._post(url, headers, self._body(), "upload", timeout)
         return msgpack.unpackb(data, raw=False)
 
     def _on_answer(self, _task: asyncio.Future[Any]) -> None:

@@ -42,6 +42,13 @@ def exchange(a: str, b: str) -> bool:
     raise OSError(code, os.strerror(code), b)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` (os.write may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -93,9 +100,7 @@ class AtomicFiles:
                 os.makedirs(self.tmp_dir, 0o755, exist_ok=True)
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
             os.fdatasync(fd)
         finally:
             os.close(fd)
