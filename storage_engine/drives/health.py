@@ -63,6 +63,12 @@ class CheckedDrive:
         self._wake = asyncio.Event()
         self._check_now = False
         self._last_suspect = 0.0
+        # Deadlines of calls in flight, enforced by one timer per drive rather than an
+        # ``asyncio.timeout`` per call: the timer costs a handful of calls per operation, not ~15.
+        # A task awaits one call on a drive at a time, so the task is the key.
+        self._pending: dict[asyncio.Task[object], float] = {}
+        self._expired: set[asyncio.Task[object]] = set()
+        self._deadline_timer: asyncio.TimerHandle | None = None
         self.on_return: Callable[[CheckedDrive], None] | None = None  # came back usable: heal what it missed
 
     def __repr__(self) -> str:
@@ -195,9 +201,12 @@ class CheckedDrive:
     async def _call(self, fn: Callable[..., Awaitable[T]], *args: object, **kwargs: object) -> T:
         if self._state not in _USABLE:
             raise self._refuse()
+        task: asyncio.Task[object] = asyncio.current_task()  # type: ignore[assignment]
+        self._pending[task] = time.monotonic() + self._timeout
+        if self._deadline_timer is None:
+            self._deadline_timer = asyncio.get_running_loop().call_later(self._timeout, self._expire_overdue)
         try:
-            async with asyncio.timeout(self._timeout):
-                return await fn(*args, **kwargs)
+            return await fn(*args, **kwargs)
         except (FileNotFound, VolumeNotFound):
             self._suspect()
             raise
@@ -206,9 +215,30 @@ class CheckedDrive:
         except DriveError as exc:
             self._fail(repr(exc))
             raise
-        except TimeoutError:
+        except asyncio.CancelledError:
+            if task not in self._expired or task.uncancel() > 0:
+                raise                         # cancelled by someone else too: theirs to handle
             self._fail(f"no answer within {self._timeout:g} s")
             raise DriveOffline(f"{self.endpoint}: no answer within {self._timeout:g} s") from None
+        finally:
+            del self._pending[task]
+            self._expired.discard(task)
+
+    def _expire_overdue(self) -> None:
+        """Cancel the calls past their deadline; run again at the next deadline, while any are pending."""
+        self._deadline_timer = None
+        now = time.monotonic()
+        waiting = []
+        for task, deadline in self._pending.items():
+            if task in self._expired:
+                continue
+            if deadline <= now:
+                self._expired.add(task)
+                task.cancel(f"{self.endpoint}: drive call past its deadline")
+            else:
+                waiting.append(deadline)
+        if waiting:
+            self._deadline_timer = asyncio.get_running_loop().call_later(min(waiting) - now, self._expire_overdue)
 
     def _not_yet_healed(self, exc: FileNotFound) -> DriveError:
         self._suspect()
@@ -231,6 +261,9 @@ class CheckedDrive:
         return self.inner.new_tmp_path()
 
     async def close(self) -> None:
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
         if self._monitor is not None:
             self._monitor.cancel()
             await asyncio.gather(self._monitor, return_exceptions=True)

@@ -187,8 +187,8 @@ class ErasureSet:
         # A commit cut short (a crash, a node lost mid-write) can leave two versions with a read quorum
         # each. Answer as a listing would: when the drives it walks hold one readable version, that is
         # the answer (a committed newer version is always on one of them, so this never hides one).
-        probe = self.listing_positions()
-        if len(probe) == self.listing_width:
+        probe = self.listing_positions() if len(counts) > 1 else []
+        if probe and len(probe) == self.listing_width:
             first = headers[probe[0]]
             if first is not None and all(headers[pos] == first for pos in probe):
                 try:

@@ -61,6 +61,31 @@ def test_errors_and_timeouts_take_a_drive_offline_until_a_probe(tmp_path: Path) 
     run(scenario())
 
 
+def test_a_stalled_call_times_out_alone_and_an_outside_cancel_stays_a_cancel(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        inner = _Stalling(str(tmp_path / "d0"))
+        formatted = await load_pool([inner], 0, 1, None)
+        [drive] = await check_drives([inner], formatted.formats, timeout=0.3)
+        await drive.make_volume("b")
+        await drive.write_file("b", "x", b"x")
+        inner.stall = True
+        cancelled = asyncio.create_task(drive.read_file("b", "x"))
+        await asyncio.sleep(0)
+        cancelled.cancel()                           # the caller gave up: not the drive's fault
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert drive.state == "online"
+        stalled = asyncio.create_task(drive.read_file("b", "x"))
+        await asyncio.sleep(0)
+        inner.stall = False
+        assert await drive.read_file("b", "x") == b"x"    # other calls go on while one waits
+        with pytest.raises(DriveOffline):
+            await stalled
+        assert drive.state == "offline"
+        await drive.close()
+    run(scenario())
+
+
 def test_wiped_drive_is_unformatted_then_restored_and_healed(tmp_path: Path) -> None:
     async def scenario() -> None:
         _, drives = await _pool(tmp_path)
