@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgsDict
 from pulumi_kubernetes.networking.v1 import NetworkPolicyPeerArgsDict, NetworkPolicyPortArgsDict, NetworkPolicySpecArgsDict
 
+from rustfs_component.config.network import S3Clients
 from rustfs_component.engine import ENGINE_PORT
 from rustfs_component.labels import tenant_selector
 
@@ -24,10 +25,29 @@ def _from_namespace(namespace: str) -> NetworkPolicyPeerArgsDict:
     return {"namespace_selector": {"match_labels": {NAMESPACE_NAME_LABEL: namespace}}}
 
 
+def client_peers(clients: S3Clients) -> list[NetworkPolicyPeerArgsDict]:
+    """The peers `clients` admits, in a stable order; empty when it admits nobody."""
+    peers: list[NetworkPolicyPeerArgsDict] = []
+    if clients.same_namespace:
+        peers.append({"pod_selector": {}})  # every pod of the policy's (the tenant's) namespace
+    peers.extend(_from_namespace(namespace) for namespace in clients.namespaces)
+    for pods in clients.pods:
+        selector: LabelSelectorArgsDict = {"match_labels": dict(pods.labels)}
+        if pods.namespaces is None:
+            peers.append({"pod_selector": selector})
+        else:
+            peers.extend({**_from_namespace(namespace), "pod_selector": selector} for namespace in pods.namespaces)
+    peers.extend({"ip_block": {"cidr": cidr}} for cidr in clients.cidrs)
+    return peers
+
+
 def tenant_network_policies(*, name: str, tenant: str, namespace: str, labels: Mapping[str, str],
-                            ingress_controller_namespace: str, monitoring_namespace: str,
-                            cold_tier_endpoint: str | None, opts: pulumi.ResourceOptions) -> list[k8s.networking.v1.NetworkPolicy]:
-    """Create the policies; `name` prefixes the logical names, `tenant` the object names."""
+                            clients: S3Clients, ingress_controller_namespace: str | None,
+                            monitoring_namespace: str | None, cold_tier_endpoint: str | None,
+                            opts: pulumi.ResourceOptions) -> list[k8s.networking.v1.NetworkPolicy]:
+    """Create the policies; `name` prefixes the logical names, `tenant` the object names.
+
+    A policy that would admit nobody is not rendered at all: an ingress rule with no peers admits everyone."""
     pods: LabelSelectorArgsDict = {"match_labels": tenant_selector(tenant)}
     s3_port: list[NetworkPolicyPortArgsDict] = [{"port": ENGINE_PORT, "protocol": "TCP"}]
     specs: dict[str, NetworkPolicySpecArgsDict] = {
@@ -37,12 +57,20 @@ def tenant_network_policies(*, name: str, tenant: str, namespace: str, labels: M
             "pod_selector": pods, "policy_types": ["Ingress", "Egress"],
             "ingress": [{"from_": [{"pod_selector": pods}]}],
             "egress": [{"to": [{"pod_selector": pods}]}]},
-        "allow-ingress-controller": {
+    }
+    peers = client_peers(clients)
+    if peers:
+        specs["allow-clients"] = {
+            "pod_selector": pods, "policy_types": ["Ingress"], "ingress": [{"from_": peers, "ports": s3_port}]}
+    if ingress_controller_namespace is not None:
+        specs["allow-ingress-controller"] = {
             "pod_selector": pods, "policy_types": ["Ingress"],
-            "ingress": [{"from_": [_from_namespace(ingress_controller_namespace)], "ports": s3_port}]},
-        "allow-monitoring": {
+            "ingress": [{"from_": [_from_namespace(ingress_controller_namespace)], "ports": s3_port}]}
+    if monitoring_namespace is not None:
+        specs["allow-monitoring"] = {
             "pod_selector": pods, "policy_types": ["Ingress"],
-            "ingress": [{"from_": [_from_namespace(monitoring_namespace)], "ports": s3_port}]},
+            "ingress": [{"from_": [_from_namespace(monitoring_namespace)], "ports": s3_port}]}
+    specs |= {
         "allow-dns": {
             "pod_selector": pods, "policy_types": ["Egress"],
             "egress": [{"to": [{**_from_namespace("kube-system"),

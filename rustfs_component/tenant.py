@@ -93,6 +93,7 @@ class Tenant(pulumi.ComponentResource):
             opts=k8s_opts)
         tenant_network_policies(
             name=name, tenant=tenant, namespace=namespace, labels=labels,
+            clients=config.clients if config.clients is not None else placement.network.clients,
             ingress_controller_namespace=placement.network.ingress_controller_namespace,
             monitoring_namespace=placement.network.monitoring_namespace,
             cold_tier_endpoint=cold_tier.endpoint if cold_tier else None, opts=k8s_opts)

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from rustfs_component.config.base import DnsLabel, StrictModel
 from rustfs_component.config.clusters import (AckCluster, ClusterConfig, EksCluster, ExistingCluster,
                                               TanzuCluster, TkeCluster, check_tiers_defined)
+from rustfs_component.config.network import S3Clients
 from rustfs_component.config.tenants import TenantConfig
 
 # repository[:tag]@sha256:<64 hex>: images are pinned by digest so a re-pushed tag never changes a pod.
@@ -38,12 +39,19 @@ class EngineImage(StrictModel):
 
 
 class NetworkAllowances(StrictModel):
-    """Where the traffic that tenant NetworkPolicies admit comes from."""
+    """Where the traffic that tenant NetworkPolicies admit comes from (to the S3 port; all else is denied)."""
 
-    ingress_controller_namespace: DnsLabel = Field(
-        default="ingress-nginx", description="Namespace of the ingress controller. Default 'ingress-nginx'.")
-    monitoring_namespace: DnsLabel = Field(
-        default="monitoring", description="Namespace of Prometheus. Default 'monitoring'.")
+    clients: S3Clients = Field(
+        default_factory=S3Clients,
+        description="S3 clients of every tenant (a tenant's own `clients` replaces it). "
+                    "Default: pods in the tenant's own namespace only.")
+    ingress_controller_namespace: DnsLabel | None = Field(
+        default="ingress-nginx",
+        description="Namespace of the ingress controller, admitted to every tenant; null admits none. "
+                    "Default 'ingress-nginx'.")
+    monitoring_namespace: DnsLabel | None = Field(
+        default="monitoring",
+        description="Namespace of Prometheus, admitted to every tenant; null admits none. Default 'monitoring'.")
 
 
 class PlatformConfig(StrictModel):

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 from storage_engine.config import EngineSettings
 
 from rustfs_component.config.base import DnsLabel, PoolName, Quantity, StrictModel, TenantName, TierName
+from rustfs_component.config.network import S3Clients
 
 # Settings the component renders itself (topology, listen address, credentials): a tenant cannot override them.
 COMPONENT_OWNED_SETTINGS = frozenset({"volumes", "address", "access_key", "secret_key"})
@@ -62,6 +63,8 @@ class TenantConfig(StrictModel):
         default_factory=dict,
         description="Extra engine settings by field name of storage_engine.config.EngineSettings, e.g. "
                     "{'region': 'eu-1'}; validated by the engine's own model. Default: none (engine defaults).")
+    clients: S3Clients | None = Field(
+        default=None, description="S3 clients admitted to this tenant; replaces network.clients. Default: network.clients.")
 
     @property
     def namespace_name(self) -> str:

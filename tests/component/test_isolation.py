@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
-from component_support import kubernetes_objects
+import pytest
+from component_support import kubernetes_objects, render_variant
+from pydantic import ValidationError
 
+from rustfs_component.config import PlatformConfig
 from rustfs_component.plan import Plan
+
+S3 = ((9000, "TCP"),)
+
+
+def _policies(plan: Plan, tenant: str) -> list[dict[str, Any]]:
+    return [o for o in kubernetes_objects(plan)
+            if o["kind"] == "NetworkPolicy" and o["metadata"]["labels"]["rustfs.io/tenant"] == tenant]
+
+
+def _ingress_peers(plan: Plan, tenant: str) -> set[tuple[str, tuple[tuple[int, str], ...]]]:
+    """Every (peer, ports) any policy of `tenant` admits; ports () means all ports."""
+    admitted: set[tuple[str, tuple[tuple[int, str], ...]]] = set()
+    for policy in _policies(plan, tenant):
+        for rule in policy["spec"].get("ingress", []):
+            assert rule.get("from"), f"{policy['metadata']['name']}: a rule without peers admits everyone"
+            ports = tuple(sorted((p["port"], p["protocol"]) for p in rule.get("ports", [])))
+            admitted |= {(json.dumps(peer, sort_keys=True), ports) for peer in rule["from"]}
+    return admitted
+
+
+def _peer(**peer: Any) -> str:
+    return json.dumps(peer, sort_keys=True)
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    return {"matchLabels": {"kubernetes.io/metadata.name": name}}
+
+
+def _own_pods(tenant: str) -> str:
+    return _peer(podSelector={"matchLabels": {"app.kubernetes.io/name": "rustfs", "rustfs.io/tenant": tenant}})
 
 
 def test_object_names_never_collide_even_in_a_shared_namespace(plans: dict[str, Plan]) -> None:
@@ -36,11 +72,17 @@ def test_network_policies_select_only_their_tenant(plans: dict[str, Plan]) -> No
         tenant = policy["metadata"]["labels"]["rustfs.io/tenant"]
         assert policy["spec"]["podSelector"]["matchLabels"]["rustfs.io/tenant"] == tenant
         for rule in policy["spec"].get("ingress", []):
-            for peer in rule.get("from", []):
-                if "podSelector" in peer:  # pods of this namespace: only the same tenant's
+            for peer in rule["from"]:
+                if set(peer) == {"podSelector"} and peer["podSelector"]:  # only the same tenant's engine pods
                     assert peer["podSelector"]["matchLabels"]["rustfs.io/tenant"] == tenant
-                else:
-                    assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] in ("ingress-nginx", "monitoring")
+                if not rule.get("ports"):  # all ports: only the tenant's own engine pods
+                    assert peer == {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "rustfs", "rustfs.io/tenant": tenant}}}
+        # The tenants share a namespace whose pods may be S3 clients; another tenant's engine pods still
+        # cannot reach this one: their egress goes only to their own tenant, DNS and the cold tier.
+        for rule in policy["spec"].get("egress", []):
+            for peer in rule["to"]:
+                if "podSelector" in peer and "namespaceSelector" not in peer:
+                    assert peer["podSelector"]["matchLabels"]["rustfs.io/tenant"] == tenant
     deny = [p for p in policies if p["metadata"]["name"].endswith("default-deny")]
     assert len(deny) == 2 and all(p["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in p["spec"] for p in deny)
 
@@ -76,3 +118,81 @@ def test_eks_kubeconfig_holds_no_credentials_and_uses_the_provider_profile(plans
     assert user["exec"]["args"][-2:] == ["--profile", "storage-admin"]
     [aws_provider] = plan.find("pulumi:providers:aws")
     assert plan.raw_inputs(aws_provider.urn)["profile"] == "storage-admin"
+
+
+def test_a_tanzu_tenant_admits_its_namespace_the_configured_clients_and_nothing_else(plans: dict[str, Plan]) -> None:
+    # stacks/Pulumi.tanzu.yaml: network.clients admits namespace analytics, backup pods of namespace backup and
+    # 10.40.0.0/16; monitoring_namespace is null. Before, no client at all could reach a Tanzu tenant.
+    assert _ingress_peers(plans["tanzu"], "research") == {
+        (_own_pods("research"), ()),
+        (_peer(podSelector={}), S3),  # default: pods of the tenant's own namespace
+        (_peer(namespaceSelector=_namespace("analytics")), S3),
+        (_peer(namespaceSelector=_namespace("backup"),
+               podSelector={"matchLabels": {"app.kubernetes.io/name": "backup"}}), S3),
+        (_peer(ipBlock={"cidr": "10.40.0.0/16"}), S3),
+        (_peer(namespaceSelector=_namespace("ingress-nginx")), S3),
+    }
+
+
+def test_a_tenant_override_admits_only_its_pod_label_clients(plans: dict[str, Plan]) -> None:
+    # tenant records: clients {same_namespace: false, pods: [{labels: {app: records-api}}]} replaces network.clients.
+    assert _ingress_peers(plans["tanzu"], "records") == {
+        (_own_pods("records"), ()),
+        (_peer(podSelector={"matchLabels": {"app": "records-api"}}), S3),
+        (_peer(namespaceSelector=_namespace("ingress-nginx")), S3),
+    }
+
+
+@pytest.mark.parametrize("stack", ["existing", "eks"])
+def test_by_default_pods_of_the_tenants_namespace_reach_it(plans: dict[str, Plan], stack: str) -> None:
+    plan = plans[stack]
+    for tenant in {o["metadata"]["labels"]["rustfs.io/tenant"] for o in kubernetes_objects(plan) if o["kind"] == "NetworkPolicy"}:
+        assert _ingress_peers(plan, tenant) == {
+            (_own_pods(tenant), ()), (_peer(podSelector={}), S3),
+            (_peer(namespaceSelector=_namespace("ingress-nginx")), S3),
+            (_peer(namespaceSelector=_namespace("monitoring")), S3)}
+
+
+def test_with_no_clients_only_the_tenants_own_pods_reach_it(tmp_path: Path) -> None:
+    def shut(config: dict[str, Any]) -> None:
+        config["rustfs-platform:platform"]["network"] = {
+            "clients": {"same_namespace": False}, "ingress_controller_namespace": None, "monitoring_namespace": None}
+
+    plan = render_variant(tmp_path, "existing", shut)
+    for tenant in ("dev", "ci"):
+        assert _ingress_peers(plan, tenant) == {(_own_pods(tenant), ())}
+        names = {p["metadata"]["name"] for p in _policies(plan, tenant)}
+        assert names == {f"{tenant}-default-deny", f"{tenant}-allow-intra-tenant", f"{tenant}-allow-dns"}
+
+
+@pytest.mark.parametrize(("where", "cidr", "location"), [
+    ("network", "10.40.0.1/16", "network.clients.cidrs.1"),  # host bits set
+    ("network", "10.40.0.0/33", "network.clients.cidrs.1"),
+    ("tenant", "backup-subnet", "tenants.0.clients.cidrs.0"),
+])
+def test_a_bad_client_cidr_is_refused_naming_the_field(where: str, cidr: str, location: str) -> None:
+    config: dict[str, Any] = {
+        "cluster": {"cloud": "existing", "tiers": {"hot": {"existing_storage_class": "ssd"},
+                                                   "warm": {"existing_storage_class": "hdd"}}},
+        "engine": {"image": "ghcr.io/acme/rustfs-engine:0.1.0@sha256:" + "a" * 64},
+        "tenants": [{"name": "t1", "pools": [{"name": "pool0"}]}]}
+    if where == "network":
+        config["network"] = {"clients": {"cidrs": ["192.168.0.0/24", cidr]}}
+    else:
+        config["tenants"][0]["clients"] = {"cidrs": [cidr]}
+    with pytest.raises(ValidationError) as caught:
+        PlatformConfig.model_validate(config)
+    [error] = caught.value.errors()
+    assert ".".join(map(str, error["loc"])) == location
+    assert "not a CIDR" in error["msg"]
+
+
+def test_client_pod_labels_must_be_kubernetes_labels() -> None:
+    with pytest.raises(ValidationError) as caught:
+        PlatformConfig.model_validate({
+            "cluster": {"cloud": "existing", "tiers": {"hot": {"existing_storage_class": "ssd"},
+                                                       "warm": {"existing_storage_class": "hdd"}}},
+            "engine": {"image": "ghcr.io/acme/rustfs-engine:0.1.0@sha256:" + "a" * 64},
+            "network": {"clients": {"pods": [{"labels": {"app": "has space"}}]}}})
+    [error] = caught.value.errors()
+    assert ".".join(map(str, error["loc"])) == "network.clients.pods.0.labels"
