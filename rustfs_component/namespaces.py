@@ -1,12 +1,15 @@
-"""Tenant namespaces and their ResourceQuotas.
+"""Tenant namespaces, their ResourceQuotas and image pull Secrets.
 
 A namespace may hold several tenants, and a ResourceQuota always applies to a whole namespace, so the
 platform owns both: one Namespace and one quota per namespace, sized as the sum of its tenants' pools.
+Given a dockerconfigjson, it also creates the engine's image pull Secret (`engine.pull_secret`) in each.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 import pulumi
@@ -43,9 +46,46 @@ def quota_for(tenants: Sequence[TenantConfig]) -> dict[str, str]:
     }
 
 
+DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"
+
+
+def check_docker_config_json(text: str) -> str:
+    """`text` if it is a dockerconfigjson (`{"auths": {"<registry>": {...}}}`), else a ValueError saying why
+    (never echoing the value: it holds registry credentials)."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise ValueError("imagePullDockerConfigJson is not JSON (expected {\"auths\": {\"<registry>\": {...}}}, "
+                         "e.g. the contents of ~/.docker/config.json)") from None
+    auths = document.get("auths") if isinstance(document, dict) else None
+    if not isinstance(auths, dict) or not auths or not all(isinstance(v, dict) for v in auths.values()):
+        raise ValueError("imagePullDockerConfigJson must be {\"auths\": {\"<registry>\": {...}}} with at least "
+                         "one registry")
+    return text
+
+
+@dataclass(frozen=True)
+class PullSecret:
+    """The image pull Secret to create in every namespace: its name and its dockerconfigjson (a secret)."""
+
+    name: str
+    docker_config_json: pulumi.Input[str]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.docker_config_json, str):  # known now: check now, before anything is registered
+            check_docker_config_json(self.docker_config_json)
+
+    def content(self) -> pulumi.Output[str]:
+        """The dockerconfigjson as a secret Output, checked once known."""
+        return pulumi.Output.secret(pulumi.Output.from_input(self.docker_config_json).apply(check_docker_config_json))
+
+
 def create_namespaces(name: str, platform: str, tenants: Sequence[TenantConfig], provider: k8s.Provider,
-                      parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = ()) -> dict[str, k8s.core.v1.Namespace]:
-    """One Namespace (Pod Security `restricted`) and quota per distinct tenant namespace."""
+                      parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = (),
+                      pull_secret: PullSecret | None = None) -> dict[str, k8s.core.v1.Namespace]:
+    """One Namespace (Pod Security `restricted`) and quota per distinct tenant namespace, and the image pull
+    Secret `pull_secret.name` in each when `pull_secret` is given."""
+    content = pull_secret.content() if pull_secret else None
     by_namespace: dict[str, list[TenantConfig]] = {}
     for tenant in tenants:
         by_namespace.setdefault(tenant.namespace_name, []).append(tenant)
@@ -64,4 +104,12 @@ def create_namespaces(name: str, platform: str, tenants: Sequence[TenantConfig],
                       "annotations": {"rustfs.io/tenants": ",".join(t.name for t in members)}},
             spec={"hard": quota_for(members)},
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[created[namespace]])))
+        if pull_secret and content is not None:
+            k8s.core.v1.Secret(
+                f"{name}-pull-{namespace}",
+                metadata={"name": pull_secret.name, "namespace": namespace,
+                          "labels": {"app.kubernetes.io/part-of": platform, "app.kubernetes.io/managed-by": "pulumi"}},
+                type=DOCKER_CONFIG_JSON,
+                string_data={".dockerconfigjson": content},
+                opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[created[namespace]])))
     return created

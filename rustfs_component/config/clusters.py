@@ -6,11 +6,12 @@ not the shape of the stack file.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from rustfs_component.config.base import TIERS, DnsLabel, StrictModel, TierName
+from rustfs_component.config.limits import check_cidr, raise_at
 from rustfs_component.config.tiers import (AliDiskTier, CbsTier, CosColdTier, EbsTier, ExternalS3ColdTier,
                                            GenericTier, OssColdTier, S3ColdTier, VsphereTier)
 
@@ -31,6 +32,10 @@ class NodePool(StrictModel):
         if not self.min_size <= self.desired_size <= self.max_size:
             raise ValueError("need min_size <= desired_size <= max_size")
         return self
+
+
+Cidr = Annotated[str, AfterValidator(check_cidr)]
+"""An IPv4/IPv6 network such as '203.0.113.0/24' (no host bits)."""
 
 
 def _check_unique_pool_names(pools: list[NodePool]) -> None:
@@ -56,9 +61,14 @@ class EksCluster(StrictModel):
     vpc_cidr: str = Field(default="10.0.0.0/16", description="VPC CIDR; subnets are /20s carved from it. Default '10.0.0.0/16'.")
     nat_gateway_per_az: bool = Field(
         default=True, description="One NAT gateway per AZ (zonal failure isolation) instead of one. Default true.")
-    endpoint_public_access: bool = Field(default=True, description="Public API endpoint. Default true.")
-    public_access_cidrs: list[str] = Field(
-        default_factory=lambda: ["0.0.0.0/0"], description="CIDRs allowed to the public endpoint. Default ['0.0.0.0/0'].")
+    endpoint_public_access: bool = Field(
+        default=False,
+        description="Also open the public API endpoint (the private one is always on), to `public_access_cidrs` "
+                    "only. Default: true exactly when `public_access_cidrs` is given, else false (private only).")
+    public_access_cidrs: list[Cidr] = Field(
+        default_factory=list,
+        description="CIDRs allowed to the public API endpoint; '0.0.0.0/0' only when written here. Default: none "
+                    "(no public endpoint).")
     admin_principal_arns: list[str] = Field(
         default_factory=list,
         description="IAM principals given cluster-admin through EKS access entries (never the aws-auth "
@@ -77,9 +87,23 @@ class EksCluster(StrictModel):
     cold_tier: S3ColdTier | None = Field(
         default_factory=S3ColdTier, description="Cold tier bucket; null disables it. Default: S3 GLACIER_IR.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _public_when_cidrs_given(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "endpoint_public_access" not in data and data.get("public_access_cidrs"):
+            return {**data, "endpoint_public_access": True}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> "EksCluster":
         _check_unique_pool_names(self.node_pools)
+        if self.endpoint_public_access and not self.public_access_cidrs:
+            raise_at("EksCluster", [(("public_access_cidrs",), "endpoint_public_access is true but no CIDRs are "
+                                     "given: list the networks allowed to the public API endpoint (write "
+                                     "'0.0.0.0/0' to open it to everyone)", [])])
+        if self.public_access_cidrs and not self.endpoint_public_access:
+            raise_at("EksCluster", [(("public_access_cidrs",), "CIDRs are given but endpoint_public_access is "
+                                     "false: drop them, or set endpoint_public_access true", self.public_access_cidrs)])
         return self
 
 
@@ -127,8 +151,10 @@ class TkeCluster(StrictModel):
     vpc_cidr: str = Field(default="10.0.0.0/16", description="VPC CIDR. Default '10.0.0.0/16'.")
     cluster_cidr: str = Field(default="172.16.0.0/16", description="Pod CIDR (global router). Default '172.16.0.0/16'.")
     service_cidr: str = Field(default="172.17.0.0/20", description="Service CIDR. Default '172.17.0.0/20'.")
-    api_allowed_cidrs: list[str] = Field(
-        default_factory=lambda: ["0.0.0.0/0"], description="CIDRs allowed to the public API endpoint. Default ['0.0.0.0/0'].")
+    api_allowed_cidrs: list[Cidr] = Field(
+        default_factory=list,
+        description="CIDRs allowed to a public API endpoint; '0.0.0.0/0' only when written here. Default: none "
+                    "(no public endpoint: the API is reached inside the VPC only).")
     node_pools: list[NodePool] = Field(
         default_factory=lambda: [NodePool(name="hot", tier="hot", instance_type="SA5.2XLARGE16"),
                                  NodePool(name="warm", tier="warm", instance_type="SA5.LARGE8")],

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from rustfs_component.config.base import DnsLabel, StrictModel
 from rustfs_component.config.clusters import (AckCluster, ClusterConfig, EksCluster, ExistingCluster,
                                               TanzuCluster, TkeCluster, check_tiers_defined)
 from rustfs_component.config.network import S3Clients
+from rustfs_component.config.limits import check_dns_subdomain, platform_errors, raise_at
 from rustfs_component.config.tenants import TenantConfig
 
 # repository[:tag]@sha256:<64 hex>: images are pinned by digest so a re-pushed tag never changes a pod.
@@ -21,8 +23,11 @@ class EngineImage(StrictModel):
 
     image: str = Field(
         description="Image as 'repository:tag@sha256:<digest>'; the digest is required. Required.")
-    pull_secret: str | None = Field(
-        default=None, description="Name of an imagePullSecret present in each tenant namespace. Default: none.")
+    pull_secret: Annotated[str, AfterValidator(check_dns_subdomain)] | None = Field(
+        default=None,
+        description="Name of the imagePullSecret of the engine pods: one that exists in each tenant namespace, or "
+                    "the one the component creates there from the secret config `imagePullDockerConfigJson`. "
+                    "Default: none.")
 
     @field_validator("image")
     @classmethod
@@ -58,8 +63,9 @@ class PlatformConfig(StrictModel):
     """Everything one stack deploys."""
 
     name: DnsLabel = Field(
-        default="rustfs", max_length=20,
-        description="Name of the platform: prefixes the cluster, StorageClasses, buckets and users. Default 'rustfs'.")
+        default="rustfs",
+        description="Name of the platform: prefixes the cluster, StorageClasses, buckets and users; lowercase, and "
+                    "short enough for every name derived from it (rustfs_component.config.limits). Default 'rustfs'.")
     cluster: ClusterConfig = Field(description="The cluster, by `cloud`: eks | ack | tke | tanzu | existing. Required.")
     engine: EngineImage = Field(description="The engine image. Required.")
     network: NetworkAllowances = Field(default_factory=NetworkAllowances, description="Default: see NetworkAllowances.")
@@ -72,6 +78,7 @@ class PlatformConfig(StrictModel):
         if len(set(names)) != len(names):
             raise ValueError(f"tenants: duplicate tenant names {names}")
         self._check_node_pools_for_tiers()
+        raise_at("PlatformConfig", platform_errors(self))  # names the clouds refuse, sizes the volume types refuse
         return self
 
     def _check_node_pools_for_tiers(self) -> None:

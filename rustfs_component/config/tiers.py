@@ -6,11 +6,13 @@ storage policies) instead of one lowest-common-denominator shape: the semantics 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
 
 from rustfs_component.config.base import DnsLabel, StrictModel
+from rustfs_component.config.limits import (EBS_IOPS, GP3_BASELINE_IOPS, GP3_THROUGHPUT_MIB, GP3_THROUGHPUT_PER_IOPS,
+                                            Loc, check_dns_subdomain, check_s3_bucket_name, raise_at)
 
 
 class EbsTier(StrictModel):
@@ -23,7 +25,34 @@ class EbsTier(StrictModel):
         description="Provisioned IOPS per volume (gp3, io2 only). Default: the volume type's baseline.")
     throughput_mib: int | None = Field(
         default=None, ge=125, le=2000,
-        description="Provisioned throughput in MiB/s (gp3 only). Default: gp3's baseline, 125.")
+        description="Provisioned throughput in MiB/s (gp3 only: 125-2000, at most 0.25 per IOPS). "
+                    "Default: gp3's baseline, 125.")
+
+    @model_validator(mode="after")
+    def _options_of_the_type(self) -> "EbsTier":
+        # Limits and sources: rustfs_component.config.limits (EBS_IOPS, GP3_THROUGHPUT_MIB).
+        errors: list[tuple[Loc, str, Any]] = []
+        kind = self.volume_type
+        if self.iops is not None and kind not in EBS_IOPS:
+            errors.append((("iops",), f"{kind} volumes take no provisioned IOPS (gp3 and io2 only)", self.iops))
+        elif self.iops is not None:
+            low, high, _ = EBS_IOPS[kind]
+            if not low <= self.iops <= high:
+                errors.append((("iops",), f"{kind} volumes take {low}-{high} IOPS", self.iops))
+        elif kind == "io2":
+            errors.append((("iops",), "io2 volumes need provisioned IOPS (100-256000)", self.iops))
+        if self.throughput_mib is not None and kind != "gp3":
+            errors.append((("throughput_mib",), f"{kind} volumes take no provisioned throughput (gp3 only)",
+                           self.throughput_mib))
+        elif self.throughput_mib is not None:
+            low, high = GP3_THROUGHPUT_MIB
+            ceiling = int((self.iops or GP3_BASELINE_IOPS) * GP3_THROUGHPUT_PER_IOPS)
+            if not low <= self.throughput_mib <= min(high, ceiling):
+                errors.append((("throughput_mib",), f"gp3 takes {low}-{high} MiB/s and at most "
+                               f"{GP3_THROUGHPUT_PER_IOPS} MiB/s per IOPS ({ceiling} at {self.iops or GP3_BASELINE_IOPS} "
+                               f"IOPS)", self.throughput_mib))
+        raise_at("EbsTier", errors)
+        return self
 
 
 class AliDiskTier(StrictModel):
@@ -33,6 +62,13 @@ class AliDiskTier(StrictModel):
         description="Disk category: cloud_essd for hot, cloud_efficiency (ultra disk) for warm. Required.")
     performance_level: Literal["PL0", "PL1", "PL2", "PL3"] | None = Field(
         default=None, description="ESSD performance level (cloud_essd only). Default: ACK's default, PL1.")
+
+    @model_validator(mode="after")
+    def _level_of_essd_only(self) -> "AliDiskTier":
+        if self.performance_level is not None and self.category != "cloud_essd":
+            raise_at("AliDiskTier", [(("performance_level",), f"performance levels are for cloud_essd, not "
+                                      f"{self.category}", self.performance_level)])
+        return self
 
 
 class CbsTier(StrictModel):
@@ -62,7 +98,7 @@ class GenericTier(StrictModel):
                     "excludes `existing_storage_class`.")
     parameters: dict[str, str] = Field(
         default_factory=dict, description="StorageClass parameters for `provisioner`. Default: none.")
-    existing_storage_class: str | None = Field(
+    existing_storage_class: Annotated[str, AfterValidator(check_dns_subdomain)] | None = Field(
         default=None,
         description="Use this StorageClass as is; the component never creates or changes it (it is "
                     "shared). Default none; excludes `provisioner`.")
@@ -114,7 +150,8 @@ class ExternalS3ColdTier(StrictModel):
     """
 
     endpoint: str = Field(pattern=r"^https?://", description="Endpoint URL, e.g. 'https://s3.example.com'. Required.")
-    bucket: str = Field(min_length=3, max_length=63, description="Existing bucket name. Required.")
+    bucket: Annotated[str, AfterValidator(check_s3_bucket_name)] = Field(
+        description="Existing bucket name (S3 naming rules: 3-63 lowercase letters, digits, '.', '-'). Required.")
     region: str = Field(default="us-east-1", description="Region to sign for. Default 'us-east-1'.")
     storage_class: str = Field(
         default="GLACIER_IR", description="Storage class to write with. Default 'GLACIER_IR'.")
