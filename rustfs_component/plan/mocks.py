@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from pulumi.runtime import Mocks, rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
@@ -31,6 +31,8 @@ class Registration:
     custom: bool
     read_id: str
     inputs: dict[str, Any]
+    # What the (mock) provider returned, as the program saw it: `id` plus the state (inputs and outputs).
+    outputs: dict[str, Any] = field(default_factory=dict)
 
 
 def _digest(*parts: str, length: int = 40) -> str:
@@ -49,49 +51,111 @@ def fake_kubeconfig(cluster: str) -> str:
     }, sort_keys=True)
 
 
+REGION = "offline-1"
+OutputsOf = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def _aws_name(name: str, state: dict[str, Any], key: str = "name") -> str:
+    """The physical name the AWS provider gives when the program sets none: `<logical name>-<7 hex>`,
+    or `<prefix><26 digits>` for a `...Prefix` argument."""
+    if state.get(key):
+        return str(state[key])
+    prefix_key = f"{key}Prefix"
+    if state.get(prefix_key):
+        return f"{state[prefix_key]}{int(_digest(prefix_key, name, length=20), 16) % 10**26:026d}"
+    return f"{name}-{_digest(key, name, length=7)}"
+
+
+def _eks_cluster(name: str, state: dict[str, Any]) -> dict[str, Any]:
+    cluster = _aws_name(name, state)
+    return {"name": cluster,
+            "endpoint": f"https://{_digest(name, length=32).upper()}.gr7.{REGION}.eks.amazonaws.com",
+            "certificateAuthority": {"data": base64.b64encode(f"offline CA of {name}".encode()).decode()},
+            "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{REGION}.amazonaws.com/id/{_digest(name, length=32).upper()}"}]}],
+            "arn": f"arn:aws:eks:{REGION}:{FAKE_ACCOUNT}:cluster/{cluster}", "status": "ACTIVE"}
+
+
+def _eks_node_group(name: str, state: dict[str, Any]) -> dict[str, Any]:
+    group = _aws_name(name, state, "nodeGroupName")
+    return {"nodeGroupName": group, "status": "ACTIVE",
+            "arn": f"arn:aws:eks:{REGION}:{FAKE_ACCOUNT}:nodegroup/{state.get('clusterName', '')}/{group}/{_digest(name, length=8)}"}
+
+
+def _iam(kind: str) -> OutputsOf:
+    def outputs(name: str, state: dict[str, Any]) -> dict[str, Any]:
+        physical = _aws_name(name, state)
+        return {"name": physical, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:{kind}/{physical}"}
+    return outputs
+
+
+def _oidc_provider(name: str, state: dict[str, Any]) -> dict[str, Any]:
+    host = str(state.get("url", "")).removeprefix("https://")
+    return {"arn": f"arn:aws:iam::{FAKE_ACCOUNT}:oidc-provider/{host}"}
+
+
+def _s3_bucket(name: str, state: dict[str, Any]) -> dict[str, Any]:
+    bucket = state.get("bucket") or f"{state.get('bucketPrefix', name)}{_digest(name, length=12)}"
+    return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "region": REGION,
+            "bucketDomainName": f"{bucket}.s3.amazonaws.com"}
+
+
+def _random(default_length: int, upper: bool) -> OutputsOf:
+    def outputs(name: str, state: dict[str, Any]) -> dict[str, Any]:
+        result = _digest("random", name, length=int(state.get("length", default_length)))
+        return {"result": result.upper() if upper else result}
+    return outputs
+
+
+# Outputs each provider computes, by exact type token (what the SDK passes to `Resource.__init__`).
+# Only what the real provider returns and this program may read; inputs are echoed back as state.
+OUTPUTS: dict[str, OutputsOf] = {
+    "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:eks/nodeGroup:NodeGroup": _eks_node_group,
+    "aws:eks/addon:Addon": lambda name, s: {
+        "arn": f"arn:aws:eks:{REGION}:{FAKE_ACCOUNT}:addon/{s.get('clusterName', '')}/{s.get('addonName', name)}/{_digest(name, length=8)}"},
+    "aws:eks/accessEntry:AccessEntry": lambda name, s: {
+        "accessEntryArn": f"arn:aws:eks:{REGION}:{FAKE_ACCOUNT}:access-entry/{s.get('clusterName', '')}/{_digest(name, length=8)}"},
+    "aws:iam/role:Role": _iam("role"),
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _oidc_provider,
+    "aws:ec2/vpc:Vpc": lambda name, s: {"arn": f"arn:aws:ec2:{REGION}:{FAKE_ACCOUNT}:vpc/vpc-{_digest(name, length=17)}",
+                                        "defaultRouteTableId": f"rtb-{_digest('rtb', name, length=17)}"},
+    "aws:ec2/eip:Eip": lambda name, s: {"publicIp": "198.51.100.10", "allocationId": f"eipalloc-{_digest(name, length=17)}"},
+    "aws:s3/bucket:Bucket": _s3_bucket,
+    "random:index/randomString:RandomString": _random(20, upper=True),
+    "random:index/randomPassword:RandomPassword": _random(40, upper=False),
+    "alicloud:oss/bucket:Bucket": lambda name, s: {"bucket": s.get("bucket") or f"{name}-{_digest(name, length=8)}"},
+    "alicloud:ram/accessKey:AccessKey": lambda name, s: {"secret": _digest("secret", name, length=30), "status": "Active"},
+    "tencentcloud:Cam/user:User": lambda name, s: {
+        "secretId": "AKID" + _digest(name, length=32).upper(), "secretKey": _digest("secret", name, length=32),
+        "uin": int(_digest("uin", name, length=10), 16) % 10**10},
+    "tencentcloud:Kubernetes/clusterEndpoint:ClusterEndpoint": lambda name, s: {"kubeConfig": fake_kubeconfig(name)},
+    "tencentcloud:Vpc/instance:Instance": lambda name, s: {"defaultRouteTableId": f"rtb-{_digest(name, length=8)}"},
+    "tencentcloud:Eip/instance:Instance": lambda name, s: {"publicIp": "203.0.113.10"},
+}
+
+# Resource IDs that are not the default `<name>-<hash>`: where the program reads `.id` as a credential.
+IDS: dict[str, Callable[[str], str]] = {
+    "alicloud:ram/accessKey:AccessKey": lambda name: "LTAI" + _digest(name, length=20).upper(),
+}
+
+
 class PlanMocks(Mocks):
-    """Returns inputs as state, plus the computed outputs this program reads."""
+    """Returns inputs as state, plus the outputs the real provider computes (`OUTPUTS`)."""
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
         name, typ = args.name, args.typ
-        resource_id = args.resource_id or f"{name}-{_digest(typ, name, length=8)}"
-        token = typ.split(":")[-1]
-        if typ == "aws:eks/cluster:Cluster":
-            region = "offline-1"
-            state.update(
-                endpoint=f"https://{_digest(name, length=32).upper()}.gr7.{region}.eks.amazonaws.com",
-                certificateAuthority={"data": base64.b64encode(f"offline CA of {name}".encode()).decode()},
-                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{_digest(name, length=32).upper()}"}]}],
-                arn=f"arn:aws:eks:{region}:{FAKE_ACCOUNT}:cluster/{state.get('name', name)}")
-        elif typ.startswith("aws:iam/") or typ.startswith("aws:eks/"):
-            state.setdefault("name", name)
-            state["arn"] = f"arn:aws:iam::{FAKE_ACCOUNT}:{token.lower()}/{state.get('name', name)}"
-        elif typ == "aws:s3/bucket:Bucket":
-            bucket = f"{state.get('bucketPrefix', name)}{_digest(name, length=12)}"
-            state.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}")
-        elif typ == "random:index/randomString:RandomString":
-            state["result"] = _digest("random", name, length=int(state.get("length", 20))).upper()
-        elif typ == "random:index/randomPassword:RandomPassword":
-            state["result"] = _digest("random", name, length=int(state.get("length", 40)))
-        elif typ == "alicloud:oss/bucket:Bucket":
-            state.setdefault("bucket", f"{name}-{_digest(name, length=8)}")
-        elif typ == "alicloud:ram/accessKey:AccessKey":
-            resource_id = "LTAI" + _digest(name, length=20).upper()
-            state["secret"] = _digest("secret", name, length=30)
-        elif typ == "tencentcloud:cam/user:User":
-            state.update(secretId="AKID" + _digest(name, length=32).upper(), secretKey=_digest("secret", name, length=32))
-        elif typ == "tencentcloud:kubernetes/clusterEndpoint:ClusterEndpoint":
-            state["kubeConfig"] = fake_kubeconfig(name)
-        elif typ == "tencentcloud:vpc/instance:Instance":
-            state["defaultRouteTableId"] = f"rtb-{_digest(name, length=8)}"
-        elif typ == "tencentcloud:eip/instance:Instance":
-            state["publicIp"] = "203.0.113.10"
-        elif typ == "kubernetes:core/v1:Secret" and args.resource_id:
+        if typ == "kubernetes:core/v1:Secret" and args.resource_id:
             # A read of the `<cluster>-kubeconfig` Secret the Tanzu Supervisor writes.
-            cluster = args.name.removesuffix("-kubeconfig")
-            state = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": args.name},
-                     "data": {"value": base64.b64encode(fake_kubeconfig(cluster).encode()).decode()}}
+            cluster = name.removesuffix("-kubeconfig")
+            return args.resource_id, {
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                "data": {"value": base64.b64encode(fake_kubeconfig(cluster).encode()).decode()}}
+        make_id = IDS.get(typ)
+        resource_id = args.resource_id or (make_id(name) if make_id else f"{name}-{_digest(typ, name, length=8)}")
+        outputs = OUTPUTS.get(typ)
+        if outputs is not None:
+            state.update(outputs(name, state))
         return resource_id, state
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -109,11 +173,13 @@ class RecordingMonitor(MockMonitor):
         self.registrations: list[Registration] = []
 
     def _record(self, request: Any, urn: str, properties: Any, read_id: str, custom: bool) -> None:
+        registered = self.resources.get(urn)
         self.registrations.append(Registration(
             urn=urn, type=request.type, name=request.name, parent=request.parent,
             # A provider reference is "<urn>::<id>"; the URN alone is stable across renders.
             provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
-            custom=custom, read_id=read_id, inputs=rpc.deserialize_properties(properties)))
+            custom=custom, read_id=read_id, inputs=rpc.deserialize_properties(properties),
+            outputs={"id": registered.id, **registered.state} if registered else {}))
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
