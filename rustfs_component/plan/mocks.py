@@ -33,6 +33,8 @@ class Registration:
     inputs: dict[str, Any]
     # What the (mock) provider returned, as the program saw it: `id` plus the state (inputs and outputs).
     outputs: dict[str, Any] = field(default_factory=dict)
+    # URNs of the resources this one was declared to depend on (`depends_on`, and those its inputs came from).
+    dependencies: list[str] = field(default_factory=list)
 
 
 def _digest(*parts: str, length: int = 40) -> str:
@@ -162,6 +164,11 @@ class PlanMocks(Mocks):
         if args.token == "alicloud:cs/getClusterCredential:getClusterCredential":
             cluster_id = str(args.args.get("clusterId", "cluster"))
             return {"clusterId": cluster_id, "kubeConfig": fake_kubeconfig(cluster_id), "id": cluster_id}, []
+        if args.token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":  # the S3 list's shape, documentation CIDRs
+            name = str(args.args.get("name", "prefix-list"))
+            return {"id": f"pl-{_digest(name, length=8)}", "name": name, "addressFamily": "IPv4",
+                    "entries": [{"cidr": "198.51.100.0/24", "description": ""},
+                                {"cidr": "203.0.113.0/24", "description": ""}]}, []
         return {}, []
 
 
@@ -179,7 +186,8 @@ class RecordingMonitor(MockMonitor):
             # A provider reference is "<urn>::<id>"; the URN alone is stable across renders.
             provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
             custom=custom, read_id=read_id, inputs=rpc.deserialize_properties(properties),
-            outputs={"id": registered.id, **registered.state} if registered else {}))
+            outputs={"id": registered.id, **registered.state} if registered else {},
+            dependencies=list(getattr(request, "dependencies", []))))
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
