@@ -5,7 +5,7 @@ vSphere with Tanzu, or any existing Kubernetes cluster.
     platform = ObjectStoragePlatform("storage", {"cluster": {"cloud": "existing"}, "engine": {...}, "tenants": [...]})
 """
 
-from rustfs_component.clusters import ClusterHandle
+from rustfs_component.clouds import ClusterHandle
 from rustfs_component.config import PlatformConfig, PoolConfig, TenantConfig
 from rustfs_component.platform import ObjectStoragePlatform
 from rustfs_component.tenant import Tenant, TenantPlacement

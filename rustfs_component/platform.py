@@ -8,15 +8,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from rustfs_component.clusters.ack import AckClusterResource
-from rustfs_component.clusters.eks import EksClusterResource
-from rustfs_component.clusters.existing import ExistingClusterResource
-from rustfs_component.clusters.handle import TIER_NODE_LABEL, ClusterHandle
-from rustfs_component.clusters.tanzu import TanzuClusterResource
-from rustfs_component.clusters.tke import TkeClusterResource
-from rustfs_component.cold_tier import ColdTier, TenantIdentity
-from rustfs_component.config import (TIERS, AckCluster, EksCluster, ExistingCluster, PlatformConfig, TanzuCluster,
-                                     TierName, TkeCluster)
+from rustfs_component.clouds import TIER_NODE_LABEL, ClusterHandle, TenantIdentity, cloud_for
+from rustfs_component.cold_tier import ColdTier
+from rustfs_component.config import TIERS, PlatformConfig, TierName
 from rustfs_component.namespaces import create_namespaces
 from rustfs_component.tenant import Tenant, TenantPlacement
 from rustfs_component.tiers import StorageTiers
@@ -47,34 +41,23 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
         # Validate before registering anything: a bad config fails with the offending field named.
         config = config if isinstance(config, PlatformConfig) else PlatformConfig.model_validate(config)
         cluster_config = config.cluster
-        if not isinstance(cluster_config, ExistingCluster) and (kubeconfig is not None or kubernetes_provider is not None):
+        # The cloud's module (and its SDK) is imported here, on first use: a missing SDK names its extra.
+        cloud = cloud_for(cluster_config.cloud)
+        explicit: dict[str, Any] = {key: value for key, value in
+                                    {"kubeconfig": kubeconfig, "kubernetes_provider": kubernetes_provider}.items()
+                                    if value is not None}
+        if not set(explicit) <= cloud.explicit_arguments:
             raise ValueError(f"'kubeconfig'/'kubernetes_provider' apply to cluster.cloud 'existing' only, "
                              f"not '{cluster_config.cloud}'")
         opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(aliases=list(ALIASES)), opts)
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        cloud_provider: pulumi.ProviderResource | None = None
-        oidc_provider = None
-        region = ""
-        if isinstance(cluster_config, EksCluster):
-            eks = EksClusterResource(f"{name}-eks", cluster_config, opts=child)
-            handle, cloud_provider, oidc_provider, region = eks.handle, eks.aws_provider, eks.oidc_provider, cluster_config.region
-        elif isinstance(cluster_config, AckCluster):
-            ack = AckClusterResource(f"{name}-ack", cluster_config, opts=child)
-            handle, cloud_provider, region = ack.handle, ack.alicloud_provider, cluster_config.region
-        elif isinstance(cluster_config, TkeCluster):
-            tke = TkeClusterResource(f"{name}-tke", cluster_config, opts=child)
-            handle, cloud_provider, region = tke.handle, tke.tencentcloud_provider, cluster_config.region
-        elif isinstance(cluster_config, TanzuCluster):
-            handle = TanzuClusterResource(f"{name}-tanzu", cluster_config, opts=child).handle
-        else:
-            handle = ExistingClusterResource(f"{name}-cluster", cluster_config, kubeconfig=kubeconfig,
-                                             provider=kubernetes_provider, opts=child).handle
+        handle = cloud.create_cluster(name, cluster_config, opts=child, **explicit)
         self.cluster = handle
         self.kubeconfig = handle.kubeconfig
 
-        tiers = StorageTiers(f"{name}-tiers", name, dict(cluster_config.tiers), handle.provider,
+        tiers = StorageTiers(f"{name}-tiers", name, dict(cluster_config.tiers), handle.provider, cloud=cloud,
                              depends_on=list(handle.ready), opts=child)
         namespaces = create_namespaces(name, name, config.tenants, handle.provider, parent=self,
                                        depends_on=list(handle.ready))
@@ -84,8 +67,7 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
             cold = ColdTier(
                 f"{name}-cold", cluster_config.cold_tier,
                 [TenantIdentity(t.name, t.namespace_name, service_account=t.name) for t in config.tenants],
-                region=region, cloud_provider=cloud_provider, oidc_provider=oidc_provider,
-                secret_access_key=cold_tier_secret_access_key, opts=child)
+                cloud=cloud, handle=handle, secret_access_key=cold_tier_secret_access_key, opts=child)
 
         node_selectors: dict[TierName, dict[str, str]] = (
             {tier: {TIER_NODE_LABEL: tier} for tier in TIERS} if config.manages_nodes

@@ -1,13 +1,19 @@
-"""Tencent Cloud TKE with tencentcloud-iac-pulumi: VPC, subnets, NAT, managed cluster, node pools, CBS CSI."""
+"""Tencent Cloud TKE with tencentcloud-iac-pulumi: VPC, subnets, NAT, managed cluster, node pools, CBS CSI;
+CBS StorageClasses; a COS cold tier with a CAM user per tenant."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 import tencentcloud_iac_pulumi as tencentcloud
 
-from rustfs_component.clusters.handle import TIER_NODE_LABEL, ClusterHandle, kubernetes_provider
-from rustfs_component.clusters.network import carve
-from rustfs_component.config import TkeCluster
+from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
+                                          kubernetes_provider)
+from rustfs_component.clouds.network import carve
+from rustfs_component.config import CbsTier, CosColdTier, TkeCluster
 
 
 class TkeClusterResource(pulumi.ComponentResource):
@@ -89,5 +95,57 @@ class TkeClusterResource(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_pools)))
         kubeconfig = pulumi.Output.secret(endpoint.kube_config)
         provider = kubernetes_provider(name, kubeconfig, parent=self)
-        self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=[*node_pools, cbs_csi])
+        self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=[*node_pools, cbs_csi],
+                                    cloud_provider=self.tencentcloud_provider, region=config.region)
         self.register_outputs({"kubeconfig": kubeconfig, "clusterId": self.cluster.id})
+
+
+def cos_cold_tier(name: str, config: CosColdTier, tenants: Sequence[TenantIdentity], region: str,
+                  child: pulumi.ResourceOptions) -> dict[str, ColdTierAccess]:
+    """A COS bucket (private, encrypted, moved to the cold storage class) and a CAM user per tenant."""
+    bucket_name = f"{name}-{config.app_id}"
+    bucket = tencentcloud.cos.Bucket(
+        f"{name}-bucket", bucket=bucket_name, acl="private", encryption_algorithm="AES256",
+        force_clean=config.force_destroy,
+        lifecycle_rules=[{"id": "cold", "filter_prefix": "",
+                          "transitions": [{"days": 0, "storage_class": config.storage_class}]}],
+        opts=child)
+    access: dict[str, ColdTierAccess] = {}
+    for t in tenants:
+        prefix = f"{t.tenant}/"
+        resource = f"qcs::cos:{region}:uid/{config.app_id}:{bucket_name}/{prefix}*"
+        user = tencentcloud.cam.User(f"{name}-{t.tenant}", name=f"{name}-{t.tenant}", use_api=True,
+                                     console_login=False, force_delete=True,
+                                     remark=f"cold tier access of tenant {t.tenant}", opts=child)
+        policy = tencentcloud.cam.Policy(f"{name}-{t.tenant}", name=f"{name}-{t.tenant}", document=json.dumps({
+            "version": "2.0", "statement": [{"effect": "allow", "action": ["name/cos:*"], "resource": [resource]}]}),
+            opts=child)
+        tencentcloud.cam.UserPolicyAttachment(f"{name}-{t.tenant}", user_name=user.name, policy_id=policy.id,
+                                              opts=child)
+        access[t.tenant] = ColdTierAccess(
+            endpoint=f"https://cos.{region}.myqcloud.com", region=region, bucket=bucket.bucket, prefix=prefix,
+            storage_class=config.storage_class, access_key_id=user.secret_id,
+            secret_access_key=pulumi.Output.secret(user.secret_key))
+    return access
+
+
+class Tke:
+    """`cloud: tke` (extra `[tke]`)."""
+
+    cloud = "tke"
+    explicit_arguments: frozenset[str] = frozenset()
+
+    def create_cluster(self, name: str, config: TkeCluster, *, opts: pulumi.ResourceOptions,
+                       **explicit: Any) -> ClusterHandle:
+        return TkeClusterResource(f"{name}-tke", config, opts=opts).handle
+
+    def storage_class(self, tier: CbsTier) -> tuple[str, dict[str, str]]:
+        return "com.tencent.cloud.csi.cbs", {"diskType": tier.disk_type}
+
+    def create_cold_tier(self, name: str, config: CosColdTier, tenants: Sequence[TenantIdentity],
+                         handle: ClusterHandle, *, opts: pulumi.ResourceOptions,
+                         secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
+        return cos_cold_tier(name, config, tenants, handle.region, opts)
+
+
+CLOUD = Tke()

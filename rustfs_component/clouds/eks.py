@@ -1,4 +1,5 @@
-"""Amazon EKS with pulumi-aws directly: VPC, IAM, cluster (API auth + access entries), node groups, EBS CSI.
+"""Amazon EKS with pulumi-aws directly: VPC, IAM, cluster (API auth + access entries), node groups, EBS CSI;
+EBS StorageClasses; an S3 cold tier with an IRSA role per tenant.
 
 pulumi-eks is not used: its resources live in a plugin, so its children cannot be checked offline.
 """
@@ -6,13 +7,17 @@ pulumi-eks is not used: its resources live in a plugin, so its children cannot b
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from rustfs_component.clusters.handle import TIER_NODE_LABEL, ClusterHandle, kubernetes_provider, render_kubeconfig
-from rustfs_component.clusters.network import carve
-from rustfs_component.config import EksCluster
+from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
+                                          kubernetes_provider, render_kubeconfig)
+from rustfs_component.clouds.network import carve
+from rustfs_component.config import EbsTier, EksCluster, S3ColdTier
 
 EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
 
@@ -42,10 +47,17 @@ def irsa_trust_policy(oidc_arn: str, issuer_url: str, subjects: list[str]) -> st
     }]})
 
 
+@dataclass(frozen=True, kw_only=True)
+class EksClusterHandle(ClusterHandle):
+    """The EKS handle also carries the cluster's OIDC provider: the cold tier's IRSA roles trust it."""
+
+    oidc_provider: aws.iam.OpenIdConnectProvider
+
+
 class EksClusterResource(pulumi.ComponentResource):
     """An EKS cluster and everything it needs; exposes `handle`, `aws_provider` and the OIDC provider."""
 
-    handle: ClusterHandle
+    handle: EksClusterHandle
     aws_provider: aws.Provider
     oidc_provider: aws.iam.OpenIdConnectProvider
     cluster: aws.eks.Cluster
@@ -112,8 +124,9 @@ class EksClusterResource(pulumi.ComponentResource):
             lambda a: render_kubeconfig(cluster_name=a[0], server=a[1], ca_data=a[2],
                                         user=_exec_user(a[0], config.region, config.profile)))
         provider = kubernetes_provider(name, kubeconfig, parent=self)
-        self.handle = ClusterHandle(kubeconfig=pulumi.Output.secret(kubeconfig), provider=provider,
-                                    ready=[*node_groups, ebs_csi])
+        self.handle = EksClusterHandle(kubeconfig=pulumi.Output.secret(kubeconfig), provider=provider,
+                                       ready=[*node_groups, ebs_csi], cloud_provider=self.aws_provider,
+                                       region=config.region, oidc_provider=self.oidc_provider)
         self.register_outputs({"kubeconfig": self.handle.kubeconfig, "clusterName": self.cluster.name,
                                "oidcProviderArn": self.oidc_provider.arn})
 
@@ -186,3 +199,76 @@ def _exec_user(cluster_name: str, region: str, profile: str | None) -> dict[str,
         args += ["--profile", profile]
     return {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws", "args": args,
                      "interactiveMode": "Never"}}
+
+
+def _s3_prefix_policy(bucket_arn: str, prefix: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": bucket_arn,
+         "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}},
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:RestoreObject",
+                                       "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+         "Resource": f"{bucket_arn}/{prefix}*"}]})
+
+
+def s3_cold_tier(name: str, config: S3ColdTier, tenants: Sequence[TenantIdentity], region: str,
+                 oidc: aws.iam.OpenIdConnectProvider, child: pulumi.ResourceOptions) -> dict[str, ColdTierAccess]:
+    """An S3 bucket (private, encrypted, moved to the cold storage class) and an IRSA role per tenant."""
+    bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=f"{name}-", force_destroy=config.force_destroy, opts=child)
+    aws.s3.BucketPublicAccessBlock(f"{name}-bucket", bucket=bucket.id, block_public_acls=True,
+                                   block_public_policy=True, ignore_public_acls=True,
+                                   restrict_public_buckets=True, opts=child)
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-bucket", bucket=bucket.id,
+        rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}], opts=child)
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-bucket", bucket=bucket.id,
+        rules=[{"id": "cold", "status": "Enabled", "filter": {"prefix": ""},
+                "transitions": [{"days": 0, "storage_class": config.storage_class}],
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}],
+        opts=child)
+    issuer = oidc.url
+    access: dict[str, ColdTierAccess] = {}
+    for t in tenants:
+        subject = f"system:serviceaccount:{t.namespace}:{t.service_account}"
+        role = aws.iam.Role(
+            f"{name}-{t.tenant}",
+            assume_role_policy=pulumi.Output.all(oidc.arn, issuer).apply(
+                lambda a, s=subject: irsa_trust_policy(a[0], a[1], [s])),
+            opts=child)
+        aws.iam.RolePolicy(f"{name}-{t.tenant}", role=role.id,
+                           policy=bucket.arn.apply(lambda arn, p=f"{t.tenant}/": _s3_prefix_policy(arn, p)),
+                           opts=child)
+        access[t.tenant] = ColdTierAccess(
+            endpoint=f"https://s3.{region}.amazonaws.com" + (".cn" if partition(region) == "aws-cn" else ""),
+            region=region, bucket=bucket.bucket, prefix=f"{t.tenant}/", storage_class=config.storage_class,
+            service_account_annotations={"eks.amazonaws.com/role-arn": role.arn})
+    return access
+
+
+class Eks:
+    """`cloud: eks` (extra `[eks]`)."""
+
+    cloud = "eks"
+    explicit_arguments: frozenset[str] = frozenset()
+
+    def create_cluster(self, name: str, config: EksCluster, *, opts: pulumi.ResourceOptions,
+                       **explicit: Any) -> EksClusterHandle:
+        return EksClusterResource(f"{name}-eks", config, opts=opts).handle
+
+    def storage_class(self, tier: EbsTier) -> tuple[str, dict[str, str]]:
+        params = {"type": tier.volume_type, "encrypted": "true", "csi.storage.k8s.io/fstype": "xfs"}
+        if tier.iops is not None:
+            params["iops"] = str(tier.iops)
+        if tier.throughput_mib is not None:
+            params["throughput"] = str(tier.throughput_mib)
+        return "ebs.csi.aws.com", params
+
+    def create_cold_tier(self, name: str, config: S3ColdTier, tenants: Sequence[TenantIdentity],
+                         handle: ClusterHandle, *, opts: pulumi.ResourceOptions,
+                         secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
+        if not isinstance(handle, EksClusterHandle):
+            raise ValueError("an S3 cold tier needs the EKS cluster's OIDC provider (IRSA)")
+        return s3_cold_tier(name, config, tenants, handle.region, handle.oidc_provider, opts)
+
+
+CLOUD = Eks()

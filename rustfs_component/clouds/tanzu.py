@@ -8,13 +8,16 @@ the Supervisor writes next to it.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from rustfs_component.clusters.handle import TIER_NODE_LABEL, ClusterHandle, kubernetes_provider
-from rustfs_component.config import TanzuCluster
+from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
+                                          kubernetes_provider)
+from rustfs_component.clouds.external_s3 import external_s3_cold_tier
+from rustfs_component.config import ExternalS3ColdTier, TanzuCluster, VsphereTier
 
 TKC_API_VERSION = "run.tanzu.vmware.com/v1alpha3"
 CAPI_API_VERSION = "cluster.x-k8s.io/v1beta1"
@@ -99,3 +102,26 @@ class TanzuClusterResource(pulumi.ComponentResource):
         provider = kubernetes_provider(name, kubeconfig, parent=self)
         self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=[cluster])
         self.register_outputs({"kubeconfig": kubeconfig})
+
+
+class Tanzu:
+    """`cloud: tanzu` (extra `[tanzu]`: no SDK beyond pulumi-kubernetes)."""
+
+    cloud = "tanzu"
+    explicit_arguments: frozenset[str] = frozenset()
+
+    def create_cluster(self, name: str, config: TanzuCluster, *, opts: pulumi.ResourceOptions,
+                       **explicit: Any) -> ClusterHandle:
+        return TanzuClusterResource(f"{name}-tanzu", config, opts=opts).handle
+
+    def storage_class(self, tier: VsphereTier) -> tuple[str, dict[str, str]]:
+        # Paravirtual CSI in a TKG cluster: the Supervisor storage class does the provisioning.
+        return "csi.vsphere.vmware.com", {"svStorageClass": tier.storage_policy}
+
+    def create_cold_tier(self, name: str, config: ExternalS3ColdTier, tenants: Sequence[TenantIdentity],
+                         handle: ClusterHandle, *, opts: pulumi.ResourceOptions,
+                         secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
+        return external_s3_cold_tier(config, tenants, secret_access_key)
+
+
+CLOUD = Tanzu()

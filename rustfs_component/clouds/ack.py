@@ -1,0 +1,134 @@
+"""Alibaba Cloud ACK Pro with pulumi-alicloud: VPC, vswitches, ManagedKubernetes, node pools, CSI add-ons;
+cloud-disk StorageClasses; an OSS cold tier with a RAM user per tenant."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+import pulumi_alicloud as alicloud
+
+from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
+                                          kubernetes_provider)
+from rustfs_component.clouds.network import carve
+from rustfs_component.config import AckCluster, AliDiskTier, OssColdTier
+
+
+class AckClusterResource(pulumi.ComponentResource):
+    """An ACK Pro cluster; exposes `handle` and `alicloud_provider` (for the cold tier)."""
+
+    handle: ClusterHandle
+    alicloud_provider: alicloud.Provider
+    cluster: alicloud.cs.ManagedKubernetes
+
+    def __init__(self, name: str, config: AckCluster, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("rustfs:ack:Cluster", name, None, opts)
+        self.alicloud_provider = alicloud.Provider(f"{name}-alicloud", region=config.region, profile=config.profile,
+                                                   opts=pulumi.ResourceOptions(parent=self))
+        child = pulumi.ResourceOptions(parent=self, provider=self.alicloud_provider)
+        private_cidrs, _ = carve(config.vpc_cidr, len(config.zone_ids))
+        vpc = alicloud.vpc.Network(f"{name}-vpc", vpc_name=f"{name}-vpc", cidr_block=config.vpc_cidr, opts=child)
+        vswitches = [
+            alicloud.vpc.Switch(f"{name}-{zone}", vswitch_name=f"{name}-{zone}", vpc_id=vpc.id,
+                                cidr_block=private_cidrs[index], zone_id=zone, opts=child)
+            for index, zone in enumerate(config.zone_ids)]
+        vswitch_ids = [v.id for v in vswitches]
+
+        self.cluster = alicloud.cs.ManagedKubernetes(
+            f"{name}-cluster",
+            name=name,
+            cluster_spec=config.cluster_spec,
+            version=config.kubernetes_version,
+            vswitch_ids=vswitch_ids,
+            pod_cidr=config.pod_cidr,
+            service_cidr=config.service_cidr,
+            new_nat_gateway=True,
+            slb_internet_enabled=True,
+            addons=[{"name": "flannel"}, {"name": "csi-plugin"}, {"name": "csi-provisioner"},
+                    {"name": "storage-operator"}],
+            # Load balancers made by in-cluster controllers go with the cluster, so destroy never stalls
+            # on a VPC still holding them.
+            delete_options=[{"resource_type": "SLB", "delete_mode": "delete"},
+                            {"resource_type": "ALB", "delete_mode": "delete"}],
+            opts=child)
+
+        ignore = ["desiredSize"] if config.ignore_scaling_changes else []
+        node_pools = [
+            alicloud.cs.NodePool(
+                f"{name}-{pool.name}",
+                node_pool_name=f"{name}-{pool.name}",
+                cluster_id=self.cluster.id,
+                vswitch_ids=vswitch_ids,
+                instance_types=[pool.instance_type],
+                system_disk_category="cloud_essd",
+                system_disk_size=pool.system_disk_gib,
+                desired_size=str(pool.desired_size),  # a string in this SDK
+                scaling_config={"enable": True, "min_size": pool.min_size, "max_size": pool.max_size},
+                labels=[{"key": TIER_NODE_LABEL, "value": pool.tier}],
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=ignore)))
+            for pool in config.node_pools]
+
+        credential = alicloud.cs.get_cluster_credential_output(
+            cluster_id=self.cluster.id, opts=pulumi.InvokeOutputOptions(parent=self, provider=self.alicloud_provider))
+        kubeconfig = pulumi.Output.secret(credential.kube_config)
+        provider = kubernetes_provider(name, kubeconfig, parent=self)
+        self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=node_pools,
+                                    cloud_provider=self.alicloud_provider, region=config.region)
+        self.register_outputs({"kubeconfig": kubeconfig, "clusterId": self.cluster.id})
+
+
+def oss_cold_tier(name: str, config: OssColdTier, tenants: Sequence[TenantIdentity], region: str,
+                  child: pulumi.ResourceOptions) -> dict[str, ColdTierAccess]:
+    """An OSS bucket (encrypted, cold storage class) and a RAM user with a key per tenant."""
+    bucket = alicloud.oss.Bucket(
+        f"{name}-bucket", storage_class=config.storage_class, force_destroy=config.force_destroy,
+        server_side_encryption_rule={"sse_algorithm": "AES256"}, opts=child)
+    access: dict[str, ColdTierAccess] = {}
+    for t in tenants:
+        prefix = f"{t.tenant}/"
+        user = alicloud.ram.User(f"{name}-{t.tenant}", name=f"{name}-{t.tenant}",
+                                 comments=f"cold tier access of tenant {t.tenant}", opts=child)
+        policy = alicloud.ram.Policy(
+            f"{name}-{t.tenant}", policy_name=f"{name}-{t.tenant}",
+            policy_document=bucket.bucket.apply(lambda b, p=prefix: json.dumps({"Version": "1", "Statement": [
+                {"Effect": "Allow", "Action": ["oss:ListObjects"], "Resource": [f"acs:oss:*:*:{b}"],
+                 "Condition": {"StringLike": {"oss:Prefix": [f"{p}*"]}}},
+                {"Effect": "Allow", "Action": ["oss:GetObject", "oss:PutObject", "oss:DeleteObject",
+                                               "oss:RestoreObject", "oss:AbortMultipartUpload"],
+                 "Resource": [f"acs:oss:*:*:{b}/{p}*"]}]})),
+            opts=child)
+        alicloud.ram.UserPolicyAttachment(f"{name}-{t.tenant}", user_name=user.name, policy_name=policy.policy_name,
+                                          policy_type="Custom", opts=child)
+        key = alicloud.ram.AccessKey(f"{name}-{t.tenant}", user_name=user.name, opts=child)
+        access[t.tenant] = ColdTierAccess(
+            endpoint=f"https://oss-{region}.aliyuncs.com", region=region, bucket=bucket.bucket, prefix=prefix,
+            storage_class=config.storage_class, access_key_id=key.id,
+            secret_access_key=pulumi.Output.secret(key.secret))
+    return access
+
+
+class Ack:
+    """`cloud: ack` (extra `[ack]`)."""
+
+    cloud = "ack"
+    explicit_arguments: frozenset[str] = frozenset()
+
+    def create_cluster(self, name: str, config: AckCluster, *, opts: pulumi.ResourceOptions,
+                       **explicit: Any) -> ClusterHandle:
+        return AckClusterResource(f"{name}-ack", config, opts=opts).handle
+
+    def storage_class(self, tier: AliDiskTier) -> tuple[str, dict[str, str]]:
+        params = {"type": tier.category, "fstype": "xfs", "encrypted": "true"}
+        if tier.performance_level is not None:
+            params["performanceLevel"] = tier.performance_level
+        return "diskplugin.csi.alibabacloud.com", params
+
+    def create_cold_tier(self, name: str, config: OssColdTier, tenants: Sequence[TenantIdentity],
+                         handle: ClusterHandle, *, opts: pulumi.ResourceOptions,
+                         secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
+        return oss_cold_tier(name, config, tenants, handle.region, opts)
+
+
+CLOUD = Ack()

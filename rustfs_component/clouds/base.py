@@ -1,0 +1,117 @@
+"""What every cloud module implements (`Cloud`) and hands downstream (`ClusterHandle`, `ColdTierAccess`).
+
+A cloud module (`rustfs_component/clouds/<cloud>.py`) builds its cluster, names the provisioner and
+parameters of its StorageClasses, and builds its cold tier; it is the only module that imports its
+cloud's SDK. `rustfs_component.clouds.cloud_for(cloud)` finds it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+TIER_NODE_LABEL = "rustfs.io/tier"
+"""Nodes of a tier's node pool carry `rustfs.io/tier=<tier>`; engine pods select on it."""
+
+
+@dataclass(frozen=True)
+class ClusterHandle:
+    """The same small handle from every cloud.
+
+    `ready` lists the resources in-cluster objects must wait for (node pools, CSI add-ons): Kubernetes
+    objects are applied through `provider` as soon as the API answers, but pods need nodes and volumes.
+    `cloud_provider` and `region` are the cloud's provider and region (None and "" where the component
+    creates nothing in a cloud account); the cold tier is built with them. A cloud that hands more
+    (the EKS OIDC provider) does so with a subclass of its own.
+    """
+
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+    ready: Sequence[pulumi.Resource] = field(default_factory=list)
+    cloud_provider: pulumi.ProviderResource | None = None
+    region: str = ""
+
+
+@dataclass(frozen=True)
+class TenantIdentity:
+    """Who needs access: the tenant, and the ServiceAccount its pods run as."""
+
+    tenant: str
+    namespace: str
+    service_account: str
+
+
+@dataclass(frozen=True)
+class ColdTierAccess:
+    """What a tenant is handed: where the bucket is and how to authenticate (keys or a pod identity)."""
+
+    endpoint: str
+    region: str
+    bucket: pulumi.Output[str]
+    prefix: str
+    storage_class: str
+    access_key_id: pulumi.Output[str] | None = None
+    secret_access_key: pulumi.Output[str] | None = None
+    service_account_annotations: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+
+
+class Cloud(Protocol):
+    """One cloud, as the platform sees it. Each cloud module exposes one as its module-level `CLOUD`.
+
+    `explicit_arguments`: which of the platform's optional arguments (`kubeconfig`,
+    `kubernetes_provider`) this cloud takes; the platform refuses the others before creating anything.
+    """
+
+    cloud: str
+    explicit_arguments: frozenset[str]
+
+    def create_cluster(self, name: str, config: Any, *, opts: pulumi.ResourceOptions,
+                       **explicit: Any) -> ClusterHandle:
+        """The cluster's ComponentResource (child of `opts.parent`) for platform `name`; its handle."""
+        ...
+
+    def storage_class(self, tier: Any) -> tuple[str, dict[str, str]]:
+        """(provisioner, parameters) of the StorageClass of one of this cloud's tiers."""
+        ...
+
+    def create_cold_tier(self, name: str, config: Any, tenants: Sequence[TenantIdentity], handle: ClusterHandle,
+                         *, opts: pulumi.ResourceOptions,
+                         secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
+        """The cold tier's resources (children per `opts`, named from `name`); what each tenant is handed."""
+        ...
+
+
+def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str], parent: pulumi.Resource,
+                        depends_on: Sequence[pulumi.Resource] = ()) -> k8s.Provider:
+    """The provider every in-cluster child uses.
+
+    Its kubeconfig is built only from values that stay fixed for the cluster's life (endpoint, CA, name,
+    an exec credential plugin): a changed token or rotated credential is an in-place update of the
+    provider, never a replacement, so no in-cluster resource is replaced with it.
+    """
+    return k8s.Provider(
+        f"{name}-k8s",
+        kubeconfig=pulumi.Output.secret(kubeconfig),
+        # Explicit: never fall back to the ambient kubeconfig's namespace for namespaced objects.
+        namespace="default",
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+    )
+
+
+def render_kubeconfig(*, cluster_name: str, server: str, ca_data: str, user: dict[str, Any]) -> str:
+    """A one-cluster kubeconfig as deterministic JSON (valid YAML), so equal inputs give equal text."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster_name, "cluster": {"server": server, "certificate-authority-data": ca_data}}],
+        "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+        "current-context": cluster_name,
+        "users": [{"name": cluster_name, "user": user}],
+        "preferences": {},
+    }
+    return json.dumps(config, sort_keys=True, indent=2)
