@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from rustfs_component.cold_tier import ColdTierAccess
+from rustfs_component.clouds import ColdTierAccess
 from rustfs_component.config import NetworkAllowances, TenantConfig, TierName
 from rustfs_component.engine import ACCESS_KEY_SECRET_KEY, ENGINE_PORT, SECRET_KEY_SECRET_KEY
 from rustfs_component.labels import tenant_labels, tenant_selector
