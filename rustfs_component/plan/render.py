@@ -144,10 +144,32 @@ def render(program: Path, stack: str, config: dict[str, str], secret_keys: list[
     return Plan(stack=stack, registrations=list(monitor.registrations), seconds=time.perf_counter() - started)
 
 
+class UnknownStackError(LookupError):
+    """No `Pulumi.<stack>.yaml` in the project's stack directory; `available` lists the stacks there."""
+
+    def __init__(self, stack: str, stack_dir: Path, available: list[str]) -> None:
+        self.stack, self.stack_dir, self.available = stack, stack_dir, available
+        super().__init__(f"no stack {stack!r}: {stack_dir / f'Pulumi.{stack}.yaml'} does not exist; "
+                         f"stacks: {', '.join(available) or '(none)'}")
+
+
+def stack_names(stack_dir: Path) -> list[str]:
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stack_dir.glob("Pulumi.*.yaml"))
+
+
+def stack_file(stack: str, root: Path = REPO_ROOT) -> Path:
+    """`<root>/<stackConfigDir>/Pulumi.<stack>.yaml`; `UnknownStackError` when there is none."""
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    stack_dir = root / project.get("stackConfigDir", ".")
+    path = stack_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise UnknownStackError(stack, stack_dir, stack_names(stack_dir))
+    return path
+
+
 def render_stack(stack: str, root: Path = REPO_ROOT) -> Plan:
     """Render `stacks/Pulumi.<stack>.yaml` of the project at `root`."""
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())
     name = project["name"]
-    stack_dir = root / project.get("stackConfigDir", ".")
-    config, secret_keys = load_stack_config(stack_dir / f"Pulumi.{stack}.yaml", name)
+    config, secret_keys = load_stack_config(stack_file(stack, root), name)
     return render(root / project.get("main", "__main__.py"), stack, config, secret_keys, project=name)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from component_support import REPO
 
@@ -54,3 +58,50 @@ def test_tree_shows_parents_and_redacts_secrets(plans: dict[str, Plan]) -> None:
     lines = text.splitlines()
     tenant = next(i for i, line in enumerate(lines) if "rustfs:index:Tenant" in line)
     assert lines[tenant + 1].startswith("      + ")  # children indented under their parent
+
+
+def _invalid_eks_stack(config: dict[str, Any]) -> None:
+    platform = config["rustfs-platform:platform"]
+    platform["cluster"]["availability_zones"] = platform["cluster"]["availability_zones"][:1]
+    platform["tenants"][0]["pools"][0]["servers"] = "four"
+
+
+def _project(tmp_path: Path) -> Path:
+    """A copy of the project whose eks stack has two invalid fields."""
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(REPO / name, tmp_path / name)
+    (tmp_path / "stacks").mkdir()
+    document = yaml.safe_load((REPO / "stacks" / "Pulumi.eks.yaml").read_text())
+    _invalid_eks_stack(document["config"])
+    (tmp_path / "stacks" / "Pulumi.eks.yaml").write_text(yaml.safe_dump(document))
+    return tmp_path
+
+
+CLI_ERRORS = {
+    "unknown stack": (lambda root: ["--stack", "nope", "--root", str(REPO)],
+                      ["error: unknown stack 'nope'; stacks in ", "ack, eks, existing, tanzu, tke"]),
+    "invalid stack file": (lambda root: ["--stack", "eks", "--root", str(root)],
+                           ["error: stacks/Pulumi.eks.yaml: cluster.eks.availability_zones: List should have at least 2",
+                            "error: stacks/Pulumi.eks.yaml: tenants[0].pools[0].servers: Input should be a valid integer"]),
+    "missing --diff file": (lambda root: ["--stack", "existing", "--root", str(REPO), "--diff", str(root / "gone.json")],
+                            ["error: --diff file '", "gone.json' does not exist"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_ERRORS))
+def test_cli_errors_are_one_line_each_and_exit_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv, expected = CLI_ERRORS[case]
+    assert main(argv(_project(tmp_path))) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and all(part in err for part in expected), err
+    assert all(line.startswith("error: ") for line in err.splitlines()), err
+
+
+@pytest.mark.parametrize("case", sorted(CLI_ERRORS))
+def test_cli_errors_through_a_process_show_no_traceback(case: str, tmp_path: Path) -> None:
+    argv, expected = CLI_ERRORS[case]
+    done = subprocess.run([sys.executable, "-m", "rustfs_component.plan", *argv(_project(tmp_path))],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and all(part in done.stderr for part in expected), done.stderr
+    assert done.stdout == ""
