@@ -4,6 +4,8 @@
 #   apt_install PKG...    install Debian packages unconditionally
 #   ensure_venv           create .venv with Python 3.11 (installing python3-venv when ensurepip is missing)
 #   pip_install_once TAG SPEC...   pip install SPEC... into .venv, skipped while pyproject.toml is unchanged
+#   ensure_tool_venv NAME SPEC...  a virtualenv of its own, .venv-NAME, holding SPEC... (tools whose
+#                         dependencies conflict with the project's, e.g. checkov); skipped while SPEC is unchanged
 #
 # Environment: PYTHON (interpreter for the venv, default python3.11 or python3), VENV (default .venv),
 # PIP_INDEX_URL etc. are honoured by pip as usual.
@@ -56,17 +58,37 @@ pick_python() {
 
 ensure_venv() {
   if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import pip' >/dev/null 2>&1; then return 0; fi
-  local py; py=$(pick_python)
-  log "creating $VENV with $py"
-  rm -rf "$VENV"
-  if ! "$py" -m venv "$VENV" >/dev/null 2>&1; then
+  make_venv "$VENV"
+}
+
+# make_venv DIR : a fresh virtualenv in DIR with a current pip.
+make_venv() {
+  local dir=$1 py; py=$(pick_python)
+  log "creating $dir with $py"
+  rm -rf "$dir"
+  if ! "$py" -m venv "$dir" >/dev/null 2>&1; then
     # Debian ships venv's pip bootstrap separately (python3.X-venv).
     local ver; ver=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
     apt_install "python${ver}-venv" || apt_install python3-venv
-    rm -rf "$VENV"
-    "$py" -m venv "$VENV"
+    rm -rf "$dir"
+    "$py" -m venv "$dir"
   fi
-  "$VENV/bin/python" -m pip install -q --upgrade "pip>=24" >&2
+  "$dir/bin/python" -m pip install -q --upgrade "pip>=24" >&2
+}
+
+# ensure_tool_venv NAME SPEC... : .venv-NAME holding exactly SPEC..., (re)built only when SPEC changed or a
+# previous install did not finish. Returns non-zero (leaving no half-built venv behind) when pip fails.
+ensure_tool_venv() {
+  local name=$1; shift
+  local dir="$REPO/.venv-$name" want
+  want=$(echo "$*" | sha256sum | cut -d' ' -f1)
+  if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$want" ]; then return 0; fi
+  make_venv "$dir" || { rm -rf "$dir"; return 1; }
+  log "pip install $* into $dir (once)"
+  if ! "$dir/bin/python" -m pip install -q "$@" >&2; then
+    rm -rf "$dir"; return 1
+  fi
+  echo "$want" > "$dir/.installed"
 }
 
 # pip_install_once TAG SPEC... : install into the venv unless the same TAG + pyproject were installed last time.
