@@ -16,6 +16,7 @@ import pulumi
 import yaml
 from pydantic import ValidationError
 
+from rustfs_component.clouds import CloudSdkMissing
 from rustfs_component.plan.diff import diff_plans, format_diff
 from rustfs_component.plan.render import REPO_ROOT, Plan, UnknownStackError, render_stack
 
@@ -99,7 +100,8 @@ def _render(stack: str, root: Path) -> Plan:
         raise CliError(f"{where}: not valid YAML: {_one_line(str(error))}") from error
     except ValidationError as error:
         raise CliError(*(f"{where}: {_location(e['loc'])}: {e['msg']}" for e in error.errors())) from error
-    except (pulumi.RunError, ValueError) as error:  # config missing or mistyped; a component refusing a value
+    except (pulumi.RunError, ValueError, CloudSdkMissing) as error:  # config missing or mistyped; a component
+        # refusing a value; the cloud's SDK not installed (names the extra)
         raise CliError(f"{where}: {_one_line(str(error))}") from error
 
 
