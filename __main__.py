@@ -11,6 +11,7 @@ platform = ObjectStoragePlatform(
     platform_config,
     kubeconfig=config.get_secret("kubeconfig"),
     cold_tier_secret_access_key=config.get_secret("coldTierSecretAccessKey"),
+    image_pull_docker_config_json=config.get_secret("imagePullDockerConfigJson"),
 )
 
 pulumi.export("kubeconfig", platform.kubeconfig)

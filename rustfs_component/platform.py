@@ -11,7 +11,8 @@ import pulumi_kubernetes as k8s
 from rustfs_component.clouds import TIER_NODE_LABEL, ClusterHandle, TenantIdentity, cloud_for
 from rustfs_component.cold_tier import ColdTier
 from rustfs_component.config import TIERS, PlatformConfig, TierName
-from rustfs_component.namespaces import create_namespaces
+from rustfs_component.config.limits import name_errors
+from rustfs_component.namespaces import PullSecret, create_namespaces
 from rustfs_component.tenant import Tenant, TenantPlacement
 from rustfs_component.tiers import StorageTiers
 
@@ -28,6 +29,8 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
     `config` is a `PlatformConfig` or a dict validated into one. For `cloud: existing`, pass either
     `kubernetes_provider` (your own provider, used as is) or `kubeconfig`; otherwise the ambient kubeconfig
     is used. `cold_tier_secret_access_key` is the secret key of an external S3 cold tier.
+    `image_pull_docker_config_json` (a secret dockerconfigjson, `{"auths": {...}}`) makes the component create
+    the Secret `engine.pull_secret` in every namespace it creates.
     """
 
     kubeconfig: pulumi.Output[str]
@@ -37,10 +40,21 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
     def __init__(self, name: str, config: PlatformConfig | Mapping[str, Any], *,
                  kubeconfig: pulumi.Input[str] | None = None, kubernetes_provider: k8s.Provider | None = None,
                  cold_tier_secret_access_key: pulumi.Input[str] | None = None,
+                 image_pull_docker_config_json: pulumi.Input[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         # Validate before registering anything: a bad config fails with the offending field named.
         config = config if isinstance(config, PlatformConfig) else PlatformConfig.model_validate(config)
         cluster_config = config.cluster
+        if name != config.name:  # the resource name prefixes the derived names: check it as config.name is checked
+            problems = [message for _, message, _ in name_errors(name, cluster_config, config.tenants)]
+            if problems:
+                raise ValueError(f"ObjectStoragePlatform name {name!r}: {problems[0]}")
+        pull_secret = None
+        if image_pull_docker_config_json is not None:
+            if config.engine.pull_secret is None:
+                raise ValueError("imagePullDockerConfigJson / image_pull_docker_config_json is given but "
+                                 "engine.pull_secret is not: set engine.pull_secret to the name of the Secret to create")
+            pull_secret = PullSecret(config.engine.pull_secret, image_pull_docker_config_json)
         # The cloud's module (and its SDK) is imported here, on first use: a missing SDK names its extra.
         cloud = cloud_for(cluster_config.cloud)
         explicit: dict[str, Any] = {key: value for key, value in
@@ -60,7 +74,7 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
         tiers = StorageTiers(f"{name}-tiers", name, dict(cluster_config.tiers), handle.provider, cloud=cloud,
                              depends_on=list(handle.ready), opts=child)
         namespaces = create_namespaces(name, name, config.tenants, handle.provider, parent=self,
-                                       depends_on=list(handle.ready))
+                                       depends_on=list(handle.ready), pull_secret=pull_secret)
 
         cold = None
         if cluster_config.cold_tier is not None and config.tenants:

@@ -16,7 +16,7 @@ import pytest
 from component_support import kubernetes_objects, render_variant
 from pydantic import ValidationError
 
-from rustfs_component.config import PlatformConfig
+from rustfs_component.config import EksCluster, PlatformConfig, TkeCluster
 from rustfs_component.config.limits import derived_names
 from rustfs_component.plan import REDACTED, Plan
 
@@ -174,15 +174,18 @@ def test_a_volume_its_type_does_not_support_is_refused_at_its_field(
 
 def test_the_eks_api_endpoint_is_private_unless_cidrs_are_given() -> None:
     cluster = PlatformConfig.model_validate(_config(EKS)).cluster
+    assert isinstance(cluster, EksCluster)
     assert (cluster.endpoint_public_access, cluster.public_access_cidrs) == (False, [])
     given = PlatformConfig.model_validate(_config({**EKS, "public_access_cidrs": ["0.0.0.0/0"]})).cluster
+    assert isinstance(given, EksCluster)
     assert (given.endpoint_public_access, given.public_access_cidrs) == (True, ["0.0.0.0/0"])
     assert "no CIDRs" in _errors(_config({**EKS, "endpoint_public_access": True}))["cluster.eks.public_access_cidrs"]
     assert "cluster.eks.public_access_cidrs.0" in _errors(_config({**EKS, "public_access_cidrs": ["10.0.0.1/8"]}))
 
 
 def test_the_tke_api_endpoint_is_private_unless_cidrs_are_given() -> None:
-    assert PlatformConfig.model_validate(_config(TKE)).cluster.api_allowed_cidrs == []
+    cluster = PlatformConfig.model_validate(_config(TKE)).cluster
+    assert isinstance(cluster, TkeCluster) and cluster.api_allowed_cidrs == []
 
 
 def test_the_eks_plan_opens_the_public_endpoint_to_the_stack_cidrs_only(plans: dict[str, Plan]) -> None:
