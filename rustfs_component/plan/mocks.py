@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pulumi.runtime import Mocks, rpc
+from pulumi.runtime.settings import get_project, get_stack
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 
 FAKE_ACCOUNT = "123456789012"
@@ -35,6 +36,8 @@ class Registration:
     outputs: dict[str, Any] = field(default_factory=dict)
     # URNs of the resources this one was declared to depend on (`depends_on`, and those its inputs came from).
     dependencies: list[str] = field(default_factory=list)
+    # URNs this resource was known by before (`opts.aliases`, and its children's under a parent's aliases).
+    aliases: list[str] = field(default_factory=list)
 
 
 def _digest(*parts: str, length: int = 40) -> str:
@@ -172,12 +175,53 @@ class PlanMocks(Mocks):
         return {}, []
 
 
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def make_urn(stack: str, project: str, parent: str, type_: str, name: str) -> str:
+    """The URN the Pulumi engine gives: `urn:pulumi:<stack>::<project>::<qualified type>::<name>`, where the
+    qualified type is the parent's qualified type, `$`, then the type; the root Stack is left out of the chain
+    (Go SDK `resource/urn.New`: `if parentType != "" && parentType != tokens.RootStackType`)."""
+    if parent:
+        parent_type = parent.split("::")[2]
+        if parent_type != ROOT_STACK_TYPE:
+            type_ = f"{parent_type}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+
+
 class RecordingMonitor(MockMonitor):
-    """A MockMonitor that also keeps what `MockResourceArgs` leaves out: parent, provider and URN."""
+    """A MockMonitor that also keeps what `MockResourceArgs` leaves out: parent, provider, aliases, and the
+    URN the engine would give (Pulumi's MockMonitor keeps only the parent's last type in the chain)."""
 
     def __init__(self, mocks: Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self._aliases: dict[str, list[str]] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        return make_urn(get_stack(), get_project(), parent, type_, name)
+
+    def _alias_urns(self, request: Any, urn: str) -> list[str]:
+        """The URNs this resource had before (the program's `opts.aliases`), and those it has under its parent's
+        aliases, as the engine matches them to old state."""
+        stack, project = get_stack(), get_project()
+        found: list[str] = []
+        for alias in getattr(request, "aliases", []):
+            if alias.urn:
+                found.append(alias.urn)
+                continue
+            spec = alias.spec
+            if request.custom and not (spec.name or spec.parentUrn or spec.noParent or spec.stack or spec.project):
+                continue  # a provider SDK's own type aliases (Kubernetes API versions, renamed types): not the program's
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            found.append(make_urn(spec.stack or stack, spec.project or project, parent,
+                                  spec.type or request.type, spec.name or request.name))
+        found += list(getattr(request, "aliasURNs", []))
+        for parent_alias in self._aliases.get(request.parent, []):
+            found.append(make_urn(stack, project, parent_alias, request.type, request.name))
+        unique = sorted({a for a in found if a != urn})
+        self._aliases[urn] = unique
+        return unique
 
     def _record(self, request: Any, urn: str, properties: Any, read_id: str, custom: bool) -> None:
         registered = self.resources.get(urn)
@@ -187,11 +231,12 @@ class RecordingMonitor(MockMonitor):
             provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
             custom=custom, read_id=read_id, inputs=rpc.deserialize_properties(properties),
             outputs={"id": registered.id, **registered.state} if registered else {},
-            dependencies=list(getattr(request, "dependencies", []))))
+            dependencies=list(getattr(request, "dependencies", [])),
+            aliases=self._alias_urns(request, urn)))
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type != ROOT_STACK_TYPE:
             self._record(request, response.urn, request.object, "", bool(request.custom))
         return response
 

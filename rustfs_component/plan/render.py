@@ -36,13 +36,15 @@ class Plan:
     outputs: dict[str, Any] = field(default_factory=dict)
 
     def resources(self) -> list[dict[str, Any]]:
-        """`[{urn, type, name, parent, provider, inputs}]` sorted by URN, secrets replaced by "[secret]"."""
+        """`[{urn, type, name, parent, provider, inputs}]` (plus `read`, `aliases` where there are some) sorted
+        by URN, secrets replaced by "[secret]"."""
         rows = [{"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "provider": r.provider,
                  "inputs": redact(r.inputs)} for r in self.registrations]
-        if any(r.read_id for r in self.registrations):
-            for row, reg in zip(rows, self.registrations):
-                if reg.read_id:
-                    row["read"] = reg.read_id
+        for row, reg in zip(rows, self.registrations):
+            if reg.read_id:
+                row["read"] = reg.read_id
+            if reg.aliases:  # only when the program gives some: plans of programs without aliases stay as they were
+                row["aliases"] = list(reg.aliases)
         return sorted(rows, key=lambda row: row["urn"])
 
     def to_json(self) -> str:

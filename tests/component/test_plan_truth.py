@@ -7,6 +7,7 @@ import importlib
 import inspect
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,3 +143,48 @@ def test_cold_tier_secrets_carry_keys_unless_the_tenant_has_a_pod_identity(plans
             continue
         assert data.get("accessKeyId") and data.get("secretAccessKey"), (meta["name"], sorted(data))
     assert json.dumps(secrets)  # rendered values are plain strings
+
+
+def test_urns_carry_the_whole_parent_type_chain(plans: dict[str, Plan]) -> None:
+    # As `pulumi preview` names them: every ancestor component's type joined by `$`, the root Stack left out.
+    urns = {row["urn"] for row in plans["eks"].resources()}
+    assert "urn:pulumi:eks::rustfs-platform::rustfs:index:ObjectStoragePlatform::rustfs" in urns
+    assert ("urn:pulumi:eks::rustfs-platform::rustfs:index:ObjectStoragePlatform$rustfs:eks:Cluster"
+            "$aws:eks/nodeGroup:NodeGroup::rustfs-eks-hot") in urns
+    assert ("urn:pulumi:eks::rustfs-platform::rustfs:index:ObjectStoragePlatform$rustfs:index:Tenant"
+            "$kubernetes:apps/v1:StatefulSet::rustfs-analytics-pool0") in urns
+    for plan in plans.values():
+        for row in plan.resources():
+            assert "pulumi:pulumi:Stack" not in row["urn"], row["urn"]
+            if row["parent"].split("::")[2] != "pulumi:pulumi:Stack":
+                assert row["urn"].split("::")[2] == f"{row['parent'].split('::')[2]}${row['type']}", row["urn"]
+
+
+ALIASED_PROGRAM = '''
+import pulumi
+import pulumi_random as random
+
+class Box(pulumi.ComponentResource):
+    def __init__(self, name, opts=None):
+        super().__init__("test:index:Box", name, None, opts)
+        random.RandomPet("pet", opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name="old-pet")]))
+        random.RandomId("id", byte_length=4, opts=pulumi.ResourceOptions(parent=self))
+        self.register_outputs({})
+
+Box("box", opts=pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="test:index:Crate")]))
+random.RandomId("loose", byte_length=4)
+'''
+
+
+def test_plans_record_the_programs_aliases(tmp_path: Path) -> None:
+    from rustfs_component.plan import render
+
+    (tmp_path / "__main__.py").write_text(ALIASED_PROGRAM)
+    rows = {row["name"]: row for row in render(tmp_path / "__main__.py", "dev", {}, project="p").resources()}
+    prefix = "urn:pulumi:dev::p::"
+    assert rows["loose"]["urn"] == f"{prefix}random:index/randomId:RandomId::loose" and "aliases" not in rows["loose"]
+    assert rows["box"]["aliases"] == [f"{prefix}test:index:Crate::box"]
+    assert rows["id"]["aliases"] == [f"{prefix}test:index:Crate$random:index/randomId:RandomId::id"]
+    assert rows["pet"]["urn"] == f"{prefix}test:index:Box$random:index/randomPet:RandomPet::pet"
+    assert set(rows["pet"]["aliases"]) == {f"{prefix}test:index:Box$random:index/randomPet:RandomPet::old-pet",
+                                           f"{prefix}test:index:Crate$random:index/randomPet:RandomPet::pet"}
