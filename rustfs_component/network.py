@@ -6,7 +6,7 @@ namespace keep separate rules.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 import pulumi
@@ -23,6 +23,18 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on
 
 def _from_namespace(namespace: str) -> NetworkPolicyPeerArgsDict:
     return {"namespace_selector": {"match_labels": {NAMESPACE_NAME_LABEL: namespace}}}
+
+
+def _ip_blocks(cidrs: pulumi.Input[Sequence[str]] | None) -> pulumi.Input[Sequence[NetworkPolicyPeerArgsDict]]:
+    """ipBlock peers of `cidrs` (known only at deploy time for some clouds); None: anywhere (0.0.0.0/0)."""
+    if cidrs is None:
+        return [{"ip_block": {"cidr": "0.0.0.0/0"}}]
+
+    def peers(values: Sequence[str]) -> list[NetworkPolicyPeerArgsDict]:
+        if not values:  # an empty `to` would admit everything: refuse rather than open up
+            raise ValueError("the cold tier's egress CIDR list is empty")
+        return [{"ip_block": {"cidr": cidr}} for cidr in sorted(set(values))]
+    return pulumi.Output.from_input(cidrs).apply(peers)
 
 
 def client_peers(clients: S3Clients) -> list[NetworkPolicyPeerArgsDict]:
@@ -44,6 +56,7 @@ def client_peers(clients: S3Clients) -> list[NetworkPolicyPeerArgsDict]:
 def tenant_network_policies(*, name: str, tenant: str, namespace: str, labels: Mapping[str, str],
                             clients: S3Clients, ingress_controller_namespace: str | None,
                             monitoring_namespace: str | None, cold_tier_endpoint: str | None,
+                            cold_tier_cidrs: pulumi.Input[Sequence[str]] | None = None,
                             opts: pulumi.ResourceOptions) -> list[k8s.networking.v1.NetworkPolicy]:
     """Create the policies; `name` prefixes the logical names, `tenant` the object names.
 
@@ -78,7 +91,8 @@ def tenant_network_policies(*, name: str, tenant: str, namespace: str, labels: M
                         "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]},
     }
     if cold_tier_endpoint is not None:
-        # The cold bucket (and the cloud's token service for pod identities) is outside the cluster.
+        # The cold bucket (and the cloud's token service for pod identities) is outside the cluster: the
+        # cloud narrows it to the object store's (and token service's) addresses where it can, else 0.0.0.0/0.
         parts = urlsplit(cold_tier_endpoint)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         ports: list[NetworkPolicyPortArgsDict] = [{"port": 443, "protocol": "TCP"}]
@@ -86,7 +100,7 @@ def tenant_network_policies(*, name: str, tenant: str, namespace: str, labels: M
             ports.append({"port": port, "protocol": "TCP"})
         specs["allow-cold-tier"] = {
             "pod_selector": pods, "policy_types": ["Egress"],
-            "egress": [{"to": [{"ip_block": {"cidr": "0.0.0.0/0"}}], "ports": ports}]}
+            "egress": [{"to": _ip_blocks(cold_tier_cidrs), "ports": ports}]}
     return [
         k8s.networking.v1.NetworkPolicy(
             f"{name}-{suffix}",

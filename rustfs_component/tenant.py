@@ -96,7 +96,8 @@ class Tenant(pulumi.ComponentResource):
             clients=config.clients if config.clients is not None else placement.network.clients,
             ingress_controller_namespace=placement.network.ingress_controller_namespace,
             monitoring_namespace=placement.network.monitoring_namespace,
-            cold_tier_endpoint=cold_tier.endpoint if cold_tier else None, opts=k8s_opts)
+            cold_tier_endpoint=cold_tier.endpoint if cold_tier else None,
+            cold_tier_cidrs=cold_tier.egress_cidrs if cold_tier else None, opts=k8s_opts)
 
         self.endpoint = client.metadata.apply(
             lambda m: f"http://{m.name}.{m.namespace}.svc.{placement.cluster_domain}:{ENGINE_PORT}")

@@ -3,6 +3,7 @@ cloud-disk StorageClasses; an OSS cold tier with a RAM user per tenant."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +36,7 @@ class AckClusterResource(pulumi.ComponentResource):
                                 cidr_block=private_cidrs[index], zone_id=zone, opts=child)
             for index, zone in enumerate(config.zone_ids)]
         vswitch_ids = [v.id for v in vswitches]
+        network = _cni(name, config, vpc, child)
 
         self.cluster = alicloud.cs.ManagedKubernetes(
             f"{name}-cluster",
@@ -42,11 +44,11 @@ class AckClusterResource(pulumi.ComponentResource):
             cluster_spec=config.cluster_spec,
             version=config.kubernetes_version,
             vswitch_ids=vswitch_ids,
-            pod_cidr=config.pod_cidr,
+            **network,
             service_cidr=config.service_cidr,
             new_nat_gateway=True,
             slb_internet_enabled=True,
-            addons=[{"name": "flannel"}, {"name": "csi-plugin"}, {"name": "csi-provisioner"},
+            addons=[network_addon(config.cni), {"name": "csi-plugin"}, {"name": "csi-provisioner"},
                     {"name": "storage-operator"}],
             # Load balancers made by in-cluster controllers go with the cluster, so destroy never stalls
             # on a VPC still holding them.
@@ -77,6 +79,28 @@ class AckClusterResource(pulumi.ComponentResource):
         self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=node_pools,
                                     cloud_provider=self.alicloud_provider, region=config.region)
         self.register_outputs({"kubeconfig": kubeconfig, "clusterId": self.cluster.id})
+
+
+def network_addon(cni: str) -> alicloud.cs.ManagedKubernetesAddonArgsDict:
+    """The CNI add-on: Terway (shared ENI) with its NetworkPolicy support on, or flannel (no enforcement)."""
+    if cni == "flannel":
+        return {"name": "flannel"}
+    return {"name": "terway-eniip", "config": json.dumps({"IPVlan": "false", "NetworkPolicy": "true"})}
+
+
+def _cni(name: str, config: AckCluster, vpc: alicloud.vpc.Network, child: pulumi.ResourceOptions) -> dict[str, Any]:
+    """The cluster's pod network arguments: Terway's pod vswitches (one per zone, from the 7th eighth of the VPC,
+    which no other subnet uses), or flannel's pod CIDR. ACK reads both only when it creates the cluster."""
+    if config.cni == "flannel":
+        pulumi.log.warn(f"cluster.cni is 'flannel': ACK cluster {name} will NOT enforce the tenants' NetworkPolicies "
+                        "(tenant isolation is only rendered); use 'terway' for a new cluster")
+        return {"pod_cidr": config.pod_cidr}
+    pod_blocks = list(list(ipaddress.ip_network(config.vpc_cidr).subnets(prefixlen_diff=3))[6].subnets(prefixlen_diff=3))
+    pod_vswitches = [
+        alicloud.vpc.Switch(f"{name}-pods-{zone}", vswitch_name=f"{name}-pods-{zone}", vpc_id=vpc.id,
+                            cidr_block=str(pod_blocks[index]), zone_id=zone, opts=child)
+        for index, zone in enumerate(config.zone_ids)]
+    return {"pod_vswitch_ids": [v.id for v in pod_vswitches]}
 
 
 def oss_cold_tier(name: str, config: OssColdTier, tenants: Sequence[TenantIdentity], region: str,

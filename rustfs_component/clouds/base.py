@@ -58,6 +58,8 @@ class ColdTierAccess:
     access_key_id: pulumi.Output[str] | None = None
     secret_access_key: pulumi.Output[str] | None = None
     service_account_annotations: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    # The only destinations of the tenants' cold-tier egress (object store, token service); None: 0.0.0.0/0.
+    egress_cidrs: pulumi.Input[Sequence[str]] | None = None
 
 
 class Cloud(Protocol):

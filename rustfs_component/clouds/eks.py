@@ -52,6 +52,7 @@ class EksClusterHandle(ClusterHandle):
     """The EKS handle also carries the cluster's OIDC provider: the cold tier's IRSA roles trust it."""
 
     oidc_provider: aws.iam.OpenIdConnectProvider
+    cold_tier_egress_cidrs: pulumi.Output[list[str]] | None = None
 
 
 class EksClusterResource(pulumi.ComponentResource):
@@ -99,7 +100,20 @@ class EksClusterResource(pulumi.ComponentResource):
                 access_scope={"type": "cluster"},
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[entry])))
 
-        node_groups = self._node_groups(name, config, private_subnets, child, arn)
+        # NetworkPolicies are enforced only with the VPC CNI's network policy agent on. The managed add-on takes
+        # over the vpc-cni EKS installs by itself (OVERWRITE, at create only) before any node joins.
+        vpc_cni = aws.eks.Addon(
+            f"{name}-vpc-cni", cluster_name=self.cluster.name, addon_name="vpc-cni",
+            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="PRESERVE", opts=child)
+        node_groups = self._node_groups(name, config, private_subnets, child, arn, before=[vpc_cni])
+        # The cold tier's egress: S3 (its managed prefix list, reached through the gateway endpoint) and STS for
+        # IRSA (the interface endpoint in the private subnets); nothing else on 443.
+        s3_prefix_list = aws.ec2.get_managed_prefix_list_output(
+            name=f"com.amazonaws.{config.region}.s3",
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.aws_provider))
+        private_cidrs = carve(config.vpc_cidr, len(config.availability_zones))[0]
+        cold_tier_egress = s3_prefix_list.entries.apply(lambda entries: [e.cidr for e in entries] + private_cidrs)
 
         issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer if ids and ids[0].oidcs else "")
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
@@ -126,7 +140,8 @@ class EksClusterResource(pulumi.ComponentResource):
         provider = kubernetes_provider(name, kubeconfig, parent=self)
         self.handle = EksClusterHandle(kubeconfig=pulumi.Output.secret(kubeconfig), provider=provider,
                                        ready=[*node_groups, ebs_csi], cloud_provider=self.aws_provider,
-                                       region=config.region, oidc_provider=self.oidc_provider)
+                                       region=config.region, oidc_provider=self.oidc_provider,
+                                       cold_tier_egress_cidrs=cold_tier_egress)
         self.register_outputs({"kubeconfig": self.handle.kubeconfig, "clusterName": self.cluster.name,
                                "oidcProviderArn": self.oidc_provider.arn})
 
@@ -140,6 +155,7 @@ class EksClusterResource(pulumi.ComponentResource):
         public_ids: list[pulumi.Output[str]] = []
         private_ids: list[pulumi.Output[str]] = []
         nat_ids: list[pulumi.Output[str]] = []
+        private_rt_ids: list[pulumi.Output[str]] = []
         for index, zone in enumerate(config.availability_zones):
             public = aws.ec2.Subnet(
                 f"{name}-public-{zone}", vpc_id=vpc.id, cidr_block=public_cidrs[index], availability_zone=zone,
@@ -161,10 +177,20 @@ class EksClusterResource(pulumi.ComponentResource):
             aws.ec2.RouteTableAssociation(f"{name}-private-{zone}", subnet_id=private.id,
                                           route_table_id=private_rt.id, opts=child)
             private_ids.append(private.id)
+            private_rt_ids.append(private_rt.id)
+        aws.ec2.VpcEndpoint(f"{name}-s3", vpc_id=vpc.id, service_name=f"com.amazonaws.{config.region}.s3",
+                            vpc_endpoint_type="Gateway", route_table_ids=private_rt_ids, opts=child)
+        sts_sg = aws.ec2.SecurityGroup(
+            f"{name}-sts-endpoint", vpc_id=vpc.id, description="STS endpoint: HTTPS from the VPC",
+            ingress=[{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": [config.vpc_cidr]}],
+            opts=child)
+        aws.ec2.VpcEndpoint(f"{name}-sts", vpc_id=vpc.id, service_name=f"com.amazonaws.{config.region}.sts",
+                            vpc_endpoint_type="Interface", subnet_ids=private_ids, security_group_ids=[sts_sg.id],
+                            private_dns_enabled=True, opts=child)
         return private_ids, public_ids
 
     def _node_groups(self, name: str, config: EksCluster, subnets: list[pulumi.Output[str]],
-                     child: pulumi.ResourceOptions, arn: str) -> list[pulumi.Resource]:
+                     child: pulumi.ResourceOptions, arn: str, before: Sequence[pulumi.Resource]) -> list[pulumi.Resource]:
         node_role = aws.iam.Role(f"{name}-node-role", assume_role_policy=_service_role_policy("ec2.amazonaws.com"), opts=child)
         attachments: list[pulumi.Resource] = [
             aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=node_role.name,
@@ -187,7 +213,7 @@ class EksClusterResource(pulumi.ComponentResource):
                 scaling_config={"min_size": pool.min_size, "max_size": pool.max_size, "desired_size": pool.desired_size},
                 update_config={"max_unavailable": 1},
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
-                    depends_on=attachments, ignore_changes=ignore))))
+                    depends_on=[*attachments, *before], ignore_changes=ignore))))
         return groups
 
 
@@ -211,7 +237,8 @@ def _s3_prefix_policy(bucket_arn: str, prefix: str) -> str:
 
 
 def s3_cold_tier(name: str, config: S3ColdTier, tenants: Sequence[TenantIdentity], region: str,
-                 oidc: aws.iam.OpenIdConnectProvider, child: pulumi.ResourceOptions) -> dict[str, ColdTierAccess]:
+                 oidc: aws.iam.OpenIdConnectProvider, child: pulumi.ResourceOptions,
+                 egress_cidrs: pulumi.Input[Sequence[str]] | None = None) -> dict[str, ColdTierAccess]:
     """An S3 bucket (private, encrypted, moved to the cold storage class) and an IRSA role per tenant."""
     bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=f"{name}-", force_destroy=config.force_destroy, opts=child)
     aws.s3.BucketPublicAccessBlock(f"{name}-bucket", bucket=bucket.id, block_public_acls=True,
@@ -241,7 +268,7 @@ def s3_cold_tier(name: str, config: S3ColdTier, tenants: Sequence[TenantIdentity
         access[t.tenant] = ColdTierAccess(
             endpoint=f"https://s3.{region}.amazonaws.com" + (".cn" if partition(region) == "aws-cn" else ""),
             region=region, bucket=bucket.bucket, prefix=f"{t.tenant}/", storage_class=config.storage_class,
-            service_account_annotations={"eks.amazonaws.com/role-arn": role.arn})
+            service_account_annotations={"eks.amazonaws.com/role-arn": role.arn}, egress_cidrs=egress_cidrs)
     return access
 
 
@@ -268,7 +295,8 @@ class Eks:
                          secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
         if not isinstance(handle, EksClusterHandle):
             raise ValueError("an S3 cold tier needs the EKS cluster's OIDC provider (IRSA)")
-        return s3_cold_tier(name, config, tenants, handle.region, handle.oidc_provider, opts)
+        return s3_cold_tier(name, config, tenants, handle.region, handle.oidc_provider, opts,
+                            egress_cidrs=handle.cold_tier_egress_cidrs)
 
 
 CLOUD = Eks()

@@ -21,5 +21,6 @@ def external_s3_cold_tier(config: ExternalS3ColdTier, tenants: Sequence[TenantId
     return {t.tenant: ColdTierAccess(
         endpoint=config.endpoint, region=config.region, bucket=pulumi.Output.from_input(config.bucket),
         prefix=f"{t.tenant}/", storage_class=config.storage_class,
-        access_key_id=pulumi.Output.from_input(config.access_key_id), secret_access_key=secret)
+        access_key_id=pulumi.Output.from_input(config.access_key_id), secret_access_key=secret,
+        egress_cidrs=config.egress_cidrs)
         for t in tenants}

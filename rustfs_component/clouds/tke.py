@@ -16,6 +16,10 @@ from rustfs_component.clouds.network import carve
 from rustfs_component.config import CbsTier, CosColdTier, TkeCluster
 
 
+# The console's "NetworkPolicy" add-on; the API names add-ons by their lowercase chart name (like "cbs").
+NETWORK_POLICY_ADDON = "networkpolicy"
+
+
 class TkeClusterResource(pulumi.ComponentResource):
     """A managed TKE cluster; exposes `handle` and `tencentcloud_provider` (for the cold tier)."""
 
@@ -88,6 +92,10 @@ class TkeClusterResource(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=ignore)))
             for pool in config.node_pools]
 
+        # NetworkPolicies are enforced only by TKE's NetworkPolicy add-on (kube-router, DaemonSet `networkpolicy`).
+        network_policy = tencentcloud.kubernetes.Addon(
+            f"{name}-network-policy", cluster_id=self.cluster.id, addon_name=NETWORK_POLICY_ADDON,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_pools)))
         # TKE opens the API endpoint only once the cluster has nodes, hence a separate endpoint resource.
         endpoint = tencentcloud.kubernetes.ClusterEndpoint(
             f"{name}-endpoint", cluster_id=self.cluster.id, cluster_internet=True,
@@ -95,7 +103,8 @@ class TkeClusterResource(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_pools)))
         kubeconfig = pulumi.Output.secret(endpoint.kube_config)
         provider = kubernetes_provider(name, kubeconfig, parent=self)
-        self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=[*node_pools, cbs_csi],
+        self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider,
+                                    ready=[*node_pools, cbs_csi, network_policy],
                                     cloud_provider=self.tencentcloud_provider, region=config.region)
         self.register_outputs({"kubeconfig": kubeconfig, "clusterId": self.cluster.id})
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from rustfs_component.config.base import DnsLabel, StrictModel
+from rustfs_component.config.network import Cidr
 from rustfs_component.config.limits import (EBS_IOPS, GP3_BASELINE_IOPS, GP3_THROUGHPUT_MIB, GP3_THROUGHPUT_PER_IOPS,
                                             Loc, check_dns_subdomain, check_s3_bucket_name, raise_at)
 
@@ -156,3 +157,7 @@ class ExternalS3ColdTier(StrictModel):
     storage_class: str = Field(
         default="GLACIER_IR", description="Storage class to write with. Default 'GLACIER_IR'.")
     access_key_id: str = Field(min_length=1, description="Access key id of the shared key pair. Required.")
+    egress_cidrs: list[Cidr] | None = Field(
+        default=None, min_length=1,
+        description="Addresses of the endpoint: the only destinations (on its port and 443) tenant pods may send to "
+                    "for the cold tier. Default: anywhere (0.0.0.0/0), since a hostname's addresses are unknown.")
