@@ -83,14 +83,11 @@ def test_eks_cold_tier_egress_is_s3s_prefix_list_and_the_sts_endpoint_subnets(pl
     assert egress and all(cidrs == {"198.51.100.0/24", "203.0.113.0/24"} | private for cidrs in egress)
 
 
-def test_an_external_cold_tier_egress_is_its_configured_cidrs(tmp_path: Path) -> None:
+def test_an_external_cold_tier_egress_is_its_configured_cidrs_else_open(plans: dict[str, Plan], tmp_path: Path) -> None:
     def narrow(config: dict[str, Any]) -> None:
         config["rustfs-platform:platform"]["cluster"]["cold_tier"]["egress_cidrs"] = ["192.0.2.16/28"]
 
     assert set(map(frozenset, _cold_tier_egress(render_variant(tmp_path, "tanzu", narrow)))) == {frozenset({"192.0.2.16/28"})}
-
-
-def test_where_the_cloud_gives_no_addresses_the_cold_tier_egress_is_open_to_443(plans: dict[str, Plan]) -> None:
     # OSS, COS and an external endpoint without `egress_cidrs` publish no address ranges: documented as open.
     for stack in ("ack", "tke", "tanzu"):
         egress = _cold_tier_egress(plans[stack])
