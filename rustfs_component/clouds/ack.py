@@ -92,8 +92,9 @@ def _cni(name: str, config: AckCluster, vpc: alicloud.vpc.Network, child: pulumi
     """The cluster's pod network arguments: Terway's pod vswitches (one per zone, from the 7th eighth of the VPC,
     which no other subnet uses), or flannel's pod CIDR. ACK reads both only when it creates the cluster."""
     if config.cni == "flannel":
-        pulumi.log.warn(f"cluster.cni is 'flannel': ACK cluster {name} will NOT enforce the tenants' NetworkPolicies "
-                        "(tenant isolation is only rendered); use 'terway' for a new cluster")
+        pulumi.log.warn(f"cluster.cni is 'flannel' (the default until the next major version): ACK cluster {name} "
+                        "will NOT enforce the tenants' NetworkPolicies (tenant isolation is only rendered); set "
+                        "cluster.cni to 'terway' for a new cluster (docs/UPGRADE.md)")
         return {"pod_cidr": config.pod_cidr}
     pod_blocks = list(list(ipaddress.ip_network(config.vpc_cidr).subnets(prefixlen_diff=3))[6].subnets(prefixlen_diff=3))
     pod_vswitches = [

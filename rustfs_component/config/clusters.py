@@ -120,10 +120,12 @@ class AckCluster(StrictModel):
     zone_ids: list[str] = Field(min_length=2, max_length=6, description="Zones for vswitches; at least 2. Required.")
     vpc_cidr: str = Field(default="192.168.0.0/16", description="VPC CIDR. Default '192.168.0.0/16'.")
     cni: Literal["terway", "flannel"] = Field(
-        default="terway",
+        default="flannel",
         description="CNI, fixed when the cluster is created (changing it means a new cluster). 'terway' (shared ENI, "
                     "pods in their own vswitches) enforces NetworkPolicies; 'flannel' does NOT (tenant isolation is "
-                    "then only rendered, with a warning): keep it only for a cluster created with it. Default 'terway'.")
+                    "then only rendered, and every preview warns). Set 'terway' for every new cluster. Default "
+                    "'flannel', what v0.1.0 created, so an upgrade never replaces a cluster; it becomes 'terway' "
+                    "in the next major version (docs/UPGRADE.md).")
     pod_cidr: str = Field(default="172.20.0.0/16", description="Pod CIDR (flannel only). Default '172.20.0.0/16'.")
     service_cidr: str = Field(default="172.21.0.0/20", description="Service CIDR. Default '172.21.0.0/20'.")
     node_pools: list[NodePool] = Field(

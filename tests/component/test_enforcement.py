@@ -41,9 +41,9 @@ def test_ack_uses_terway_with_network_policy_and_pod_vswitches_in_the_node_zones
     assert len(cluster.inputs["podVswitchIds"]) == len(node_zones)
 
 
-def test_ack_keeps_flannel_only_when_asked_and_then_says_it_enforces_nothing(tmp_path: Path) -> None:
+def test_ack_without_a_cni_keeps_flannel_as_v0_1_0_created_it_so_an_upgrade_replaces_no_cluster(tmp_path: Path) -> None:
     def flannel(config: dict[str, Any]) -> None:
-        config["rustfs-platform:platform"]["cluster"]["cni"] = "flannel"
+        del config["rustfs-platform:platform"]["cluster"]["cni"]    # the example stack opts in to terway
 
     plan = render_variant(tmp_path, "ack", flannel)
     [cluster] = plan.find("alicloud:cs/managedKubernetes:ManagedKubernetes")
