@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from component_support import REPO
+from component_support import REPO, render_variant
 
 from rustfs_component.plan import Plan, diff_plans, format_diff, render_stack
 from rustfs_component.plan.__main__ import main, tree
@@ -37,7 +37,9 @@ def test_diff_of_a_real_change(plans: dict[str, Plan], tmp_path: Path) -> None:
     [(sts_urn, changes)] = [(u, c) for u, c in diff.changed.items() if u.endswith("StatefulSet::rustfs-dev-pool0")]
     assert ("inputs.spec.volumeClaimTemplates[0].spec.resources.requests.storage", "20Gi", "40Gi") in changes
     text = format_diff(diff)
-    assert f"~ {sts_urn} (likely replace)" in text and '"20Gi" => "40Gi"' in text
+    assert diff.replaced[sts_urn] == ["spec.volumeClaimTemplates"]
+    assert f"+- {sts_urn} (replace: spec.volumeClaimTemplates)" in text and '"20Gi" => "40Gi"' in text
+    assert " to change, 1 to replace, " in text.splitlines()[-1]
     assert diff_plans(old, old).empty and format_diff(diff_plans(old, old)) == "no changes\n"
 
 
@@ -105,3 +107,65 @@ def test_cli_errors_through_a_process_show_no_traceback(case: str, tmp_path: Pat
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and all(part in done.stderr for part in expected), done.stderr
     assert done.stdout == ""
+
+
+def _node_groups(diff_text: str) -> dict[str, str]:
+    return {line.split("::")[-1].split(" ")[0]: line for line in diff_text.splitlines()
+            if "aws:eks/nodeGroup:NodeGroup::" in line}
+
+
+def test_a_new_availability_zone_replaces_the_node_groups(plans: dict[str, Plan], tmp_path: Path) -> None:
+    def add_zone(config: dict[str, Any]) -> None:
+        config["rustfs-platform:platform"]["cluster"]["availability_zones"].append("eu-central-1d")
+
+    old = json.loads(plans["eks"].to_json())
+    diff = diff_plans(old, json.loads(render_variant(tmp_path, "eks", add_zone).to_json()))
+    groups = {urn: fields for urn, fields in diff.replaced.items() if "aws:eks/nodeGroup:NodeGroup" in urn}
+    assert len(groups) == 2 and all("subnetIds" in fields for fields in groups.values()), diff.replaced
+    lines = _node_groups(format_diff(diff))
+    assert lines["rustfs-eks-hot"].startswith("+- ") and "(replace: subnetIds" in lines["rustfs-eks-hot"]
+
+
+def test_a_new_instance_type_replaces_that_node_group_only(plans: dict[str, Plan], tmp_path: Path) -> None:
+    def bigger(config: dict[str, Any]) -> None:
+        config["rustfs-platform:platform"]["cluster"]["node_pools"][1]["instance_type"] = "m7i.2xlarge"
+
+    diff = diff_plans(json.loads(plans["eks"].to_json()), json.loads(render_variant(tmp_path, "eks", bigger).to_json()))
+    assert [(urn.split("::")[-1], fields) for urn, fields in diff.replaced.items()] == [("rustfs-eks-warm", ["instanceTypes"])]
+    text = format_diff(diff)
+    assert "+- " in _node_groups(text)["rustfs-eks-warm"] and " 1 to replace, " in text.splitlines()[-1]
+
+
+def test_a_tag_or_scaling_change_is_an_update(plans: dict[str, Plan]) -> None:
+    old = json.loads(plans["eks"].to_json())
+    new = json.loads(plans["eks"].to_json())
+    [group] = [r for r in new["resources"] if r["type"] == "aws:eks/nodeGroup:NodeGroup" and r["name"].endswith("-hot")]
+    group["inputs"]["tags"] = {"team": "storage"}
+    group["inputs"]["scalingConfig"]["maxSize"] = 12
+    diff = diff_plans(old, new)
+    assert list(diff.changed) == [group["urn"]] and not diff.replaced
+    text = format_diff(diff)
+    assert f"~ {group['urn']}\n" in text and text.endswith("0 to add, 1 to change, 0 to replace, 0 to delete\n")
+
+
+def test_a_urn_change_replaces_unless_an_alias_names_the_old_urn(plans: dict[str, Plan]) -> None:
+    old = json.loads(plans["existing"].to_json())
+    new = json.loads(plans["existing"].to_json())
+    [sts] = [r for r in new["resources"] if r["type"] == "kubernetes:apps/v1:StatefulSet"][:1]
+    old_urn = sts["urn"]
+    sts["urn"] = old_urn.replace("rustfs:index:Tenant$", "rustfs:index:Tenant$rustfs:index:Pool$")
+    diff = diff_plans(old, new)
+    assert diff.replaced == {sts["urn"]: ["(urn)"]} and not diff.added and not diff.removed
+    assert f"+- {sts['urn']} (replace: (urn))\n    was {old_urn}\n" in format_diff(diff)
+    sts["aliases"] = [old_urn]
+    diff = diff_plans(old, new)
+    assert diff.moved == {sts["urn"]: old_urn} and not diff.replaced and not diff.changed
+    assert format_diff(diff).endswith("0 to add, 1 to change, 0 to replace, 0 to delete\n")
+
+
+def test_every_provider_resource_type_of_every_plan_is_in_the_replacement_table(plans: dict[str, Plan]) -> None:
+    from rustfs_component.plan.replacements import FORCE_NEW
+
+    types = {reg.type for plan in plans.values() for reg in plan.registrations
+             if reg.custom and not reg.type.startswith("pulumi:providers:")}
+    assert types - set(FORCE_NEW) == set(), "classify these in plan/replacements.py"

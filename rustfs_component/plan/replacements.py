@@ -1,0 +1,131 @@
+"""Which input changes make a provider replace a resource rather than update it: ONE table, per type token.
+
+Keys are the type tokens the component registers (see `tests/component/snapshots/*.json`); values are the
+input properties (camelCase wire names, `a.b` into an object) whose change forces a new resource
+(`ForceNew: true` in the bridged Terraform provider's schema, "Changing this forces a new resource" in its
+docs; the pulumi-kubernetes provider's own list for Kubernetes objects). The bridged SDKs ship no ForceNew
+flags, so each entry cites where it was checked. `unconfirmed` marks entries taken from the provider
+documentation without a source check here; treat a miss there as "may replace".
+
+A resource whose URN changes without an alias is replaced too (the engine creates the new one and deletes the
+old); `plan.diff` handles that, not this table.
+"""
+
+from __future__ import annotations
+
+# pulumi-kubernetes `provider/pkg/provider/forcenew.go` (forceNewJSONPaths): `.metadata.name` and
+# `.metadata.namespace` of every kind, plus per kind below. StorageClass `reclaimPolicy`/`volumeBindingMode`:
+# immutable in the API server (k8s `pkg/apis/storage/validation`: "updates to ... are forbidden"), so the
+# provider's server-side-apply dry run fails and it replaces.
+_K8S_METADATA = ("metadata.name", "metadata.namespace")
+_K8S: dict[str, tuple[str, ...]] = {
+    "kubernetes:apps/v1:StatefulSet": ("spec.podManagementPolicy", "spec.revisionHistoryLimit", "spec.selector",
+                                       "spec.serviceName", "spec.volumeClaimTemplates"),
+    "kubernetes:apps/v1:Deployment": ("spec.selector",),
+    "kubernetes:batch/v1:Job": ("spec.selector", "spec.template"),
+    "kubernetes:core/v1:ConfigMap": ("binaryData", "data"),
+    "kubernetes:core/v1:PersistentVolumeClaim": ("spec",),
+    "kubernetes:core/v1:ResourceQuota": ("spec.scopes",),
+    # Secret data too: pulumi-kubernetes replaces a Secret on a data change unless `enableSecretMutable`.
+    "kubernetes:core/v1:Secret": ("type", "stringData", "data"),
+    "kubernetes:core/v1:Service": ("spec.clusterIP", "spec.type"),
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": ("roleRef",),
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": ("roleRef",),
+    "kubernetes:storage.k8s.io/v1:StorageClass": ("provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"),
+    "kubernetes:core/v1:Namespace": (),
+    "kubernetes:core/v1:ServiceAccount": (),
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": (),
+    "kubernetes:policy/v1:PodDisruptionBudget": (),  # policy/v1beta1 only: `.spec`
+    # Custom resources: the metadata rule only (a CRD's own immutable fields fail the apply; none known here).
+    "kubernetes:cluster.x-k8s.io/v1beta1:Cluster": (),
+    "kubernetes:run.tanzu.vmware.com/v1alpha3:TanzuKubernetesCluster": (),
+}
+
+FORCE_NEW: dict[str, tuple[str, ...]] = {
+    # terraform-provider-aws internal/service/eks/node_group.go (ForceNew), ../shared/PLATFORM-NOTES.md §4;
+    # in place: scalingConfig, labels, taints, version, launchTemplate.version, updateConfig, tags.
+    "aws:eks/nodeGroup:NodeGroup": ("amiType", "capacityType", "clusterName", "diskSize", "instanceTypes",
+                                    "nodeGroupName", "nodeGroupNamePrefix", "nodeRoleArn", "remoteAccess",
+                                    "subnetIds", "launchTemplate.id", "launchTemplate.name"),
+    # internal/service/eks/cluster.go: name, role_arn, kubernetes_network_config.{service_ipv4_cidr,ip_family},
+    # bootstrap_self_managed_addons, outpost_config, access_config.bootstrap_cluster_creator_admin_permissions
+    # (vpc_config.subnet_ids in place since TF AWS 5.25; encryption_config replaces only when removed).
+    "aws:eks/cluster:Cluster": ("name", "roleArn", "kubernetesNetworkConfig.serviceIpv4Cidr",
+                                "kubernetesNetworkConfig.ipFamily", "bootstrapSelfManagedAddons", "outpostConfig",
+                                "accessConfig.bootstrapClusterCreatorAdminPermissions"),
+    "aws:eks/addon:Addon": ("clusterName", "addonName"),                       # eks/addon.go
+    "aws:eks/accessEntry:AccessEntry": ("clusterName", "principalArn", "type"),  # eks/access_entry.go
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": ("clusterName", "principalArn", "policyArn",
+                                                                "accessScope"),  # every argument ForceNew
+    # internal/service/ec2/vpc_subnet.go, vpc_.go, vpc_nat_gateway.go, vpc_route_table(_association).go, ec2_eip.go
+    "aws:ec2/subnet:Subnet": ("availabilityZone", "availabilityZoneId", "cidrBlock", "vpcId", "outpostArn"),
+    "aws:ec2/vpc:Vpc": ("cidrBlock", "ipv4IpamPoolId", "ipv4NetmaskLength"),
+    "aws:ec2/natGateway:NatGateway": ("allocationId", "subnetId", "connectivityType", "privateIp"),
+    "aws:ec2/routeTable:RouteTable": ("vpcId",),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": ("subnetId", "gatewayId"),
+    "aws:ec2/eip:Eip": ("domain", "address", "customerOwnedIpv4Pool", "networkBorderGroup", "publicIpv4Pool"),
+    "aws:ec2/internetGateway:InternetGateway": (),  # vpc_id detaches/attaches in place
+    # internal/service/iam/role.go, role_policy.go, role_policy_attachment.go, openid_connect_provider.go
+    "aws:iam/role:Role": ("name", "namePrefix", "path"),
+    "aws:iam/rolePolicy:RolePolicy": ("name", "namePrefix", "role"),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("role", "policyArn"),
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ("url",),
+    # internal/service/s3/bucket*.go
+    "aws:s3/bucket:Bucket": ("bucket", "bucketPrefix", "objectLockEnabled"),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ("bucket", "expectedBucketOwner"),
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ("bucket",),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
+        "bucket", "expectedBucketOwner"),
+    # terraform-provider-alicloud website/docs/r/*.html.markdown ("Changing this forces a new resource"); unconfirmed
+    # beyond the docs for the cluster's network fields.
+    "alicloud:cs/managedKubernetes:ManagedKubernetes": ("podCidr", "serviceCidr", "nodeCidrMask", "proxyMode",
+                                                        "clusterDomain", "ipStack", "newNatGateway", "podVswitchIds",
+                                                        "isEnterpriseSecurityGroup", "securityGroupId", "zoneIds"),
+    "alicloud:cs/nodePool:NodePool": ("clusterId",),  # instance types, vswitches, disks update in place
+    "alicloud:vpc/network:Network": ("ipv6Isp", "enableIpv6"),  # cidr_block updatable (ModifyVpcAttribute)
+    "alicloud:vpc/switch:Switch": ("vpcId", "cidrBlock", "zoneId"),
+    "alicloud:oss/bucket:Bucket": ("bucket", "storageClass", "redundancyType"),
+    "alicloud:ram/user:User": (),  # name updatable (UpdateUser)
+    "alicloud:ram/policy:Policy": ("policyName", "name"),
+    "alicloud:ram/userPolicyAttachment:UserPolicyAttachment": ("userName", "policyName", "policyType"),
+    "alicloud:ram/accessKey:AccessKey": ("userName", "secretFile", "pgpKey"),
+    # terraform-provider-tencentcloud tencentcloud/services/*/resource_tc_*.go (ForceNew) and
+    # website/docs/r/*.html.markdown; `network_type` per ../shared/PLATFORM-NOTES.md §1.
+    "tencentcloud:Kubernetes/cluster:Cluster": ("vpcId", "clusterCidr", "serviceCidr", "networkType",
+                                                "clusterDeployType", "clusterMaxPodNum", "clusterMaxServiceNum",
+                                                "eniSubnetIds", "clusterIpvs", "containerRuntime", "workerConfigs"),
+    "tencentcloud:Kubernetes/nodePool:NodePool": ("clusterId", "vpcId", "retryPolicy", "scalingMode"),
+    "tencentcloud:Kubernetes/addon:Addon": ("clusterId", "addonName"),
+    "tencentcloud:Kubernetes/clusterEndpoint:ClusterEndpoint": ("clusterId",),
+    "tencentcloud:Vpc/instance:Instance": ("cidrBlock",),
+    "tencentcloud:Subnet/instance:Instance": ("vpcId", "cidrBlock", "availabilityZone"),
+    "tencentcloud:Nat/gateway:Gateway": ("vpcId", "subnetId", "zone"),
+    "tencentcloud:Eip/instance:Instance": ("type", "anycastZone", "applicableForClb", "internetServiceProvider"),
+    "tencentcloud:Route/tableEntry:TableEntry": ("routeTableId", "destinationCidrBlock", "nextType", "nextHub"),
+    "tencentcloud:Security/group:Group": ("projectId",),
+    "tencentcloud:Security/groupRuleSet:GroupRuleSet": ("securityGroupId",),
+    "tencentcloud:Cos/bucket:Bucket": ("bucket", "multiAz"),
+    "tencentcloud:Cam/user:User": ("name",),
+    "tencentcloud:Cam/policy:Policy": ("name",),
+    "tencentcloud:Cam/userPolicyAttachment:UserPolicyAttachment": ("userName", "policyId"),
+    # pulumi-random: every argument of a random value replaces it (RequiresReplace on each attribute).
+    "random:index/randomPassword:RandomPassword": ("*",),
+    "random:index/randomString:RandomString": ("*",),
+    **{token: _K8S_METADATA + fields for token, fields in _K8S.items()},
+}
+
+
+def force_new_fields(type_: str, changed_inputs: list[str]) -> list[str]:
+    """The force-new properties of `type_` that the changed input paths (`a.b[0].c`) touch, in table order.
+
+    Unknown Kubernetes kinds get the metadata rule; other unknown types none (an update, as far as we know)."""
+    fields = FORCE_NEW.get(type_)
+    if fields is None:
+        fields = _K8S_METADATA if type_.startswith("kubernetes:") else ()
+    hit: list[str] = []
+    for field in fields:
+        for path in changed_inputs:
+            if field == "*" or path == field or path.startswith((f"{field}.", f"{field}[")):
+                hit.append(field)
+                break
+    return hit
