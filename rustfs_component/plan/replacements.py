@@ -65,6 +65,9 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
     "aws:ec2/routeTableAssociation:RouteTableAssociation": ("subnetId", "gatewayId"),
     "aws:ec2/eip:Eip": ("domain", "address", "customerOwnedIpv4Pool", "networkBorderGroup", "publicIpv4Pool"),
     "aws:ec2/internetGateway:InternetGateway": (),  # vpc_id detaches/attaches in place
+    # vpc_security_group.go (inline ingress/egress rules update in place), vpc_endpoint.go
+    "aws:ec2/securityGroup:SecurityGroup": ("name", "namePrefix", "description", "vpcId"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("serviceName", "vpcId", "vpcEndpointType", "serviceRegion"),
     # internal/service/iam/role.go, role_policy.go, role_policy_attachment.go, openid_connect_provider.go
     "aws:iam/role:Role": ("name", "namePrefix", "path"),
     "aws:iam/rolePolicy:RolePolicy": ("name", "namePrefix", "role"),
