@@ -200,10 +200,11 @@ class EksClusterResource(pulumi.ComponentResource):
         ignore = ["scalingConfig.desiredSize"] if config.ignore_scaling_changes else []
         groups: list[pulumi.Resource] = []
         for pool in config.node_pools:
+            naming = node_group_naming(name, pool.name, config.fixed_node_group_names)
             groups.append(aws.eks.NodeGroup(
                 f"{name}-{pool.name}",
                 cluster_name=self.cluster.name,
-                node_group_name=f"{name}-{pool.name}",
+                node_group_name=naming[0], node_group_name_prefix=naming[1],
                 node_role_arn=node_role.arn,
                 subnet_ids=subnets,
                 instance_types=[pool.instance_type],
@@ -215,6 +216,16 @@ class EksClusterResource(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                     depends_on=[*attachments, *before], ignore_changes=ignore))))
         return groups
+
+
+def node_group_naming(name: str, pool: str, fixed: Sequence[str]) -> tuple[str | None, str | None]:
+    """`(node_group_name, node_group_name_prefix)`, one of them None. A prefix (`<name>-<pool>-` plus 26 digits
+    the provider generates) lets a replacement (instance type, AZs, disk size: all force a new group) create the
+    new group next to the old one; a fixed name would clash under create-before-delete. Pools in `fixed` keep the name v0.1.0 gave them
+    (switching a group from name to prefix replaces it once: docs/UPGRADE.md)."""
+    if pool in fixed:
+        return f"{name}-{pool}", None
+    return None, f"{name}-{pool}-"
 
 
 def _exec_user(cluster_name: str, region: str, profile: str | None) -> dict[str, object]:

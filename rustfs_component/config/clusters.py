@@ -77,6 +77,13 @@ class EksCluster(StrictModel):
         default_factory=lambda: [NodePool(name="hot", tier="hot", instance_type="m7i.2xlarge"),
                                  NodePool(name="warm", tier="warm", instance_type="m7i.xlarge")],
         description="Managed node groups. Default: 'hot' (3x m7i.2xlarge) and 'warm' (3x m7i.xlarge).")
+    fixed_node_group_names: list[str] = Field(
+        default_factory=list,
+        description="Node pools whose EKS node group keeps the fixed name '<name>-eks-<pool>' that v0.1.0 gave it, "
+                    "so a v0.1.0 stack keeps its groups (docs/UPGRADE.md). Every other group is named from the "
+                    "prefix '<name>-eks-<pool>-', so a change that replaces it (instance type, AZs, disk size) "
+                    "creates the new group next to the old one. A fixed-name group cannot be replaced that way: "
+                    "take the pool out of this list in the same change (one replacement). Default: none.")
     ignore_scaling_changes: bool = Field(
         default=True,
         description="Ignore desired_size drift caused by the cluster autoscaler. Default true.")
@@ -97,6 +104,10 @@ class EksCluster(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> "EksCluster":
         _check_unique_pool_names(self.node_pools)
+        unknown = sorted(set(self.fixed_node_group_names) - {pool.name for pool in self.node_pools})
+        if unknown:
+            raise_at("EksCluster", [(("fixed_node_group_names",), f"names no node pool: {unknown} (node_pools: "
+                                     f"{[pool.name for pool in self.node_pools]})", unknown)])
         if self.endpoint_public_access and not self.public_access_cidrs:
             raise_at("EksCluster", [(("public_access_cidrs",), "endpoint_public_access is true but no CIDRs are "
                                      "given: list the networks allowed to the public API endpoint (write "

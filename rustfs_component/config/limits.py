@@ -44,6 +44,8 @@ def raise_at(title: str, errors: Sequence[tuple[Loc, str, Any]]) -> None:
 
 AUTONAME_SUFFIX = 8
 """Pulumi's auto-name: `<logical name>-` plus 7 random characters (pulumi-terraform-bridge AutoName)."""
+NAME_PREFIX_SUFFIX = 26
+"""What the AWS provider appends to a `..._prefix` name (terraform-provider-aws `id.UniqueIDSuffixLength`)."""
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
@@ -161,7 +163,13 @@ def derived_names(name: str, cluster: Any, tenants: Sequence[Any]) -> list[Deriv
         names.append(DerivedName("EKS cluster name", base, EKS_CLUSTER_NAME, at_name, source="EKS: 1-100 characters"))
         names += [DerivedName(f"IAM role {suffix}", f"{base}-{suffix}", IAM_ROLE_NAME, at_name, AUTONAME_SUFFIX,
                               "IAM role names: up to 64 characters") for suffix in ("cluster-role", "ebs-csi-role")]
-        names += pools(base, EKS_NODE_GROUP_NAME, "EKS node group name", "EKS node group names: up to 63 characters")
+        # A node group is named `<base>-<pool>-` + 26 generated digits (node_group_name_prefix), or `<base>-<pool>`
+        # when the pool is in fixed_node_group_names (a v0.1.0 group kept).
+        names += [DerivedName("EKS node group name", f"{base}-{pool.name}" + ("" if fixed else "-"),
+                              EKS_NODE_GROUP_NAME, ("cluster", cloud, "node_pools", index, "name"),
+                              0 if fixed else NAME_PREFIX_SUFFIX, "EKS node group names: up to 63 characters")
+                  for index, pool in enumerate(cluster.node_pools)
+                  for fixed in [pool.name in cluster.fixed_node_group_names]]
         if has_cold:
             names.append(DerivedName("S3 bucket_prefix", f"{cold}-", S3_BUCKET_PREFIX, at_name,
                                      source="S3 bucket_prefix: up to 37 characters"))
