@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from rustfs_component.clouds import TIER_NODE_LABEL, ClusterHandle, TenantIdentity, cloud_for
+from rustfs_component.clouds import TIER_NODE_LABEL, ClusterHandle, TenantIdentity, cloud_for, given_provider
 from rustfs_component.cold_tier import ColdTier
 from rustfs_component.config import TIERS, PlatformConfig, TierName
 from rustfs_component.config.limits import name_errors
@@ -57,12 +57,13 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
             pull_secret = PullSecret(config.engine.pull_secret, image_pull_docker_config_json)
         # The cloud's module (and its SDK) is imported here, on first use: a missing SDK names its extra.
         cloud = cloud_for(cluster_config.cloud)
+        kubernetes_provider = _kubernetes_provider(kubernetes_provider, opts, cluster_config.cloud,
+                                                   accepted="kubernetes_provider" in cloud.explicit_arguments)
         explicit: dict[str, Any] = {key: value for key, value in
                                     {"kubeconfig": kubeconfig, "kubernetes_provider": kubernetes_provider}.items()
                                     if value is not None}
         if not set(explicit) <= cloud.explicit_arguments:
-            raise ValueError(f"'kubeconfig'/'kubernetes_provider' apply to cluster.cloud 'existing' only, "
-                             f"not '{cluster_config.cloud}'")
+            raise ValueError(f"'kubeconfig' applies to cluster.cloud 'existing' only, not '{cluster_config.cloud}'")
         opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(aliases=list(ALIASES)), opts)
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -101,3 +102,21 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
             "tenants": {t: {"endpoint": r.endpoint, "credentialsSecret": r.credentials_secret_name,
                             "coldTierSecret": r.cold_tier_secret_name} for t, r in self.tenants.items()},
         })
+
+
+def _kubernetes_provider(argument: k8s.Provider | None, opts: pulumi.ResourceOptions | None, cloud: str, *,
+                         accepted: bool) -> k8s.Provider | None:
+    """The caller's Kubernetes provider: `kubernetes_provider=`, or one in the platform's own `opts.provider` /
+    `opts.providers`. Refused (before anything is registered) where it cannot be used: for a cluster the component
+    creates (eks, ack, tke), which no provider made before it can reach; Tanzu takes it for the Supervisor."""
+    given = given_provider(opts, "kubernetes")
+    if argument is not None and given is not None and argument is not given:
+        raise ValueError("two Kubernetes providers: 'kubernetes_provider' and the one in opts.provider/opts.providers; "
+                         "pass one")
+    provider = argument if argument is not None else given
+    if provider is not None and not accepted:
+        raise ValueError(f"a Kubernetes provider (kubernetes_provider=, or 'kubernetes' in opts.provider/"
+                         f"opts.providers) cannot reach the cluster that cluster.cloud '{cloud}' creates, which does "
+                         f"not exist before it: the component builds that cluster's provider itself; pass one for "
+                         f"cloud 'existing' (the cluster) or 'tanzu' (the Supervisor) only")
+    return cast("k8s.Provider | None", provider)

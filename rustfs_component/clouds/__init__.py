@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 
 from rustfs_component.clouds.base import (TIER_NODE_LABEL, Cloud, ClusterHandle, ColdTierAccess, TenantIdentity,
-                                          kubernetes_provider, render_kubeconfig)
+                                          cloud_provider, given_provider, kubernetes_provider, render_kubeconfig)
 
 CLOUD_MODULES: dict[str, str] = {
     "eks": "rustfs_component.clouds.eks",
@@ -55,4 +55,5 @@ def cloud_for(cloud: str) -> Cloud:
 
 
 __all__ = ["CLOUD_MODULES", "TIER_NODE_LABEL", "Cloud", "CloudSdkMissing", "ClusterHandle", "ColdTierAccess",
-           "TenantIdentity", "cloud_for", "kubernetes_provider", "render_kubeconfig"]
+           "TenantIdentity", "cloud_for", "cloud_provider", "given_provider", "kubernetes_provider",
+           "render_kubeconfig"]

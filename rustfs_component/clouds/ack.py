@@ -12,22 +12,23 @@ import pulumi
 import pulumi_alicloud as alicloud
 
 from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
-                                          kubernetes_provider)
+                                          cloud_provider, kubernetes_provider)
 from rustfs_component.clouds.network import carve
 from rustfs_component.config import AckCluster, AliDiskTier, OssColdTier
 
 
 class AckClusterResource(pulumi.ComponentResource):
-    """An ACK Pro cluster; exposes `handle` and `alicloud_provider` (for the cold tier)."""
+    """An ACK Pro cluster; exposes `handle` and `alicloud_provider` (for the cold tier): the caller's when an
+    `alicloud` provider reaches this component through `opts.provider`/`providers`, else its own."""
 
     handle: ClusterHandle
-    alicloud_provider: alicloud.Provider
+    alicloud_provider: pulumi.ProviderResource
     cluster: alicloud.cs.ManagedKubernetes
 
     def __init__(self, name: str, config: AckCluster, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rustfs:ack:Cluster", name, None, opts)
-        self.alicloud_provider = alicloud.Provider(f"{name}-alicloud", region=config.region, profile=config.profile,
-                                                   opts=pulumi.ResourceOptions(parent=self))
+        self.alicloud_provider = cloud_provider(self, "alicloud", lambda: alicloud.Provider(
+            f"{name}-alicloud", region=config.region, profile=config.profile, opts=pulumi.ResourceOptions(parent=self)))
         child = pulumi.ResourceOptions(parent=self, provider=self.alicloud_provider)
         private_cidrs, _ = carve(config.vpc_cidr, len(config.zone_ids))
         vpc = alicloud.vpc.Network(f"{name}-vpc", vpc_name=f"{name}-vpc", cidr_block=config.vpc_cidr, opts=child)
@@ -75,7 +76,8 @@ class AckClusterResource(pulumi.ComponentResource):
         credential = alicloud.cs.get_cluster_credential_output(
             cluster_id=self.cluster.id, opts=pulumi.InvokeOutputOptions(parent=self, provider=self.alicloud_provider))
         kubeconfig = pulumi.Output.secret(credential.kube_config)
-        provider = kubernetes_provider(name, kubeconfig, parent=self)
+        # The cluster ID (`c...`) is ACK's and new with every cluster: only a new cluster replaces the provider.
+        provider = kubernetes_provider(name, kubeconfig, parent=self, cluster_identifier=self.cluster.id)
         self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=node_pools,
                                     cloud_provider=self.alicloud_provider, region=config.region)
         self.register_outputs({"kubeconfig": kubeconfig, "clusterId": self.cluster.id})

@@ -8,7 +8,7 @@ cloud's SDK. `rustfs_component.clouds.cloud_for(cloud)` finds it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -89,20 +89,45 @@ class Cloud(Protocol):
 
 
 def kubernetes_provider(name: str, kubeconfig: pulumi.Input[str], parent: pulumi.Resource,
-                        depends_on: Sequence[pulumi.Resource] = ()) -> k8s.Provider:
-    """The provider every in-cluster child uses.
+                        depends_on: Sequence[pulumi.Resource] = (), *,
+                        cluster_identifier: pulumi.Input[str] | None = None) -> k8s.Provider:
+    """The provider every in-cluster child of a cluster the component creates uses.
 
-    Its kubeconfig is built only from values that stay fixed for the cluster's life (endpoint, CA, name,
-    an exec credential plugin): a changed token or rotated credential is an in-place update of the
-    provider, never a replacement, so no in-cluster resource is replaced with it.
+    `cluster_identifier` is the cloud's ID of the cluster (its ARN, cluster ID, object UID): with it,
+    pulumi-kubernetes replaces the provider (and every in-cluster resource with it) only when that ID
+    changes, i.e. for a new cluster; a new endpoint, CA or token in the kubeconfig is an in-place update.
+    The kubeconfig itself holds only stable values too (endpoint, CA, name, an exec credential plugin).
     """
     return k8s.Provider(
         f"{name}-k8s",
         kubeconfig=pulumi.Output.secret(kubeconfig),
+        cluster_identifier=cluster_identifier,
         # Explicit: never fall back to the ambient kubeconfig's namespace for namespaced objects.
         namespace="default",
         opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )
+
+
+def given_provider(opts: pulumi.ResourceOptions | None, package: str) -> pulumi.ProviderResource | None:
+    """The provider for `package` ("aws", "kubernetes", ...) given in `opts` itself: `provider=`, or a
+    member of `providers=` (a list or a {package: provider} map). Ancestors' providers are not looked at."""
+    if opts is None:
+        return None
+    if opts.provider is not None and opts.provider.package == package:
+        return opts.provider
+    providers = opts.providers
+    if isinstance(providers, Mapping):
+        return providers.get(package)
+    return next((p for p in providers or [] if p.package == package), None)
+
+
+def cloud_provider(component: pulumi.Resource, package: str,
+                   create: Callable[[], pulumi.ProviderResource]) -> pulumi.ProviderResource:
+    """The cloud provider a cluster component's children use: the caller's, when one for `package` reached
+    `component` (its `opts.provider`/`opts.providers`, or an ancestor's, as Pulumi resolves them), else
+    `create()`, the component's own. Never both: given a provider, the component creates none."""
+    given = component.get_provider(f"{package}:index:Provider")
+    return given if given is not None else create()
 
 
 def render_kubeconfig(*, cluster_name: str, server: str, ca_data: str, user: dict[str, Any]) -> str:

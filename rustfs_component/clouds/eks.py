@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
-                                          kubernetes_provider, render_kubeconfig)
+                                          cloud_provider, kubernetes_provider, render_kubeconfig)
 from rustfs_component.clouds.network import carve
 from rustfs_component.config import EbsTier, EksCluster, S3ColdTier
 
@@ -56,19 +56,24 @@ class EksClusterHandle(ClusterHandle):
 
 
 class EksClusterResource(pulumi.ComponentResource):
-    """An EKS cluster and everything it needs; exposes `handle`, `aws_provider` and the OIDC provider."""
+    """An EKS cluster and everything it needs; exposes `handle`, `aws_provider` and the OIDC provider.
+
+    `aws_provider` is the caller's when an `aws` provider reaches this component (`opts.provider`/`providers`
+    of the platform or an ancestor: an assume-role provider, another account); only otherwise does the
+    component create its own (region and profile from the config, default tags).
+    """
 
     handle: EksClusterHandle
-    aws_provider: aws.Provider
+    aws_provider: pulumi.ProviderResource
     oidc_provider: aws.iam.OpenIdConnectProvider
     cluster: aws.eks.Cluster
 
     def __init__(self, name: str, config: EksCluster, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rustfs:eks:Cluster", name, None, opts)
-        self.aws_provider = aws.Provider(
+        self.aws_provider = cloud_provider(self, "aws", lambda: aws.Provider(
             f"{name}-aws", region=config.region, profile=config.profile,
             default_tags={"tags": {"rustfs.io/platform": name, "managed-by": "pulumi"}},
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self)))
         child = pulumi.ResourceOptions(parent=self, provider=self.aws_provider)
         arn = partition(config.region)
         private_subnets, public_subnets = self._network(name, config, child)
@@ -113,7 +118,8 @@ class EksClusterResource(pulumi.ComponentResource):
             name=f"com.amazonaws.{config.region}.s3",
             opts=pulumi.InvokeOutputOptions(parent=self, provider=self.aws_provider))
         private_cidrs = carve(config.vpc_cidr, len(config.availability_zones))[0]
-        cold_tier_egress = s3_prefix_list.entries.apply(lambda entries: [e.cidr for e in entries] + private_cidrs)
+        cold_tier_egress = s3_prefix_list.entries.apply(
+            lambda entries: [e.cidr for e in entries or []] + private_cidrs)
 
         issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer if ids and ids[0].oidcs else "")
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
@@ -133,11 +139,15 @@ class EksClusterResource(pulumi.ComponentResource):
             resolve_conflicts_on_update="PRESERVE",
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_groups)))
 
+        # Outputs a test's stock mocks (outputs = inputs) leave out are None: tolerated, never dereferenced.
         kubeconfig = pulumi.Output.all(self.cluster.name, self.cluster.endpoint,
-                                       self.cluster.certificate_authority.apply(lambda ca: ca.data or "")).apply(
-            lambda a: render_kubeconfig(cluster_name=a[0], server=a[1], ca_data=a[2],
-                                        user=_exec_user(a[0], config.region, config.profile)))
-        provider = kubernetes_provider(name, kubeconfig, parent=self)
+                                       self.cluster.certificate_authority.apply(lambda ca: (ca and ca.data) or "")).apply(
+            lambda a: render_kubeconfig(cluster_name=a[0] or name, server=a[1] or "", ca_data=a[2],
+                                        user=_exec_user(a[0] or name, config.region, config.profile)))
+        # The ARN names the cluster, its creation time tells a replacement (same name, same ARN) apart.
+        identifier = pulumi.Output.all(self.cluster.arn, self.cluster.created_at).apply(
+            lambda a: f"{a[0]}@{a[1]}" if a[0] and a[1] else a[0])
+        provider = kubernetes_provider(name, kubeconfig, parent=self, cluster_identifier=identifier)
         self.handle = EksClusterHandle(kubeconfig=pulumi.Output.secret(kubeconfig), provider=provider,
                                        ready=[*node_groups, ebs_csi], cloud_provider=self.aws_provider,
                                        region=config.region, oidc_provider=self.oidc_provider,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from rustfs_component.clouds.base import ClusterHandle, ColdTierAccess, TenantIdentity
+from rustfs_component.clouds.base import ClusterHandle, ColdTierAccess, TenantIdentity, cloud_provider
 from rustfs_component.clouds.external_s3 import external_s3_cold_tier
 from rustfs_component.config import ExistingCluster, ExternalS3ColdTier, GenericTier
 
@@ -16,8 +16,10 @@ from rustfs_component.config import ExistingCluster, ExternalS3ColdTier, Generic
 class ExistingClusterResource(pulumi.ComponentResource):
     """Wraps an existing cluster in the same `handle` every cloud gives.
 
-    With `provider` given, it is used as is (the caller's provider, credentials and all). Otherwise a
-    provider is built from `kubeconfig` (secret), or from the ambient kubeconfig when that is None.
+    With `provider` given (the platform's `kubernetes_provider=` or a `kubernetes` provider in its
+    `opts.provider`/`providers`), it is used as is, credentials and all, and the component creates none. Otherwise
+    a provider is built from `kubeconfig` (secret); without that, a `kubernetes` provider an ancestor component was
+    given is used, as Pulumi children inherit it; only then the ambient kubeconfig (`cluster.context`).
     """
 
     handle: ClusterHandle
@@ -29,9 +31,11 @@ class ExistingClusterResource(pulumi.ComponentResource):
             raise ValueError("pass either 'kubernetes_provider' or 'kubeconfig', not both")
         secret_kubeconfig = pulumi.Output.secret(kubeconfig if kubeconfig is not None else "")
         if provider is None:
-            provider = k8s.Provider(
-                f"{name}-k8s", kubeconfig=secret_kubeconfig if kubeconfig is not None else None,
-                context=config.context, opts=pulumi.ResourceOptions(parent=self))
+            def own() -> k8s.Provider:
+                return k8s.Provider(
+                    f"{name}-k8s", kubeconfig=secret_kubeconfig if kubeconfig is not None else None,
+                    context=config.context, opts=pulumi.ResourceOptions(parent=self))
+            provider = own() if kubeconfig is not None else cast(k8s.Provider, cloud_provider(self, "kubernetes", own))
         self.handle = ClusterHandle(kubeconfig=secret_kubeconfig, provider=provider)
         self.register_outputs({"kubeconfig": secret_kubeconfig})
 

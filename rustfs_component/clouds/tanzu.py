@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
-                                          kubernetes_provider)
+                                          cloud_provider, kubernetes_provider)
 from rustfs_component.clouds.external_s3 import external_s3_cold_tier
 from rustfs_component.config import ExternalS3ColdTier, TanzuCluster, VsphereTier
 
@@ -72,17 +72,23 @@ def capi_spec(config: TanzuCluster) -> dict[str, Any]:
 
 
 class TanzuClusterResource(pulumi.ComponentResource):
-    """A TKG cluster on the Supervisor; exposes `handle` and `supervisor_provider`."""
+    """A TKG cluster on the Supervisor; exposes `handle` and `supervisor_provider`.
+
+    `supervisor_provider` is the caller's Kubernetes provider when one is given (the platform's
+    `kubernetes_provider=`, or a `kubernetes` provider in its `opts.provider`/`providers` or an ancestor's):
+    the Supervisor is the one cluster that exists before. Otherwise the component creates one from the
+    context `kubectl vsphere login` wrote. The guest cluster always gets a provider of its own.
+    """
 
     handle: ClusterHandle
-    supervisor_provider: k8s.Provider
+    supervisor_provider: pulumi.ProviderResource
 
-    def __init__(self, name: str, config: TanzuCluster, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, config: TanzuCluster, opts: pulumi.ResourceOptions | None = None,
+                 supervisor_provider: pulumi.ProviderResource | None = None) -> None:
         super().__init__("rustfs:tanzu:Cluster", name, None, opts)
-        # The Supervisor is reached through the context `kubectl vsphere login` wrote.
-        self.supervisor_provider = k8s.Provider(f"{name}-supervisor", context=config.supervisor_context,
-                                                namespace=config.vsphere_namespace,
-                                                opts=pulumi.ResourceOptions(parent=self))
+        self.supervisor_provider = supervisor_provider or cloud_provider(self, "kubernetes", lambda: k8s.Provider(
+            f"{name}-supervisor", context=config.supervisor_context, namespace=config.vsphere_namespace,
+            opts=pulumi.ResourceOptions(parent=self)))
         child = pulumi.ResourceOptions(parent=self, provider=self.supervisor_provider)
         metadata = {"name": name, "namespace": config.vsphere_namespace, "annotations": WAIT_FOR_READY,
                     "labels": {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": name}}
@@ -98,8 +104,13 @@ class TanzuClusterResource(pulumi.ComponentResource):
         # The ID depends on the cluster, so the Secret is read only after the cluster is Ready.
         secret_id = cluster.id.apply(lambda _: f"{config.vsphere_namespace}/{name}-kubeconfig")
         secret = k8s.core.v1.Secret.get(f"{name}-kubeconfig", secret_id, opts=child)
-        kubeconfig = pulumi.Output.secret(secret.data.apply(lambda data: base64.b64decode(data["value"]).decode()))
-        provider = kubernetes_provider(name, kubeconfig, parent=self)
+        # `or`: under a test's stock mocks (outputs = inputs) the read Secret has no data and the cluster no uid.
+        kubeconfig = pulumi.Output.secret(secret.data.apply(
+            lambda data: base64.b64decode((data or {}).get("value") or "").decode()))
+        # The cluster object's UID is new with every cluster (its `namespace/name` ID is not).
+        live_metadata: pulumi.Output[Any] = getattr(cluster, "metadata")  # noqa: B009 (untyped CustomResource output)
+        identifier = pulumi.Output.all(cluster.id, live_metadata).apply(lambda a: (a[1] or {}).get("uid") or a[0])
+        provider = kubernetes_provider(name, kubeconfig, parent=self, cluster_identifier=identifier)
         self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=[cluster])
         self.register_outputs({"kubeconfig": kubeconfig})
 
@@ -108,11 +119,13 @@ class Tanzu:
     """`cloud: tanzu` (extra `[tanzu]`: no SDK beyond pulumi-kubernetes)."""
 
     cloud = "tanzu"
-    explicit_arguments: frozenset[str] = frozenset()
+    # `kubernetes_provider`: the Supervisor's (the guest cluster does not exist before the component creates it).
+    explicit_arguments: frozenset[str] = frozenset({"kubernetes_provider"})
 
     def create_cluster(self, name: str, config: TanzuCluster, *, opts: pulumi.ResourceOptions,
                        **explicit: Any) -> ClusterHandle:
-        return TanzuClusterResource(f"{name}-tanzu", config, opts=opts).handle
+        return TanzuClusterResource(f"{name}-tanzu", config, opts=opts,
+                                    supervisor_provider=explicit.get("kubernetes_provider")).handle
 
     def storage_class(self, tier: VsphereTier) -> tuple[str, dict[str, str]]:
         # Paravirtual CSI in a TKG cluster: the Supervisor storage class does the provisioning.

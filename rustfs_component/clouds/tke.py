@@ -11,7 +11,7 @@ import pulumi
 import tencentcloud_iac_pulumi as tencentcloud
 
 from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
-                                          kubernetes_provider)
+                                          cloud_provider, kubernetes_provider)
 from rustfs_component.clouds.network import carve
 from rustfs_component.config import CbsTier, CosColdTier, TkeCluster
 
@@ -21,16 +21,22 @@ NETWORK_POLICY_ADDON = "networkpolicy"
 
 
 class TkeClusterResource(pulumi.ComponentResource):
-    """A managed TKE cluster; exposes `handle` and `tencentcloud_provider` (for the cold tier)."""
+    """A managed TKE cluster; exposes `handle` and `tencentcloud_provider` (for the cold tier): the caller's when
+    a `tencentcloud` provider reaches this component through `opts.provider`/`providers`, else its own.
+
+    The API endpoint is the intranet one (in the first node subnet; `pulumi up` must run where the VPC is
+    reachable) unless `api_allowed_cidrs` lists networks: then it is the public one, whose security group
+    admits exactly those.
+    """
 
     handle: ClusterHandle
-    tencentcloud_provider: tencentcloud.Provider
+    tencentcloud_provider: pulumi.ProviderResource
     cluster: tencentcloud.kubernetes.Cluster
 
     def __init__(self, name: str, config: TkeCluster, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rustfs:tke:Cluster", name, None, opts)
-        self.tencentcloud_provider = tencentcloud.Provider(
-            f"{name}-tencentcloud", region=config.region, profile=config.profile, opts=pulumi.ResourceOptions(parent=self))
+        self.tencentcloud_provider = cloud_provider(self, "tencentcloud", lambda: tencentcloud.Provider(
+            f"{name}-tencentcloud", region=config.region, profile=config.profile, opts=pulumi.ResourceOptions(parent=self)))
         child = pulumi.ResourceOptions(parent=self, provider=self.tencentcloud_provider)
         private_cidrs, public_cidrs = carve(config.vpc_cidr, len(config.availability_zones))
         vpc = tencentcloud.vpc.Instance(f"{name}-vpc", name=f"{name}-vpc", cidr_block=config.vpc_cidr, opts=child)
@@ -47,14 +53,6 @@ class TkeClusterResource(pulumi.ComponentResource):
         tencentcloud.route.TableEntry(f"{name}-default-route", route_table_id=vpc.default_route_table_id,
                                       destination_cidr_block="0.0.0.0/0", next_type="NAT", next_hub=nat.id, opts=child)
         subnet_ids = [s.id for s in subnets]
-
-        api_sg = tencentcloud.security.Group(f"{name}-api", name=f"{name}-api",
-                                             description="Kubernetes API access", opts=child)
-        tencentcloud.security.GroupRuleSet(
-            f"{name}-api", security_group_id=api_sg.id,
-            ingresses=[{"action": "ACCEPT", "cidr_block": cidr, "protocol": "TCP", "port": "443",
-                        "description": "Kubernetes API"} for cidr in config.api_allowed_cidrs],
-            opts=child)
 
         self.cluster = tencentcloud.kubernetes.Cluster(
             f"{name}-cluster",
@@ -97,12 +95,26 @@ class TkeClusterResource(pulumi.ComponentResource):
             f"{name}-network-policy", cluster_id=self.cluster.id, addon_name=NETWORK_POLICY_ADDON,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_pools)))
         # TKE opens the API endpoint only once the cluster has nodes, hence a separate endpoint resource.
-        endpoint = tencentcloud.kubernetes.ClusterEndpoint(
-            f"{name}-endpoint", cluster_id=self.cluster.id, cluster_internet=True,
-            cluster_internet_security_group=api_sg.id,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_pools)))
-        kubeconfig = pulumi.Output.secret(endpoint.kube_config)
-        provider = kubernetes_provider(name, kubeconfig, parent=self)
+        endpoint_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_pools))
+        if config.api_allowed_cidrs:
+            api_sg = tencentcloud.security.Group(f"{name}-api", name=f"{name}-api",
+                                                 description="Kubernetes API access", opts=child)
+            tencentcloud.security.GroupRuleSet(
+                f"{name}-api", security_group_id=api_sg.id,
+                ingresses=[{"action": "ACCEPT", "cidr_block": cidr, "protocol": "TCP", "port": "443",
+                            "description": "Kubernetes API"} for cidr in config.api_allowed_cidrs],
+                opts=child)
+            endpoint = tencentcloud.kubernetes.ClusterEndpoint(
+                f"{name}-endpoint", cluster_id=self.cluster.id, cluster_internet=True,
+                cluster_internet_security_group=api_sg.id, opts=endpoint_opts)
+            kubeconfig = pulumi.Output.secret(endpoint.kube_config)
+        else:  # no public endpoint at all: the API answers inside the VPC only
+            endpoint = tencentcloud.kubernetes.ClusterEndpoint(
+                f"{name}-endpoint", cluster_id=self.cluster.id, cluster_intranet=True,
+                cluster_intranet_subnet_id=subnet_ids[0], opts=endpoint_opts)
+            kubeconfig = pulumi.Output.secret(endpoint.kube_config_intranet)
+        # The cluster ID (`cls-...`) is TKE's and new with every cluster: only a new cluster replaces the provider.
+        provider = kubernetes_provider(name, kubeconfig, parent=self, cluster_identifier=self.cluster.id)
         self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider,
                                     ready=[*node_pools, cbs_csi, network_policy],
                                     cloud_provider=self.tencentcloud_provider, region=config.region)

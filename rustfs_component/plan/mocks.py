@@ -77,7 +77,8 @@ def _eks_cluster(name: str, state: dict[str, Any]) -> dict[str, Any]:
             "endpoint": f"https://{_digest(name, length=32).upper()}.gr7.{REGION}.eks.amazonaws.com",
             "certificateAuthority": {"data": base64.b64encode(f"offline CA of {name}".encode()).decode()},
             "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{REGION}.amazonaws.com/id/{_digest(name, length=32).upper()}"}]}],
-            "arn": f"arn:aws:eks:{REGION}:{FAKE_ACCOUNT}:cluster/{cluster}", "status": "ACTIVE"}
+            "arn": f"arn:aws:eks:{REGION}:{FAKE_ACCOUNT}:cluster/{cluster}", "status": "ACTIVE",
+            "createdAt": "2024-01-01T00:00:00Z"}
 
 
 def _eks_node_group(name: str, state: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +134,8 @@ OUTPUTS: dict[str, OutputsOf] = {
     "tencentcloud:Cam/user:User": lambda name, s: {
         "secretId": "AKID" + _digest(name, length=32).upper(), "secretKey": _digest("secret", name, length=32),
         "uin": int(_digest("uin", name, length=10), 16) % 10**10},
-    "tencentcloud:Kubernetes/clusterEndpoint:ClusterEndpoint": lambda name, s: {"kubeConfig": fake_kubeconfig(name)},
+    "tencentcloud:Kubernetes/clusterEndpoint:ClusterEndpoint": lambda name, s: {
+        "kubeConfig": fake_kubeconfig(name), "kubeConfigIntranet": fake_kubeconfig(f"{name}-intranet")},
     "tencentcloud:Vpc/instance:Instance": lambda name, s: {"defaultRouteTableId": f"rtb-{_digest(name, length=8)}"},
     "tencentcloud:Eip/instance:Instance": lambda name, s: {"publicIp": "203.0.113.10"},
 }
