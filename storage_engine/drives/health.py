@@ -222,7 +222,8 @@ class CheckedDrive:
             raise DriveOffline(f"{self.endpoint}: no answer within {self._timeout:g} s") from None
         finally:
             del self._pending[task]
-            self._expired.discard(task)
+            if self._expired:
+                self._expired.discard(task)
 
     def _expire_overdue(self) -> None:
         """Cancel the calls past their deadline; run again at the next deadline, while any are pending."""
@@ -300,7 +301,10 @@ class CheckedDrive:
         try:
             return self.inner.read_meta_nowait(volume, path)
         except FileNotFound as exc:
-            raise self._not_yet_healed(exc) from None
+            self._suspect()                   # (inline: a new key's PUT takes this path on every drive)
+            if self._state == "healing":
+                raise NotYetHealed(str(exc)) from None
+            raise
         except VolumeNotFound:
             self._suspect()
             raise
