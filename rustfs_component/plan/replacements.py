@@ -97,7 +97,12 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
     "tencentcloud:Kubernetes/cluster:Cluster": ("vpcId", "clusterCidr", "serviceCidr", "networkType",
                                                 "clusterDeployType", "clusterMaxPodNum", "clusterMaxServiceNum",
                                                 "eniSubnetIds", "clusterIpvs", "containerRuntime", "workerConfigs"),
-    "tencentcloud:Kubernetes/nodePool:NodePool": ("clusterId", "vpcId", "retryPolicy", "scalingMode"),
+    # website/docs/r/kubernetes_node_pool.html.markdown: subnet_ids, auto_scaling_config.instance_type ForceNew.
+    "tencentcloud:Kubernetes/nodePool:NodePool": ("clusterId", "vpcId", "retryPolicy", "scalingMode", "subnetIds",
+                                                  "unschedulable", "autoScalingConfig.instanceType",
+                                                  "autoScalingConfig.enhancedMonitorService",
+                                                  "autoScalingConfig.camRoleName", "autoScalingConfig.keyIds",
+                                                  "autoScalingConfig.password"),
     "tencentcloud:Kubernetes/addon:Addon": ("clusterId", "addonName"),
     "tencentcloud:Kubernetes/clusterEndpoint:ClusterEndpoint": ("clusterId",),
     "tencentcloud:Vpc/instance:Instance": ("cidrBlock",),

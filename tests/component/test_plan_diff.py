@@ -136,6 +136,16 @@ def test_a_new_instance_type_replaces_that_node_group_only(plans: dict[str, Plan
     assert "+- " in _node_groups(text)["rustfs-eks-warm"] and " 1 to replace, " in text.splitlines()[-1]
 
 
+def test_a_new_instance_type_replaces_that_tke_node_pool_only(plans: dict[str, Plan], tmp_path: Path) -> None:
+    def bigger(config: dict[str, Any]) -> None:
+        config["rustfs-platform:platform"]["cluster"]["node_pools"][0]["instance_type"] = "SA5.4XLARGE32"
+
+    diff = diff_plans(json.loads(plans["tke"].to_json()), json.loads(render_variant(tmp_path, "tke", bigger).to_json()))
+    pool = plans["tke"].find("tencentcloud:Kubernetes/nodePool:NodePool")[0].name
+    assert [(urn.split("::")[-1], fields) for urn, fields in diff.replaced.items()] == [
+        (pool, ["autoScalingConfig.instanceType"])]
+
+
 def test_a_tag_or_scaling_change_is_an_update(plans: dict[str, Plan]) -> None:
     old = json.loads(plans["eks"].to_json())
     new = json.loads(plans["eks"].to_json())
