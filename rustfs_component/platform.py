@@ -28,7 +28,10 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
 
     `config` is a `PlatformConfig` or a dict validated into one. For `cloud: existing`, pass either
     `kubernetes_provider` (your own provider, used as is) or `kubeconfig`; otherwise the ambient kubeconfig
-    is used. `cold_tier_secret_access_key` is the secret key of an external S3 cold tier.
+    is used. For `cloud: tanzu`, `kubernetes_provider` is the Supervisor's. Providers in `opts` (`providers=`,
+    `provider=`, or an ancestor's) are honoured: a cloud provider (`aws`, `alicloud`, `tencentcloud`) replaces the
+    component's own, a `kubernetes` one acts as `kubernetes_provider` (refused for eks/ack/tke, whose cluster no
+    provider made before it can reach). `cold_tier_secret_access_key` is the secret key of an external S3 cold tier.
     `image_pull_docker_config_json` (a secret dockerconfigjson, `{"auths": {...}}`) makes the component create
     the Secret `engine.pull_secret` in every namespace it creates.
     """
