@@ -21,7 +21,8 @@ from rustfs_component.plan import Plan
 # returns (a property of the SDK class), so a plan without it hides a null the real deployment never sees.
 READS: dict[str, tuple[str, tuple[str, ...]]] = {
     "aws:eks/cluster:Cluster": ("pulumi_aws.eks.Cluster", (
-        "id", "name", "arn", "endpoint", "certificateAuthority.data", "identities[0].oidcs[0].issuer")),
+        "id", "name", "arn", "endpoint", "certificateAuthority.data", "identities[0].oidcs[0].issuer",
+        "createdAt")),  # createdAt: with the ARN, the Kubernetes provider's clusterIdentifier
     "aws:eks/nodeGroup:NodeGroup": ("pulumi_aws.eks.NodeGroup", ("id", "arn", "nodeGroupName")),
     "aws:iam/role:Role": ("pulumi_aws.iam.Role", ("id", "name", "arn")),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ("pulumi_aws.iam.OpenIdConnectProvider", ("arn", "url")),
@@ -44,7 +45,7 @@ READS: dict[str, tuple[str, tuple[str, ...]]] = {
     "tencentcloud:Nat/gateway:Gateway": ("tencentcloud_iac_pulumi.nat.Gateway", ("id",)),
     "tencentcloud:Kubernetes/cluster:Cluster": ("tencentcloud_iac_pulumi.kubernetes.Cluster", ("id",)),
     "tencentcloud:Kubernetes/clusterEndpoint:ClusterEndpoint": (
-        "tencentcloud_iac_pulumi.kubernetes.ClusterEndpoint", ("kubeConfig",)),
+        "tencentcloud_iac_pulumi.kubernetes.ClusterEndpoint", ("kubeConfig", "kubeConfigIntranet")),
     "tencentcloud:Cos/bucket:Bucket": ("tencentcloud_iac_pulumi.cos.Bucket", ("bucket",)),
     "tencentcloud:Cam/user:User": ("tencentcloud_iac_pulumi.cam.User", ("name", "secretId", "secretKey")),
     "tencentcloud:Cam/policy:Policy": ("tencentcloud_iac_pulumi.cam.Policy", ("id",)),
