@@ -3,6 +3,11 @@
 A change is a replacement where the provider would replace (`plan.replacements.FORCE_NEW`), or where a
 resource's URN changed without an alias naming the old one (the engine creates the new and deletes the old).
 A URN change an alias covers is an update of the renamed resource.
+
+A replaced provider replaces every resource it manages ("(provider replaced)"): the engine creates them anew
+with the new provider. A Kubernetes provider is replaced by pulumi-kubernetes' rule
+(`plan.replacements.kubernetes_provider_replaces`: its `clusterIdentifier`, else the kubeconfig's cluster);
+where that hangs on a kubeconfig the plan redacts, the diff says so (`unseen`) instead of guessing.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rustfs_component.plan.replacements import force_new_fields
+from rustfs_component.plan.replacements import K8S_PROVIDER, force_new_fields, kubernetes_provider_replaces
 
 URN_CHANGED = "(urn)"
+PROVIDER_REPLACED = "(provider replaced)"
+UNSEEN = "kubeconfig changes cannot be seen offline"
 
 
 @dataclass
@@ -26,6 +33,9 @@ class PlanDiff:
     replaced: dict[str, list[str]] = field(default_factory=dict)
     # new urn -> old urn, for resources whose URN changed (by an alias, or same type and name elsewhere)
     moved: dict[str, str] = field(default_factory=dict)
+    # Kubernetes provider urn -> how many resources it manages, where its kubeconfig is redacted and no
+    # unchanged clusterIdentifier decides: replaced (with them) if the real kubeconfig names another cluster
+    unseen: dict[str, int] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -98,15 +108,28 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
         forcing = force_new_fields(after[new_urn]["type"], inputs)
         if old_urn != new_urn and new_urn not in aliased:
             forcing = [URN_CHANGED, *forcing]
+        if after[new_urn]["type"] == K8S_PROVIDER:
+            provider = kubernetes_provider_replaces(before[old_urn]["inputs"], after[new_urn]["inputs"])
+            forcing += list(provider.replaces)
+            if provider.hidden:
+                result.unseen[new_urn] = sum(row.get("provider") == new_urn for row in after.values())
         if forcing:
             result.replaced[new_urn] = forcing
+    # The engine replaces whatever a replaced provider manages (they were created through the old one).
+    providers = {urn for urn in result.replaced if after[urn]["type"].startswith("pulumi:providers:")}
+    for _, new_urn in pairs:
+        if after[new_urn].get("provider") in providers:
+            result.replaced.setdefault(new_urn, []).append(PROVIDER_REPLACED)
     return result
 
 
 def format_diff(diff: PlanDiff) -> str:
-    """Human-readable diff, `pulumi preview --diff` style: `+` add, `-` delete, `~` update, `+-` replace."""
+    """Human-readable diff, `pulumi preview --diff` style: `+` add, `-` delete, `~` update, `+-` replace, and
+    `?` a Kubernetes provider whose replacement hangs on a redacted kubeconfig."""
+    notes = [f"? {urn} ({UNSEEN}: if the kubeconfig now names another cluster (server, CA), the provider "
+             f"and its {count} resources are replaced)" for urn, count in sorted(diff.unseen.items())]
     if diff.empty:
-        return "no changes\n"
+        return "\n".join([*notes, "no changes"]) + "\n"
     lines: list[str] = []
     for urn in diff.added:
         lines.append(f"+ {urn}")
@@ -121,6 +144,7 @@ def format_diff(diff: PlanDiff) -> str:
             lines.append(f"    was {diff.moved[urn]}")
         for path, old, new in diff.changed.get(urn, []):
             lines.append(f"    {path}: {json.dumps(old)} => {json.dumps(new)}")
+    lines += notes
     updated = len([u for u in set(diff.changed) | set(diff.moved) if u not in diff.replaced])
     lines.append(f"{len(diff.added)} to add, {updated} to change, {len(diff.replaced)} to replace, "
                  f"{len(diff.removed)} to delete")

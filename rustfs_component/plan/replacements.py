@@ -8,10 +8,19 @@ flags, so each entry cites where it was checked. `unconfirmed` marks entries tak
 documentation without a source check here; treat a miss there as "may replace".
 
 A resource whose URN changes without an alias is replaced too (the engine creates the new one and deletes the
-old); `plan.diff` handles that, not this table.
+old); `plan.diff` handles that, not this table. Providers are not in the table: a Kubernetes provider's
+replacement is pulumi-kubernetes' own rule (`kubernetes_provider_replaces`), and a replaced provider replaces
+every resource it manages (`plan.diff`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from rustfs_component.plan.render import REDACTED
 
 # pulumi-kubernetes `provider/pkg/provider/forcenew.go` (forceNewJSONPaths): `.metadata.name` and
 # `.metadata.namespace` of every kind, plus per kind below. StorageClass `reclaimPolicy`/`volumeBindingMode`:
@@ -137,3 +146,73 @@ def force_new_fields(type_: str, changed_inputs: list[str]) -> list[str]:
                 hit.append(field)
                 break
     return hit
+
+
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+_CLUSTER_KEYS = ("kubeconfig", "context", "cluster")
+
+
+@dataclass(frozen=True)
+class ProviderDiff:
+    """What pulumi-kubernetes' `DiffConfig` decides for a provider: the inputs that replace it, and whether the
+    decision hangs on a kubeconfig the plan redacts (`hidden`: nothing visibly replaces it, but the real
+    kubeconfigs may point at different clusters)."""
+
+    replaces: tuple[str, ...] = ()
+    hidden: bool = False
+
+
+def kubernetes_provider_replaces(old: dict[str, Any], new: dict[str, Any]) -> ProviderDiff:
+    """pulumi-kubernetes `provider/pkg/provider/provider.go` `DiffConfig`, on two plans' provider inputs.
+
+    - `clusterIdentifier` changed (set before and after): replace. Unchanged and set: never replace, whatever
+      else changed (the kubeconfig's endpoint, CA, token; even a kubeconfig unknown at preview). Added or
+      removed: no replacement by itself ("to make on- and off-boarding less risky"), the rules below decide.
+    - `renderYamlToDirectory` changed: replace.
+    - Otherwise the kubeconfig's active cluster (its `current-context`, or the `context` input, and that
+      context's cluster, or the `cluster` input: the whole `clusters[].cluster` entry: server, CA, TLS name,
+      proxy) is compared; when both are found and differ, the changed ones of kubeconfig/context/cluster
+      replace. No kubeconfig input (the ambient one) finds no cluster: a `context` change then replaces nothing.
+    """
+    olds = {k: v for k, v in old.items() if v is not None}  # SkipNulls
+    news = {k: v for k, v in new.items() if v is not None}
+    changed = {k for k in set(olds) | set(news) if olds.get(k) != news.get(k)}
+    ident = "clusterIdentifier"
+    if ident in olds and ident in news and ident not in changed:
+        return ProviderDiff()
+    replaces = [ident] if ident in olds and ident in news and ident in changed else []
+    if "renderYamlToDirectory" in changed:
+        replaces.append("renderYamlToDirectory")
+    if REDACTED in (olds.get("kubeconfig"), news.get("kubeconfig")):
+        # One side is hidden; a cluster is found only where a kubeconfig is given at all.
+        hidden = "kubeconfig" in olds and "kubeconfig" in news
+        return ProviderDiff(tuple(replaces), hidden=hidden and not replaces)
+    before, after = _active_cluster(olds), _active_cluster(news)
+    if before is not None and after is not None and before != after:
+        replaces += [key for key in _CLUSTER_KEYS if key in changed]
+    return ProviderDiff(tuple(replaces))
+
+
+def _active_cluster(inputs: dict[str, Any]) -> dict[str, Any] | None:
+    """The `cluster` entry the provider would talk to (client-go's kubeconfig resolution with the provider's
+    `context`/`cluster` overrides), or None when the kubeconfig is absent, unparsable or names none."""
+    config = inputs.get("kubeconfig")
+    if isinstance(config, str):
+        try:
+            config = yaml.safe_load(config)
+        except yaml.YAMLError:
+            return None
+    if not isinstance(config, dict) or not config.get("clusters"):
+        return None
+
+    def named(section: str, name: Any) -> dict[str, Any] | None:
+        for entry in config.get(section) or []:
+            if isinstance(entry, dict) and entry.get("name") == name:
+                inner = entry.get(section.removesuffix("s"))
+                return inner if isinstance(inner, dict) else None
+        return None
+
+    context = named("contexts", inputs.get("context", config.get("current-context")))
+    if context is None:
+        return None
+    return named("clusters", inputs.get("cluster", context.get("cluster")))

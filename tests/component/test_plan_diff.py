@@ -179,3 +179,90 @@ def test_every_provider_resource_type_of_every_plan_is_in_the_replacement_table(
     types = {reg.type for plan in plans.values() for reg in plan.registrations
              if reg.custom and not reg.type.startswith("pulumi:providers:")}
     assert types - set(FORCE_NEW) == set(), "classify these in plan/replacements.py"
+
+
+# ---- A Kubernetes provider's replacement (pulumi-kubernetes `DiffConfig`) and what it takes with it ----------
+
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+
+
+def _provider_and_plans(plans: dict[str, Plan]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The eks stack's Kubernetes provider URN, and two copies of the plan whose provider shows its kubeconfig."""
+    plan = plans["eks"]
+    [urn] = [reg.urn for reg in plan.find(K8S_PROVIDER)]
+    kubeconfig = plan.raw_inputs(urn)["kubeconfig"]
+    copies = []
+    for _ in range(2):
+        copy = json.loads(plan.to_json())
+        [row] = [r for r in copy["resources"] if r["urn"] == urn]
+        row["inputs"]["kubeconfig"] = kubeconfig
+        copies.append(copy)
+    return urn, copies[0], copies[1]
+
+
+def _inputs(plan: dict[str, Any], urn: str) -> dict[str, Any]:
+    [row] = [r for r in plan["resources"] if r["urn"] == urn]
+    inputs: dict[str, Any] = row["inputs"]
+    return inputs
+
+
+def _move_endpoint(plan: dict[str, Any], urn: str) -> None:
+    config = json.loads(_inputs(plan, urn)["kubeconfig"])
+    config["clusters"][0]["cluster"]["server"] = "https://moved.example.com"
+    _inputs(plan, urn)["kubeconfig"] = json.dumps(config)
+
+
+def _managed_by(plan: dict[str, Any], provider: str) -> set[str]:
+    return {row["urn"] for row in plan["resources"] if row["provider"] == provider}
+
+
+def test_a_new_cluster_identifier_replaces_the_provider_and_everything_in_the_cluster(plans: dict[str, Plan]) -> None:
+    urn, old, new = _provider_and_plans(plans)
+    _inputs(new, urn)["clusterIdentifier"] = "arn:aws:eks:offline-1:123456789012:cluster/rustfs-eks@2025-06-01T00:00:00Z"
+    in_cluster = _managed_by(new, urn)
+    assert len(in_cluster) > 20 and all(u.split("::")[2].split("$")[-1].startswith("kubernetes:") for u in in_cluster)
+    diff = diff_plans(old, new)
+    assert diff.replaced[urn] == ["clusterIdentifier"]
+    assert {u: f for u, f in diff.replaced.items() if u != urn} == {u: ["(provider replaced)"] for u in in_cluster}
+    text = format_diff(diff)
+    assert f"+- {urn} (replace: clusterIdentifier)\n" in text
+    some = sorted(in_cluster)[0]
+    assert f"+- {some} (replace: (provider replaced))\n" in text
+    assert text.endswith(f"0 to add, 0 to change, {len(in_cluster) + 1} to replace, 0 to delete\n")
+
+
+def test_a_moved_endpoint_replaces_nothing_with_an_unchanged_identifier_and_everything_without_one(
+        plans: dict[str, Plan]) -> None:
+    urn, old, new = _provider_and_plans(plans)
+    _move_endpoint(new, urn)
+    diff = diff_plans(old, new)
+    assert list(diff.changed) == [urn] and [p for p, _, _ in diff.changed[urn]] == ["inputs.kubeconfig"]
+    assert not diff.replaced and not diff.unseen
+    assert format_diff(diff).endswith("0 to add, 1 to change, 0 to replace, 0 to delete\n")
+
+    for plan in (old, new):  # the same change without a clusterIdentifier: the active cluster's server moved
+        del _inputs(plan, urn)["clusterIdentifier"]
+    diff = diff_plans(old, new)
+    assert diff.replaced[urn] == ["kubeconfig"]
+    assert set(diff.replaced) == {urn} | _managed_by(new, urn)
+
+
+def test_adding_an_identifier_is_an_update_but_does_not_protect_that_same_update(plans: dict[str, Plan]) -> None:
+    urn, old, new = _provider_and_plans(plans)
+    del _inputs(old, urn)["clusterIdentifier"]  # a provider made before the identifier (v0.1.0)
+    diff = diff_plans(old, new)
+    assert [p for p, _, _ in diff.changed[urn]] == ["inputs.clusterIdentifier"] and not diff.replaced
+    # pulumi-kubernetes: an added identifier decides nothing yet, so the kubeconfig's cluster still does.
+    _move_endpoint(new, urn)
+    assert diff_plans(old, new).replaced[urn] == ["kubeconfig"]
+
+
+def test_a_redacted_kubeconfig_without_a_deciding_identifier_is_said_to_be_unseen(plans: dict[str, Plan]) -> None:
+    old, new = json.loads(plans["eks"].to_json()), json.loads(plans["eks"].to_json())
+    [urn] = [reg.urn for reg in plans["eks"].find(K8S_PROVIDER)]
+    assert _inputs(old, urn)["kubeconfig"] == "[secret]"
+    assert not diff_plans(old, new).unseen  # the identifier is set and unchanged: it alone decides
+    del _inputs(old, urn)["clusterIdentifier"]
+    diff = diff_plans(old, new)
+    assert diff.unseen == {urn: len(_managed_by(new, urn))} and not diff.replaced
+    assert f"? {urn} (kubeconfig changes cannot be seen offline: " in format_diff(diff)
