@@ -96,13 +96,19 @@ class TkeClusterResource(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_pools)))
         # TKE opens the API endpoint only once the cluster has nodes, hence a separate endpoint resource.
         endpoint_opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=node_pools))
-        if config.api_allowed_cidrs:
+        api_cidrs = config.api_allowed_cidrs
+        if api_cidrs is None:
+            pulumi.log.warn(f"cluster.api_allowed_cidrs is not set: the API of TKE cluster {name} is public to "
+                            "0.0.0.0/0 (the default until the next major version); list your admins' networks, "
+                            "or [] for the intranet endpoint only (docs/UPGRADE.md)")
+            api_cidrs = ["0.0.0.0/0"]
+        if api_cidrs:
             api_sg = tencentcloud.security.Group(f"{name}-api", name=f"{name}-api",
                                                  description="Kubernetes API access", opts=child)
             tencentcloud.security.GroupRuleSet(
                 f"{name}-api", security_group_id=api_sg.id,
                 ingresses=[{"action": "ACCEPT", "cidr_block": cidr, "protocol": "TCP", "port": "443",
-                            "description": "Kubernetes API"} for cidr in config.api_allowed_cidrs],
+                            "description": "Kubernetes API"} for cidr in api_cidrs],
                 opts=child)
             endpoint = tencentcloud.kubernetes.ClusterEndpoint(
                 f"{name}-endpoint", cluster_id=self.cluster.id, cluster_internet=True,

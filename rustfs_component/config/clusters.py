@@ -169,10 +169,12 @@ class TkeCluster(StrictModel):
     vpc_cidr: str = Field(default="10.0.0.0/16", description="VPC CIDR. Default '10.0.0.0/16'.")
     cluster_cidr: str = Field(default="172.16.0.0/16", description="Pod CIDR (global router). Default '172.16.0.0/16'.")
     service_cidr: str = Field(default="172.17.0.0/20", description="Service CIDR. Default '172.17.0.0/20'.")
-    api_allowed_cidrs: list[Cidr] = Field(
-        default_factory=list,
-        description="CIDRs allowed to a public API endpoint; '0.0.0.0/0' only when written here. Default: none "
-                    "(no public endpoint: the API is reached inside the VPC only).")
+    api_allowed_cidrs: list[Cidr] | None = Field(
+        default=None,
+        description="CIDRs allowed to the public API endpoint; [] for no public endpoint (the API is reached "
+                    "inside the VPC only, and so must `pulumi up`). Default: a public endpoint open to "
+                    "0.0.0.0/0, with a warning on every preview: what v0.1.0 created, kept because moving the "
+                    "endpoint moves the kubeconfig (docs/UPGRADE.md); it becomes [] in the next major version.")
     node_pools: list[NodePool] = Field(
         default_factory=lambda: [NodePool(name="hot", tier="hot", instance_type="SA5.2XLARGE16"),
                                  NodePool(name="warm", tier="warm", instance_type="SA5.LARGE8")],

@@ -118,6 +118,13 @@ def _ensure_event_loop() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
+def _discard_pending_work() -> None:
+    """A failed program leaves Pulumi's runtime holding its RPCs and its finished Output tasks; the next render
+    in this process would wait on them and raise their errors as its own. Forget them."""
+    settings._get_rpc_manager().clear()  # pyright: ignore[reportPrivateUsage]
+    settings.SETTINGS.outputs.clear()  # pyright: ignore[reportAttributeAccessIssue]
+
+
 def render(program: Path, stack: str, config: dict[str, str], secret_keys: list[str] | None = None,
            project: str = "rustfs-platform") -> Plan:
     """Run `program` (a `__main__.py`) for `stack` under mocks and return what it registered."""
@@ -139,6 +146,9 @@ def render(program: Path, stack: str, config: dict[str, str], secret_keys: list[
             runpy.run_path(str(program), run_name="__main__")
 
         _sync_await(run_pulumi_func(run_program))
+    except BaseException:
+        _discard_pending_work()
+        raise
     finally:
         os.chdir(cwd)
         if added_path:

@@ -162,12 +162,12 @@ def test_a_moved_endpoint_or_rotated_ca_replaces_nothing_in_the_cluster(
 
 
 def _without_api_cidrs(config: dict[str, Any]) -> None:
-    config["rustfs-platform:platform"]["cluster"].pop("api_allowed_cidrs", None)
+    config["rustfs-platform:platform"]["cluster"]["api_allowed_cidrs"] = []
 
 
 def test_tke_api_endpoint_is_intranet_unless_api_cidrs_open_the_public_one(
         tmp_path: Path, plans: dict[str, Plan]) -> None:
-    # No api_allowed_cidrs (the default): the intranet endpoint in the first node subnet, no security group.
+    # api_allowed_cidrs: []: the intranet endpoint in the first node subnet, no security group.
     plan = render_variant(tmp_path, "tke", _without_api_cidrs)
     [endpoint] = plan.find("tencentcloud:Kubernetes/clusterEndpoint:ClusterEndpoint")
     inputs = plan.raw_inputs(endpoint.urn)

@@ -183,9 +183,11 @@ def test_the_eks_api_endpoint_is_private_unless_cidrs_are_given() -> None:
     assert "cluster.eks.public_access_cidrs.0" in _errors(_config({**EKS, "public_access_cidrs": ["10.0.0.1/8"]}))
 
 
-def test_the_tke_api_endpoint_is_private_unless_cidrs_are_given() -> None:
+def test_the_tke_api_endpoint_keeps_the_v010_default_until_cidrs_or_none_are_given() -> None:
     cluster = PlatformConfig.model_validate(_config(TKE)).cluster
-    assert isinstance(cluster, TkeCluster) and cluster.api_allowed_cidrs == []
+    assert isinstance(cluster, TkeCluster) and cluster.api_allowed_cidrs is None   # public, with a warning
+    cluster = PlatformConfig.model_validate(_config({**TKE, "api_allowed_cidrs": []})).cluster
+    assert isinstance(cluster, TkeCluster) and cluster.api_allowed_cidrs == []     # intranet only
 
 
 def test_the_eks_plan_opens_the_public_endpoint_to_the_stack_cidrs_only(plans: dict[str, Plan]) -> None:
@@ -235,3 +237,16 @@ def test_a_docker_config_needs_a_pull_secret_name_and_the_auths_shape(tmp_path: 
 
     with pytest.raises(Exception, match=words or "auths"):
         render_variant(tmp_path, "tanzu", bad)
+
+
+def test_a_program_that_failed_leaves_nothing_for_the_next_render_to_raise(tmp_path: Path) -> None:
+    def bad(config: dict[str, Any]) -> None:
+        config["rustfs-platform:platform"]["engine"].update(pull_secret="harbor-pull")
+        config["rustfs-platform:imagePullDockerConfigJson"] = json.dumps({"registry": "x"})
+
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "good").mkdir()
+    with pytest.raises(Exception, match="auths"):   # fails inside an Output, after resources were registered
+        render_variant(tmp_path / "bad", "tanzu", bad)
+    good = render_variant(tmp_path / "good", "existing", lambda config: None)
+    assert good.find("kubernetes:apps/v1:StatefulSet")
