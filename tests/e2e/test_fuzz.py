@@ -73,10 +73,10 @@ def exchange(port: int, raw: bytes, half_close: bool = True, head: bool = False)
 
 
 def response_complete(buf: bytes, head: bool = False) -> bool:
-    head, sep, body = buf.partition(b"\r\n\r\n")
+    header_block, sep, body = buf.partition(b"\r\n\r\n")   # (not `head`: that says whether this answers HEAD)
     if not sep:
         return False
-    lines = head.split(b"\r\n")
+    lines = header_block.split(b"\r\n")
     status = int(lines[0].split(b" ", 2)[1]) if len(lines[0].split(b" ")) > 1 else 0
     headers = {}
     for line in lines[1:]:
