@@ -99,8 +99,13 @@ class EngineSettings(BaseSettings):
         description="Shared secret of the node-to-node API. Default: derived from the root credentials.")
     tls_path: str = Field(
         default="",
-        description="Directory of TLS material: rustfs_cert.pem, rustfs_key.pem, ca.crt (CAs trusted "
-                    "for node-to-node traffic). Default: none, plain HTTP.")
+        description="Directory of TLS material: rustfs_cert.pem, rustfs_key.pem (the default pair: HTTPS "
+                    "on the S3 port), ca.crt (CAs trusted for node-to-node traffic), <domain>/rustfs_cert.pem "
+                    "and rustfs_key.pem per SNI name. Default: none, plain HTTP.")
+    tls_reload_seconds: float = Field(
+        default=5.0, gt=0,
+        description="Seconds between checks of the TLS files' contents; a changed pair is swapped in for "
+                    "new connections (open ones keep theirs). Default 5.")
     drive_timeout_seconds: float = Field(
         default=30.0, gt=0,
         description="A drive operation (local or on a peer) with no answer within this many seconds "

@@ -31,6 +31,7 @@ from storage_engine.config import EngineSettings
 from storage_engine.malloc import configure_malloc
 from storage_engine.errors import S3Error
 from storage_engine.http.server import ServerLimits, serve
+from storage_engine.http.tls import ServerTls, TlsError
 from storage_engine.http.types import App
 from storage_engine.topology import Pool
 
@@ -103,7 +104,7 @@ async def _stop_on_fatal(app: App, stop: asyncio.Event) -> BaseException | None:
 
 async def _worker_main(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
                        on_ready: Callable[[socket.socket], None],
-                       app_factory: AppFactory | None = None) -> None:
+                       app_factory: AppFactory | None = None, tls: ServerTls | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -120,10 +121,15 @@ async def _worker_main(settings: EngineSettings, pools: list[Pool], sock: socket
     except (OSError, ValueError, S3Error) as exc:
         raise StartupError(f"cannot open the drives: {exc}") from exc
     fatal = asyncio.create_task(_stop_on_fatal(app, stop), name="startup-watch")
+    watcher = asyncio.create_task(tls.watch(settings.tls_reload_seconds), name="tls-watch") if tls else None
     try:
         await serve(app, settings.host, settings.port, stop=stop, sock=sock, limits=ServerLimits(),
-                    on_ready=lambda sockets: on_ready(sockets[0]), shutdown_timeout=SHUTDOWN_TIMEOUT)
+                    on_ready=lambda sockets: on_ready(sockets[0]), shutdown_timeout=SHUTDOWN_TIMEOUT,
+                    ssl=tls.context if tls else None)
     finally:
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
         if not fatal.done():
             fatal.cancel()
         error = (await asyncio.gather(fatal, return_exceptions=True))[0]
@@ -132,10 +138,10 @@ async def _worker_main(settings: EngineSettings, pools: list[Pool], sock: socket
         raise StartupError(f"cannot open the drives: {error}") from error
 
 
-def _announce(sock: socket.socket, workers: int) -> None:
+def _announce(sock: socket.socket, workers: int, tls: ServerTls | None = None) -> None:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in str(host) else host
-    print(f"listening on http://{shown}:{port} ({workers} worker{'s' if workers > 1 else ''})", flush=True)
+    print(f"listening on {'https' if tls else 'http'}://{shown}:{port} ({workers} worker{'s' if workers > 1 else ''})", flush=True)
 
 
 def run_server(settings: EngineSettings, pools: list[Pool], *,
@@ -162,8 +168,17 @@ def run_server(settings: EngineSettings, pools: list[Pool], *,
         print(f"error: cannot listen on {settings.address}: {reason}", file=sys.stderr)
         return 1
     try:
+        # Loaded once here, so a bad certificate fails at once; each worker watches it for rotations.
+        tls = ServerTls.load(settings.tls_path)
+    except TlsError as exc:
+        sock.close()
+        print(f"error: TLS ({settings.tls_path}): {exc}", file=sys.stderr)
+        return 1
+    if tls is None and settings.tls_path:
+        log.warning("no certificate in %s (rustfs_cert.pem, rustfs_key.pem): serving plain HTTP", settings.tls_path)
+    try:
         if settings.workers == 1:
-            _run(_worker_main(settings, pools, sock, lambda s: _announce(s, 1), app_factory))
+            _run(_worker_main(settings, pools, sock, lambda s: _announce(s, 1, tls), app_factory, tls))
             return 0
         if app_factory is None:
             _run(_prepare_drives(settings, pools))   # format once, not raced by N workers
@@ -173,7 +188,7 @@ def run_server(settings: EngineSettings, pools: list[Pool], *,
     finally:
         if settings.workers == 1:
             sock.close()
-    return _supervise(settings, pools, sock, app_factory)
+    return _supervise(settings, pools, sock, app_factory, tls)
 
 
 async def _prepare_drives(settings: EngineSettings, pools: list[Pool]) -> None:
@@ -190,7 +205,7 @@ async def _prepare_drives(settings: EngineSettings, pools: list[Pool]) -> None:
 
 
 def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
-               app_factory: AppFactory | None) -> int:
+               app_factory: AppFactory | None, tls: ServerTls | None = None) -> int:
     ready_read, ready_write = os.pipe()
     stopping = False
     children: dict[int, int] = {}                # pid -> worker index
@@ -210,7 +225,7 @@ def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
                 def ready(_: socket.socket) -> None:
                     os.write(ready_write, b"1")
 
-                _run(_worker_main(settings, pools, sock, ready, app_factory))
+                _run(_worker_main(settings, pools, sock, ready, app_factory, tls))
             except BaseException:                # a worker must never return into the parent's code
                 logging.getLogger("storage_engine.server").exception("worker %d failed", index)
                 code = 1
@@ -234,7 +249,7 @@ def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
     if not _wait_ready(ready_read, settings.workers, children):
         forward(signal.SIGTERM, None)
     else:
-        _announce(sock, settings.workers)
+        _announce(sock, settings.workers, tls)
     exit_code = 0
     restarts: list[float] = []
     while children:

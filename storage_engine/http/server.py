@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl as ssl_module
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,13 +64,17 @@ class HttpServer:
         self._all_closed: asyncio.Future[None] | None = None
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0, *, sock: socket.socket | None = None,
-                     backlog: int = 1024) -> list[socket.socket]:
-        """Start accepting on ``host:port`` (or an already bound ``sock``); returns the sockets."""
+                     backlog: int = 1024, ssl: ssl_module.SSLContext | None = None) -> list[socket.socket]:
+        """Start accepting on ``host:port`` (or an already bound ``sock``); returns the sockets.
+
+        With ``ssl`` (``http/tls.py``'s context) every connection is HTTPS.
+        """
         loop = asyncio.get_running_loop()
         if sock is not None:
-            server = await loop.create_server(lambda: HttpConnection(self), sock=sock, backlog=backlog)
+            server = await loop.create_server(lambda: HttpConnection(self), sock=sock, backlog=backlog, ssl=ssl)
         else:
-            server = await loop.create_server(lambda: HttpConnection(self), host, port, backlog=backlog)
+            server = await loop.create_server(lambda: HttpConnection(self), host, port, backlog=backlog,
+                                              ssl=ssl)
         self._servers.append(server)
         return list(server.sockets)
 
@@ -105,10 +110,10 @@ class HttpServer:
 async def serve(app: App, host: str, port: int, *, stop: asyncio.Event, limits: ServerLimits | None = None,
                 sock: socket.socket | None = None,
                 on_ready: Callable[[list[socket.socket]], None] | None = None,
-                shutdown_timeout: float = 30.0) -> None:
-    """Serve ``app`` until ``stop`` is set, then shut down gracefully."""
+                shutdown_timeout: float = 30.0, ssl: ssl_module.SSLContext | None = None) -> None:
+    """Serve ``app`` until ``stop`` is set, then shut down gracefully (HTTPS with ``ssl``)."""
     server = HttpServer(app, limits)
-    sockets = await server.listen(host, port, sock=sock)
+    sockets = await server.listen(host, port, sock=sock, ssl=ssl)
     if on_ready is not None:
         on_ready(sockets)
     try:
