@@ -9,14 +9,23 @@
 
 Every call is bounded by ``drive_timeout_seconds`` (connect: 3 s). A peer that cannot be reached, drops
 the connection or does not answer in time raises ``DriveOffline``; an error the peer reports raises the
-matching ``DriveError`` subclass. https peers are verified against ``<tls_path>/ca.crt`` and the system CAs.
+matching ``DriveError`` subclass.
+
+TLS (docs/tls.md): ``https://`` peers are verified against ``<tls_path>/ca.crt`` (the system CAs when it is
+absent), host name included. ``TrustStore`` rereads ``ca.crt`` at most every ``tls_reload_seconds`` and at
+once after a failed verification, and builds a new client context when its content changed: new connections
+use it, open ones keep theirs. A peer whose certificate does not verify is refused (``DriveOffline``) and
+logged once per reason: ``refusing peer https://...: its certificate does not verify (...)``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import os
 import ssl
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -31,7 +40,10 @@ from storage_engine.drives.base import DriveError, DriveOffline, FileNotFound, V
 from .auth import internode_secret, sign
 from .rpc_server import MSGPACK, RPC_PREFIX, pack
 
+log = logging.getLogger(__name__)
+
 CONNECT_TIMEOUT = 3.0
+CA_FILE = "ca.crt"                  # in settings.tls_path: the CAs trusted for node-to-node traffic
 MAX_CONNECTIONS = 256               # per peer: concurrent shard streams of many requests
 _ERRORS: dict[str, type[DriveError]] = {
     cls.__name__: cls for cls in (DriveError, FileNotFound, VolumeNotFound, VolumeNotEmpty, DriveOffline)}
@@ -50,28 +62,94 @@ def _peer_error(status: int, body: bytes) -> DriveError:
         return DriveError(f"the peer answered {status}")
 
 
-def _tls_context(settings: EngineSettings) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca = os.path.join(settings.tls_path, "ca.crt") if settings.tls_path else ""
-    if ca and os.path.exists(ca):
-        context.load_verify_locations(cafile=ca)
-    return context
+class TrustStore:
+    """The client TLS context for https peers, rebuilt when ``<tls_path>/ca.crt`` changes.
+
+    The file's content is compared (not its mtime: a rotated Secret volume swaps a ``..data`` symlink), at
+    most every ``tls_reload_seconds``; ``refresh()`` checks at once. A ``ca.crt`` that cannot be loaded is
+    logged and the previous context kept (none yet: a context that trusts nothing, so every peer is refused
+    with a reason rather than trusted by accident).
+    """
+
+    __slots__ = ("_path", "_interval", "_context", "_digest", "_checked")
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self._path = os.path.join(settings.tls_path, CA_FILE) if settings.tls_path else ""
+        self._interval = settings.tls_reload_seconds
+        self._context: ssl.SSLContext | None = None
+        self._digest: bytes | None = None
+        self._checked = 0.0
+
+    def context(self) -> ssl.SSLContext:
+        """The current context (checking ``ca.crt`` for a change when the last check is old enough)."""
+        if self._context is None or time.monotonic() - self._checked >= self._interval:
+            self.refresh()
+        assert self._context is not None
+        return self._context
+
+    def refresh(self) -> bool:
+        """Reread ``ca.crt`` now; True when a new context was built."""
+        self._checked = time.monotonic()
+        try:
+            cadata: bytes | None = None
+            if self._path:
+                with open(self._path, "rb") as file:
+                    cadata = file.read()
+        except FileNotFoundError:
+            cadata = None
+        except OSError as exc:
+            return self._keep(f"cannot read {self._path}: {exc}")
+        digest = hashlib.sha256(cadata).digest() if cadata is not None else b""
+        if self._context is not None and digest == self._digest:
+            return False
+        try:
+            context = (ssl.create_default_context(cadata=cadata.decode("ascii")) if cadata is not None
+                       else ssl.create_default_context())
+        except (ssl.SSLError, ValueError, UnicodeDecodeError) as exc:
+            self._digest = digest        # logged once per broken content
+            return self._keep(f"{self._path} holds no usable CA certificate: {exc}")
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self._context is not None:
+            log.info("node-to-node TLS: %s changed, new connections to peers trust the new CAs",
+                     self._path or "the system CA store")
+        self._context, self._digest = context, digest
+        return True
+
+    def _keep(self, reason: str) -> bool:
+        if self._context is None:
+            log.error("node-to-node TLS: %s; no peer certificate can be verified until it is fixed", reason)
+            self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)   # verifies, trusts nothing
+        else:
+            log.error("node-to-node TLS: %s; keeping the CAs loaded before", reason)
+        return False
+
+
+def _tls_refusal(exc: BaseException) -> str | None:
+    """Why the TLS handshake with a peer failed, or None when ``exc`` is not a TLS failure."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        error = exc.certificate_error
+        reason = getattr(error, "verify_message", None) or getattr(error, "reason", None) or str(error)
+        return f"its certificate does not verify ({reason})"
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return f"the TLS handshake failed ({exc})"
+    return None
 
 
 class PeerClient:
     """Calls to one peer (``http://host:port``), over a keep-alive connection pool of its own."""
 
-    def __init__(self, base_url: str, settings: EngineSettings) -> None:
+    def __init__(self, base_url: str, settings: EngineSettings, trust: TrustStore | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._secret = internode_secret(settings)
         self.timeout = settings.drive_timeout_seconds
-        self._ssl: ssl.SSLContext | bool = _tls_context(settings) if self.base_url.startswith("https:") else False
+        self._trust = (trust or TrustStore(settings)) if self.base_url.startswith("https:") else None
+        self._refused: str | None = None    # the TLS refusal last logged (logged again once it changes)
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
         # Created on first use: a session belongs to the running event loop.
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=self._ssl)
+            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=False if self._trust is None else True)
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                                   skip_auto_headers=("User-Agent", "Content-Type"))
         return self._session
@@ -100,14 +178,27 @@ class PeerClient:
         return await self._post(url, headers, None, f"{service}/{method}", self._timeouts(timeout))
 
     async def _post(self, url: URL, headers: dict[str, str], body: Any, what: str,
-                    timeout: aiohttp.ClientTimeout) -> bytes:
+                    timeout: aiohttp.ClientTimeout, *, retry: bool = True) -> bytes:
         """POST ``body`` (bytes, None or an async iterator, streamed); the answer's bytes, or why not."""
+        # A new context (ca.crt changed) keys new pooled connections; open ones keep the context they have.
+        ssl_context: ssl.SSLContext | bool = False if self._trust is None else self._trust.context()
         try:
-            async with self.session().post(url, data=body, headers=headers, timeout=timeout) as response:
+            async with self.session().post(url, data=body, headers=headers, timeout=timeout,
+                                           ssl=ssl_context) as response:
                 data = await response.read()
                 status = response.status
         except _UNREACHABLE as exc:
-            raise DriveOffline(f"{self.base_url}: {what}: {exc!r}") from exc
+            if self._trust is None or (refusal := _tls_refusal(exc)) is None:
+                raise DriveOffline(f"{self.base_url}: {what}: {exc!r}") from exc
+            # Our CAs may be what changed (a rotated ca.crt not reread yet): a call whose body can be
+            # sent again is tried once more with them.
+            if self._trust.refresh() and retry and (body is None or isinstance(body, bytes)):
+                return await self._post(url, headers, body, what, timeout, retry=False)
+            if refusal != self._refused:
+                log.warning("refusing peer %s: %s", self.base_url, refusal)
+                self._refused = refusal
+            raise DriveOffline(f"{self.base_url}: {what}: refused: {refusal}") from exc
+        self._refused = None
         if status != 200:
             raise _peer_error(status, data)
         return data
@@ -193,13 +284,14 @@ class Peers:
 
     def __init__(self, settings: EngineSettings) -> None:
         self._settings = settings
+        self._trust = TrustStore(settings)   # one ca.crt watcher for every https peer
         self._clients: dict[str, PeerClient] = {}
 
     def get(self, base_url: str) -> PeerClient:
         key = base_url.rstrip("/")
         client = self._clients.get(key)
         if client is None:
-            client = self._clients[key] = PeerClient(key, self._settings)
+            client = self._clients[key] = PeerClient(key, self._settings, self._trust)
         return client
 
     async def close_all(self) -> None:
