@@ -133,7 +133,8 @@ def write_tls_dir(path: Path, leaf: Leaf, ca: TestCA | bytes | None = None) -> P
     return path
 
 
-def write_secret_volume(path: Path, files: Mapping[str, bytes], mode: int = 0o644) -> Path:
+def write_secret_volume(path: Path, files: Mapping[str, bytes], mode: int = 0o644,
+                        owner: tuple[int, int] | None = None) -> Path:
     """Lay out (or rotate) ``files`` in ``path`` as the kubelet does for a Secret volume: the data in a fresh
     ``..<timestamp>`` directory, ``..data`` a symlink to it (swapped atomically), each file a symlink to
     ``..data/<name>``; the previous data directory is removed. Returns ``path``."""
@@ -144,6 +145,8 @@ def write_secret_volume(path: Path, files: Mapping[str, bytes], mode: int = 0o64
     for name, content in files.items():
         (data / name).write_bytes(content)
         (data / name).chmod(mode)
+        if owner is not None:
+            os.chown(data / name, *owner)
     data.chmod(0o755)
     link, old = path / "..data", None
     if link.is_symlink():

@@ -23,6 +23,7 @@ import secrets
 import shlex
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -45,6 +46,12 @@ class RenderedTenant:
 
     statefulset: dict[str, Any]
     secrets: dict[str, dict[str, str]]
+    certificate: dict[str, Any] | None = None   # the cert-manager Certificate whose Secret the pods mount
+
+    @property
+    def tls(self) -> bool:
+        """Whether the pods talk HTTPS (the rendered drive endpoints are `https://`)."""
+        return any("https://" in arg for arg in self.container.get("args", []))
 
     @property
     def container(self) -> dict[str, Any]:
@@ -99,7 +106,11 @@ def render_tenant(tmp: Path, servers: int, drives: int, engine_settings: Mapping
     platform_name = platform["name"]
     statefulset = manifest("kubernetes:apps/v1:StatefulSet", f"{platform_name}-{tenant}-pool0")
     secret = manifest("kubernetes:core/v1:Secret", f"{platform_name}-{tenant}-credentials")
-    return RenderedTenant(statefulset, {secret["metadata"]["name"]: secret["stringData"]})
+    mounted = {v["secret"]["secretName"] for v in statefulset["spec"]["template"]["spec"].get("volumes", [])
+               if "secret" in v}
+    certificates = [plan.raw_inputs(r.urn) for r in plan.find("kubernetes:cert-manager.io/v1:Certificate")]
+    certificate = next((c for c in certificates if c["spec"]["secretName"] in mounted), None)
+    return RenderedTenant(statefulset, {secret["metadata"]["name"]: secret["stringData"]}, certificate)
 
 
 # --- the image -----------------------------------------------------------------------------------------
@@ -176,7 +187,7 @@ class Pod:
 
     @property
     def url(self) -> str:
-        return f"http://{self.address}:{self.port}"
+        return f"{'https' if self.cluster.tenant.tls else 'http'}://{self.address}:{self.port}"
 
     @property
     def port(self) -> int:
@@ -239,8 +250,15 @@ class Pod:
 
     def probe(self, kind: str) -> int:
         """The status the rendered probe `kind` ("livenessProbe", ...) gets; 0 when nothing answers."""
-        path = self.cluster.tenant.container[kind]["httpGet"]["path"]
-        connection = http.client.HTTPConnection(self.address, self.port, timeout=3)
+        get = self.cluster.tenant.container[kind]["httpGet"]
+        path = get["path"]
+        if get.get("scheme", "HTTP") == "HTTPS":   # the kubelet does not verify a probe's certificate
+            unverified = ssl.create_default_context()
+            unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                self.address, self.port, timeout=3, context=unverified)
+        else:
+            connection = http.client.HTTPConnection(self.address, self.port, timeout=3)
         try:
             connection.request("GET", path)
             return connection.getresponse().status
@@ -307,6 +325,21 @@ class PodCluster:
                 directory.mkdir(parents=True, exist_ok=True)
                 os.chown(directory, *self._run_as())
                 self._mount_point(Path(mount_path))
+
+    def write_secret(self, secret_name: str, data: Mapping[str, bytes]) -> None:
+        """What the kubelet does for a Secret volume of `secret_name` in every pod: the `items` (key -> path)
+        with `defaultMode`, behind a `..data` symlink; called again, it rotates them by swapping `..data`."""
+        from tests.tls_helpers import write_secret_volume
+
+        for volume in self.tenant.statefulset["spec"]["template"]["spec"].get("volumes", []):
+            source = volume.get("secret")
+            if not source or source["secretName"] != secret_name:
+                continue
+            items = source.get("items") or [{"key": key, "path": key} for key in data]
+            files = {item["path"]: data[item["key"]] for item in items}
+            [mount] = [m["mountPath"] for m in self.tenant.container["volumeMounts"] if m["name"] == volume["name"]]
+            for pod in self.pods:
+                write_secret_volume(pod.drive(mount), files, int(source.get("defaultMode", 0o644)), self._run_as())
 
     def _run_as(self) -> tuple[int, int]:
         security = self.tenant.container.get("securityContext", {})
