@@ -3,7 +3,7 @@
 The shared server (``engine`` in ``tests/conftest.py``) serves the client suites; crash, heal, fuzz
 and memory tests start dedicated servers on their own drives (``make_engine``/``engine_factory``).
 
-    test_boto3.py        boto3 defaults over http (CRC32 header) and https via nginx (CRC32 trailer)
+    test_boto3.py        boto3 defaults over http (CRC32 header) and the engine's own https (CRC32 trailer)
     test_awscli.py       aws s3 cp/sync/ls/mv, s3api (AWS CLI v1 from the venv)
     test_minio.py        minio-py: fput_object, ranged get_object, compose, listing, stat
     test_s3fs.py         s3fs: block-wise multipart writes, ranged cat_file, ls, rm

@@ -1,101 +1,47 @@
-"""Fixtures of the end-to-end tests: a TLS front for the engine (so boto3 sends checksum trailers)."""
+"""Fixtures of the end-to-end tests: the engine over its own HTTPS (so boto3 sends checksum trailers)."""
 
 from __future__ import annotations
 
-import shutil
-import signal
-import socket
-import subprocess
+import http.client
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from .helpers import run
-
-NGINX_CONF = """
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log warn;
-daemon off;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {root}/cert.pem;
-        ssl_certificate_key {root}/key.pem;
-        client_max_body_size 0;
-        location / {{
-            proxy_pass http://127.0.0.1:{upstream};
-            proxy_http_version 1.1;
-            proxy_request_buffering off;
-            proxy_buffering off;
-            proxy_set_header Host $http_host;
-            proxy_set_header Connection "";
-            proxy_read_timeout 300s;
-            proxy_send_timeout 300s;
-        }}
-    }}
-}}
-"""
-
-
-@dataclass
-class TlsFront:
-    url: str
-    ca_file: str
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"nginx exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nginx did not listen on {port} within {timeout}s")
+from tls_helpers import TestCA, write_tls_dir
 
 
 @pytest.fixture(scope="session")
-def tls_front(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsFront]:
-    """nginx terminating TLS in front of ``engine``, passing requests through unbuffered.
+def tls_engine(engine_factory: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """An engine serving HTTPS itself (``RUSTFS_TLS_PATH``), with a certificate from a test CA.
 
     botocore sends flexible checksums as aws-chunked trailers only over https; this is how the
     default boto3 upload path (STREAMING-UNSIGNED-PAYLOAD-TRAILER, CRC32) reaches the engine.
+    ``https_url`` and ``ca_file`` (the CA, for clients' ``verify``) are set on it; ``tls_client`` is a
+    default boto3 client for it.
     """
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if nginx is None or shutil.which("openssl") is None:
-        pytest.fail("nginx and openssl are needed for the TLS front (scripts/test installs them)")
     root = tmp_path_factory.mktemp("tls")
-    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-         "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem")], timeout=60)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port, upstream=engine.port))
-    proc = subprocess.Popen([nginx, "-p", str(root), "-c", str(root / "nginx.conf")],
-                            stdout=subprocess.DEVNULL, stderr=open(root / "stderr.log", "wb"),
-                            start_new_session=True)
-    try:
-        _wait_port(port, proc)
-        yield TlsFront(url=f"https://127.0.0.1:{port}", ca_file=str(root / "cert.pem"))
-    finally:
-        proc.send_signal(signal.SIGQUIT)
+    ca = TestCA("e2e test CA")
+    write_tls_dir(root / "tls", ca.issue(["127.0.0.1", "localhost"]), ca)
+    server = engine_factory(env={"RUSTFS_TLS_PATH": str(root / "tls")}, start=False, name="tls-engine")
+    server.start(wait=False)
+    context = ca.client_context()
+    deadline = time.monotonic() + 60
+    while True:
+        if not server.is_running() or time.monotonic() > deadline:
+            raise RuntimeError(f"the TLS engine did not start\n{server.log_tail()}")
+        conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=context, timeout=2)
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+            conn.request("GET", "/rustfs/health/ready")
+            if conn.getresponse().status == 200:
+                break
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.1)
+    server.https_url = f"https://127.0.0.1:{server.port}"
+    server.ca_file = str(ca.bundle(root / "ca.pem"))
+    server.tls_client = server.client(endpoint_url=server.https_url, verify=server.ca_file)
+    return server

@@ -2,8 +2,8 @@
 
 Recent botocore computes a CRC32 for every upload by default. Over plain http it sends it in an
 ``x-amz-checksum-crc32`` header; over https it streams the body as aws-chunked with the checksum in a
-trailer (``STREAMING-UNSIGNED-PAYLOAD-TRAILER``). Upload tests run both ways: ``tls`` goes through an
-nginx TLS front (``tls_front``) that passes the request through unbuffered.
+trailer (``STREAMING-UNSIGNED-PAYLOAD-TRAILER``). Upload tests run both ways: ``tls`` runs against an
+engine serving HTTPS itself (``tls_engine``), and in those runs ``s3`` and ``bucket`` are that engine's too.
 """
 
 from __future__ import annotations
@@ -26,14 +26,25 @@ from botocore.exceptions import ClientError
 from .helpers import KiB, MiB, assert_same, error_code, md5_hex, multipart_etag, payload
 
 
+def _over_tls(request: pytest.FixtureRequest) -> bool:
+    callspec = getattr(request.node, "callspec", None)
+    return callspec is not None and callspec.params.get("s3c") == "tls"
+
+
+@pytest.fixture
+def s3(s3: Any, request: pytest.FixtureRequest) -> Any:
+    """The session's client; in ``s3c``'s tls runs the TLS engine's (so ``bucket`` is made there too)."""
+    return request.getfixturevalue("tls_engine").tls_client if _over_tls(request) else s3
+
+
 @pytest.fixture(params=["http", "tls"])
 def s3c(request: pytest.FixtureRequest, engine: Any) -> Iterator[Any]:
     """A default boto3 client over http (checksum header) and over https (checksum trailer)."""
     if request.param == "http":
         client = engine.client()
     else:
-        front = request.getfixturevalue("tls_front")
-        client = engine.client(endpoint_url=front.url, verify=front.ca_file)
+        tls = request.getfixturevalue("tls_engine")
+        client = tls.client(endpoint_url=tls.https_url, verify=tls.ca_file)
     sent: list[dict[str, str]] = []
 
     def record(request: Any, **_: Any) -> None:
