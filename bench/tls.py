@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from run import ACCESS_KEY, MIB, SECRET_KEY, Result, Targets, run_wrk, write_requests  # noqa: E402
 from servers import Engine  # noqa: E402
-from tls_helpers import TestCA, write_tls_dir  # noqa: E402
+from tls_helpers import TestCA, write_tls_dir  # noqa: E402  # pyright: ignore[reportMissingImports]
 
 SIZE = 64 * MIB
 
