@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pulumi_kubernetes.core.v1 import (ContainerArgsDict, EnvVarArgsDict, PodSecurityContextArgsDict, ProbeArgsDict,
-                                       VolumeMountArgsDict)
+                                       VolumeArgsDict, VolumeMountArgsDict)
 from storage_engine.config import EngineSettings, env_name, render_env
 from storage_engine.topology import parse_pools
 
@@ -24,6 +24,10 @@ TMP_MOUNT = "/tmp"
 LIVENESS_PATH = "/rustfs/health/live"
 READINESS_PATH = "/rustfs/health/ready"
 CONTAINER_NAME = "engine"
+TLS_MOUNT = "/etc/rustfs/tls"  # the Certificate's Secret, in the layout of docs/tls.md
+TLS_VOLUME = "tls"
+# Keys of a cert-manager Secret -> the files the engine reads from its TLS directory (docs/tls.md).
+TLS_ITEMS = {"tls.crt": "rustfs_cert.pem", "tls.key": "rustfs_key.pem", "ca.crt": "ca.crt"}
 RUN_AS_ID = 10001  # the image's numeric non-root user (storage_engine/Containerfile)
 
 # Keys of the tenant's credentials Secret; the env names they feed come from the engine's contract.
@@ -52,24 +56,24 @@ def drive_paths(drives_per_server: int) -> list[str]:
     return [f"{DATA_MOUNT_PREFIX}{i}" for i in range(drives_per_server)]
 
 
-def topology_expressions(pools: Sequence[PoolTopology]) -> list[str]:
+def topology_expressions(pools: Sequence[PoolTopology], *, tls: bool = False) -> list[str]:
     """One ellipsis expression per pool, e.g.
-    `http://t1-pool0-{0...3}.t1-pool0-hl.ns.svc.cluster.local:9000/data{0...3}`.
+    `https://t1-pool0-{0...3}.t1-pool0-hl.ns.svc.cluster.local:9000/data{0...3}` (`http://` without `tls`).
 
     A tenant of one single-server pool uses local paths (`/data{0...3}`): there are no peers to reach.
     """
     if len(pools) == 1 and pools[0].servers == 1:
         return [f"{DATA_MOUNT_PREFIX}{_range(pools[0].drives_per_server)}"]
     return [
-        f"http://{p.statefulset}-{_range(p.servers)}.{p.headless_service}.{p.namespace}.svc.{p.cluster_domain}"
+        f"{'https' if tls else 'http'}://{p.statefulset}-{_range(p.servers)}.{p.headless_service}.{p.namespace}.svc.{p.cluster_domain}"
         f":{ENGINE_PORT}{DATA_MOUNT_PREFIX}{_range(p.drives_per_server)}"
         for p in pools
     ]
 
 
-def server_args(pools: Sequence[PoolTopology]) -> list[str]:
+def server_args(pools: Sequence[PoolTopology], *, tls: bool = False) -> list[str]:
     """The container args: `server --address :9000 <one expression per pool>`."""
-    expressions = topology_expressions(pools)
+    expressions = topology_expressions(pools, tls=tls)
     # Validate through the engine's own settings model and topology parser, so a bad render fails here
     # at preview time rather than in a crash-looping pod.
     EngineSettings.model_validate({"address": LISTEN_ADDRESS, "volumes": " ".join(expressions)})
@@ -77,42 +81,50 @@ def server_args(pools: Sequence[PoolTopology]) -> list[str]:
     return ["server", "--address", LISTEN_ADDRESS, *expressions]
 
 
-def engine_env(credentials_secret: str, settings: Mapping[str, Any]) -> list[EnvVarArgsDict]:
-    """Container env: the tenant's extra settings (validated by `render_env`), then the root credentials
-    by reference to the tenant's Secret (`secretKeyRef`), so no secret value appears in the pod spec."""
+def engine_env(credentials_secret: str, settings: Mapping[str, Any], *, tls: bool = False) -> list[EnvVarArgsDict]:
+    """Container env: the tenant's extra settings (validated by `render_env`; with `tls`, the TLS directory),
+    then the root credentials by reference to the tenant's Secret (`secretKeyRef`), so no secret value appears
+    in the pod spec."""
+    rendered = {**settings, **({"tls_path": TLS_MOUNT} if tls else {})}
     env: list[EnvVarArgsDict] = [{"name": name, "value": value}
-                                 for name, value in sorted(render_env(**settings).items())]
+                                 for name, value in sorted(render_env(**rendered).items())]
     for field, key in (("access_key", ACCESS_KEY_SECRET_KEY), ("secret_key", SECRET_KEY_SECRET_KEY)):
         env.append({"name": env_name(field),
                     "value_from": {"secret_key_ref": {"name": credentials_secret, "key": key}}})
     return env
 
 
-def _probe(path: str, period: int, failures: int) -> ProbeArgsDict:
-    return {"http_get": {"path": path, "port": "s3", "scheme": "HTTP"},
+def _probe(path: str, period: int, failures: int, *, tls: bool = False) -> ProbeArgsDict:
+    # The kubelet does not verify an HTTPS probe's certificate.
+    return {"http_get": {"path": path, "port": "s3", "scheme": "HTTPS" if tls else "HTTP"},
             "period_seconds": period, "timeout_seconds": 5, "failure_threshold": failures}
 
 
 def engine_container(*, image: str, pools: Sequence[PoolTopology], drives_per_server: int,
                      credentials_secret: str, settings: Mapping[str, Any],
-                     resources: Mapping[str, Mapping[str, str]]) -> ContainerArgsDict:
-    """The engine container of one pool's pods (a `ContainerArgsDict`-shaped dict, snake_case keys)."""
+                     resources: Mapping[str, Mapping[str, str]], tls: bool = False) -> ContainerArgsDict:
+    """The engine container of one pool's pods (a `ContainerArgsDict`-shaped dict, snake_case keys).
+
+    With `tls`, the pod must have the volume `tls_volume()`: it is mounted at `TLS_MOUNT`, where
+    `RUSTFS_TLS_PATH` points, and the engine serves (and probes use) HTTPS."""
     mounts: list[VolumeMountArgsDict] = [
         {"name": f"data{i}", "mount_path": path} for i, path in enumerate(drive_paths(drives_per_server))]
     mounts.append({"name": "tmp", "mount_path": TMP_MOUNT})
+    if tls:
+        mounts.append({"name": TLS_VOLUME, "mount_path": TLS_MOUNT, "read_only": True})
     return {
         "name": CONTAINER_NAME,
         "image": image,
         "image_pull_policy": "IfNotPresent",
-        "args": server_args(pools),
-        "env": engine_env(credentials_secret, settings),
+        "args": server_args(pools, tls=tls),
+        "env": engine_env(credentials_secret, settings, tls=tls),
         "ports": [{"name": "s3", "container_port": ENGINE_PORT, "protocol": "TCP"}],
         "volume_mounts": mounts,
         "resources": {"requests": dict(resources["requests"]), "limits": dict(resources["limits"])},
         # The startup probe gives a pool time to find quorum before liveness may restart it.
-        "startup_probe": _probe(LIVENESS_PATH, period=5, failures=60),
-        "liveness_probe": _probe(LIVENESS_PATH, period=10, failures=3),
-        "readiness_probe": _probe(READINESS_PATH, period=5, failures=3),
+        "startup_probe": _probe(LIVENESS_PATH, period=5, failures=60, tls=tls),
+        "liveness_probe": _probe(LIVENESS_PATH, period=10, failures=3, tls=tls),
+        "readiness_probe": _probe(READINESS_PATH, period=5, failures=3, tls=tls),
         "security_context": {
             "run_as_non_root": True,
             "run_as_user": RUN_AS_ID,
@@ -124,6 +136,13 @@ def engine_container(*, image: str, pools: Sequence[PoolTopology], drives_per_se
             "seccomp_profile": {"type": "RuntimeDefault"},
         },
     }
+
+
+def tls_volume(secret: str) -> VolumeArgsDict:
+    """The pod volume of the tenant's certificate Secret, its keys mapped to the engine's file names."""
+    return {"name": TLS_VOLUME,
+            "secret": {"secret_name": secret, "default_mode": 0o440,  # group-readable: fsGroup is the engine's
+                       "items": [{"key": key, "path": path} for key, path in TLS_ITEMS.items()]}}
 
 
 def pod_security_context() -> PodSecurityContextArgsDict:

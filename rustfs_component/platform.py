@@ -13,6 +13,7 @@ from rustfs_component.cold_tier import ColdTier
 from rustfs_component.config import TIERS, PlatformConfig, TierName
 from rustfs_component.config.limits import name_errors
 from rustfs_component.namespaces import PullSecret, create_namespaces
+from rustfs_component.services.cert_manager import CertManager
 from rustfs_component.tenant import Tenant, TenantPlacement
 from rustfs_component.tiers import StorageTiers
 
@@ -38,6 +39,7 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
 
     kubeconfig: pulumi.Output[str]
     tenants: dict[str, Tenant]
+    cert_manager: CertManager | None
     cluster: ClusterHandle
 
     def __init__(self, name: str, config: PlatformConfig | Mapping[str, Any], *,
@@ -90,11 +92,16 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
         node_selectors: dict[TierName, dict[str, str]] = (
             {tier: {TIER_NODE_LABEL: tier} for tier in TIERS} if config.manages_nodes
             else dict(getattr(cluster_config, "node_selectors", {})))
+        self.cert_manager = None
+        if config.tls.enabled:  # the chart's pods need nodes
+            self.cert_manager = CertManager(f"{name}-cert-manager", config.tls, handle.provider, platform=name,
+                                            depends_on=list(handle.ready), opts=child)
         self.tenants = {}
         for tenant in config.tenants:
             placement = TenantPlacement(
                 namespace=tenant.namespace_name, storage_classes=tiers.class_names, image=config.engine.image,
-                image_pull_secret=config.engine.pull_secret, node_selectors=node_selectors, network=config.network)
+                image_pull_secret=config.engine.pull_secret, node_selectors=node_selectors, network=config.network,
+                issuers=self.cert_manager.issuers if self.cert_manager else None)
             self.tenants[tenant.name] = Tenant(
                 f"{name}-{tenant.name}", tenant, placement, handle.provider, platform=name,
                 cold_tier=cold.access[tenant.name] if cold else None,

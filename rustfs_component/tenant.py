@@ -15,6 +15,7 @@ from rustfs_component.engine import ACCESS_KEY_SECRET_KEY, ENGINE_PORT, SECRET_K
 from rustfs_component.labels import tenant_labels, tenant_selector
 from rustfs_component.network import tenant_network_policies
 from rustfs_component.pool import PoolContext, create_pool, pool_topology
+from rustfs_component.services.cert_manager import Issuers, certificate, tenant_dns_names, tls_secret_names
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class TenantPlacement:
     node_selectors: Mapping[TierName, Mapping[str, str]] = field(default_factory=dict)
     network: NetworkAllowances = field(default_factory=NetworkAllowances)
     cluster_domain: str = "cluster.local"
+    issuers: Issuers | None = None  # TLS on: cert-manager's issuers (docs/tls.md); None: plain HTTP
 
 
 class Tenant(pulumi.ComponentResource):
@@ -74,11 +76,14 @@ class Tenant(pulumi.ComponentResource):
         if cold_tier is not None:
             self.cold_tier_secret_name = self._cold_tier_secret(name, tenant, namespace, labels, cold_tier, k8s_opts)
 
+        tls_secret = None
+        if placement.issuers is not None:
+            tls_secret = self._certificates(name, config, placement, labels, placement.issuers, k8s_opts)
         ctx = PoolContext(
             platform=platform, tenant=tenant, namespace=namespace, labels=labels, image=placement.image,
             image_pull_secret=placement.image_pull_secret, service_account=tenant,
             credentials_secret=f"{tenant}-credentials", engine_settings=dict(config.engine_settings),
-            topology=[pool_topology(tenant, namespace, pool) for pool in config.pools])
+            topology=[pool_topology(tenant, namespace, pool) for pool in config.pools], tls_secret=tls_secret)
         pool_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[service_account, credentials]))
         self.statefulsets = [
             create_pool(f"{name}-{pool.name}", ctx, pool, placement.storage_classes[pool.tier],
@@ -100,9 +105,31 @@ class Tenant(pulumi.ComponentResource):
             cold_tier_cidrs=cold_tier.egress_cidrs if cold_tier else None, opts=k8s_opts)
 
         self.endpoint = client.metadata.apply(
-            lambda m: f"http://{m.name}.{m.namespace}.svc.{placement.cluster_domain}:{ENGINE_PORT}")
+            lambda m: f"{'https' if tls_secret else 'http'}://{m.name}.{m.namespace}.svc.{placement.cluster_domain}"
+                      f":{ENGINE_PORT}")
         self.register_outputs({"endpoint": self.endpoint, "credentialsSecretName": self.credentials_secret_name,
                                "coldTierSecretName": self.cold_tier_secret_name})
+
+    def _certificates(self, name: str, config: TenantConfig, placement: TenantPlacement, labels: Mapping[str, str],
+                      issuers: Issuers, opts: pulumi.ResourceOptions) -> str:
+        """The engine's Certificate (internal CA), and with ACME one for the external hosts; returns the Secret
+        the engine mounts."""
+        tenant, namespace = config.name, placement.namespace
+        hosts: list[str] = list(getattr(config, "hosts", None) or [])
+        topology = [pool_topology(tenant, namespace, pool) for pool in config.pools]
+        internal, external = tls_secret_names(tenant)
+        after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(issuers.ready)))
+        certificate(f"{name}-tls", name=internal, namespace=namespace, labels=dict(labels), issuer=issuers.internal,
+                    dns_names=tenant_dns_names(tenant, namespace, [(p.statefulset, p.headless_service, p.servers)
+                                                                   for p in topology],
+                                               hosts, placement.cluster_domain),
+                    opts=after)
+        if issuers.external is not None and hosts:
+            certificate(f"{name}-external-tls", name=external, namespace=namespace, labels=dict(labels),
+                        issuer=issuers.external,
+                        dns_names=[n for h in hosts for n in ([h, f"*.{h}"] if issuers.acme_wildcards else [h])],
+                        opts=after)
+        return internal
 
     def _cold_tier_secret(self, name: str, tenant: str, namespace: str, labels: Mapping[str, str],
                           access: ColdTierAccess, opts: pulumi.ResourceOptions) -> pulumi.Output[str | None]:

@@ -5,6 +5,7 @@ from rustfs_component.config.clusters import (AckCluster, ClusterConfig, EksClus
                                               TanzuCluster, TanzuNodePool, TkeCluster)
 from rustfs_component.config.platform import EngineImage, NetworkAllowances, PlatformConfig
 from rustfs_component.config.tenants import PoolConfig, ResourceAmounts, Resources, TenantConfig
+from rustfs_component.config.tls import AcmeIssuer, TlsConfig
 from rustfs_component.config.tiers import (AliDiskTier, CbsTier, CosColdTier, EbsTier, ExternalS3ColdTier,
                                            GenericTier, OssColdTier, S3ColdTier, VsphereTier)
 
@@ -13,5 +14,5 @@ __all__ = [
     "AckCluster", "ClusterConfig", "EksCluster", "ExistingCluster", "NodePool", "TanzuCluster", "TanzuNodePool",
     "TkeCluster", "EngineImage", "NetworkAllowances", "PlatformConfig", "PoolConfig", "ResourceAmounts",
     "Resources", "TenantConfig", "AliDiskTier", "CbsTier", "CosColdTier", "EbsTier", "ExternalS3ColdTier",
-    "GenericTier", "OssColdTier", "S3ColdTier", "VsphereTier",
+    "GenericTier", "OssColdTier", "S3ColdTier", "VsphereTier", "AcmeIssuer", "TlsConfig",
 ]

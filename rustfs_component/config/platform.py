@@ -13,6 +13,7 @@ from rustfs_component.config.clusters import (AckCluster, ClusterConfig, EksClus
 from rustfs_component.config.network import S3Clients
 from rustfs_component.config.limits import check_dns_subdomain, platform_errors, raise_at
 from rustfs_component.config.tenants import TenantConfig
+from rustfs_component.config.tls import TlsConfig
 
 # repository[:tag]@sha256:<64 hex>: images are pinned by digest so a re-pushed tag never changes a pod.
 _IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
@@ -70,6 +71,7 @@ class PlatformConfig(StrictModel):
     engine: EngineImage = Field(description="The engine image. Required.")
     network: NetworkAllowances = Field(default_factory=NetworkAllowances, description="Default: see NetworkAllowances.")
     tenants: list[TenantConfig] = Field(default_factory=list, description="Tenants. Default: none.")
+    tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS (on by default). Default: see TlsConfig.")
 
     @model_validator(mode="after")
     def _check(self) -> "PlatformConfig":

@@ -11,7 +11,7 @@ from rustfs_component.config.base import DnsLabel, PoolName, Quantity, StrictMod
 from rustfs_component.config.network import S3Clients
 
 # Settings the component renders itself (topology, listen address, credentials): a tenant cannot override them.
-COMPONENT_OWNED_SETTINGS = frozenset({"volumes", "address", "access_key", "secret_key"})
+COMPONENT_OWNED_SETTINGS = frozenset({"volumes", "address", "access_key", "secret_key", "tls_path"})
 
 
 class ResourceAmounts(StrictModel):
@@ -78,7 +78,7 @@ class TenantConfig(StrictModel):
             raise ValueError(f"unknown engine settings {unknown}")
         owned = sorted(set(value) & COMPONENT_OWNED_SETTINGS)
         if owned:
-            raise ValueError(f"{owned} are set by the component (topology, address, credentials)")
+            raise ValueError(f"{owned} are set by the component (topology, address, credentials, TLS)")
         EngineSettings.model_validate(value)  # the engine's own validation, with its own messages
         return value
 

@@ -45,9 +45,17 @@ _K8S: dict[str, tuple[str, ...]] = {
     "kubernetes:core/v1:ServiceAccount": (),
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": (),
     "kubernetes:policy/v1:PodDisruptionBudget": (),  # policy/v1beta1 only: `.spec`
+    "kubernetes:networking.k8s.io/v1:Ingress": (),
+    "kubernetes:gateway.networking.k8s.io/v1:Gateway": (),
+    "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute": (),
+    "kubernetes:gateway.networking.k8s.io/v1beta1:ReferenceGrant": (),
     # Custom resources: the metadata rule only (a CRD's own immutable fields fail the apply; none known here).
     "kubernetes:cluster.x-k8s.io/v1beta1:Cluster": (),
     "kubernetes:run.tanzu.vmware.com/v1alpha3:TanzuKubernetesCluster": (),
+    "kubernetes:cert-manager.io/v1:Certificate": (),
+    "kubernetes:cert-manager.io/v1:ClusterIssuer": (),
+    # helm_release.go Diff: a changed release `name` or `namespace` is a new release (taken as replacing: unconfirmed).
+    "kubernetes:helm.sh/v3:Release": ("name", "namespace"),
 }
 
 FORCE_NEW: dict[str, tuple[str, ...]] = {

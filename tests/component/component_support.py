@@ -18,11 +18,13 @@ STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (R
 
 
 def kubernetes_objects(plan: Plan) -> list[dict[str, Any]]:
-    """Manifests of the Kubernetes objects a plan creates (reads of existing objects excluded).
+    """Manifests of the Kubernetes objects a plan creates (reads of existing objects and Helm releases, which are
+    no manifests, excluded: see component_validation.validate_helm_values).
 
     Secrets are unwrapped, in memory only, so a Secret's stringData is checked like any other field."""
     return [plan.raw_inputs(reg.urn) for reg in plan.registrations
-            if reg.type.startswith("kubernetes:") and not reg.read_id]
+            if reg.type.startswith("kubernetes:") and not reg.type.startswith("kubernetes:helm.sh/")
+            and not reg.read_id]
 
 
 def render_variant(tmp_path: Path, stack: str, mutate: Any) -> Plan:

@@ -100,3 +100,36 @@ def validate_custom(manifest: dict[str, Any]) -> list[str]:
     if not manifest.get("metadata", {}).get("name"):
         errors.append("metadata.name: required")
     return errors
+
+
+HELM = REPO.parent / "shared" / "schemas" / "helm"
+
+
+def merge_values(defaults: Any, overrides: Any) -> Any:
+    """Helm's merge of user values over a chart's defaults: maps merge key by key, anything else replaces."""
+    if isinstance(defaults, dict) and isinstance(overrides, dict):
+        merged = dict(defaults)
+        for key, value in overrides.items():
+            merged[key] = merge_values(defaults.get(key), value) if key in defaults else value
+        return merged
+    return copy.deepcopy(overrides)
+
+
+def chart_defaults(chart: str) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load((HELM / chart / "values.yaml").read_text()) or {}
+
+
+def validate_helm_values(chart: str, values: dict[str, Any]) -> list[str]:
+    """Errors of a release's `values`, merged over the chart's defaults (../shared/schemas/helm/<chart>), against the
+    chart's `values.schema.json` where the chart ships one (as `helm install` checks them); [] for charts without."""
+    schema_path = HELM / chart / "values.schema.json"
+    if not (HELM / chart / "values.yaml").exists():
+        return [f"no chart defaults for {chart!r} under {HELM}"]
+    merged = merge_values(chart_defaults(chart), values)
+    if not schema_path.exists():
+        return []
+    schema = json.loads(schema_path.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema, format_checker=jsonschema.FormatChecker())
+    return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(merged)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from component_support import REPO, kubernetes_objects
-from component_validation import kubernetes_versions, validate_builtin
+from component_validation import has_crd_schema, kubernetes_versions, validate_builtin, validate_custom
 
 from rustfs_component.plan import render
 
@@ -19,4 +19,7 @@ def test_existing_cluster_example_renders_and_validates() -> None:
     objects = kubernetes_objects(plan)
     assert [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"] == ["object-storage"]
     for manifest in objects:
-        validate_builtin(manifest, kubernetes_versions()[0])
+        if has_crd_schema(manifest["apiVersion"], manifest["kind"]):  # cert-manager's (TLS is on by default)
+            assert validate_custom(manifest) == [], manifest["kind"]
+        else:
+            validate_builtin(manifest, kubernetes_versions()[0])

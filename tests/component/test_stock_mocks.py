@@ -62,5 +62,5 @@ def test_the_platform_runs_under_stock_mocks(stack: str) -> None:
         pytest.fail(f"{stack} under stock mocks: {type(error).__name__}: {error}", pytrace=False)
     assert set(resolved["tenants"]) == {t.name for t in config.tenants}
     for endpoint, _, _ in resolved["tenants"].values():
-        assert endpoint.startswith("http://") and endpoint.endswith(":9000")
+        assert endpoint.startswith("https://") and endpoint.endswith(":9000")  # TLS is on by default
     assert mocks.resources > 10
