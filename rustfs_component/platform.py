@@ -8,12 +8,14 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from rustfs_component.clouds import TIER_NODE_LABEL, ClusterHandle, TenantIdentity, cloud_for, given_provider
+from rustfs_component.clouds import TIER_NODE_LABEL, Cloud, ClusterHandle, TenantIdentity, cloud_for, given_provider
 from rustfs_component.cold_tier import ColdTier
 from rustfs_component.config import TIERS, PlatformConfig, TierName
 from rustfs_component.config.limits import name_errors
 from rustfs_component.namespaces import PullSecret, create_namespaces
 from rustfs_component.services.cert_manager import CertManager
+from rustfs_component.services.gateway import GatewayApi, TenantHosts
+from rustfs_component.services.ingress import IngressNginx, WayIn
 from rustfs_component.tenant import Tenant, TenantPlacement
 from rustfs_component.tiers import StorageTiers
 
@@ -41,6 +43,8 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
     tenants: dict[str, Tenant]
     cert_manager: CertManager | None
     cluster: ClusterHandle
+    ingress: IngressNginx | None
+    gateway: GatewayApi | None
 
     def __init__(self, name: str, config: PlatformConfig | Mapping[str, Any], *,
                  kubeconfig: pulumi.Input[str] | None = None, kubernetes_provider: k8s.Provider | None = None,
@@ -96,11 +100,13 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
         if config.tls.enabled:  # the chart's pods need nodes
             self.cert_manager = CertManager(f"{name}-cert-manager", config.tls, handle.provider, platform=name,
                                             depends_on=list(handle.ready), opts=child)
+        way_in, gateway, way_in_after = self._way_in(name, config, cloud, handle)
         self.tenants = {}
         for tenant in config.tenants:
             placement = TenantPlacement(
                 namespace=tenant.namespace_name, storage_classes=tiers.class_names, image=config.engine.image,
                 image_pull_secret=config.engine.pull_secret, node_selectors=node_selectors, network=config.network,
+                way_in=way_in, gateway=gateway, way_in_after=way_in_after,
                 issuers=self.cert_manager.issuers if self.cert_manager else None)
             self.tenants[tenant.name] = Tenant(
                 f"{name}-{tenant.name}", tenant, placement, handle.provider, platform=name,
@@ -112,6 +118,34 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
             "tenants": {t: {"endpoint": r.endpoint, "credentialsSecret": r.credentials_secret_name,
                             "coldTierSecret": r.cold_tier_secret_name} for t, r in self.tenants.items()},
         })
+
+    def _way_in(self, name: str, config: PlatformConfig, cloud: Cloud, handle: ClusterHandle
+                ) -> tuple[WayIn | None, tuple[str, str] | None, list[pulumi.Resource]]:
+        """ingress-nginx or a Gateway (`config.ingress.kind`): what tenants route through, and what routes wait for.
+        Both depend on the cluster's `ready` resources, so destroy removes them (and, through the controllers, their
+        load balancers) before the node pools, the cluster and the network (docs/component.md, "The way in")."""
+        ingress = config.ingress
+        self.ingress = None
+        self.gateway = None
+        if ingress.kind == "none":
+            return None, None, []
+        way_in = WayIn(ingress, tls=config.tls.enabled, external_certificate=config.tls.acme is not None)
+        labels = {"app.kubernetes.io/part-of": name, "app.kubernetes.io/managed-by": "pulumi"}
+        child = pulumi.ResourceOptions(parent=self)
+        namespace = config.network.ingress_controller_namespace
+        if ingress.kind == "ingress-nginx":
+            if not ingress.install_controller or namespace is None:
+                return way_in, None, []
+            self.ingress = IngressNginx(f"{name}-ingress", ingress, namespace, handle.provider,
+                                        annotations=cloud.ingress_service_annotations(ingress), labels=labels,
+                                        depends_on=list(handle.ready), opts=child)
+            return way_in, None, [self.ingress]
+        hosts = [TenantHosts(t.name, t.namespace_name, list(t.hosts)) for t in config.tenants if t.hosts]
+        if not hosts:  # a Gateway needs a listener: no tenant has a host yet
+            return way_in, None, []
+        self.gateway = GatewayApi(f"{name}-gateway", way_in, hosts, handle.provider, labels=labels,
+                                  depends_on=list(handle.ready), opts=child)
+        return way_in, (self.gateway.gateway_name, self.gateway.namespace), [self.gateway]
 
 
 def _kubernetes_provider(argument: k8s.Provider | None, opts: pulumi.ResourceOptions | None, cloud: str, *,

@@ -15,6 +15,8 @@ from rustfs_component.engine import ACCESS_KEY_SECRET_KEY, ENGINE_PORT, SECRET_K
 from rustfs_component.labels import tenant_labels, tenant_selector
 from rustfs_component.network import tenant_network_policies
 from rustfs_component.pool import PoolContext, create_pool, pool_topology
+from rustfs_component.services.gateway import tenant_routes
+from rustfs_component.services.ingress import WayIn, tenant_ingress
 from rustfs_component.services.cert_manager import Issuers, certificate, tenant_dns_names, tls_secret_names
 
 
@@ -29,6 +31,9 @@ class TenantPlacement:
     node_selectors: Mapping[TierName, Mapping[str, str]] = field(default_factory=dict)
     network: NetworkAllowances = field(default_factory=NetworkAllowances)
     cluster_domain: str = "cluster.local"
+    way_in: WayIn | None = None  # ingress.kind ingress-nginx | gateway-api: the tenant's hosts get a route
+    gateway: tuple[str, str] | None = None  # gateway-api: (name, namespace) of the Gateway the HTTPRoute attaches to
+    way_in_after: Sequence[pulumi.Resource] = ()  # the controller / Gateway the route waits for (and outlives on destroy)
     issuers: Issuers | None = None  # TLS on: cert-manager's issuers (docs/tls.md); None: plain HTTP
 
 
@@ -82,7 +87,7 @@ class Tenant(pulumi.ComponentResource):
         ctx = PoolContext(
             platform=platform, tenant=tenant, namespace=namespace, labels=labels, image=placement.image,
             image_pull_secret=placement.image_pull_secret, service_account=tenant,
-            credentials_secret=f"{tenant}-credentials", engine_settings=dict(config.engine_settings),
+            credentials_secret=f"{tenant}-credentials", engine_settings=_engine_settings(config),
             topology=[pool_topology(tenant, namespace, pool) for pool in config.pools], tls_secret=tls_secret)
         pool_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[service_account, credentials]))
         self.statefulsets = [
@@ -103,6 +108,7 @@ class Tenant(pulumi.ComponentResource):
             monitoring_namespace=placement.network.monitoring_namespace,
             cold_tier_endpoint=cold_tier.endpoint if cold_tier else None,
             cold_tier_cidrs=cold_tier.egress_cidrs if cold_tier else None, opts=k8s_opts)
+        self._way_in(name, config, placement, labels, k8s_opts)
 
         self.endpoint = client.metadata.apply(
             lambda m: f"{'https' if tls_secret else 'http'}://{m.name}.{m.namespace}.svc.{placement.cluster_domain}"
@@ -131,6 +137,20 @@ class Tenant(pulumi.ComponentResource):
                         opts=after)
         return internal
 
+    def _way_in(self, name: str, config: TenantConfig, placement: TenantPlacement, labels: Mapping[str, str],
+                opts: pulumi.ResourceOptions) -> None:
+        """The Ingress (ingress-nginx) or HTTPRoute (Gateway API) of the tenant's external hosts (docs/tls.md)."""
+        way_in = placement.way_in
+        if way_in is None or not config.hosts:
+            return
+        after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(placement.way_in_after)))
+        common = {"tenant": config.name, "namespace": placement.namespace, "labels": labels,
+                  "hosts": list(config.hosts), "way_in": way_in, "port": ENGINE_PORT, "opts": after}
+        if way_in.config.kind == "ingress-nginx":
+            tenant_ingress(name, **common)
+        elif placement.gateway is not None:
+            tenant_routes(name, gateway=placement.gateway, **common)
+
     def _cold_tier_secret(self, name: str, tenant: str, namespace: str, labels: Mapping[str, str],
                           access: ColdTierAccess, opts: pulumi.ResourceOptions) -> pulumi.Output[str | None]:
         """Where the tenant's cold tier is, and its keys when the cloud gives keys rather than a pod identity."""
@@ -145,3 +165,12 @@ class Tenant(pulumi.ComponentResource):
             metadata={"name": f"{tenant}-cold-tier", "namespace": namespace, "labels": dict(labels)},
             type="Opaque", string_data=pulumi.Output.secret(data), opts=opts)
         return secret.metadata.apply(lambda m: m.name)
+
+
+def _engine_settings(config: TenantConfig) -> dict[str, object]:
+    """The tenant's engine settings, plus its external hosts as `server_domains` (virtual-hosted-style buckets);
+    the env name comes from storage_engine.config like every other setting."""
+    settings: dict[str, object] = dict(config.engine_settings)
+    if config.hosts:
+        settings["server_domains"] = ",".join(config.hosts)
+    return settings

@@ -14,6 +14,7 @@ import pulumi_alicloud as alicloud
 from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
                                           cloud_provider, kubernetes_provider)
 from rustfs_component.clouds.network import carve
+from rustfs_component.config.ingress import IngressConfig
 from rustfs_component.config import AckCluster, AliDiskTier, OssColdTier
 
 
@@ -157,5 +158,13 @@ class Ack:
                          secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
         return oss_cold_tier(name, config, tenants, handle.region, opts)
 
+
+    def ingress_service_annotations(self, config: IngressConfig) -> dict[str, str]:
+        # A CLB (SLB) from the cloud-controller-manager: 'address-type' internet | intranet (Alibaba Cloud doc
+        # "Configure a Classic Load Balancer by using annotations", alibabacloud.com/help/en/document_detail/86531.html;
+        # CCM docs/usage.md). An NLB instead needs loadBalancerClass alibabacloud.com/nlb and zone maps: give them in
+        # ingress.service_annotations if wanted (docs/component.md).
+        address = "intranet" if config.scheme == "internal" else "internet"
+        return {"service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type": address}
 
 CLOUD = Ack()

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 import pulumi
 import pulumi_kubernetes as k8s
 
+from rustfs_component.config.ingress import IngressConfig
+
 TIER_NODE_LABEL = "rustfs.io/tier"
 """Nodes of a tier's node pool carry `rustfs.io/tier=<tier>`; engine pods select on it."""
 
@@ -85,6 +87,11 @@ class Cloud(Protocol):
                          *, opts: pulumi.ResourceOptions,
                          secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
         """The cold tier's resources (children per `opts`, named from `name`); what each tenant is handed."""
+        ...
+
+    def ingress_service_annotations(self, config: IngressConfig) -> dict[str, str]:
+        """Annotations of the ingress controller's LoadBalancer Service on this cloud (scheme, LB type), before
+        `config.service_annotations`, which are merged over them."""
         ...
 
 

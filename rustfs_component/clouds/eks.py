@@ -17,6 +17,7 @@ import pulumi_aws as aws
 from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
                                           cloud_provider, kubernetes_provider, render_kubeconfig)
 from rustfs_component.clouds.network import carve
+from rustfs_component.config.ingress import IngressConfig
 from rustfs_component.config import EbsTier, EksCluster, S3ColdTier
 
 EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
@@ -319,5 +320,20 @@ class Eks:
         return s3_cold_tier(name, config, tenants, handle.region, handle.oidc_provider, opts,
                             egress_cidrs=handle.cold_tier_egress_cidrs)
 
+
+    def ingress_service_annotations(self, config: IngressConfig) -> dict[str, str]:
+        # AWS Load Balancer Controller docs, guide/service/nlb and guide/service/annotations
+        # (kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/nlb): type 'external' hands
+        # the Service to the LBC, target type 'ip' registers the pods, and its scheme defaults to 'internal'.
+        if config.aws_load_balancer_controller:
+            return {"service.beta.kubernetes.io/aws-load-balancer-type": "external",
+                    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+                    "service.beta.kubernetes.io/aws-load-balancer-scheme": config.scheme}
+        # The in-tree controller (cloud provider AWS): type 'nlb', internet-facing unless
+        # 'aws-load-balancer-internal' is "true" (same annotations page: 'internal' is its older form).
+        annotations = {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}
+        if config.scheme == "internal":
+            annotations["service.beta.kubernetes.io/aws-load-balancer-internal"] = "true"
+        return annotations
 
 CLOUD = Eks()

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from rustfs_component.clouds.base import ClusterHandle, ColdTierAccess, TenantIdentity, cloud_provider
 from rustfs_component.clouds.external_s3 import external_s3_cold_tier
+from rustfs_component.config.ingress import IngressConfig
 from rustfs_component.config import ExistingCluster, ExternalS3ColdTier, GenericTier
 
 
@@ -62,5 +63,9 @@ class Existing:
                          secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
         return external_s3_cold_tier(config, tenants, secret_access_key)
 
+
+    def ingress_service_annotations(self, config: IngressConfig) -> dict[str, str]:
+        # Unknown cloud: whatever the cluster's load balancer needs goes in ingress.service_annotations.
+        return {}
 
 CLOUD = Existing()

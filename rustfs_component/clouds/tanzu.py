@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
                                           cloud_provider, kubernetes_provider)
 from rustfs_component.clouds.external_s3 import external_s3_cold_tier
+from rustfs_component.config.ingress import IngressConfig
 from rustfs_component.config import ExternalS3ColdTier, TanzuCluster, VsphereTier
 
 TKC_API_VERSION = "run.tanzu.vmware.com/v1alpha3"
@@ -136,5 +137,10 @@ class Tanzu:
                          secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
         return external_s3_cold_tier(config, tenants, secret_access_key)
 
+
+    def ingress_service_annotations(self, config: IngressConfig) -> dict[str, str]:
+        # The Supervisor's load balancer (NSX, NSX ALB or HAProxy) serves `type: LoadBalancer` with no annotation; its
+        # ingress CIDR decides who reaches it. AKO's own IngressClass is used with ingress.install_controller false.
+        return {}
 
 CLOUD = Tanzu()

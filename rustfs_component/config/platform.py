@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from rustfs_component.config.base import DnsLabel, StrictModel
 from rustfs_component.config.clusters import (AckCluster, ClusterConfig, EksCluster, ExistingCluster,
                                               TanzuCluster, TkeCluster, check_tiers_defined)
+from rustfs_component.config.ingress import IngressConfig, ingress_errors
 from rustfs_component.config.network import S3Clients
 from rustfs_component.config.limits import check_dns_subdomain, platform_errors, raise_at
 from rustfs_component.config.tenants import TenantConfig
@@ -72,6 +73,8 @@ class PlatformConfig(StrictModel):
     network: NetworkAllowances = Field(default_factory=NetworkAllowances, description="Default: see NetworkAllowances.")
     tenants: list[TenantConfig] = Field(default_factory=list, description="Tenants. Default: none.")
     tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS (on by default). Default: see TlsConfig.")
+    ingress: IngressConfig = Field(default_factory=IngressConfig,
+                                   description="The way in from outside the cluster. Default: see IngressConfig.")
 
     @model_validator(mode="after")
     def _check(self) -> "PlatformConfig":
@@ -80,6 +83,10 @@ class PlatformConfig(StrictModel):
         if len(set(names)) != len(names):
             raise ValueError(f"tenants: duplicate tenant names {names}")
         self._check_node_pools_for_tiers()
+        way_in = ingress_errors(self.cluster.cloud, self.ingress, self.network.ingress_controller_namespace,
+                                [(t.name, list(t.hosts)) for t in self.tenants])
+        if way_in:
+            raise ValueError(way_in[0])
         raise_at("PlatformConfig", platform_errors(self))  # names the clouds refuse, sizes the volume types refuse
         return self
 

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 from storage_engine.config import EngineSettings
 
 from rustfs_component.config.base import DnsLabel, PoolName, Quantity, StrictModel, TenantName, TierName
+from rustfs_component.config.ingress import Host
 from rustfs_component.config.network import S3Clients
 
 # Settings the component renders itself (topology, listen address, credentials): a tenant cannot override them.
@@ -65,6 +66,11 @@ class TenantConfig(StrictModel):
                     "{'region': 'eu-1'}; validated by the engine's own model. Default: none (engine defaults).")
     clients: S3Clients | None = Field(
         default=None, description="S3 clients admitted to this tenant; replaces network.clients. Default: network.clients.")
+    hosts: list[Host] = Field(
+        default_factory=list,
+        description="External host names of the tenant's S3 endpoint, e.g. ['s3.example.com']: the Ingress or "
+                    "HTTPRoute routes each and its '*.' wildcard (virtual-hosted-style buckets), the Certificate "
+                    "covers them, and they become the engine's `server_domains`. Default none.")
 
     @property
     def namespace_name(self) -> str:
@@ -81,6 +87,15 @@ class TenantConfig(StrictModel):
             raise ValueError(f"{owned} are set by the component (topology, address, credentials, TLS)")
         EngineSettings.model_validate(value)  # the engine's own validation, with its own messages
         return value
+
+    @model_validator(mode="after")
+    def _hosts(self) -> "TenantConfig":
+        if len(set(self.hosts)) != len(self.hosts):
+            raise ValueError(f"hosts: duplicate host names {self.hosts}")
+        if self.hosts and "server_domains" in self.engine_settings:
+            raise ValueError("engine_settings.server_domains and hosts: the component sets server_domains from "
+                             "hosts; give the names in hosts only")
+        return self
 
     @model_validator(mode="after")
     def _unique_pools(self) -> "TenantConfig":

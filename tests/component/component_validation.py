@@ -133,3 +133,23 @@ def validate_helm_values(chart: str, values: dict[str, Any]) -> list[str]:
     schema = json.loads(schema_path.read_text())
     validator = jsonschema.validators.validator_for(schema)(schema, format_checker=jsonschema.FormatChecker())
     return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(merged)]
+
+
+def unknown_values_keys(chart: str, values: Any, defaults: Any = None, path: str = "") -> list[str]:
+    """Keys of `values` that the chart's `values.yaml` does not have, recursively (for charts that ship no
+    values.schema.json, e.g. ingress-nginx: a misspelled key would be silently ignored by Helm). Below a key whose
+    default is an empty map (`annotations: {}`, `config: {}`) or not a map, anything goes: those are free-form."""
+    if path == "" and defaults is None:
+        import yaml
+
+        defaults = yaml.safe_load((REPO.parent / "shared" / "schemas" / "helm" / chart / "values.yaml").read_text())
+    if not isinstance(values, dict) or not isinstance(defaults, dict) or not defaults:
+        return []
+    errors: list[str] = []
+    for key, value in values.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in defaults:
+            errors.append(f"{where}: not in {chart}'s values.yaml")
+        else:
+            errors.extend(unknown_values_keys(chart, value, defaults[key], where))
+    return errors
