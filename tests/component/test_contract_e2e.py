@@ -4,7 +4,10 @@ Render a tenant of 1 server x 4 drives under Pulumi mocks (the `dev` tenant of s
 then start the engine exactly as that StatefulSet's container would run: the image's entrypoint, the
 container's args and env (secretKeyRef values filled in from the rendered Secret, i.e. the mocked random
 outputs), volume mounts mapped to temporary directories, and only the listen address moved to a free
-loopback port. The rendered probes must answer, and a boto3 round trip must work.
+loopback port. TLS is on (the default): the tenant's Certificate Secret is made by a test CA (`tests/tls_helpers`,
+for the Certificate's dnsNames plus 127.0.0.1, the loopback standing in for the Service address) and written through
+the StatefulSet's Secret volume `items` into its mount; the rendered probes must answer over the scheme they name,
+and a boto3 round trip must work trusting only that CA.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import pytest
 from botocore.config import Config
 
 from rustfs_component.plan import Plan, render_stack
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tls_helpers import TestCA  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 TENANT, POOL = "dev", "pool0"
@@ -56,19 +62,35 @@ def _manifest(plan: Plan, type_: str, name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def rendered() -> tuple[dict[str, Any], dict[str, str]]:
+def rendered() -> tuple[dict[str, Any], dict[str, Any]]:
     plan = render_stack("existing", REPO)
     statefulset = _manifest(plan, "kubernetes:apps/v1:StatefulSet", f"rustfs-{TENANT}-{POOL}")
     secret = _manifest(plan, "kubernetes:core/v1:Secret", f"rustfs-{TENANT}-credentials")
     assert statefulset["spec"]["replicas"] == 1
     assert len(statefulset["spec"]["volumeClaimTemplates"]) == 4
-    return statefulset, {secret["metadata"]["name"]: secret["stringData"]}
+    [certificate] = [plan.raw_inputs(r.urn) for r in plan.find("kubernetes:cert-manager.io/v1:Certificate")
+                     if plan.raw_inputs(r.urn)["metadata"]["name"] == f"{TENANT}-tls"]
+    return statefulset, {secret["metadata"]["name"]: secret["stringData"], "__certificate__": certificate}
+
+
+def _write_tls_secret(pod: dict[str, Any], container: dict[str, Any], certificate: dict[str, Any], tmp: Path) -> TestCA:
+    """cert-manager's Secret (tls.crt, tls.key, ca.crt), from a test CA, written through the pod's Secret volume."""
+    ca = TestCA()
+    leaf = ca.issue([*certificate["spec"]["dnsNames"], "127.0.0.1"])
+    secret = {"tls.crt": leaf.cert_pem, "tls.key": leaf.key_pem, "ca.crt": ca.cert_pem}
+    [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == certificate["spec"]["secretName"]]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    for item in volume["secret"]["items"]:
+        (tmp / mount["mountPath"].lstrip("/") / item["path"]).write_bytes(secret[item["key"]])
+    return ca
 
 
 def _process_env(container: dict[str, Any], secrets: dict[str, dict[str, str]], tmp: Path) -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", ""), "TMPDIR": str(tmp / "tmp"), "PYTHONPATH": str(REPO)}
     for item in container.get("env", []):
-        if "value" in item:
+        if item["name"] == "RUSTFS_TLS_PATH":  # a mount path, mapped like the volume mounts
+            env[item["name"]] = str(tmp / item["value"].lstrip("/"))
+        elif "value" in item:
             env[item["name"]] = item["value"]
         else:
             ref = item["valueFrom"]["secretKeyRef"]
@@ -94,9 +116,9 @@ def _args(container: dict[str, Any], tmp: Path, port: int) -> list[str]:
     return out
 
 
-def _get(url: str) -> int:
+def _get(url: str, context: Any = None) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
@@ -104,32 +126,37 @@ def _get(url: str) -> int:
         return 0
 
 
-def test_engine_runs_with_the_rendered_container(rendered: tuple[dict[str, Any], dict[str, str]], tmp_path: Path) -> None:
+def test_engine_runs_with_the_rendered_container(rendered: tuple[dict[str, Any], dict[str, Any]], tmp_path: Path) -> None:
     statefulset, secrets = rendered
-    [container] = statefulset["spec"]["template"]["spec"]["containers"]
+    pod = statefulset["spec"]["template"]["spec"]
+    [container] = pod["containers"]
     assert "command" not in container  # the image's entrypoint runs, with the rendered args
     for mount in container["volumeMounts"]:
         (tmp_path / mount["mountPath"].lstrip("/")).mkdir(parents=True, exist_ok=True)
+    ca = _write_tls_secret(pod, container, secrets["__certificate__"], tmp_path)
+    scheme = container["readinessProbe"]["httpGet"]["scheme"].lower()
+    assert scheme == "https"  # TLS is on by default
+    context = ca.client_context()
     port = _free_port()
     env = _process_env(container, secrets, tmp_path)
     argv = [*_entrypoint(), *_args(container, tmp_path, port)]
     log = (tmp_path / "engine.log").open("wb")
     process = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
-        base = f"http://127.0.0.1:{port}"
+        base = f"{scheme}://127.0.0.1:{port}"
         ready = container["readinessProbe"]["httpGet"]["path"]
         live = container["livenessProbe"]["httpGet"]["path"]
         deadline = time.monotonic() + START_TIMEOUT
-        while _get(base + ready) != 200:
+        while _get(base + ready, context) != 200:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"engine did not become ready (exit {process.poll()}):\n"
                             + (tmp_path / "engine.log").read_text()[-4000:])
             time.sleep(0.2)
-        assert _get(base + live) == 200
+        assert _get(base + live, context) == 200
 
         access_key, secret_key = env["RUSTFS_ACCESS_KEY"], env["RUSTFS_SECRET_KEY"]
         s3 = boto3.client("s3", endpoint_url=base, aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-                          region_name=env.get("RUSTFS_REGION", "us-east-1"),
+                          region_name=env.get("RUSTFS_REGION", "us-east-1"), verify=str(ca.bundle(tmp_path / "ca.pem")),
                           config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
         s3.create_bucket(Bucket="contract")
         body = os.urandom(3 * 1024 * 1024 + 17)
