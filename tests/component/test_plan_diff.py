@@ -137,11 +137,15 @@ def test_a_new_instance_type_replaces_that_node_group_only(plans: dict[str, Plan
 
 
 def test_a_new_instance_type_replaces_that_tke_node_pool_only(plans: dict[str, Plan], tmp_path: Path) -> None:
+    changed: list[str] = []
+
     def bigger(config: dict[str, Any]) -> None:
-        config["rustfs-platform:platform"]["cluster"]["node_pools"][0]["instance_type"] = "SA5.4XLARGE32"
+        pool = config["rustfs-platform:platform"]["cluster"]["node_pools"][0]
+        pool["instance_type"] = "SA5.4XLARGE32"
+        changed.append(pool["name"])
 
     diff = diff_plans(json.loads(plans["tke"].to_json()), json.loads(render_variant(tmp_path, "tke", bigger).to_json()))
-    pool = plans["tke"].find("tencentcloud:Kubernetes/nodePool:NodePool")[0].name
+    pool = f"rustfs-tke-{changed[0]}"
     assert [(urn.split("::")[-1], fields) for urn, fields in diff.replaced.items()] == [
         (pool, ["autoScalingConfig.instanceType"])]
 
