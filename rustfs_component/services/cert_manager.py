@@ -30,7 +30,7 @@ CHART_REPOSITORY = "oci://quay.io/jetstack/charts/cert-manager"
 API_VERSION = "cert-manager.io/v1"
 CA_DURATION = "87600h"  # ten years: every engine trusts this CA for node-to-node traffic
 CA_RENEW_BEFORE = "720h"
-TYPE_TOKEN = "rustfs:index:CertManager"
+TYPE_TOKEN = "rustfs:services:CertManager"
 
 
 def chart_values(config: TlsConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def _issuer_ref(name: str) -> dict[str, str]:
 
 
 class CertManager(pulumi.ComponentResource):
-    """Type `rustfs:index:CertManager`: cert-manager (installed or adopted) and the platform's ClusterIssuers.
+    """Type `rustfs:services:CertManager`: cert-manager (installed or adopted) and the platform's ClusterIssuers.
 
     Output: `issuers` (the names of the internal and ACME ClusterIssuers)."""
 

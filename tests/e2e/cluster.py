@@ -81,8 +81,9 @@ class RenderedTenant:
 
 
 def render_tenant(tmp: Path, servers: int, drives: int, engine_settings: Mapping[str, Any] | None = None,
-                  tenant: str = "e2e") -> RenderedTenant:
-    """Render the `existing` stack with its tenants replaced by one tenant of `servers` x `drives`."""
+                  tenant: str = "e2e", tls: bool = True) -> RenderedTenant:
+    """Render the `existing` stack with its tenants replaced by one tenant of `servers` x `drives`
+    (with `tls` False, the platform's `tls.enabled: false`: plain HTTP, no Certificate)."""
     from rustfs_component.plan import render_stack
 
     project = tmp / "project"
@@ -91,6 +92,8 @@ def render_tenant(tmp: Path, servers: int, drives: int, engine_settings: Mapping
         shutil.copy(REPO / name, project / name)
     document = yaml.safe_load((REPO / "stacks" / f"Pulumi.{BASE_STACK}.yaml").read_text())
     platform = document["config"]["rustfs-platform:platform"]
+    if not tls:
+        platform["tls"] = {"enabled": False}
     platform["tenants"] = [{
         "name": tenant,
         "pools": [{"name": "pool0", "servers": servers, "drives_per_server": drives, "drive_size": "1Gi"}],

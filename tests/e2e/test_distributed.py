@@ -49,7 +49,7 @@ LEASE_SECONDS = 4.0  # the lease our vanished lock holder asked for
 # --- fixtures --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory: pytest.TempPathFactory) -> RenderedTenant:
-    rendered = render_tenant(tmp_path_factory.mktemp("render"), SERVERS, DRIVES)
+    rendered = render_tenant(tmp_path_factory.mktemp("render"), SERVERS, DRIVES, tls=False)  # TLS: test_distributed_tls
     assert rendered.statefulset["spec"]["replicas"] == SERVERS
     assert len(rendered.statefulset["spec"]["volumeClaimTemplates"]) == DRIVES
     assert "command" not in rendered.container  # the image's entrypoint runs, with the rendered args
