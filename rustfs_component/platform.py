@@ -13,9 +13,11 @@ from rustfs_component.cold_tier import ColdTier
 from rustfs_component.config import TIERS, PlatformConfig, TierName
 from rustfs_component.config.limits import name_errors
 from rustfs_component.namespaces import PullSecret, create_namespaces
+from rustfs_component.services.cert_manager import SERVICE_ACCOUNT as CERT_MANAGER_SERVICE_ACCOUNT
 from rustfs_component.services.cert_manager import CertManager
 from rustfs_component.services.gateway import GatewayApi, TenantHosts
-from rustfs_component.services.ingress import IngressNginx, WayIn
+from rustfs_component.services.ingress import (LBC_NAMESPACE, LBC_SERVICE_ACCOUNT, IngressNginx, WayIn,
+                                               load_balancer_controller_values)
 from rustfs_component.tenant import Tenant, TenantPlacement
 from rustfs_component.tiers import StorageTiers
 
@@ -98,8 +100,18 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
             else dict(getattr(cluster_config, "node_selectors", {})))
         self.cert_manager = None
         if config.tls.enabled:  # the chart's pods need nodes
-            self.cert_manager = CertManager(f"{name}-cert-manager", config.tls, handle.provider, platform=name,
-                                            depends_on=list(handle.ready), opts=child)
+            acme = config.tls.acme
+            route53 = None
+            if acme is not None and acme.solver == "route53" and acme.route53_hosted_zone_id is not None:
+                # DNS-01 in Route53 (EKS only, PlatformConfig checks): an IRSA role for the chart's ServiceAccount.
+                route53 = handle.controller_identity(
+                    f"{name}-route53-role", "cert-manager-route53",
+                    namespace=config.tls.cert_manager_namespace, service_account=CERT_MANAGER_SERVICE_ACCOUNT,
+                    opts=child, hosted_zone_id=acme.route53_hosted_zone_id)
+            self.cert_manager = CertManager(
+                f"{name}-cert-manager", config.tls, handle.provider, platform=name, depends_on=list(handle.ready),
+                service_account_annotations=route53.service_account_annotations if route53 else None,
+                dns01_region=route53.settings["region"] if route53 else None, opts=child)
         way_in, gateway, way_in_after = self._way_in(name, config, cloud, handle)
         self.tenants = {}
         for tenant in config.tenants:
@@ -136,9 +148,15 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
         if ingress.kind == "ingress-nginx":
             if not ingress.install_controller or namespace is None:
                 return way_in, None, []
+            lbc = None
+            if ingress.aws_load_balancer_controller:  # EKS only (PlatformConfig checks)
+                identity = handle.controller_identity(
+                    f"{name}-lbc-role", "aws-load-balancer-controller",
+                    namespace=LBC_NAMESPACE, service_account=LBC_SERVICE_ACCOUNT, opts=child)
+                lbc = load_balancer_controller_values(identity.settings, identity.service_account_annotations)
             self.ingress = IngressNginx(f"{name}-ingress", ingress, namespace, handle.provider,
                                         annotations=cloud.ingress_service_annotations(ingress), labels=labels,
-                                        depends_on=list(handle.ready), opts=child)
+                                        depends_on=list(handle.ready), load_balancer_controller=lbc, opts=child)
             return way_in, None, [self.ingress]
         hosts = [TenantHosts(t.name, t.namespace_name, list(t.hosts)) for t in config.tenants if t.hosts]
         if not hosts:  # a Gateway needs a listener: no tenant has a host yet

@@ -38,6 +38,23 @@ class ClusterHandle:
     cloud_provider: pulumi.ProviderResource | None = None
     region: str = ""
 
+    def controller_identity(self, name: str, controller: str, *, namespace: str, service_account: str,
+                            opts: pulumi.ResourceOptions, **settings: str) -> "ControllerIdentity":
+        """A cloud identity for an in-cluster controller's ServiceAccount `namespace:service_account`, with the
+        permissions `controller` needs ('cert-manager-route53', 'aws-load-balancer-controller'); its resources are
+        named from `name`. Only clouds with workload identity implement it (EKS: an IRSA role); the config refuses
+        the features that need it elsewhere, so reaching this is a bug."""
+        raise ValueError(f"{controller}: no workload identity on this cluster's cloud")
+
+
+@dataclass(frozen=True)
+class ControllerIdentity:
+    """What `ClusterHandle.controller_identity` hands a controller: its ServiceAccount's annotations, and the cloud
+    facts its chart or issuer is configured with (`settings`, e.g. region, cluster name, VPC ID)."""
+
+    service_account_annotations: dict[str, pulumi.Output[str]]
+    settings: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+
 
 @dataclass(frozen=True)
 class TenantIdentity:

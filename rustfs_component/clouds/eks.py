@@ -6,6 +6,7 @@ pulumi-eks is not used: its resources live in a plugin, so its children cannot b
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,13 +15,18 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
-                                          cloud_provider, kubernetes_provider, render_kubeconfig)
+from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, ControllerIdentity,
+                                          TenantIdentity, cloud_provider, kubernetes_provider, render_kubeconfig)
 from rustfs_component.clouds.network import carve
 from rustfs_component.config.ingress import IngressConfig
 from rustfs_component.config import EbsTier, EksCluster, S3ColdTier
 
 EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
+# The AWS Load Balancer Controller's IAM policy, as its docs give it (docs/install/iam_policy.json of
+# https://github.com/kubernetes-sigs/aws-load-balancer-controller, the v2.14+/v3.x statement set the pinned chart
+# 3.5.0, app v3.5.0, needs: https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/deploy/installation/).
+# Written with `arn:aws:`; `load_balancer_controller_policy` swaps in the region's partition (aws-cn, aws-us-gov).
+LBC_POLICY_FILE = "aws_lbc_policy.json"
 
 
 def partition(region: str) -> str:
@@ -35,6 +41,25 @@ def partition(region: str) -> str:
 def _service_role_policy(service: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+
+
+def route53_dns01_policy(arn_partition: str, hosted_zone_id: str) -> str:
+    """cert-manager's DNS-01 permissions in Route53 (cert-manager.io/docs/configuration/acme/dns01/route53, "Set up
+    an IAM Policy"): GetChange on changes, TXT records only in the one hosted zone, and ListHostedZonesByName."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "route53:GetChange", "Resource": f"arn:{arn_partition}:route53:::change/*"},
+        {"Effect": "Allow", "Action": ["route53:ChangeResourceRecordSets", "route53:ListResourceRecordSets"],
+         "Resource": f"arn:{arn_partition}:route53:::hostedzone/{hosted_zone_id}",
+         "Condition": {"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsRecordTypes": ["TXT"]}}},
+        {"Effect": "Allow", "Action": "route53:ListHostedZonesByName", "Resource": "*"}]})
+
+
+def load_balancer_controller_policy(arn_partition: str) -> str:
+    """The AWS Load Balancer Controller's policy (LBC_POLICY_FILE) in `arn_partition`, compact (an inline policy
+    counts its characters)."""
+    text = importlib.resources.files("rustfs_component.clouds").joinpath(LBC_POLICY_FILE).read_text()
+    policy = json.loads(text.replace('"arn:aws:', f'"arn:{arn_partition}:'))
+    return json.dumps(policy, separators=(",", ":"))
 
 
 def irsa_trust_policy(oidc_arn: str, issuer_url: str, subjects: list[str]) -> str:
@@ -54,6 +79,34 @@ class EksClusterHandle(ClusterHandle):
 
     oidc_provider: aws.iam.OpenIdConnectProvider
     cold_tier_egress_cidrs: pulumi.Output[list[str]] | None = None
+    cluster_name: pulumi.Input[str] = ""
+    vpc_id: pulumi.Input[str] = ""
+
+    def controller_identity(self, name: str, controller: str, *, namespace: str, service_account: str,
+                            opts: pulumi.ResourceOptions, **settings: str) -> ControllerIdentity:
+        """An IRSA role `name` trusted by exactly `system:serviceaccount:<namespace>:<service_account>`, with the
+        controller's policy inline: 'cert-manager-route53' (`hosted_zone_id=`; settings: region) or
+        'aws-load-balancer-controller' (settings: clusterName, region, vpcId). The annotation's ARN resolves only
+        once the policy is attached, so the controller never starts without its permissions."""
+        arn_partition = partition(self.region)
+        facts: dict[str, pulumi.Input[str]]
+        if controller == "cert-manager-route53":
+            policy = route53_dns01_policy(arn_partition, settings["hosted_zone_id"])
+            facts = {"region": self.region}
+        elif controller == "aws-load-balancer-controller":
+            policy = load_balancer_controller_policy(arn_partition)
+            facts = {"clusterName": self.cluster_name, "region": self.region, "vpcId": self.vpc_id}
+        else:
+            raise ValueError(f"{controller}: no IAM policy known for this controller")
+        child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.cloud_provider))
+        subject = f"system:serviceaccount:{namespace}:{service_account}"
+        oidc = self.oidc_provider
+        role = aws.iam.Role(name, assume_role_policy=pulumi.Output.all(oidc.arn, oidc.url).apply(
+            lambda a: irsa_trust_policy(a[0], a[1], [subject])), opts=child)
+        attached = aws.iam.RolePolicy(name, role=role.id, policy=policy, opts=child)
+        role_arn = pulumi.Output.all(role.arn, attached.id).apply(lambda a: a[0])
+        return ControllerIdentity(service_account_annotations={"eks.amazonaws.com/role-arn": role_arn},
+                                  settings=facts)
 
 
 class EksClusterResource(pulumi.ComponentResource):
@@ -68,6 +121,7 @@ class EksClusterResource(pulumi.ComponentResource):
     aws_provider: pulumi.ProviderResource
     oidc_provider: aws.iam.OpenIdConnectProvider
     cluster: aws.eks.Cluster
+    vpc_id: pulumi.Output[str]
 
     def __init__(self, name: str, config: EksCluster, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rustfs:eks:Cluster", name, None, opts)
@@ -152,7 +206,8 @@ class EksClusterResource(pulumi.ComponentResource):
         self.handle = EksClusterHandle(kubeconfig=pulumi.Output.secret(kubeconfig), provider=provider,
                                        ready=[*node_groups, ebs_csi], cloud_provider=self.aws_provider,
                                        region=config.region, oidc_provider=self.oidc_provider,
-                                       cold_tier_egress_cidrs=cold_tier_egress)
+                                       cold_tier_egress_cidrs=cold_tier_egress, cluster_name=self.cluster.name,
+                                       vpc_id=self.vpc_id)
         self.register_outputs({"kubeconfig": self.handle.kubeconfig, "clusterName": self.cluster.name,
                                "oidcProviderArn": self.oidc_provider.arn})
 
@@ -160,6 +215,7 @@ class EksClusterResource(pulumi.ComponentResource):
         private_cidrs, public_cidrs = carve(config.vpc_cidr, len(config.availability_zones))
         vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=config.vpc_cidr, enable_dns_hostnames=True,
                           enable_dns_support=True, tags={"Name": f"{name}-vpc"}, opts=child)
+        self.vpc_id = vpc.id
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
         public_rt = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id,
                                        routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": igw.id}], opts=child)

@@ -87,6 +87,11 @@ class PlatformConfig(StrictModel):
                                 [(t.name, list(t.hosts)) for t in self.tenants])
         if way_in:
             raise ValueError(way_in[0])
+        acme = self.tls.acme
+        if acme is not None and acme.solver == "route53" and self.cluster.cloud != "eks":
+            raise ValueError(f"tls.acme.solver 'route53' applies to cluster.cloud 'eks' only, not "
+                             f"'{self.cluster.cloud}' (cert-manager's Route53 identity is an EKS IRSA role): "
+                             f"use tls.acme.solver 'http01'")
         raise_at("PlatformConfig", platform_errors(self))  # names the clouds refuse, sizes the volume types refuse
         return self
 

@@ -15,7 +15,7 @@ need the chart's templates. `tenant_certificate()` renders the Certificate a `Te
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +33,17 @@ CA_RENEW_BEFORE = "720h"
 TYPE_TOKEN = "rustfs:services:CertManager"
 
 
-def chart_values(config: TlsConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The chart's values: its CRDs installed (and kept on uninstall, so certificates survive a reinstall)."""
+SERVICE_ACCOUNT = CHART  # the chart's controller ServiceAccount: its fullname, i.e. the release name
+
+
+def chart_values(config: TlsConfig, extra: dict[str, Any] | None = None, *,
+                 service_account_annotations: Mapping[str, pulumi.Input[str]] | None = None) -> dict[str, Any]:
+    """The chart's values: its CRDs installed (and kept on uninstall, so certificates survive a reinstall); with
+    `service_account_annotations` (a cloud identity, e.g. the IRSA role of Route53 DNS-01) on the controller's
+    ServiceAccount, named explicitly so the role's trust policy and the chart agree."""
     values: dict[str, Any] = {"crds": {"enabled": True, "keep": True}}
+    if service_account_annotations:
+        values["serviceAccount"] = {"name": SERVICE_ACCOUNT, "annotations": dict(service_account_annotations)}
     values.update(extra or {})
     return values
 
@@ -57,13 +65,19 @@ def _issuer_ref(name: str) -> dict[str, str]:
 class CertManager(pulumi.ComponentResource):
     """Type `rustfs:services:CertManager`: cert-manager (installed or adopted) and the platform's ClusterIssuers.
 
-    Output: `issuers` (the names of the internal and ACME ClusterIssuers)."""
+    Output: `issuers` (the names of the internal and ACME ClusterIssuers).
+
+    With the Route53 solver, `service_account_annotations` give the controller's ServiceAccount its cloud identity
+    (the platform asks the cluster's cloud for it: on EKS an IRSA role) and `dns01_region` is the solver's region."""
 
     issuers: Issuers
     release: k8s.helm.v3.Release | None
 
     def __init__(self, name: str, config: TlsConfig, provider: k8s.Provider, *, platform: str,
-                 depends_on: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None) -> None:
+                 depends_on: Sequence[pulumi.Resource] = (),
+                 service_account_annotations: Mapping[str, pulumi.Input[str]] | None = None,
+                 dns01_region: pulumi.Input[str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
         namespace = config.cert_manager_namespace
         labels = {"app.kubernetes.io/part-of": platform, "app.kubernetes.io/managed-by": "pulumi"}
@@ -73,7 +87,8 @@ class CertManager(pulumi.ComponentResource):
             self.release = k8s.helm.v3.Release(
                 f"{name}-release",
                 name=CHART, chart=CHART_REPOSITORY, version=CHART_VERSION, namespace=namespace,
-                create_namespace=True, values=chart_values(config),
+                create_namespace=True,
+                values=chart_values(config, service_account_annotations=service_account_annotations),
                 # The webhook must answer before any issuer is applied: wait for the release's pods.
                 skip_await=False, atomic=True, cleanup_on_fail=True, timeout=600,
                 opts=base)
@@ -102,10 +117,14 @@ class CertManager(pulumi.ComponentResource):
         external = None
         if config.acme is not None:
             acme = config.acme
+            route53: dict[str, Any] = {"hostedZoneID": acme.route53_hosted_zone_id}
+            if dns01_region is not None:
+                route53["region"] = dns01_region
             solver: dict[str, Any] = (
                 {"http01": {"ingress": {"ingressClassName": acme.ingress_class}}} if acme.solver == "http01"
-                # Route53 credentials: the cert-manager ServiceAccount's IRSA role (docs/tls.md).
-                else {"dns01": {"route53": {"hostedZoneID": acme.route53_hosted_zone_id}}})
+                # Route53 credentials: the cert-manager ServiceAccount's IRSA role (ambient credentials, which
+                # cert-manager allows ClusterIssuers by default; docs/tls.md).
+                else {"dns01": {"route53": route53}})
             issuer = self._custom(
                 f"{name}-acme-issuer", "ClusterIssuer", f"{platform}-acme", None, labels,
                 {"acme": {"server": acme.server, "email": acme.email,

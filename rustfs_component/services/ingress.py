@@ -4,6 +4,8 @@
       Namespace           network.ingress_controller_namespace (Pod Security 'baseline')
       Release             chart ingress-nginx 4.15.1 (../shared/schemas/helm/versions.json), its own Service off
       Service             `ingress-nginx-controller`, type LoadBalancer, with the cloud's annotations
+      Release             (EKS, `ingress.aws_load_balancer_controller`) chart aws-load-balancer-controller 3.5.0
+                          into kube-system, with its IRSA role; the Service waits for it (its webhook and its NLB)
     tenant_ingress()      Ingress `<tenant>` in the tenant's namespace: TLS, S3-friendly proxy settings,
                           a rule per host and per `*.<host>` (virtual-hosted-style buckets)
 
@@ -47,6 +49,13 @@ S3_ANNOTATIONS = {
     f"{NGINX}/proxy-send-timeout": "3600",
 }
 LONG_TIMEOUT_SECONDS = 3600
+# The AWS Load Balancer Controller (../shared/schemas/helm/versions.json): it makes the Service's NLB on EKS when
+# `ingress.aws_load_balancer_controller` is on. Its ServiceAccount is the one its IRSA role trusts.
+LBC_CHART = "aws-load-balancer-controller"
+LBC_CHART_VERSION = "3.5.0"
+LBC_CHART_REPOSITORY = "https://aws.github.io/eks-charts"
+LBC_NAMESPACE = "kube-system"
+LBC_SERVICE_ACCOUNT = "aws-load-balancer-controller"
 
 
 @dataclass(frozen=True)
@@ -84,14 +93,29 @@ def chart_values(config: IngressConfig, namespace: str) -> dict[str, Any]:
     }
 
 
+def load_balancer_controller_values(settings: Mapping[str, pulumi.Input[str]],
+                                    service_account_annotations: Mapping[str, pulumi.Input[str]]) -> dict[str, Any]:
+    """The AWS Load Balancer Controller chart's values: the cluster's facts from its cloud (`clusterName`, `region`,
+    `vpcId`: no instance metadata lookups) and its ServiceAccount, named as its IRSA role's trust policy says."""
+    return {**settings, "replicaCount": 2,
+            "serviceAccount": {"create": True, "name": LBC_SERVICE_ACCOUNT,
+                               "annotations": dict(service_account_annotations)}}
+
+
 class IngressNginx(pulumi.ComponentResource):
-    """Type `rustfs:services:IngressNginx`: ingress-nginx in `namespace`, reachable through one load balancer."""
+    """Type `rustfs:services:IngressNginx`: ingress-nginx in `namespace`, reachable through one load balancer.
+
+    `load_balancer_controller`: the values of an AWS Load Balancer Controller release to install first (see
+    `load_balancer_controller_values`); None installs none (the cloud's own controller serves the Service)."""
 
     service: k8s.core.v1.Service
+    load_balancer_controller: k8s.helm.v3.Release | None
 
     def __init__(self, name: str, config: IngressConfig, namespace: str, provider: k8s.Provider, *,
                  annotations: Mapping[str, str], labels: Mapping[str, str],
-                 depends_on: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None) -> None:
+                 depends_on: Sequence[pulumi.Resource] = (),
+                 load_balancer_controller: Mapping[str, Any] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("rustfs:services:IngressNginx", name, None, opts)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
         ns = k8s.core.v1.Namespace(
@@ -103,6 +127,16 @@ class IngressNginx(pulumi.ComponentResource):
             name=RELEASE_NAME, chart=CHART, version=CHART_VERSION, repository_opts={"repo": CHART_REPOSITORY},
             namespace=namespace, values=chart_values(config, namespace),
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[ns, *depends_on])))
+        self.load_balancer_controller = None
+        if load_balancer_controller is not None:
+            # Waited for (its webhook mutates Services); destroyed after the Service, so it removes the NLB first.
+            self.load_balancer_controller = k8s.helm.v3.Release(
+                f"{name}-lbc",
+                name=LBC_CHART, chart=LBC_CHART, version=LBC_CHART_VERSION,
+                repository_opts={"repo": LBC_CHART_REPOSITORY}, namespace=LBC_NAMESPACE,
+                values=dict(load_balancer_controller), skip_await=False, timeout=600,
+                opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=list(depends_on))))
+        controllers = [release] + ([self.load_balancer_controller] if self.load_balancer_controller else [])
         self.service = k8s.core.v1.Service(
             f"{name}-lb",
             metadata={"name": SERVICE_NAME, "namespace": namespace, "labels": dict(labels),
@@ -112,7 +146,7 @@ class IngressNginx(pulumi.ComponentResource):
                   "external_traffic_policy": "Local",
                   "ports": [{"name": "http", "port": 80, "target_port": "http", "protocol": "TCP"},
                             {"name": "https", "port": 443, "target_port": "https", "protocol": "TCP"}]},
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[release])))
+            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=controllers)))
         self.register_outputs({"service": self.service.metadata.apply(lambda m: f"{m.namespace}/{m.name}")})
 
 
