@@ -102,16 +102,19 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
         if config.tls.enabled:  # the chart's pods need nodes
             acme = config.tls.acme
             route53 = None
-            if acme is not None and acme.solver == "route53" and acme.route53_hosted_zone_id is not None:
-                # DNS-01 in Route53 (EKS only, PlatformConfig checks): an IRSA role for the chart's ServiceAccount.
+            zone = acme.route53_hosted_zone_id if acme is not None and acme.solver == "route53" else None
+            dns01 = zone is not None
+            if zone is not None and config.tls.cert_manager == "install":
+                # DNS-01 in Route53 (EKS only, PlatformConfig checks): an IRSA role for the chart's ServiceAccount
+                # (an adopted cert-manager brings its own identity).
                 route53 = handle.controller_identity(
                     f"{name}-route53-role", "cert-manager-route53",
                     namespace=config.tls.cert_manager_namespace, service_account=CERT_MANAGER_SERVICE_ACCOUNT,
-                    opts=child, hosted_zone_id=acme.route53_hosted_zone_id)
+                    opts=child, hosted_zone_id=zone)
             self.cert_manager = CertManager(
                 f"{name}-cert-manager", config.tls, handle.provider, platform=name, depends_on=list(handle.ready),
                 service_account_annotations=route53.service_account_annotations if route53 else None,
-                dns01_region=route53.settings["region"] if route53 else None, opts=child)
+                dns01_region=handle.region if dns01 else None, opts=child)
         way_in, gateway, way_in_after = self._way_in(name, config, cloud, handle)
         self.tenants = {}
         for tenant in config.tenants:

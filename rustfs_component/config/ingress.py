@@ -54,8 +54,8 @@ class IngressConfig(StrictModel):
                     "false: use the existing IngressClass `class_name`. Default true.")
     aws_load_balancer_controller: bool = Field(
         default=False,
-        description="EKS only: the Service gets the AWS Load Balancer Controller's NLB annotations (type 'external', "
-                    "target type 'ip', `scheme`); the controller must run in the cluster (docs/component.md). "
+        description="EKS only: install the AWS Load Balancer Controller (its chart, with an IRSA role) and give the "
+                    "Service its NLB annotations (type 'external', target type 'ip', `scheme`) (docs/component.md). "
                     "Default false: the in-tree cloud provider's NLB (type 'nlb').")
     internal_subnet_id: str | None = Field(
         default=None, pattern=r"^subnet-[a-z0-9]+$",

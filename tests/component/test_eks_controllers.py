@@ -4,6 +4,7 @@ Balancer Controller in front of ingress-nginx. One eks variant with both renders
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -96,7 +97,8 @@ def test_route53_policy_is_cert_managers_documented_one_on_the_zone(plan: Plan) 
     assert len(statements) == 3
 
 
-def test_cert_manager_service_account_carries_the_role_and_the_values_validate(plan: Plan) -> None:
+def test_cert_manager_service_account_carries_the_role_and_the_values_validate(plan: Plan,
+                                                                             plans: dict[str, Plan]) -> None:
     values = _release(plan, "rustfs-cert-manager-release")["values"]
     assert values["serviceAccount"]["name"] == "cert-manager"
     assert values["serviceAccount"]["annotations"] == {ROLE_ANNOTATION: _role_arn(plan, "rustfs-route53-role")}
@@ -104,6 +106,11 @@ def test_cert_manager_service_account_carries_the_role_and_the_values_validate(p
     # The annotation resolves only once the policy is attached: the release waits for both.
     release = _one(plan, RELEASE, "rustfs-cert-manager-release").urn
     assert _depends_on(plan, release, _one(plan, ROLE_POLICY, "rustfs-route53-role").urn)
+    # Without Route53 nor the LBC (the eks stack as it is): no controller role, no annotation, no LBC.
+    plain = plans["eks"]
+    assert plain.find(ROLE, "rustfs-route53-role") == [] and plain.find(ROLE, "rustfs-lbc-role") == []
+    assert "serviceAccount" not in _release(plain, "rustfs-cert-manager-release")["values"]
+    assert plain.find(RELEASE, "rustfs-ingress-lbc") == []
 
 
 def test_route53_solver_names_its_zone_and_region(plan: Plan) -> None:
@@ -112,13 +119,6 @@ def test_route53_solver_names_its_zone_and_region(plan: Plan) -> None:
     [solver] = issuer["spec"]["acme"]["solvers"]
     assert solver["dns01"]["route53"] == {"hostedZoneID": ZONE, "region": "eu-central-1"}
     assert validate_custom(issuer) == []
-
-
-def test_plain_eks_has_no_controller_roles(plans: dict[str, Plan]) -> None:
-    plan = plans["eks"]
-    assert plan.find(ROLE, "rustfs-route53-role") == [] and plan.find(ROLE, "rustfs-lbc-role") == []
-    assert "serviceAccount" not in _release(plan, "rustfs-cert-manager-release")["values"]
-    assert plan.find(RELEASE, "rustfs-ingress-lbc") == []
 
 
 # --- AWS Load Balancer Controller ----------------------------------------------------------------------------------
@@ -192,3 +192,15 @@ def test_roles_are_the_platforms_children_with_the_clusters_aws_provider(plan: P
         for registration in (_one(plan, ROLE, name), _one(plan, ROLE_POLICY, name)):
             assert registration.parent.endswith("rustfs:index:ObjectStoragePlatform::rustfs")
             assert registration.provider.startswith(provider.urn)
+
+
+def test_an_adopted_cert_manager_gets_no_role_but_the_solver_keeps_its_region(tmp_path: Path) -> None:
+    def adopted(config: dict[str, Any]) -> None:
+        _controllers(config)
+        config["rustfs-platform:platform"]["tls"]["cert_manager"] = "existing"
+
+    plan = render_variant(tmp_path, "eks", adopted)
+    assert plan.find(ROLE, "rustfs-route53-role") == [] and plan.find(RELEASE, "rustfs-cert-manager-release") == []
+    [issuer] = [o for o in kubernetes_objects(plan) if o["kind"] == "ClusterIssuer"
+                and o["metadata"]["name"] == "rustfs-acme"]
+    assert issuer["spec"]["acme"]["solvers"][0]["dns01"]["route53"]["region"] == "eu-central-1"
