@@ -130,7 +130,7 @@ class LocalDrive:
         except NotADirectoryError as exc:
             raise FileNotFound(str(exc)) from exc
         except OSError as exc:
-            raise DriveError(f"{self.endpoint}: {exc}") from exc
+            raise _drive_error(self.endpoint, exc) from exc
 
     # --- identity and lifecycle ---------------------------------------------------------------------
     async def read_format(self) -> bytes | None:
@@ -241,7 +241,7 @@ class LocalDrive:
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise FileNotFound(path) from exc
         except OSError as exc:
-            raise DriveError(f"{self.endpoint}: {exc}") from exc
+            raise _drive_error(self.endpoint, exc) from exc
 
     async def read_meta(self, volume: str, path: str) -> bytes:
         data = self.read_meta_nowait(volume, path)
@@ -255,7 +255,7 @@ class LocalDrive:
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise FileNotFound(path) from exc
         except OSError as exc:
-            raise DriveError(f"{self.endpoint}: {exc}") from exc
+            raise _drive_error(self.endpoint, exc) from exc
         return FileStat(st.st_size, st.st_mtime_ns, st.st_ino)
 
     async def write_file(self, volume: str, path: str, data: bytes) -> None:
@@ -335,6 +335,15 @@ class LocalDrive:
     # --- listing ------------------------------------------------------------------------------------
     async def walk(self, volume: str, prefix: str, marker: str, limit: int, delimited: bool) -> list[WalkEntry]:
         return await self._call(walk_volume, self._vol(volume), prefix, marker, limit, delimited)
+
+
+def _drive_error(endpoint: str, exc: OSError) -> DriveError:
+    """A failed file operation as the object layer sees it. A name longer than the file system allows
+    cannot exist: that is "not found", an answer about the name, never a fault of the drive (which would
+    take it offline for every caller)."""
+    if exc.errno == errno.ENAMETOOLONG:
+        return FileNotFound(f"{endpoint}: name too long")
+    return DriveError(f"{endpoint}: {exc}")
 
 
 def _read_all(path: str) -> bytes:

@@ -133,3 +133,22 @@ def test_format_needs_half_the_pool_and_formats_nothing_below(tmp_path: Path) ->
         assert [await d.read_format() for d in fresh] == [None] * 4
         await asyncio.gather(*(d.close() for d in raw + fresh))
     run(scenario())
+
+
+def test_a_name_too_long_for_the_file_system_is_not_found_and_never_takes_the_drive_offline(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        _, drives = await _pool(tmp_path, count=1)
+        [drive] = drives
+        await drive.make_volume("b")
+        name = "a" * 300 + ".xl.meta"                # one path segment over NAME_MAX (255)
+        with pytest.raises(FileNotFound):
+            drive.read_meta_nowait("b", name)
+        with pytest.raises(FileNotFound):
+            await drive.read_meta("b", name)
+        with pytest.raises(FileNotFound):
+            await drive.stat_file("b", name)
+        with pytest.raises(FileNotFound):
+            await drive.read_file("b", name)
+        assert drive.state == "online"
+        await _close(drives)
+    run(scenario())
