@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ def free_port() -> int:
 
 class Server:
     name = "server"
+    context: ssl.SSLContext | None = None   # the CAs to trust when the server speaks HTTPS
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -60,7 +62,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")
             try:
-                urllib.request.urlopen(self.url + path, timeout=1).read()
+                urllib.request.urlopen(self.url + path, timeout=1, context=self.context).read()
                 return
             except urllib.error.HTTPError:
                 return  # it answers

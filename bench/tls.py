@@ -20,8 +20,6 @@ import ssl
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,21 +43,6 @@ class TlsEngine(Engine):
     @property
     def url(self) -> str:
         return f"https://{self.host}:{self.port}"
-
-    def _wait_until(self, path: str, seconds: float = 30.0) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")
-            try:
-                urllib.request.urlopen(self.url + path, timeout=1, context=self.context).read()
-                return
-            except urllib.error.HTTPError:
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not start in {seconds}s")
 
 
 def populate(server: Engine, paths: list[str], context: ssl.SSLContext | None) -> None:
