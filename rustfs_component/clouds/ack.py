@@ -158,7 +158,6 @@ class Ack:
                          secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
         return oss_cold_tier(name, config, tenants, handle.region, opts)
 
-
     def ingress_service_annotations(self, config: IngressConfig) -> dict[str, str]:
         # A CLB (SLB) from the cloud-controller-manager: 'address-type' internet | intranet (Alibaba Cloud doc
         # "Configure a Classic Load Balancer by using annotations", alibabacloud.com/help/en/document_detail/86531.html;
@@ -166,5 +165,7 @@ class Ack:
         # ingress.service_annotations if wanted (docs/component.md).
         address = "intranet" if config.scheme == "internal" else "internet"
         return {"service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type": address}
+
+
 
 CLOUD = Ack()

@@ -376,7 +376,6 @@ class Eks:
         return s3_cold_tier(name, config, tenants, handle.region, handle.oidc_provider, opts,
                             egress_cidrs=handle.cold_tier_egress_cidrs)
 
-
     def ingress_service_annotations(self, config: IngressConfig) -> dict[str, str]:
         # AWS Load Balancer Controller docs, guide/service/nlb and guide/service/annotations
         # (kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/nlb): type 'external' hands
@@ -391,5 +390,7 @@ class Eks:
         if config.scheme == "internal":
             annotations["service.beta.kubernetes.io/aws-load-balancer-internal"] = "true"
         return annotations
+
+
 
 CLOUD = Eks()

@@ -63,9 +63,10 @@ class Existing:
                          secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
         return external_s3_cold_tier(config, tenants, secret_access_key)
 
-
     def ingress_service_annotations(self, config: IngressConfig) -> dict[str, str]:
         # Unknown cloud: whatever the cluster's load balancer needs goes in ingress.service_annotations.
         return {}
+
+
 
 CLOUD = Existing()

@@ -137,10 +137,11 @@ class Tanzu:
                          secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
         return external_s3_cold_tier(config, tenants, secret_access_key)
 
-
     def ingress_service_annotations(self, config: IngressConfig) -> dict[str, str]:
         # The Supervisor's load balancer (NSX, NSX ALB or HAProxy) serves `type: LoadBalancer` with no annotation; its
         # ingress CIDR decides who reaches it. AKO's own IngressClass is used with ingress.install_controller false.
         return {}
+
+
 
 CLOUD = Tanzu()

@@ -175,12 +175,13 @@ class Tke:
                          secret_access_key: pulumi.Input[str] | None) -> dict[str, ColdTierAccess]:
         return cos_cold_tier(name, config, tenants, handle.region, opts)
 
-
     def ingress_service_annotations(self, config: IngressConfig) -> dict[str, str]:
         # A CLB from TKE's service controller: public by default; 'qcloud-loadbalancer-internal-subnetid' makes it an
         # internal CLB in that subnet (Tencent Cloud doc "Service Annotation", tencentcloud.com/document/product/457/39142).
         if config.scheme == "internal" and config.internal_subnet_id is not None:
             return {"service.kubernetes.io/qcloud-loadbalancer-internal-subnetid": config.internal_subnet_id}
         return {}
+
+
 
 CLOUD = Tke()
