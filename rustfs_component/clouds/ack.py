@@ -167,5 +167,4 @@ class Ack:
         return {"service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type": address}
 
 
-
 CLOUD = Ack()

@@ -392,5 +392,4 @@ class Eks:
         return annotations
 
 
-
 CLOUD = Eks()

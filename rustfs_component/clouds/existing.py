@@ -68,5 +68,4 @@ class Existing:
         return {}
 
 
-
 CLOUD = Existing()

@@ -143,5 +143,4 @@ class Tanzu:
         return {}
 
 
-
 CLOUD = Tanzu()

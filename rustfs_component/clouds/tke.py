@@ -183,5 +183,4 @@ class Tke:
         return {}
 
 
-
 CLOUD = Tke()
