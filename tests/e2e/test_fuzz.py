@@ -82,10 +82,10 @@ def response_complete(buf: bytes, head: bool = False) -> bool:
     for line in lines[1:]:
         k, _, v = line.partition(b":")
         headers[k.strip().lower()] = v.strip()
+    if 100 <= status < 200:   # 100 Continue: the final response follows (also to a HEAD)
+        return response_complete(body, head)
     if head or status in (204, 304):
         return True
-    if 100 <= status < 200:   # 100 Continue: the final response follows
-        return response_complete(body, head)
     if b"content-length" in headers:
         return len(body) >= int(headers[b"content-length"])
     if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
