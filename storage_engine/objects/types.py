@@ -22,6 +22,7 @@ NULL_VERSION = "null"
 VersioningStatus = Literal["", "Enabled", "Suspended"]  # "" = never enabled
 ChecksumAlgorithm = Literal["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"]
 ChecksumType = Literal["FULL_OBJECT", "COMPOSITE"]
+SseMode = Literal["S3", "KMS", "C"]                    # SSE-S3, SSE-KMS, SSE-C (docs/encryption.md)
 
 
 class PutBody(Protocol):
@@ -42,6 +43,26 @@ class PutBody(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SseRequest:
+    """The encryption a request (or its bucket's default) asks for (docs/encryption.md)."""
+
+    mode: SseMode
+    kms_key_id: str | None = None                  # KMS: the key; None = the server's default key
+    context: dict[str, str] = field(default_factory=dict)   # KMS: the client's encryption context
+    customer_key: bytes | None = None              # C: the 32-byte key, already checked against its MD5
+
+
+@dataclass(frozen=True, slots=True)
+class SseInfo:
+    """How a stored version is encrypted: what GET, HEAD and PUT responses say about it."""
+
+    mode: SseMode
+    kms_key_id: str | None = None                  # S3 and KMS modes: the key that wraps the data key
+    context: dict[str, str] = field(default_factory=dict)
+    customer_key_md5: str | None = None            # C: base64 MD5 of the key the request gave
+
+
 @dataclass(slots=True)
 class PutOptions:
     metadata: dict[str, str] = field(default_factory=dict)
@@ -56,6 +77,8 @@ class PutOptions:
     # CompleteMultipartUpload: the client's whole-object x-amz-checksum-* values (algorithm -> base64);
     # a mismatch with the computed value -> BadDigest, and nothing is committed.
     expected_checksums: dict[str, str] = field(default_factory=dict)
+    # None: the bucket's default encryption, else "encrypt everything" (kms_auto_encryption), else none.
+    sse: SseRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +106,7 @@ class ObjectInfo:
     checksums: dict[str, str] = field(default_factory=dict)   # whole object; COMPOSITE values end "-N"
     checksum_type: ChecksumType | None = None
     parts: tuple[PartInfo, ...] = ()               # multipart objects: the parts, in order
+    sse: SseInfo | None = None                     # None: stored in plaintext
 
 
 @dataclass(frozen=True, slots=True)
