@@ -8,7 +8,8 @@ Every layer raises these; only the HTTP layer turns them into XML (``api.xml.err
      |-- BucketNotEmpty, BucketAlreadyOwnedByYou, ...                     (conflicts, 409)
      |-- InvalidArgument, InvalidRange, MalformedXML, BadDigest, ...      (bad input, 400/416)
      |-- PreconditionFailed (412), NotModified (304)                      (conditional requests)
-     '-- InternalError, SlowDown, ServiceUnavailable (5xx)                (our side; never for bad input)
+     |-- SseCustomerKeyRequired (400 InvalidRequest), KMSNotFound (400)   (server-side encryption)
+     '-- InternalError, SlowDown, ServiceUnavailable, KMSUnavailable (5xx) (our side; never for bad input)
 
 Raise with a message for the client: ``raise NoSuchKey()`` or ``raise InvalidArgument("bad x-amz-foo")``.
 """
@@ -32,8 +33,9 @@ class S3Error(Exception):
         super().__init__(f"{self.code}: {self.message}")
 
 
-def _error(code: str, status: int, message: str) -> type[S3Error]:
-    cls = type(code, (S3Error,), {"code": code, "status": status, "default_message": message})
+def _error(code: str, status: int, message: str, *, name: str | None = None,
+           base: type[S3Error] = S3Error) -> type[S3Error]:
+    cls = type(name or code, (base,), {"code": code, "status": status, "default_message": message})
     cls.__module__ = __name__
     return cls
 
@@ -151,3 +153,20 @@ ServiceUnavailable = _error("ServiceUnavailable", 503, "The service is unavailab
 # Fewer drives answered than the quorum needs: the data may exist but cannot be served safely now.
 InsufficientReadQuorum = _error("InsufficientReadQuorum", 503, "Storage resources are insufficient for the read operation.")
 InsufficientWriteQuorum = _error("InsufficientWriteQuorum", 503, "Storage resources are insufficient for the write operation.")
+
+# --- server-side encryption (docs/encryption.md "S3 errors") --------------------------------------
+# The KMS is unreachable, timed out, or answered 5xx after the retries: encrypted PUTs and GETs fail closed.
+KMSUnavailable = _error("KMSUnavailable", 503, "The KMS is unavailable. Please retry.")
+# An SSE-KMS key id the KMS does not have (AWS's code, dot included).
+KMSNotFound = _error("KMS.NotFoundException", 400, "The specified KMS key does not exist.", name="KMSNotFound")
+# A GET/HEAD of an SSE-C object without the customer-key headers: AWS answers 400 InvalidRequest.
+SseCustomerKeyRequired = _error(
+    "InvalidRequest", 400,
+    "The object was stored using a form of Server Side Encryption. "
+    "The correct parameters must be provided to retrieve the object.",
+    name="SseCustomerKeyRequired", base=InvalidRequest)
+# SSE-C headers over plain HTTP (unless settings.sse_c_allow_insecure).
+SseCustomerKeyInsecure = _error(
+    "InvalidRequest", 400,
+    "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.",
+    name="SseCustomerKeyInsecure", base=InvalidRequest)
