@@ -11,6 +11,7 @@ from rustfs_component.config.base import DnsLabel, StrictModel
 from rustfs_component.config.clusters import (AckCluster, ClusterConfig, EksCluster, ExistingCluster,
                                               TanzuCluster, TkeCluster, check_tiers_defined)
 from rustfs_component.config.ingress import IngressConfig, ingress_errors
+from rustfs_component.config.kms import KmsConfig, kms_errors
 from rustfs_component.config.network import S3Clients
 from rustfs_component.config.limits import check_dns_subdomain, platform_errors, raise_at
 from rustfs_component.config.tenants import TenantConfig
@@ -75,6 +76,8 @@ class PlatformConfig(StrictModel):
     tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS (on by default). Default: see TlsConfig.")
     ingress: IngressConfig = Field(default_factory=IngressConfig,
                                    description="The way in from outside the cluster. Default: see IngressConfig.")
+    kms: KmsConfig = Field(default_factory=KmsConfig,
+                           description="Vault, the KMS of every tenant (installed by default). Default: see KmsConfig.")
 
     @model_validator(mode="after")
     def _check(self) -> "PlatformConfig":
@@ -92,6 +95,9 @@ class PlatformConfig(StrictModel):
             raise ValueError(f"tls.acme.solver 'route53' applies to cluster.cloud 'eks' only, not "
                              f"'{self.cluster.cloud}' (cert-manager's Route53 identity is an EKS IRSA role): "
                              f"use tls.acme.solver 'http01'")
+        kms = kms_errors(self.kms, self.cluster.cloud, self.tls.enabled)
+        if kms:
+            raise ValueError(kms[0])
         raise_at("PlatformConfig", platform_errors(self))  # names the clouds refuse, sizes the volume types refuse
         return self
 
