@@ -2,9 +2,11 @@
 
 The header is a msgpack list ``[FORMAT, [version, ...]]``, newest version first; each version is a map
 with short keys (it is read on every request and every listed key). A version keeps its logical
-``size`` (what the client sent) apart from the ``stored`` size of each part (what was erasure coded),
-so a later encryption stage can change one without the other. The inline section maps a version's
-``data_id`` to this drive's shard records.
+``size`` (what the client sent) apart from the ``stored`` size of each part (what was erasure coded):
+encryption makes them differ. An encrypted version carries its envelope under ``"se"`` (the packed
+``crypto.envelope.Envelope``: cipher, sealed and wrapped keys, KMS key id; docs/encryption.md); a version
+without it is plaintext, so metadata written before encryption reads unchanged. The inline section maps a
+version's ``data_id`` to this drive's shard records.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ FORMAT = 1
 class PartMeta:
     number: int
     size: int                      # logical bytes
-    stored_size: int               # bytes after the pipeline stages, as erasure coded
+    stored_size: int               # bytes as stored (after the transform: ciphertext), as erasure coded
     etag: str
     mod_time: float = 0.0
     checksums: dict[str, str] = field(default_factory=dict)
@@ -57,6 +59,7 @@ class Version:
     multipart: bool = False
     checksums: dict[str, str] = field(default_factory=dict)
     checksum_type: str | None = None
+    sse: dict[str, Any] | None = None      # the encryption envelope, packed; None: stored in plaintext
 
     @property
     def has_data(self) -> bool:
@@ -73,6 +76,8 @@ class Version:
             "di": self.distribution, "pt": [p.pack() for p in self.parts], "mp": self.multipart,
             "ck": self.checksums, "ct": self.checksum_type,
         })
+        if self.sse is not None:
+            doc["se"] = self.sse
         return doc
 
     @classmethod
@@ -85,12 +90,21 @@ class Version:
             etag=str(doc["et"]), metadata=dict(doc["md"]), tags=dict(doc["tg"]), storage_class=str(doc["sc"]),
             inline=bool(doc["in"]), data_blocks=int(k), parity_blocks=int(m), block_size=int(block),
             distribution=[int(x) for x in doc["di"]], parts=[PartMeta.unpack(p) for p in doc["pt"]],
-            multipart=bool(doc["mp"]), checksums=dict(doc["ck"]), checksum_type=doc["ct"])
+            multipart=bool(doc["mp"]), checksums=dict(doc["ck"]), checksum_type=doc["ct"],
+            sse=_envelope_doc(doc.get("se")))
 
     def same_data(self, other: Version) -> bool:
         """Whether two drives' copies describe the same stored data."""
         return (self.version_id, self.data_id, self.mod_time, self.delete_marker) == (
             other.version_id, other.data_id, other.mod_time, other.delete_marker)
+
+
+def _envelope_doc(raw: Any) -> dict[str, Any] | None:
+    """The ``"se"`` map as stored. Anything but a map is kept as an empty one, which the reader refuses
+    (InternalError), so a damaged envelope never reads as plaintext."""
+    if raw is None:
+        return None
+    return dict(raw) if isinstance(raw, dict) else {}
 
 
 def encode_header(versions: list[Version]) -> bytes:

@@ -2,9 +2,10 @@
 
 Which set a key lives in, and writing shards before a commit, is ``placement``'s job.
 
-A PUT streams the body through the pipeline (MD5, stages) into shard files in each drive's temporary
-area, then, under the key lock, re-reads the metadata, checks preconditions and commits: data dirs are
-renamed into place and the new version list written atomically on every drive, with a write quorum.
+A PUT streams the body through the pipeline (MD5, and the object's own transform when it is encrypted)
+into shard files in each drive's temporary area, then, under the key lock, re-reads the metadata, checks
+preconditions and commits: data dirs are renamed into place and the new version list written atomically on
+every drive, with a write quorum.
 Readers take no lock: they read the metadata, then open every shard file before streaming, so a later
 overwrite cannot tear a GET in progress.
 """
@@ -36,8 +37,8 @@ from storage_engine.objects import listing, names, versions
 from storage_engine.objects.buckets import BucketMeta, BucketStore
 from storage_engine.objects.healer import Healer
 from storage_engine.objects.multipart import Multipart
-from storage_engine.objects.pipeline import Stage
 from storage_engine.objects.placement import Placement, discard, write_data
+from storage_engine.objects.transform import ReadTransform
 from storage_engine.objects.types import (BucketInfo, CompletePart, DeleteResult, HealReport, ListObjectsResult,
                                           ListPartsResult, ListUploadsResult, ListVersionsResult, ObjectInfo,
                                           PartInfo, PutBody, PutOptions, UploadInfo, VersioningStatus)
@@ -47,31 +48,44 @@ log = logging.getLogger(__name__)
 
 
 class ObjectReaderImpl:
-    __slots__ = ("info", "_reader")
+    """An open version; with a ``ReadTransform`` (encrypted), plaintext offsets map to stored packages."""
 
-    def __init__(self, info: ObjectInfo, reader: VersionReader) -> None:
+    __slots__ = ("info", "_reader", "_transform")
+
+    def __init__(self, info: ObjectInfo, reader: VersionReader, transform: ReadTransform | None = None) -> None:
         self.info = info
         self._reader = reader
+        self._transform = transform
 
     def stream(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
-        # No stages yet, so logical offsets are stored offsets.
-        return self._reader.stream(offset, length)  # type: ignore[return-value]  # bytes without views
+        if self._transform is None:
+            return self._reader.stream(offset, length)  # type: ignore[return-value]  # bytes without views
+        return self._decoded(offset, length, views=False)
 
     def stream_views(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes | memoryview]:
-        return self._reader.stream(offset, length, views=True)
+        if self._transform is None:
+            return self._reader.stream(offset, length, views=True)
+        return self._decoded(offset, length, views=True)
+
+    def _decoded(self, offset: int, length: int | None, views: bool) -> AsyncIterator[bytes]:
+        assert self._transform is not None
+        size = self.info.size
+        offset = max(0, min(offset, size))
+        length = size - offset if length is None else max(0, min(length, size - offset))
+        stored_offset, stored_length = self._transform.stored_span(offset, length)
+        stored = self._reader.stream(stored_offset, stored_length, views=views)
+        return self._transform.decode(stored, offset, length)
 
     async def close(self) -> None:
         self._reader.close()
 
 
 class ErasureObjectLayer:
-    def __init__(self, pools: list[list[ErasureSet]], buckets: BucketStore, settings: EngineSettings,
-                 stages: Sequence[Stage] = ()) -> None:
+    def __init__(self, pools: list[list[ErasureSet]], buckets: BucketStore, settings: EngineSettings) -> None:
         self.placement = Placement(pools)
         self.buckets = buckets
         self.settings = settings
-        self.stages = list(stages)
-        self.multipart = Multipart(self.placement, buckets, self.stages)
+        self.multipart = Multipart(self.placement, buckets)
         self.healer = Healer(self.placement, buckets, self.multipart, settings.heal_interval_seconds)
 
     # --- placement (kept for callers that look inside) ------------------------------------------------
@@ -125,8 +139,7 @@ class ErasureObjectLayer:
         parity = self.placement.parity(es, opts.storage_class)
         k = es.n - parity
         distribution = es.distribution(key)
-        stored = await write_data(es, k, parity, distribution, body, opts.size, self.settings.inline_threshold,
-                                  self.stages)
+        stored = await write_data(es, k, parity, distribution, body, opts.size, self.settings.inline_threshold)
         try:
             if opts.content_md5 is not None and opts.content_md5 != stored.md5:
                 raise errors.BadDigest()

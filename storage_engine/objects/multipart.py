@@ -24,7 +24,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -43,7 +43,6 @@ from storage_engine.erasure.metadata import PartMeta, Version
 from storage_engine.erasure.set import ErasureSet, write_quorum
 from storage_engine.objects import names, versions
 from storage_engine.objects.buckets import BucketStore
-from storage_engine.objects.pipeline import Stage
 from storage_engine.objects.placement import Placement, discard, write_data
 from storage_engine.objects.types import (ChecksumAlgorithm, ChecksumType, CompletePart, ListPartsResult,
                                           ListUploadsResult, ObjectInfo, PartInfo, PutBody, PutOptions, UploadInfo)
@@ -66,16 +65,22 @@ class UploadMeta:
     tags: dict[str, str] = field(default_factory=dict)
     checksum_algorithm: str | None = None
     checksum_type: str | None = None
+    # The upload's encryption envelope (``crypto.envelope.Envelope.pack()``, as ``Version.sse``); None: plaintext.
+    # Records written before encryption have no such field and unpack as plaintext uploads.
+    sse: dict[str, Any] | None = None
 
     def pack(self) -> bytes:
-        return cast(bytes, msgpack.packb([self.bucket, self.key, self.upload_id, self.initiated, self.storage_class,
-                              self.data_blocks, self.parity_blocks, self.distribution, self.metadata, self.tags,
-                              self.checksum_algorithm, self.checksum_type]))
+        fields = [self.bucket, self.key, self.upload_id, self.initiated, self.storage_class, self.data_blocks,
+                  self.parity_blocks, self.distribution, self.metadata, self.tags, self.checksum_algorithm,
+                  self.checksum_type]
+        if self.sse is not None:
+            fields.append(self.sse)
+        return cast(bytes, msgpack.packb(fields, use_bin_type=True))
 
     @classmethod
     def unpack(cls, data: bytes) -> UploadMeta:
         try:
-            return cls(*msgpack.unpackb(data))
+            return cls(*msgpack.unpackb(data, raw=False))
         except (ValueError, TypeError) as exc:
             raise errors.InternalError("damaged upload metadata") from exc
 
@@ -143,10 +148,9 @@ def _quorum_bytes(es: ErasureSet, results: list[bytes | DriveError]) -> bytes | 
 
 
 class Multipart:
-    def __init__(self, placement: Placement, buckets: BucketStore, stages: Sequence[Stage] = ()) -> None:
+    def __init__(self, placement: Placement, buckets: BucketStore) -> None:
         self.placement = placement
         self.buckets = buckets
-        self.stages = list(stages)
         self.on_missed: MissedPart | None = None
 
     # --- lookups ------------------------------------------------------------------------------------
@@ -216,7 +220,7 @@ class Multipart:
             raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
         es, upload = await self.find(bucket, key, upload_id)
         k, m = upload.data_blocks, upload.parity_blocks
-        stored = await write_data(es, k, m, upload.distribution, body, opts.size, -1, self.stages, name="part")
+        stored = await write_data(es, k, m, upload.distribution, body, opts.size, -1, name="part")
         directory = upload_dir(bucket, key, upload_id)
         done: list[int] = []
         try:

@@ -2,32 +2,26 @@
 
 ::
 
-    request body --> MD5 (ETag, in a thread) --> stages (none yet; encryption later) --> stored blocks
+    request body --> MD5 (ETag, in a thread) --> WriteTransform (encryption; optional) --> stored blocks
 
-``Stage`` is where a transform such as encryption plugs in: it sees plaintext in order and returns the
-bytes to store. Version metadata keeps the logical size (plaintext) apart from the stored size.
-MD5 is the costliest per byte and cannot be split, so it runs in a thread (hashlib releases the GIL)
-while the event loop erasure-codes the previous block.
+The transform (``objects/transform.py``) belongs to this one PUT: it sees the plaintext in order and returns
+the bytes to store. Without one, stored bytes are the body's bytes (no copy, no buffering). Version metadata
+keeps the logical size (plaintext) apart from the stored size. MD5 is the costliest per byte and cannot be
+split, so it runs in a thread (hashlib releases the GIL) while the event loop erasure-codes the previous block.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
 
+from storage_engine.objects.transform import WriteTransform
 from storage_engine.objects.types import PutBody
 
 _hash_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="md5")
 # Below this, hashing inline costs less than a thread round trip.
 _INLINE_HASH = 64 * 1024
-
-
-class Stage(Protocol):
-    def transform(self, chunk: bytes) -> bytes: ...
-    def finish(self) -> bytes: ...
 
 
 class OverlappedMd5:
@@ -77,9 +71,9 @@ async def read_exact(body: PutBody, n: int) -> bytes:
 class StoredStream:
     """Reads a body as stored bytes; counts logical and stored sizes and hashes the plaintext."""
 
-    def __init__(self, body: PutBody, stages: Sequence[Stage] = (), block_size: int = 1 << 20) -> None:
+    def __init__(self, body: PutBody, transform: WriteTransform | None = None, block_size: int = 1 << 20) -> None:
         self._body = body
-        self._stages = list(stages)
+        self._transform = transform
         self._block_size = block_size
         self._buffer = bytearray()
         self._eof = False
@@ -89,7 +83,7 @@ class StoredStream:
 
     async def read(self, n: int) -> bytes:
         """``n`` stored bytes, or fewer only at the end."""
-        if not self._stages:
+        if self._transform is None:
             data = await read_exact(self._body, n)
             self.size += len(data)
             self.stored_size += len(data)
@@ -101,16 +95,15 @@ class StoredStream:
             self.size += len(plain)
             if plain:
                 await self.md5.update(plain)
-                out = plain
-                for stage in self._stages:
-                    out = stage.transform(out)
-            else:
+                self._buffer += await self._transform.update(plain)
+            if len(plain) < self._block_size:
                 self._eof = True
-                out = b""
-                for stage in self._stages:
-                    out = stage.transform(out) + stage.finish()
-            self._buffer += out
-        data = bytes(self._buffer[:n])
-        del self._buffer[:n]
+                self._buffer += await self._transform.finish()
+        if len(self._buffer) <= n:
+            data = bytes(self._buffer)
+            self._buffer.clear()
+        else:
+            data = bytes(memoryview(self._buffer)[:n])
+            del self._buffer[:n]
         self.stored_size += len(data)
         return data

@@ -25,7 +25,8 @@ from storage_engine.erasure.codec import get_codec
 from storage_engine.erasure.set import ErasureSet, MetaView
 from storage_engine.erasure.writer import encode_inline
 from storage_engine.objects import names
-from storage_engine.objects.pipeline import Stage, StoredStream
+from storage_engine.objects.pipeline import StoredStream
+from storage_engine.objects.transform import WriteTransform
 from storage_engine.objects.types import PutBody
 
 MAX_OBJECT_SIZE = 5 * 1024 ** 3
@@ -154,10 +155,11 @@ class StoredData:
 
 
 async def write_data(es: ErasureSet, k: int, m: int, distribution: list[int], body: PutBody,
-                     size_hint: int | None, inline_threshold: int, stages: Sequence[Stage],
+                     size_hint: int | None, inline_threshold: int, transform: WriteTransform | None = None,
                      name: str = "part.1") -> StoredData:
-    """Stream ``body`` through the pipeline into inline shards (small) or temporary shard files."""
-    source = StoredStream(body, list(stages), BLOCK_SIZE)
+    """Stream ``body`` through the pipeline (and ``transform``, this PUT's own) into inline shards (small)
+    or temporary shard files. ``size_hint`` is the body's length; with a transform, the stored length."""
+    source = StoredStream(body, transform, BLOCK_SIZE)
     first = await source.read(inline_threshold + 1) if inline_threshold >= 0 else b""
     if inline_threshold >= 0 and len(first) <= inline_threshold:
         shards = encode_inline(get_codec(k, m), first, BLOCK_SIZE)
