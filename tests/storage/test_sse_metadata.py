@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import msgpack
 
 from storage_engine.erasure.metadata import FORMAT, Version, decode_header, encode_header
 from storage_engine.objects.multipart import UploadMeta
 
 # A header exactly as the code before encryption packed it (one version, one part): no "se" key.
-OLD_HEADER = msgpack.packb([1, [{
+def _packb(value: Any) -> bytes:
+    return cast(bytes, msgpack.packb(value, use_bin_type=True))
+
+
+OLD_HEADER = _packb([1, [{
     "id": "null", "dd": "d" * 32, "mt": 1.5, "sz": 3, "et": "e" * 32, "md": {"content-type": "text/plain"},
     "tg": {}, "sc": "STANDARD", "in": True, "ec": [2, 2, 1 << 20], "di": [1, 2, 3, 4],
-    "pt": [[1, 3, 3, "e" * 32, 1.5, {}]], "mp": False, "ck": {}, "ct": None}]], use_bin_type=True)
+    "pt": [[1, 3, 3, "e" * 32, 1.5, {}]], "mp": False, "ck": {}, "ct": None}]])
 
 # An upload record as the code before encryption packed it: 12 fields, no envelope.
-OLD_UPLOAD = msgpack.packb(["b", "k", "u" * 32, 2.0, "STANDARD", 2, 2, [1, 2, 3, 4], {}, {}, None, None])
+OLD_UPLOAD = _packb(["b", "k", "u" * 32, 2.0, "STANDARD", 2, 2, [1, 2, 3, 4], {}, {}, None, None])
 
 
 def test_old_version_unpacks_as_plaintext() -> None:
@@ -37,7 +43,7 @@ def test_envelope_round_trips_under_se() -> None:
 def test_damaged_envelope_is_not_plaintext() -> None:
     doc = Version("null", "d" * 32, 1.0, size=5).pack()
     doc["se"] = "garbage"
-    [version] = decode_header(msgpack.packb([1, [doc]], use_bin_type=True))
+    [version] = decode_header(_packb([1, [doc]]))
     assert version.sse is not None      # refused by the reader (InternalError), never read as plaintext
 
 
