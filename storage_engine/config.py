@@ -9,10 +9,12 @@ flags override the environment. ``rustfs_component.engine`` renders a container'
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "RUSTFS_"
@@ -21,6 +23,10 @@ ENV_PREFIX = "RUSTFS_"
 BLOCK_SIZE = 1 << 20
 
 _STORAGE_CLASS = re.compile(r"^EC:(\d+)$")
+_KMS_KEY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+KMS_KEY_BYTES = 32
+DEFAULT_VAULT_JWT_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 def default_parity(set_size: int) -> int:
@@ -47,10 +53,27 @@ def parse_storage_class(value: str) -> int | None:
     return int(m.group(1))
 
 
+def parse_kms_secret_key(value: str) -> tuple[str, bytes]:
+    """``"<key-id>:<base64 of 32 bytes>"`` (MinIO's ``MINIO_KMS_SECRET_KEY`` form) -> (key id, key)."""
+    key_id, sep, encoded = value.strip().partition(":")
+    if not sep or not _KMS_KEY_ID.match(key_id):
+        raise ValueError("a KMS secret key must look like '<key-id>:<base64 of 32 bytes>' (key id: letters, "
+                         "digits, '.', '_', '-')")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the KMS secret key after '<key-id>:' is not base64") from None
+    if len(key) != KMS_KEY_BYTES:
+        raise ValueError(f"the KMS secret key must be {KMS_KEY_BYTES} bytes, got {len(key)}")
+    return key_id, key
+
+
 class EngineSettings(BaseSettings):
     """Settings of one engine process. Field docs state the default; env names are ``RUSTFS_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", case_sensitive=False)
+    # Errors never echo the input: it may hold a secret (kms_secret_key, kms_vault_token, ...).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", case_sensitive=False,
+                                      hide_input_in_errors=True)
 
     volumes: str = Field(
         default="",
@@ -119,6 +142,71 @@ class EngineSettings(BaseSettings):
         description="Seconds between reloads of the cluster-wide config store (peers also notify each "
                     "other of changes at once). Default 1.")
 
+    # --- encryption at rest (docs/encryption.md "Settings") ---------------------------------------------
+    kms_backend: Literal["", "static", "vault"] = Field(
+        default="",
+        description="KMS of SSE-S3 and SSE-KMS data keys: 'static' (one local key), 'vault' (Vault/OpenBao "
+                    "transit). Default '': the static key of kms_secret_key(_file), else one created on the "
+                    "first start and kept in the config store (record kms/static-key).")
+    kms_secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Static KMS key, '<key-id>:<base64 of 32 bytes>' (MinIO's MINIO_KMS_SECRET_KEY form). "
+                    "Excludes kms_secret_key_file and kms_backend 'vault'. Default: none.")
+    kms_secret_key_file: str = Field(
+        default="",
+        description="File holding the static KMS key in the form of kms_secret_key (read at start). "
+                    "Excludes kms_secret_key and kms_backend 'vault'. Default: none.")
+    kms_default_key_id: str = Field(
+        default="",
+        description="KMS key of SSE-S3 and of SSE-KMS requests without a key id: the static key's id, or the "
+                    "Vault transit key's name. Default (static): the static key's id; required with 'vault'.")
+    kms_auto_encryption: bool | None = Field(
+        default=None,
+        description="Encrypt every new object (SSE-S3) that has no SSE request and no bucket default. "
+                    "Default (unset): on when kms_backend is set explicitly, else off.")
+    sse_cipher: Literal["AES256-GCM", "CHACHA20-POLY1305"] = Field(
+        default="AES256-GCM",
+        description="AEAD of newly written encrypted objects, 'AES256-GCM' or 'CHACHA20-POLY1305' (reads follow "
+                    "each object's own record). Default 'AES256-GCM'.")
+    sse_c_allow_insecure: bool = Field(
+        default=False,
+        description="Accept SSE-C keys over plain HTTP (behind a TLS-terminating proxy; tests). Default false.")
+    kms_vault_address: str = Field(
+        default="https://vault.vault.svc:8200",
+        description="Vault/OpenBao base URL, http(s)://HOST[:PORT]. Default 'https://vault.vault.svc:8200'.")
+    kms_vault_ca_file: str = Field(
+        default="", description="CA bundle that verifies Vault's certificate. Default: the system CAs.")
+    kms_vault_transit_mount: str = Field(
+        default="transit", description="Mount path of Vault's transit secrets engine. Default 'transit'.")
+    kms_vault_auth: Literal["token", "approle", "kubernetes"] = Field(
+        default="token",
+        description="How the engine logs in to Vault: 'token' (kms_vault_token or kms_vault_token_file), "
+                    "'approle' (role id and secret id), 'kubernetes' (the ServiceAccount JWT). Default 'token'.")
+    kms_vault_auth_mount: str = Field(
+        default="", description="Mount path of the auth method. Default: the method's name ('approle', 'kubernetes').")
+    kms_vault_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Vault token (auth 'token'). Excludes kms_vault_token_file. Default: none.")
+    kms_vault_token_file: str = Field(
+        default="",
+        description="File holding the Vault token (auth 'token'), read again when Vault refuses the token. "
+                    "Excludes kms_vault_token. Default: none.")
+    kms_vault_approle_role_id: str = Field(default="", description="AppRole role id (auth 'approle'). Default: none.")
+    kms_vault_approle_secret_id: SecretStr = Field(
+        default=SecretStr(""), description="AppRole secret id (auth 'approle'). Default: none.")
+    kms_vault_kubernetes_role: str = Field(
+        default="", description="Vault role of the Kubernetes auth method (auth 'kubernetes'). Default: none.")
+    kms_vault_kubernetes_jwt_file: str = Field(
+        default=DEFAULT_VAULT_JWT_FILE,
+        description="ServiceAccount token presented to Vault (auth 'kubernetes'), read at every login. "
+                    f"Default '{DEFAULT_VAULT_JWT_FILE}'.")
+    kms_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="Timeout of one KMS request, seconds. Default 5.")
+    kms_retries: int = Field(
+        default=3, ge=1, le=10,
+        description="Attempts of a KMS request on connection errors, timeouts and 5xx answers, with "
+                    "exponential backoff from 0.1 s. Default 3.")
+
     @field_validator("storage_class_standard", "storage_class_rrs")
     @classmethod
     def _check_storage_class(cls, value: str) -> str:
@@ -133,6 +221,72 @@ class EngineSettings(BaseSettings):
             raise ValueError(f"address must be HOST:PORT or :PORT, got {value!r}")
         del host
         return value
+
+    @field_validator("kms_secret_key")
+    @classmethod
+    def _check_kms_secret_key(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            parse_kms_secret_key(value.get_secret_value())
+        return value
+
+    @field_validator("kms_default_key_id")
+    @classmethod
+    def _check_kms_key_id(cls, value: str) -> str:
+        if value and not _KMS_KEY_ID.match(value):
+            raise ValueError(f"a KMS key id is letters, digits, '.', '_', '-' (at most 128), got {value!r}")
+        return value
+
+    @field_validator("kms_vault_address")
+    @classmethod
+    def _check_vault_address(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+/?$", value):
+            raise ValueError(f"kms_vault_address must be http(s)://HOST[:PORT], got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("kms_vault_transit_mount", "kms_vault_auth_mount")
+    @classmethod
+    def _check_mount(cls, value: str) -> str:
+        value = value.strip("/")
+        if value and not re.match(r"^[A-Za-z0-9._/-]+$", value):
+            raise ValueError(f"a Vault mount path is letters, digits, '.', '_', '-', '/', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_kms(self) -> EngineSettings:
+        static_key = bool(self.kms_secret_key.get_secret_value())
+        if static_key and self.kms_secret_key_file:
+            raise ValueError("kms_secret_key and kms_secret_key_file exclude each other")
+        if self.kms_backend == "vault" and (static_key or self.kms_secret_key_file):
+            raise ValueError("kms_secret_key / kms_secret_key_file are for the static KMS, not kms_backend 'vault'")
+        if static_key:
+            key_id = parse_kms_secret_key(self.kms_secret_key.get_secret_value())[0]
+            if self.kms_default_key_id and self.kms_default_key_id != key_id:
+                raise ValueError(f"kms_default_key_id {self.kms_default_key_id!r} is not the id of "
+                                 f"kms_secret_key ({key_id!r})")
+        if self.kms_backend != "vault":
+            return self
+        if not self.kms_default_key_id:
+            raise ValueError("kms_backend 'vault' needs kms_default_key_id (the transit key of SSE-S3)")
+        auth = self.kms_vault_auth
+        if auth == "token":
+            token, token_file = bool(self.kms_vault_token.get_secret_value()), bool(self.kms_vault_token_file)
+            if token == token_file:
+                raise ValueError("kms_vault_auth 'token' needs exactly one of kms_vault_token and "
+                                 "kms_vault_token_file")
+        elif auth == "approle":
+            if not self.kms_vault_approle_role_id or not self.kms_vault_approle_secret_id.get_secret_value():
+                raise ValueError("kms_vault_auth 'approle' needs kms_vault_approle_role_id and "
+                                 "kms_vault_approle_secret_id")
+        elif not self.kms_vault_kubernetes_role:
+            raise ValueError("kms_vault_auth 'kubernetes' needs kms_vault_kubernetes_role")
+        return self
+
+    @property
+    def auto_encryption(self) -> bool:
+        """kms_auto_encryption resolved: unset means on exactly when kms_backend is set explicitly."""
+        if self.kms_auto_encryption is None:
+            return self.kms_backend != ""
+        return self.kms_auto_encryption
 
     @property
     def host(self) -> str:
@@ -167,5 +321,9 @@ def render_env(**values: Any) -> dict[str, str]:
         value = getattr(settings, field)
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        elif value is None:                   # unset: the engine's own default applies
+            continue
         env[env_name(field)] = str(value)
     return env
