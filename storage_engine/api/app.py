@@ -12,7 +12,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-from storage_engine.api import admin, bucket, copy, delete, listing, multipart, object, tagging, unconfigured
+from storage_engine.api import (
+    admin,
+    bucket,
+    bucket_encryption,
+    copy,
+    delete,
+    listing,
+    multipart,
+    object,
+    tagging,
+    unconfigured,
+)
 from storage_engine.api.context import Identity, ReqCtx, VerifiedRequest
 from storage_engine.api.names import validate_bucket_name, validate_key
 from storage_engine.api.policy import authorize
@@ -59,6 +70,9 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.ListParts: multipart.handle_list_parts,
     Endpoint.ListMultipartUploads: multipart.handle_list_multipart_uploads,
     Endpoint.AdminHeal: admin.handle_admin_heal,
+    Endpoint.GetBucketEncryption: bucket_encryption.handle_get_bucket_encryption,
+    Endpoint.PutBucketEncryption: bucket_encryption.handle_put_bucket_encryption,
+    Endpoint.DeleteBucketEncryption: bucket_encryption.handle_delete_bucket_encryption,
 }
 HANDLERS.update({endpoint: unconfigured.handle_unconfigured for endpoint in unconfigured.ENDPOINTS})
 
@@ -115,7 +129,7 @@ class S3App:
             raise NotImplementedError_(f"{route.endpoint.value} is not implemented.")
         ctx = ReqCtx(layer=self.layer, settings=self.settings, endpoint=route.endpoint, bucket=route.bucket,
                      key=route.key, identity=identity, request_id=request_id, query=request.query,
-                     headers=request.headers)
+                     headers=request.headers, secure=request.secure)
         return await handler(ctx, verified)
 
     async def _health(self, endpoint: Endpoint) -> Response:

@@ -45,6 +45,7 @@ class ReqCtx:
     request_id: str
     query: dict[str, str]
     headers: Headers
+    secure: bool = False            # the request came over TLS (SSE-C needs it)
 
     @property
     def resource(self) -> str:

@@ -21,8 +21,9 @@ from storage_engine.api.meta import (
 )
 from storage_engine.api.names import validate_bucket_name, validate_key
 from storage_engine.api.router import decode_path_segment
+from storage_engine.api.sse import copy_source_customer_key, put_sse, sse_headers
 from storage_engine.api.xml import XmlWriter, iso8601, quote_etag
-from storage_engine.errors import InvalidArgument, InvalidRequest, MethodNotAllowed, NotImplementedError_
+from storage_engine.errors import InvalidArgument, InvalidRequest, MethodNotAllowed
 from storage_engine.http.types import Headers, Response
 from storage_engine.objects.types import NULL_VERSION, ObjectReader, PutOptions
 
@@ -57,9 +58,15 @@ def parse_copy_source(headers: Headers) -> CopySource:
 
 
 async def open_copy_source(ctx: ReqCtx, source: CopySource) -> ObjectReader:
-    """Open the source version and check ``x-amz-copy-source-if-*`` against it."""
+    """Open the source version (an SSE-C source with the ``x-amz-copy-source-server-side-encryption-
+    customer-*`` key) and check ``x-amz-copy-source-if-*`` against it."""
+    customer_key = copy_source_customer_key(ctx.headers, ctx.secure, ctx.settings)
     try:
-        reader = await ctx.layer.get_object(source.bucket, source.key, source.version_id)
+        if customer_key is None:
+            reader = await ctx.layer.get_object(source.bucket, source.key, source.version_id)
+        else:
+            reader = await ctx.layer.get_object(source.bucket, source.key, source.version_id,
+                                                customer_key=customer_key)
     except MethodNotAllowed:
         raise InvalidRequest("The source of a copy request may not specifically refer to a delete marker "
                              "by version id.") from None
@@ -86,9 +93,9 @@ def _directive(headers: Headers, name: str) -> str:
 async def handle_copy_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     del req
     headers = ctx.headers
-    if headers.get("x-amz-server-side-encryption") or headers.get("x-amz-copy-source-server-side-encryption-customer-algorithm"):
-        raise NotImplementedError_("Server-side encryption is not supported yet.")
     source = parse_copy_source(headers)
+    # The destination's encryption is the request's (else the bucket default, else auto): never the source's.
+    sse = put_sse(headers, ctx.secure, ctx.settings)
     metadata_directive = _directive(headers, "x-amz-metadata-directive")
     tagging_directive = _directive(headers, "x-amz-tagging-directive")
     reader = await open_copy_source(ctx, source)
@@ -96,7 +103,7 @@ async def handle_copy_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
         info = reader.info
         new_class = storage_class(headers) if headers.get("x-amz-storage-class") else info.storage_class
         same_object = (source.bucket, source.key) == (ctx.bucket, ctx.key)
-        if same_object and metadata_directive == "COPY" and new_class == info.storage_class:
+        if same_object and metadata_directive == "COPY" and new_class == info.storage_class and sse is None:
             raise InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself without "
                 "changing the object's metadata, storage class, website redirect location or encryption "
@@ -114,7 +121,7 @@ async def handle_copy_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
             tags = parse_tagging_header(headers.get("x-amz-tagging") or "")
         else:
             tags = dict(info.tags)
-        opts = PutOptions(metadata=metadata, tags=tags, storage_class=new_class, size=info.size)
+        opts = PutOptions(metadata=metadata, tags=tags, storage_class=new_class, size=info.size, sse=sse)
         write_conditions(headers, opts)
         # Only a full-object checksum still describes the copy; a composite one described the parts.
         checksums = info.checksums if info.checksum_type != "COMPOSITE" and not info.parts else {}
@@ -130,4 +137,5 @@ async def handle_copy_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
         w.elem(f"Checksum{algorithm}", value)
     out = version_headers(new.version_id) + copy_source_headers(reader)
     out += checksum_headers(new.checksums, new.checksum_type)
+    out += sse_headers(new.sse, with_context=True)
     return xml_response(w.finish(), headers=out)

@@ -162,8 +162,6 @@ def put_options(headers: Headers, raw_length: int | None) -> PutOptions:
     """Everything PutObject takes from its headers (bodies are the caller's business)."""
     if headers.get("x-amz-bucket-object-lock-enabled") or headers.get("x-amz-object-lock-mode"):
         raise NotImplementedError_("Object lock is not supported.")
-    if headers.get("x-amz-server-side-encryption") or headers.get("x-amz-server-side-encryption-customer-algorithm"):
-        raise NotImplementedError_("Server-side encryption is not supported yet.")
     opts = PutOptions(metadata=extract_metadata(headers), storage_class=storage_class(headers),
                       content_md5=parse_content_md5(headers), size=declared_size(headers, raw_length))
     tagging = headers.get("x-amz-tagging")

@@ -15,11 +15,12 @@ from storage_engine.api.meta import (
     put_options,
     write_conditions,
 )
+from storage_engine.api.sse import customer_key_md5, part_customer_key, put_sse, sse_headers
 from storage_engine.api.xml import XmlWriter, iso8601, parse_xml, quote_etag
 from storage_engine.checksums import algorithm_of_header, validate_b64
 from storage_engine.errors import EntityTooLarge, InvalidArgument, InvalidPart, MalformedXML
 from storage_engine.http.types import Response
-from storage_engine.objects.types import CompletePart, PutOptions
+from storage_engine.objects.types import CompletePart, PutOptions, SseInfo, SseRequest
 
 MAX_PART_SIZE = 5 << 30
 MAX_PART_NUMBER = 10000
@@ -45,6 +46,7 @@ async def handle_create_multipart_upload(ctx: ReqCtx, req: VerifiedRequest) -> R
     opts = put_options(ctx.headers, None)
     opts.size = None
     opts.checksum_algorithm, opts.checksum_type = checksum_algorithm(ctx.headers)
+    opts.sse = put_sse(ctx.headers, ctx.secure, ctx.settings)
     upload_id = await ctx.layer.new_multipart_upload(ctx.bucket, ctx.key, opts)
     w = XmlWriter("InitiateMultipartUploadResult")
     w.elem("Bucket", ctx.bucket)
@@ -54,17 +56,39 @@ async def handle_create_multipart_upload(ctx: ReqCtx, req: VerifiedRequest) -> R
     if opts.checksum_algorithm:
         headers.append(("x-amz-checksum-algorithm", opts.checksum_algorithm))
         headers.append(("x-amz-checksum-type", opts.checksum_type or "COMPOSITE"))
+    headers += sse_headers(await _upload_sse(ctx, upload_id, opts.sse), with_context=True)
     return xml_response(w.finish(), headers=headers)
+
+
+async def _upload_sse(ctx: ReqCtx, upload_id: str, requested: SseRequest | None) -> SseInfo | None:
+    """The encryption the new upload got: the request's, or what the layer chose (bucket default, auto)."""
+    if requested is not None and requested.mode == "C" and requested.customer_key is not None:
+        return SseInfo(mode="C", customer_key_md5=customer_key_md5(requested.customer_key))
+    upload = await ctx.layer.get_multipart_upload(ctx.bucket, ctx.key, upload_id)
+    if upload.sse is not None or requested is None:
+        return upload.sse
+    return SseInfo(mode=requested.mode, kms_key_id=requested.kms_key_id, context=dict(requested.context))
+
+
+def _part_sse_headers(part_sse: SseInfo | None, requested: SseRequest | None) -> list[tuple[str, str]]:
+    """UploadPart's encryption headers: the upload's (as the layer reports it), else the request's SSE-C key."""
+    if part_sse is not None:
+        return sse_headers(part_sse)
+    if requested is not None and requested.customer_key is not None:
+        return sse_headers(SseInfo(mode="C", customer_key_md5=customer_key_md5(requested.customer_key)))
+    return []
 
 
 async def handle_upload_part(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     part_number, upload_id = _part_number(ctx), _upload_id(ctx)
     opts = PutOptions(content_md5=parse_content_md5(ctx.headers),
-                      size=declared_size(ctx.headers, req.request.body.length))
+                      size=declared_size(ctx.headers, req.request.body.length),
+                      sse=part_customer_key(ctx.headers, ctx.secure, ctx.settings))
     if opts.size is not None and opts.size > MAX_PART_SIZE:
         raise EntityTooLarge()
     part = await ctx.layer.put_object_part(ctx.bucket, ctx.key, upload_id, part_number, req.body, opts)
     headers = [("ETag", quote_etag(part.etag))] + checksum_headers(part.checksums, None)
+    headers += _part_sse_headers(part.sse, opts.sse)
     return Response(status=200, headers=headers)
 
 
@@ -72,6 +96,7 @@ async def handle_upload_part_copy(ctx: ReqCtx, req: VerifiedRequest) -> Response
     del req
     part_number, upload_id = _part_number(ctx), _upload_id(ctx)
     source = parse_copy_source(ctx.headers)
+    sse = part_customer_key(ctx.headers, ctx.secure, ctx.settings)
     # Fail on a missing upload before reading anything from the source.
     await ctx.layer.get_multipart_upload(ctx.bucket, ctx.key, upload_id)
     reader = await open_copy_source(ctx, source)
@@ -83,7 +108,7 @@ async def handle_upload_part_copy(ctx: ReqCtx, req: VerifiedRequest) -> Response
             raise EntityTooLarge()
         body = StreamBody(reader.stream(offset, length), length)
         part = await ctx.layer.put_object_part(ctx.bucket, ctx.key, upload_id, part_number, body,
-                                               PutOptions(size=length))
+                                               PutOptions(size=length, sse=sse))
     finally:
         await reader.close()
     w = XmlWriter("CopyPartResult")
@@ -91,7 +116,7 @@ async def handle_upload_part_copy(ctx: ReqCtx, req: VerifiedRequest) -> Response
     w.elem("ETag", quote_etag(part.etag))
     for algorithm, value in part.checksums.items():
         w.elem(f"Checksum{algorithm}", value)
-    return xml_response(w.finish(), headers=copy_source_headers(reader))
+    return xml_response(w.finish(), headers=copy_source_headers(reader) + _part_sse_headers(part.sse, sse))
 
 
 def parse_complete_parts(data: bytes) -> list[CompletePart]:
@@ -142,7 +167,7 @@ async def handle_complete_multipart_upload(ctx: ReqCtx, req: VerifiedRequest) ->
         w.elem(f"Checksum{algorithm}", value)
     if info.checksums and info.checksum_type:
         w.elem("ChecksumType", info.checksum_type)
-    return xml_response(w.finish(), headers=version_headers(info.version_id))
+    return xml_response(w.finish(), headers=version_headers(info.version_id) + sse_headers(info.sse))
 
 
 async def handle_abort_multipart_upload(ctx: ReqCtx, req: VerifiedRequest) -> Response:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from storage_engine.api.conditions import check_read_conditions, content_range, parse_range
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, version_headers
 from storage_engine.api.meta import MAX_SINGLE_PUT, checksum_headers, object_headers, put_options
+from storage_engine.api.sse import put_sse, read_customer_key, sse_headers
 from storage_engine.api.xml import http_date, quote_etag
 from storage_engine.errors import (
     EntityTooLarge,
@@ -18,7 +19,7 @@ from storage_engine.errors import (
     NotModified,
 )
 from storage_engine.http.types import Response
-from storage_engine.objects.types import NULL_VERSION, ObjectInfo
+from storage_engine.objects.types import NULL_VERSION, ObjectInfo, ObjectLayer, ObjectReader
 
 # GET bodies up to this size are read whole before the response starts (bounded memory either way).
 SMALL_BODY = 64 * 1024
@@ -46,13 +47,31 @@ def version_id_param(query: dict[str, str]) -> str | None:
 
 async def handle_put_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     opts = put_options(ctx.headers, req.request.body.length)
+    opts.sse = put_sse(ctx.headers, ctx.secure, ctx.settings)
     if opts.size is not None and opts.size > MAX_SINGLE_PUT:
         raise EntityTooLarge()
     info = await ctx.layer.put_object(ctx.bucket, ctx.key, req.body, opts)
     headers = [("ETag", quote_etag(info.etag))]
     headers += version_headers(info.version_id)
     headers += checksum_headers(info.checksums, info.checksum_type)
+    headers += sse_headers(info.sse, with_context=True)
     return Response(status=200, headers=headers)
+
+
+async def open_object(layer: ObjectLayer, bucket: str, key: str, version_id: str | None,
+                      customer_key: bytes | None) -> ObjectReader:
+    """``get_object``, with the SSE-C key when the request gave one."""
+    if customer_key is None:
+        return await layer.get_object(bucket, key, version_id)
+    return await layer.get_object(bucket, key, version_id, customer_key=customer_key)
+
+
+async def object_info(layer: ObjectLayer, bucket: str, key: str, version_id: str | None,
+                      customer_key: bytes | None) -> ObjectInfo:
+    """``get_object_info``, with the SSE-C key when the request gave one."""
+    if customer_key is None:
+        return await layer.get_object_info(bucket, key, version_id)
+    return await layer.get_object_info(bucket, key, version_id, customer_key=customer_key)
 
 
 class _ReadPlan:
@@ -72,7 +91,7 @@ def _plan_read(ctx: ReqCtx, info: ObjectInfo) -> _ReadPlan:
         exc.headers.update({"ETag": quote_etag(info.etag), "Last-Modified": http_date(info.mod_time)})
         exc.headers.update(version_headers(info.version_id))
         raise
-    out = object_headers(info)
+    out = object_headers(info) + sse_headers(info.sse)
     range_header = headers.get("range")
     checksum_mode = (headers.get("x-amz-checksum-mode") or "").upper() == "ENABLED"
 
@@ -127,7 +146,8 @@ def _apply_overrides(query: dict[str, str], headers: list[tuple[str, str]]) -> l
 
 async def handle_get_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     del req
-    reader = await ctx.layer.get_object(ctx.bucket, ctx.key, version_id_param(ctx.query))
+    customer_key = read_customer_key(ctx.headers, ctx.secure, ctx.settings)
+    reader = await open_object(ctx.layer, ctx.bucket, ctx.key, version_id_param(ctx.query), customer_key)
     try:
         plan = _plan_read(ctx, reader.info)
         headers = _apply_overrides(ctx.query, plan.headers)
@@ -145,7 +165,8 @@ async def handle_get_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
 
 async def handle_head_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     del req
-    info = await ctx.layer.get_object_info(ctx.bucket, ctx.key, version_id_param(ctx.query))
+    customer_key = read_customer_key(ctx.headers, ctx.secure, ctx.settings)
+    info = await object_info(ctx.layer, ctx.bucket, ctx.key, version_id_param(ctx.query), customer_key)
     plan = _plan_read(ctx, info)
     headers = _apply_overrides(ctx.query, plan.headers)
     # A HEAD response carries the length of the body a GET would send, and no body.

@@ -20,7 +20,6 @@ _NOT_CONFIGURED: dict[Endpoint, type[errors.S3Error]] = {
     Endpoint.GetBucketLifecycleConfiguration: errors.NoSuchLifecycleConfiguration,
     Endpoint.GetBucketWebsite: errors.NoSuchWebsiteConfiguration,
     Endpoint.GetBucketTagging: errors.NoSuchTagSet,
-    Endpoint.GetBucketEncryption: errors.ServerSideEncryptionConfigurationNotFoundError,
     Endpoint.GetBucketReplication: errors.ReplicationConfigurationNotFoundError,
     Endpoint.GetObjectLockConfiguration: errors.ObjectLockConfigurationNotFoundError,
     Endpoint.GetPublicAccessBlock: errors.NoSuchPublicAccessBlockConfiguration,

@@ -66,7 +66,7 @@ class _Pending:
 
 class HttpConnection(asyncio.Protocol):
     __slots__ = (
-        "_server", "_limits", "_loop", "_transport", "_parser", "_client",
+        "_server", "_limits", "_loop", "_transport", "_parser", "_client", "_secure",
         # the head being parsed
         "_url", "_header_items", "_head_bytes", "_content_length", "_chunked", "_expect",
         "_in_head", "_head_started",
@@ -84,6 +84,7 @@ class HttpConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._client = ""
+        self._secure = False
         self._reset_head()
         self._in_head = False
         self._head_started = 0.0
@@ -123,6 +124,7 @@ class HttpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self._client = f"{peer[0]}:{peer[1]}"
+        self._secure = transport.get_extra_info("sslcontext") is not None
         self._server.connections.add(self)
         self._timer = self._loop.call_later(self._limits.tick, self._on_tick)
         if self._server.closing:
@@ -267,7 +269,8 @@ class HttpConnection(asyncio.Protocol):
             for name, value in parse_qsl(query_string, keep_blank_values=True):
                 query.setdefault(name, value)
         request = Request(method=method, raw_path=raw_path, query_string=query_string,
-                          headers=Headers(self._header_items), body=body, client=self._client, query=query)
+                          headers=Headers(self._header_items), body=body, client=self._client, query=query,
+                          secure=self._secure)
         self._body_in = body if not body.complete else None
         self._pending.append(_Pending(request, body, parser.should_keep_alive(), http10))
         self._header_items = []

@@ -73,6 +73,7 @@ class Request:
     body: RawBody
     client: str = ""                 # "ip:port" of the peer
     query: dict[str, str] = field(default_factory=dict)   # decoded; first value per name
+    secure: bool = False             # arrived over TLS (SSE-C keys travel only so)
 
 
 @dataclass(slots=True)

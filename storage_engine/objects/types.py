@@ -88,6 +88,7 @@ class PartInfo:
     etag: str                                      # hex MD5 of the part, without quotes
     mod_time: float = 0.0
     checksums: dict[str, str] = field(default_factory=dict)
+    sse: SseInfo | None = None                     # the upload's encryption (UploadPart's response headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,7 @@ class UploadInfo:
     checksum_algorithm: ChecksumAlgorithm | None = None
     checksum_type: ChecksumType | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    sse: SseInfo | None = None                     # the upload's encryption (CreateMultipartUpload's headers)
 
 
 @dataclass(slots=True)
@@ -211,6 +213,8 @@ class ObjectLayer(Protocol):
     async def list_buckets(self) -> list[BucketInfo]: ...            # sorted by name
     async def get_bucket_versioning(self, bucket: str) -> VersioningStatus: ...
     async def set_bucket_versioning(self, bucket: str, status: VersioningStatus) -> None: ...
+    async def get_bucket_encryption(self, bucket: str) -> SseRequest | None: ...   # NoSuchBucket
+    async def put_bucket_encryption(self, bucket: str, sse: SseRequest | None) -> None: ...  # None deletes
 
     # --- objects ---------------------------------------------------------------------------------
     async def put_object(self, bucket: str, key: str, body: PutBody, opts: PutOptions) -> ObjectInfo:
@@ -220,12 +224,16 @@ class ObjectLayer(Protocol):
         """
         ...
 
-    async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectReader:
+    async def get_object(self, bucket: str, key: str, version_id: str | None = None, *,
+                         customer_key: bytes | None = None) -> ObjectReader:
         """Open the latest (or given) version. A delete marker: latest -> NoSuchKey with header
         ``x-amz-delete-marker: true``; by version id -> MethodNotAllowed with the same header."""
         ...
 
-    async def get_object_info(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo: ...
+    async def get_object_info(self, bucket: str, key: str, version_id: str | None = None, *,
+                              customer_key: bytes | None = None) -> ObjectInfo:
+        """SSE-C objects need ``customer_key`` (SseCustomerKeyRequired without, AccessDenied if wrong)."""
+        ...
 
     async def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> DeleteResult:
         """S3 semantics: unversioned removes; Enabled adds a delete marker; Suspended replaces the
