@@ -170,7 +170,7 @@ def seal_into(key: bytes, cipher: Cipher, nonce: bytes, first_index: int, plain:
         out_span = dst[pos + HEADER:pos + HEADER + length + TAG]
         if _INTO:
             aead.encrypt_into(iv.to_bytes(NONCE, "little"), src[start:start + length], dst[pos:pos + 4], out_span)
-        else:  # cryptography < 46: no encrypt_into
+        else:  # an older cryptography without encrypt_into
             out_span[:] = aead.encrypt(iv.to_bytes(NONCE, "little"), src[start:start + length], dst[pos:pos + 4])
         pos += length + OVERHEAD
     return pos
@@ -248,7 +248,7 @@ def open_into(key: bytes, first_index: int, stored: bytes | bytearray | memoryvi
             if _INTO:
                 aead.decrypt_into(iv.to_bytes(NONCE, "little"), src[pos + HEADER:pos + HEADER + length + TAG],
                                   src[pos:pos + 4], dst[opos:opos + length])
-            else:  # cryptography < 46: no decrypt_into
+            else:  # an older cryptography without decrypt_into
                 dst[opos:opos + length] = aead.decrypt(iv.to_bytes(NONCE, "little"),
                                                        src[pos + HEADER:pos + HEADER + length + TAG], src[pos:pos + 4])
         except InvalidTag:

@@ -97,6 +97,20 @@ def test_seal_into_and_open_into_write_the_callers_buffer() -> None:
     assert back == plain
 
 
+@pytest.mark.parametrize("cipher", CIPHERS, ids=lambda c: c.name)
+def test_the_path_without_encrypt_into_gives_the_same_bytes(cipher: Cipher, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cryptography releases before encrypt_into/decrypt_into take the copying path: same format."""
+    plain = os.urandom(2 * P + 9)
+    nonce, stored = _stream(plain, cipher)
+    monkeypatch.setattr(packages, "_INTO", False)
+    assert seal(KEY, cipher, nonce, 0, plain, True) == stored
+    assert _open(stored) == plain
+    bad = bytearray(stored)
+    bad[-1] ^= 1
+    with pytest.raises(PackageError):
+        _open(bad)
+
+
 def test_cipher_by_name() -> None:
     assert packages.cipher_by_name("AES256-GCM") is Cipher.AES_256_GCM
     assert packages.cipher_by_name("CHACHA20-POLY1305") is Cipher.CHACHA20_POLY1305
