@@ -41,10 +41,6 @@ AWS_KMS = "aws:kms"
 CUSTOMER_KEY_SIZE = 32
 
 
-def _allow_insecure(settings: EngineSettings) -> bool:
-    return bool(getattr(settings, "sse_c_allow_insecure", False))
-
-
 def _customer_key(headers: Headers, prefix: str, secure: bool, settings: EngineSettings) -> bytes | None:
     """The SSE-C triple under ``prefix`` -> the 32-byte key (checked against its MD5), or None if absent."""
     algorithm = headers.get(prefix + "algorithm")
@@ -52,7 +48,7 @@ def _customer_key(headers: Headers, prefix: str, secure: bool, settings: EngineS
     key_md5 = headers.get(prefix + "key-md5")
     if algorithm is None and key_b64 is None and key_md5 is None:
         return None
-    if not secure and not _allow_insecure(settings):
+    if not secure and not settings.sse_c_allow_insecure:
         raise SseCustomerKeyInsecure()
     if algorithm is None:
         raise InvalidArgument("Requests specifying Server Side Encryption with Customer provided keys must "

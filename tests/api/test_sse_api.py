@@ -287,6 +287,10 @@ def test_sse_c_needs_tls(layer: SseLayer, monkeypatch: pytest.MonkeyPatch) -> No
     assert layer.requests == []
     # The other modes do not carry a key: fine over plain HTTP.
     assert plain("PUT", "/bkt/k", b"data", {"x-amz-server-side-encryption": "AES256"}).status == 200
+    # Behind a TLS-terminating proxy: sse_c_allow_insecure.
+    proxied = TlsClient(S3App(layer, settings(sse_c_allow_insecure=True)), secure=False)
+    r = proxied("PUT", "/bkt/k", b"data", ssec())
+    assert r.status == 200 and r.headers["x-amz-server-side-encryption-customer-algorithm"] == "AES256"
 
 
 # --- bucket default encryption --------------------------------------------------------------------------------
