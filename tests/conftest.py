@@ -424,3 +424,15 @@ def bucket(engine: EngineServer, s3: Any, unique_name: Callable[[str], str]) -> 
         with contextlib.suppress(ClientError, EndpointConnectionError):
             empty_bucket(s3, name)
             s3.delete_bucket(Bucket=name)
+
+
+@pytest.fixture(scope="session")
+def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real OpenBao server (``tests/openbao_server.py``: persistent Raft storage, transit at 'transit'),
+    started once per session. A test that stops or seals it starts or unseals it again before it ends."""
+    from openbao_server import OpenBao
+
+    server = OpenBao(tmp_path_factory.mktemp("openbao"))
+    server.start()
+    yield server
+    server.stop()

@@ -88,6 +88,7 @@ async def open_kms(settings: EngineSettings, config: ConfigStore) -> Kms:
     default key id the backend lacks) and the config store's quorum errors.
     """
     if settings.kms_backend == "vault":
-        raise KmsUnavailable("the Vault KMS backend is not built yet")
+        from storage_engine.crypto.kms.vault import VaultKms
+        return VaultKms(settings)
     from storage_engine.crypto.kms.static import load_static_kms
     return await load_static_kms(settings, config)
