@@ -1,5 +1,8 @@
 """Buckets: a directory on every drive, plus a ``bucket`` record in the config store (created, versioning).
 
+A bucket's default encryption lives in the same record (``"encryption": {"m": "S3" | "KMS", "kid": str |
+None}``; docs/encryption.md): read with the bucket on every PUT at no extra cost, and removed with it.
+
 The record says whether the bucket exists; the directories hold its objects. Bucket state is read on
 every request: the config store keeps it cached, revalidated by one ``stat`` on a local drive.
 """
@@ -12,16 +15,17 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import AsyncContextManager, cast
+from typing import Any, AsyncContextManager, cast
 
 import msgpack
 
 from storage_engine.cluster.config_store import ConfigStore
 from storage_engine.drives import paths
 from storage_engine.drives.base import Drive, DriveError
-from storage_engine.errors import BucketAlreadyOwnedByYou, InsufficientWriteQuorum, NoSuchBucket
+from storage_engine.errors import (BucketAlreadyOwnedByYou, InsufficientWriteQuorum, InternalError, InvalidArgument,
+                                   NoSuchBucket)
 from storage_engine.objects import names
-from storage_engine.objects.types import BucketInfo, VersioningStatus
+from storage_engine.objects.types import BucketInfo, SseRequest, VersioningStatus
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +39,36 @@ class BucketMeta:
     name: str
     created: float
     versioning: VersioningStatus = ""
+    encryption: SseRequest | None = None           # default encryption of new objects: SSE-S3 or SSE-KMS
 
     def pack(self) -> bytes:
-        return cast(bytes, msgpack.packb({"name": self.name, "created": self.created, "versioning": self.versioning}))
+        doc: dict[str, Any] = {"name": self.name, "created": self.created, "versioning": self.versioning}
+        if self.encryption is not None:
+            doc["encryption"] = _pack_encryption(self.encryption)
+        return cast(bytes, msgpack.packb(doc))
 
     @classmethod
     def unpack(cls, data: bytes) -> BucketMeta:
         doc = msgpack.unpackb(data)
-        return cls(str(doc["name"]), float(doc["created"]), doc.get("versioning", ""))
+        encryption = doc.get("encryption")
+        return cls(str(doc["name"]), float(doc["created"]), doc.get("versioning", ""),
+                   _unpack_encryption(encryption) if encryption is not None else None)
+
+
+def _pack_encryption(sse: SseRequest) -> dict[str, Any]:
+    if sse.mode not in ("S3", "KMS"):
+        raise InvalidArgument("A bucket's default encryption is SSE-S3 (AES256) or SSE-KMS (aws:kms).")
+    return {"m": sse.mode, "kid": sse.kms_key_id if sse.mode == "KMS" else None}
+
+
+def _unpack_encryption(doc: Any) -> SseRequest:
+    mode = doc.get("m") if isinstance(doc, dict) else None
+    kid = doc.get("kid") if isinstance(doc, dict) else None
+    if mode not in ("S3", "KMS") or not (kid is None or isinstance(kid, str)):
+        # Never "no default" for a damaged one: new objects would be stored in plaintext.
+        log.error("damaged default encryption in a bucket record: %r", doc)
+        raise InternalError()
+    return SseRequest(mode, kms_key_id=kid)
 
 
 class BucketStore:
@@ -87,6 +113,16 @@ class BucketStore:
         """Forget the bucket and delete its (empty) directories (the caller checked it is empty)."""
         await self.config.delete(BUCKET_KIND, name)
         await self._remove_dirs(name)
+
+    async def put_encryption(self, name: str, sse: SseRequest | None) -> None:
+        """Set (or with None remove) the bucket's default encryption; NoSuchBucket."""
+        if sse is not None:
+            _pack_encryption(sse)                       # InvalidArgument before anything is locked
+            sse = SseRequest(sse.mode, kms_key_id=sse.kms_key_id if sse.mode == "KMS" else None)
+        async with self.lock(name):
+            meta = await self.get(name)
+            if meta.encryption != sse:
+                await self.put(BucketMeta(meta.name, meta.created, meta.versioning, sse))
 
     def lock(self, name: str) -> AsyncContextManager[None]:
         return self.config.lock(BUCKET_KIND, name)

@@ -23,6 +23,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from storage_engine import errors
 from storage_engine.cluster.config_store import ConfigStore, Notify
 from storage_engine.config import BLOCK_SIZE, EngineSettings, default_parity, parse_storage_class
+from storage_engine.crypto.kms import Kms
+from storage_engine.crypto.packages import stored_size
+from storage_engine.crypto.sse import ObjectKey, PartSpan, SseService
 from storage_engine.drives import paths
 from storage_engine.drives.base import Drive
 from storage_engine.drives.format import load_pool
@@ -34,14 +37,14 @@ from storage_engine.erasure.metadata import PartMeta, Version, find
 from storage_engine.erasure.reader import VersionReader
 from storage_engine.erasure.set import ErasureSet, MetaView, write_quorum
 from storage_engine.objects import listing, names, versions
-from storage_engine.objects.buckets import BucketMeta, BucketStore
+from storage_engine.objects.buckets import BucketStore
 from storage_engine.objects.healer import Healer
 from storage_engine.objects.multipart import Multipart
 from storage_engine.objects.placement import Placement, discard, write_data
 from storage_engine.objects.transform import ReadTransform
 from storage_engine.objects.types import (BucketInfo, CompletePart, DeleteResult, HealReport, ListObjectsResult,
                                           ListPartsResult, ListUploadsResult, ListVersionsResult, ObjectInfo,
-                                          PartInfo, PutBody, PutOptions, UploadInfo, VersioningStatus)
+                                          PartInfo, PutBody, PutOptions, SseRequest, UploadInfo, VersioningStatus)
 from storage_engine.topology import Pool
 
 log = logging.getLogger(__name__)
@@ -81,11 +84,13 @@ class ObjectReaderImpl:
 
 
 class ErasureObjectLayer:
-    def __init__(self, pools: list[list[ErasureSet]], buckets: BucketStore, settings: EngineSettings) -> None:
+    def __init__(self, pools: list[list[ErasureSet]], buckets: BucketStore, settings: EngineSettings,
+                 kms: Kms | None = None) -> None:
         self.placement = Placement(pools)
         self.buckets = buckets
         self.settings = settings
-        self.multipart = Multipart(self.placement, buckets)
+        self.sse = SseService(settings, buckets.config, kms)
+        self.multipart = Multipart(self.placement, buckets, self.sse)
         self.healer = Healer(self.placement, buckets, self.multipart, settings.heal_interval_seconds)
 
     # --- placement (kept for callers that look inside) ------------------------------------------------
@@ -129,7 +134,13 @@ class ErasureObjectLayer:
         async with self.buckets.lock(bucket):
             meta = await self.buckets.get(bucket)
             if meta.versioning != status:
-                await self.buckets.put(BucketMeta(meta.name, meta.created, status))
+                await self.buckets.put(dataclasses.replace(meta, versioning=status))
+
+    async def get_bucket_encryption(self, bucket: str) -> SseRequest | None:
+        return (await self.buckets.get(bucket)).encryption
+
+    async def put_bucket_encryption(self, bucket: str, sse: SseRequest | None) -> None:
+        await self.buckets.put_encryption(bucket, sse)
 
     # --- objects ------------------------------------------------------------------------------------
     async def put_object(self, bucket: str, key: str, body: PutBody, opts: PutOptions) -> ObjectInfo:
@@ -139,20 +150,27 @@ class ErasureObjectLayer:
         parity = self.placement.parity(es, opts.storage_class)
         k = es.n - parity
         distribution = es.distribution(key)
-        stored = await write_data(es, k, parity, distribution, body, opts.size, self.settings.inline_threshold)
+        # Encryption is set up (KMS data key) before a byte is stored: a failure stores nothing.
+        request = self.sse.resolve(opts.sse, bucket_meta.encryption)
+        sealed = await self.sse.seal_new(bucket, key, request) if request is not None else None
+        transform = sealed.write_transform(1) if sealed is not None else None
+        size_hint = opts.size if sealed is None or opts.size is None else stored_size(opts.size)
+        stored = await write_data(es, k, parity, distribution, body, size_hint, self.settings.inline_threshold,
+                                  transform)
         try:
             if opts.content_md5 is not None and opts.content_md5 != stored.md5:
                 raise errors.BadDigest()
             checksums = body.checksums()
             now = time.time()
-            etag = stored.md5.hex()
+            etag = sealed.etag(stored.md5) if sealed is not None else stored.md5.hex()
             version = Version(
                 version_id=versions.new_version_id(bucket_meta.versioning), data_id=uuid.uuid4().hex,
                 mod_time=now, size=stored.size, etag=etag, metadata=dict(opts.metadata), tags=dict(opts.tags),
                 storage_class=opts.storage_class, inline=stored.inline_shards is not None, data_blocks=k,
                 parity_blocks=parity, block_size=BLOCK_SIZE, distribution=distribution,
                 parts=[PartMeta(1, stored.size, stored.stored_size, etag, now)],
-                checksums=dict(checksums), checksum_type="FULL_OBJECT" if checksums else None)
+                checksums=dict(checksums), checksum_type="FULL_OBJECT" if checksums else None,
+                sse=sealed.sse if sealed is not None else None)
             async with es.lock(bucket, key):
                 view = await es.get_meta(bucket, key)
                 versions.check_preconditions(view, opts)
@@ -166,7 +184,8 @@ class ErasureObjectLayer:
         if stored.tmp_dirs:
             await discard(es, {p: t for p, t in stored.tmp_dirs.items() if p not in done})
         await es.remove_data(bucket, key, versions.data_ids(removed))
-        return versions.to_info(bucket, key, version, True)
+        info = versions.to_info(bucket, key, version, True)
+        return dataclasses.replace(info, sse=sealed.info()) if sealed is not None else info
 
     async def resolve_version(self, bucket: str, key: str,
                               version_id: str | None) -> tuple[ErasureSet, MetaView, Version]:
@@ -192,20 +211,43 @@ class ErasureObjectLayer:
             raise errors.MethodNotAllowed(headers={"x-amz-delete-marker": "true", "x-amz-version-id": version_id})
         return es, view, found
 
-    async def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectReaderImpl:
+    async def get_object(self, bucket: str, key: str, version_id: str | None = None, *,
+                         customer_key: bytes | None = None) -> ObjectReaderImpl:
         for attempt in range(3):
             es, view, version = await self.resolve_version(bucket, key, version_id)
+            info = versions.to_info(bucket, key, version, version is view.versions[0])
+            # Keys first (SSE-C check, KMS decrypt): a failure opens no shard.
+            opened = await self._open_key(bucket, key, version, customer_key)
+            transform = None
+            if opened is not None:
+                transform = opened.read_transform([PartSpan(p.number, p.size, p.stored_size) for p in version.parts])
+                info = dataclasses.replace(info, sse=opened.info())
             reader = await es.open_version(bucket, key, view, version,
                                            on_damage=lambda es=es: self.healer.request(es, bucket, key))
             if reader.readable() or attempt == 2:
-                info = versions.to_info(bucket, key, version, version is view.versions[0])
-                return ObjectReaderImpl(info, reader)
+                return ObjectReaderImpl(info, reader, transform)
             reader.close()                     # overwritten between reading metadata and opening: retry
         raise AssertionError("unreachable")
 
-    async def get_object_info(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+    async def get_object_info(self, bucket: str, key: str, version_id: str | None = None, *,
+                              customer_key: bytes | None = None) -> ObjectInfo:
         _, view, version = await self.resolve_version(bucket, key, version_id)
-        return versions.to_info(bucket, key, version, version is view.versions[0])
+        info = versions.to_info(bucket, key, version, version is view.versions[0])
+        envelope = self.sse.envelope_of(version.sse, f"{bucket}/{key}")
+        self.sse.check_customer_key(envelope, customer_key)
+        if envelope is not None and envelope.mode == "C":
+            # HEAD needs the right key (403 otherwise), as S3; KMS modes need no KMS round trip here.
+            opened = await self.sse.open_key(envelope, bucket, key, customer_key)
+            info = dataclasses.replace(info, sse=opened.info())
+        return info
+
+    async def _open_key(self, bucket: str, key: str, version: Version,
+                        customer_key: bytes | None) -> ObjectKey | None:
+        envelope = self.sse.envelope_of(version.sse, f"{bucket}/{key}")
+        self.sse.check_customer_key(envelope, customer_key)
+        if envelope is None:
+            return None
+        return await self.sse.open_key(envelope, bucket, key, customer_key)
 
     async def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> DeleteResult:
         names.check_key(key)
@@ -302,6 +344,7 @@ class ErasureObjectLayer:
 
     async def close(self) -> None:
         await self.healer.stop()
+        await self.sse.close()
         await self.buckets.config.stop()
         drives = {id(d): d for es in self.all_sets for d in es.drives if d is not None}
         await asyncio.gather(*(d.close() for d in drives.values()), return_exceptions=True)
@@ -338,13 +381,14 @@ def _lock_dir(members: Sequence[Drive | None]) -> str | None:
 async def open_object_layer(pools: list[Pool], settings: EngineSettings, *,
                             drives: list[list[Drive]] | None = None, locker: NameLocker | None = None,
                             may_format: Callable[[int], bool] = lambda pool: True,
-                            notify: Notify | None = None) -> ErasureObjectLayer:
+                            notify: Notify | None = None, kms: Kms | None = None) -> ErasureObjectLayer:
     """Check or format the drives of every pool, clean up after dead processes, and start healing.
 
     ``drives``: each pool's drives in endpoint order (local or remote); default: local directories.
     ``locker``: one lock service for every set (a cluster's); default: per-set file locks.
     ``may_format(pool)``: whether this process may format that pool when it is fresh.
-    ``notify(kind, name)``: tells peers about config changes. Raises ``FormatPending`` or
+    ``notify(kind, name)``: tells peers about config changes. ``kms``: the KMS to use instead of the one
+    the settings open (``crypto.kms.open_kms``; closed with the layer). Raises ``FormatPending`` or
     ``FormatQuorumLost`` (nothing opened; wait and retry), ValueError for unusable topologies.
     """
     configure_malloc()
@@ -378,7 +422,8 @@ async def open_object_layer(pools: list[Pool], settings: EngineSettings, *,
     config = ConfigStore(built[0][0], reload_seconds=settings.config_reload_seconds, notify=notify)
     buckets = BucketStore(config, everything)
     await buckets.adopt_legacy()
-    layer = ErasureObjectLayer(built, buckets, settings)
+    layer = ErasureObjectLayer(built, buckets, settings, kms)
+    await layer.sse.start()
     # Writes that miss drives are healed when those drives take writes again.
     layer.multipart.on_missed = layer.healer.missed_upload
     for es in layer.all_sets:

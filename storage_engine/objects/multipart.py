@@ -6,7 +6,8 @@
     .rustfs.sys/multipart/<...>/<upload-id>/part.N.meta                           part N's record
     .rustfs.sys/multipart/<...>/<upload-id>/part.N.<uuid>/part                    part N's shard
 
-Parts are erasure-coded like objects. Re-uploading a part writes a new data dir and replaces the record
+Parts are erasure-coded like objects. An encrypted upload keeps its envelope (sealed object key, wrapped
+data key) in ``upload.meta`` from the start; each part is its own package stream under its part key. Re-uploading a part writes a new data dir and replaces the record
 atomically, so concurrent uploads of one part number leave one complete part. Completing hard-links
 the chosen parts into a new data dir and commits it like a PUT; the upload dir goes only after the
 commit, so a crash mid-way leaves the upload intact and retryable.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import time
 import uuid
@@ -34,6 +36,8 @@ from awscrt import checksums as crt
 
 from storage_engine import errors
 from storage_engine.config import BLOCK_SIZE
+from storage_engine.crypto.packages import stored_size
+from storage_engine.crypto.sse import SseService
 from storage_engine.drives import paths
 from storage_engine.drives.base import DriveError, FileNotFound
 from storage_engine.erasure.bitrot import ShardLayout
@@ -87,7 +91,8 @@ class UploadMeta:
     def info(self) -> UploadInfo:
         return UploadInfo(self.key, self.upload_id, self.initiated, self.storage_class,
                           cast(ChecksumAlgorithm | None, self.checksum_algorithm),
-                          cast(ChecksumType | None, self.checksum_type), dict(self.metadata))
+                          cast(ChecksumType | None, self.checksum_type), dict(self.metadata),
+                          versions.sse_info(self.sse))
 
 
 @dataclass(slots=True)
@@ -148,9 +153,10 @@ def _quorum_bytes(es: ErasureSet, results: list[bytes | DriveError]) -> bytes | 
 
 
 class Multipart:
-    def __init__(self, placement: Placement, buckets: BucketStore) -> None:
+    def __init__(self, placement: Placement, buckets: BucketStore, sse: SseService) -> None:
         self.placement = placement
         self.buckets = buckets
+        self.sse = sse
         self.on_missed: MissedPart | None = None
 
     # --- lookups ------------------------------------------------------------------------------------
@@ -198,12 +204,15 @@ class Multipart:
     # --- operations ---------------------------------------------------------------------------------
     async def create(self, bucket: str, key: str, opts: PutOptions) -> str:
         names.check_key(key)
-        await self.buckets.get(bucket)
+        bucket_meta = await self.buckets.get(bucket)
         es = await self.placement.set_for_write(bucket, key)
         parity = self.placement.parity(es, opts.storage_class)
+        # The upload's encryption is fixed now (the KMS data key made once): a failure creates no upload.
+        request = self.sse.resolve(opts.sse, bucket_meta.encryption)
+        sealed = await self.sse.seal_new(bucket, key, request) if request is not None else None
         upload = UploadMeta(bucket, key, uuid.uuid4().hex, time.time(), opts.storage_class, es.n - parity, parity,
                             es.distribution(key), dict(opts.metadata), dict(opts.tags), opts.checksum_algorithm,
-                            opts.checksum_type)
+                            opts.checksum_type, sealed.sse if sealed is not None else None)
         path = f"{upload_dir(bucket, key, upload.upload_id)}/upload.meta"
         data = upload.pack()
         positions = [pos for pos, d in enumerate(es.drives) if d is not None]
@@ -220,13 +229,21 @@ class Multipart:
             raise errors.InvalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
         es, upload = await self.find(bucket, key, upload_id)
         k, m = upload.data_blocks, upload.parity_blocks
-        stored = await write_data(es, k, m, upload.distribution, body, opts.size, -1, name="part")
+        # The upload's key (SSE-C: the request's key must open it; KMS: decrypted) before a byte is stored.
+        envelope = self.sse.envelope_of(upload.sse, f"{bucket}/{key} upload {upload_id}")
+        customer_key = opts.sse.customer_key if opts.sse is not None and opts.sse.mode == "C" else None
+        self.sse.check_customer_key(envelope, customer_key)
+        opened = await self.sse.open_key(envelope, bucket, key, customer_key) if envelope is not None else None
+        transform = opened.write_transform(number) if opened is not None else None
+        size_hint = opts.size if opened is None or opts.size is None else stored_size(opts.size)
+        stored = await write_data(es, k, m, upload.distribution, body, size_hint, -1, transform, name="part")
         directory = upload_dir(bucket, key, upload_id)
         done: list[int] = []
         try:
             if opts.content_md5 is not None and opts.content_md5 != stored.md5:
                 raise errors.BadDigest()
-            record = PartRecord(number, stored.size, stored.stored_size, stored.md5.hex(), time.time(),
+            etag = opened.etag(stored.md5) if opened is not None else stored.md5.hex()
+            record = PartRecord(number, stored.size, stored.stored_size, etag, time.time(),
                                 dict(body.checksums()), f"part.{number}.{uuid.uuid4().hex}")
             meta_path = f"{directory}/part.{number}.meta"
             tmp_dirs = stored.tmp_dirs or {}
@@ -249,7 +266,8 @@ class Multipart:
             await discard(es, {p: t for p, t in (stored.tmp_dirs or {}).items() if p not in done})
         if old is not None and old.data != record.data:
             await self._remove(es, f"{directory}/{old.data}")
-        return record.info()
+        info = record.info()
+        return dataclasses.replace(info, sse=opened.info()) if opened is not None else info
 
     async def _read_parts_one(self, es: ErasureSet, directory: str, number: int) -> PartRecord | None:
         raw = await es.read_raw(paths.SYS_VOLUME, f"{directory}/part.{number}.meta")
@@ -314,7 +332,7 @@ class Multipart:
             storage_class=upload.storage_class, data_blocks=upload.data_blocks,
             parity_blocks=upload.parity_blocks, block_size=BLOCK_SIZE, distribution=upload.distribution,
             parts=[PartMeta(r.number, r.size, r.stored_size, r.etag, r.mod_time, r.checksums) for r in chosen],
-            multipart=True, checksums=checksums, checksum_type=checksum_type)
+            multipart=True, checksums=checksums, checksum_type=checksum_type, sse=upload.sse)
 
     async def _link_parts(self, es: ErasureSet, directory: str, chosen: list[PartRecord]) -> dict[int, str]:
         """Hard-link the chosen parts into a fresh temporary data dir on each drive."""

@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
 from storage_engine import errors
 from storage_engine.erasure.metadata import Version, find
 from storage_engine.erasure.set import MetaView
-from storage_engine.objects.types import (NULL_VERSION, DeleteResult, ObjectInfo, PartInfo, PutOptions,
-                                          VersioningStatus)
+from storage_engine.objects.types import (NULL_VERSION, DeleteResult, ObjectInfo, PartInfo, PutOptions, SseInfo,
+                                          SseMode, VersioningStatus)
 
 
 def new_version_id(versioning: VersioningStatus) -> str:
@@ -49,6 +50,18 @@ def apply_delete(versions: list[Version], version_id: str | None, versioning: Ve
     return kept, removed, DeleteResult(None, False)
 
 
+def sse_info(doc: dict[str, Any] | None) -> SseInfo | None:
+    """What responses say about a stored envelope (no validation: reading it checks it fully)."""
+    if doc is None:
+        return None
+    mode = doc.get("m")
+    kid = doc.get("kid")
+    ctx = doc.get("ctx")
+    return SseInfo(cast(SseMode, mode) if mode in ("S3", "KMS", "C") else "S3",
+                   kms_key_id=kid if isinstance(kid, str) else None,
+                   context={str(k): str(v) for k, v in ctx.items()} if isinstance(ctx, dict) else {})
+
+
 def to_info(bucket: str, key: str, v: Version, is_latest: bool) -> ObjectInfo:
     if v.delete_marker:
         return ObjectInfo(bucket, key, v.version_id, 0, "", v.mod_time, is_latest=is_latest, delete_marker=True)
@@ -56,7 +69,7 @@ def to_info(bucket: str, key: str, v: Version, is_latest: bool) -> ObjectInfo:
         if v.multipart else ()
     return ObjectInfo(bucket, key, v.version_id, v.size, v.etag, v.mod_time, metadata=v.metadata, tags=v.tags,
                       storage_class=v.storage_class, is_latest=is_latest, checksums=v.checksums,
-                      checksum_type=v.checksum_type, parts=parts)  # type: ignore[arg-type]
+                      checksum_type=v.checksum_type, parts=parts, sse=sse_info(v.sse))  # type: ignore[arg-type]
 
 
 def data_ids(removed: list[Version]) -> list[str]:

@@ -1,0 +1,425 @@
+"""Server-side encryption in the object layer: requests and KMS -> keys and envelopes -> transforms.
+
+The object layer calls this service; it is the only place that talks to the KMS on the data path::
+
+    PUT / CreateMultipartUpload   resolve(opts.sse, bucket default, kms_auto_encryption)
+                                  -> seal_new(): data key from the KMS (S3, KMS) or the client's key (C),
+                                     a fresh object key sealed under it -> Envelope (Version.sse / UploadMeta.sse)
+    PUT / UploadPart              ObjectKey.write_transform(part) -> the part's package stream
+    GET / HEAD / UploadPart       open_key(envelope, customer_key): KMS decrypt / the client's key -> object key
+    GET                           ObjectKey.read_transform(parts) -> stored span + decryption
+
+Fail closed: every failure to set up or open the keys raises an S3 error (``KMSUnavailable``,
+``AccessDenied``, ``KMS.NotFoundException``, ``InternalError``...) before a byte is stored or returned;
+packages that fail authentication raise ``InternalError`` mid-stream (the HTTP layer cuts the body).
+Each transform belongs to one request. Sealing and opening run a 1 MiB block at a time in a thread pool
+with one block in flight, so the event loop erasure-codes and sends meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from storage_engine import errors
+from storage_engine.crypto import keys, packages
+from storage_engine.crypto.envelope import Envelope, EnvelopeError
+from storage_engine.crypto.kms import (Kms, KmsDenied, KmsError, KmsInvalidCiphertext, KmsKeyNotFound,
+                                       KmsUnavailable, open_kms)
+from storage_engine.crypto.packages import OVERHEAD, PACKAGE_SIZE, Cipher, PackageError
+from storage_engine.objects.types import SseInfo, SseRequest
+
+if TYPE_CHECKING:
+    from storage_engine.cluster.config_store import ConfigStore
+    from storage_engine.config import EngineSettings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DecryptingTransform", "EncryptingTransform", "ObjectKey", "PartSpan", "SseService"]
+
+BLOCK_PACKAGES = 16                              # packages sealed / opened per thread-pool call (1 MiB)
+_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sse")
+
+
+# --- keys -------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ObjectKey:
+    """An opened (or new) object key with its envelope: makes the transforms, ETags and response info."""
+
+    envelope: Envelope
+    object_key: bytes
+    customer_key_md5: str | None = None           # SSE-C: of the key the request gave
+
+    @property
+    def sse(self) -> dict[str, Any]:
+        """What ``Version.sse`` / ``UploadMeta.sse`` keep."""
+        return self.envelope.pack()
+
+    def info(self) -> SseInfo:
+        return SseInfo(self.envelope.mode, kms_key_id=self.envelope.kms_key_id, context=dict(self.envelope.context),
+                       customer_key_md5=self.customer_key_md5)
+
+    def etag(self, md5: bytes) -> str:
+        """The ETag of a single PUT or of a part: SSE-S3 shows the MD5, SSE-KMS and SSE-C a MAC of it."""
+        if self.envelope.mode == "S3":
+            return md5.hex()
+        return keys.etag_mac(self.object_key, md5)
+
+    def write_transform(self, part_number: int = 1) -> EncryptingTransform:
+        return EncryptingTransform(keys.part_key(self.object_key, part_number), self.envelope.cipher)
+
+    def read_transform(self, parts: Sequence[PartSpan]) -> DecryptingTransform:
+        return DecryptingTransform(self.object_key, self.envelope.cipher, parts)
+
+
+@dataclass(frozen=True, slots=True)
+class PartSpan:
+    """One part of a stored version: its number (the part key), plaintext size and stored size."""
+
+    number: int
+    size: int
+    stored_size: int
+
+
+def _kms_error(exc: KmsError, key_id: str) -> errors.S3Error:
+    if isinstance(exc, KmsUnavailable):
+        return errors.KMSUnavailable(f"The KMS is unavailable: {exc}")
+    if isinstance(exc, KmsDenied):
+        return errors.AccessDenied(f"The KMS denied the request for key {key_id}.")
+    if isinstance(exc, KmsKeyNotFound):
+        return errors.KMSNotFound(f"The KMS key {key_id} does not exist.")
+    log.error("KMS: %s (key %s)", exc, key_id)
+    return errors.InternalError()
+
+
+class SseService:
+    """Resolves a new object's encryption and opens stored ones; owns the KMS (opened on first need)."""
+
+    def __init__(self, settings: EngineSettings, config: ConfigStore, kms: Kms | None = None) -> None:
+        self.settings = settings
+        self.config = config
+        self._kms = kms
+        self._opening = asyncio.Lock()
+        self.cipher = packages.cipher_by_name(settings.sse_cipher)
+
+    @property
+    def auto_encryption(self) -> bool:
+        auto = self.settings.kms_auto_encryption
+        return auto if auto is not None else self.settings.kms_backend != ""
+
+    async def start(self) -> None:
+        """Open the KMS now (a static key is created on the first start); a failure is retried on first use."""
+        try:
+            await self.kms()
+        except errors.S3Error as exc:
+            log.warning("KMS not available at start (retried on first use): %s", exc)
+
+    async def kms(self) -> Kms:
+        if self._kms is not None:
+            return self._kms
+        async with self._opening:
+            if self._kms is None:
+                try:
+                    self._kms = await open_kms(self.settings, self.config)
+                except KmsError as exc:
+                    raise _kms_error(exc, self.settings.kms_default_key_id or "(default)") from exc
+                except errors.S3Error:
+                    raise
+                except Exception as exc:      # a config store below quorum, an unreadable key file...
+                    log.error("cannot open the KMS: %s", exc)
+                    raise errors.KMSUnavailable("The KMS is unavailable: it cannot be opened.") from exc
+            return self._kms
+
+    async def close(self) -> None:
+        kms, self._kms = self._kms, None
+        if kms is not None:
+            await kms.close()
+
+    def resolve(self, requested: SseRequest | None, bucket_default: SseRequest | None) -> SseRequest | None:
+        """The encryption of a new object: the request's, else the bucket's default, else SSE-S3 when
+        ``kms_auto_encryption`` is on, else None (plaintext)."""
+        if requested is not None:
+            return requested
+        if bucket_default is not None:
+            return bucket_default
+        return SseRequest("S3") if self.auto_encryption else None
+
+    # --- new objects -------------------------------------------------------------------------------
+    async def seal_new(self, bucket: str, key: str, request: SseRequest) -> ObjectKey:
+        """A fresh object key for ``bucket/key`` sealed as ``request`` asks: the envelope to store."""
+        object_key = keys.new_object_key()
+        context: Mapping[str, str] = request.context if request.mode == "KMS" else {}
+        if request.mode == "C":
+            customer = _customer_key(request.customer_key)
+            iv, sealed = keys.seal_object_key(customer, object_key, mode="C", bucket=bucket, key=key, context={})
+            envelope = Envelope(mode="C", cipher=self.cipher, iv=iv, sealed_key=sealed)
+            return ObjectKey(envelope, object_key, keys.customer_key_md5(customer))
+        kms = await self.kms()
+        key_id = (request.kms_key_id if request.mode == "KMS" else None) or kms.default_key_id
+        try:
+            data_key = await kms.generate_data_key(key_id)
+        except KmsError as exc:
+            raise _kms_error(exc, key_id) from exc
+        iv, sealed = keys.seal_object_key(data_key.plaintext, object_key, mode=request.mode, bucket=bucket,
+                                          key=key, context=context)
+        envelope = Envelope(mode=request.mode, cipher=self.cipher, iv=iv, sealed_key=sealed,
+                            kms_backend=kms.backend, kms_key_id=key_id, wrapped_key=data_key.wrapped,
+                            context=dict(context))
+        return ObjectKey(envelope, object_key)
+
+    # --- stored objects ----------------------------------------------------------------------------
+    @staticmethod
+    def envelope_of(doc: Mapping[str, Any] | None, what: str) -> Envelope | None:
+        """The envelope of a stored version or upload (None: plaintext); damaged -> InternalError."""
+        if doc is None:
+            return None
+        try:
+            return Envelope.unpack(dict(doc))
+        except EnvelopeError as exc:
+            log.error("%s: damaged encryption envelope: %s", what, exc)
+            raise errors.InternalError() from exc
+
+    @staticmethod
+    def check_customer_key(envelope: Envelope | None, customer_key: bytes | None) -> None:
+        """SSE-C objects need the key; others refuse one (as S3)."""
+        if envelope is not None and envelope.mode == "C":
+            if customer_key is None:
+                raise errors.SseCustomerKeyRequired()
+        elif customer_key is not None:
+            raise errors.InvalidRequest("The encryption parameters are not applicable to this object.")
+
+    async def open_key(self, envelope: Envelope, bucket: str, key: str, customer_key: bytes | None) -> ObjectKey:
+        """The object key of a stored version (or upload) of ``bucket/key``.
+
+        SSE-C: the client's key (missing -> SseCustomerKeyRequired, wrong -> AccessDenied). SSE-S3/KMS: the
+        KMS that wrapped the data key (the envelope's backend and key id, never the current settings')."""
+        if envelope.mode == "C":
+            self.check_customer_key(envelope, customer_key)
+            assert customer_key is not None
+            customer = _customer_key(customer_key)
+            try:
+                object_key = keys.unseal_object_key(customer, envelope.iv, envelope.sealed_key, mode="C",
+                                                    bucket=bucket, key=key, context={})
+            except keys.KeyUnsealError as exc:
+                raise errors.AccessDenied(
+                    "The provided SSE-C key does not match the key the object was encrypted with.") from exc
+            return ObjectKey(envelope, object_key, keys.customer_key_md5(customer))
+        if customer_key is not None:
+            self.check_customer_key(envelope, customer_key)
+        kms = await self.kms()
+        key_id = envelope.kms_key_id or ""
+        if envelope.kms_backend != kms.backend:
+            log.error("%s/%s: its data key is wrapped by the %s KMS, but this engine uses %s", bucket, key,
+                      envelope.kms_backend, kms.backend)
+            raise errors.InternalError()
+        assert envelope.wrapped_key is not None
+        try:
+            data_key = await kms.decrypt(key_id, envelope.wrapped_key)
+        except KmsInvalidCiphertext as exc:
+            log.error("%s/%s: the wrapped data key does not open: %s", bucket, key, exc)
+            raise errors.InternalError() from exc
+        except KmsError as exc:
+            raise _kms_error(exc, key_id) from exc
+        try:
+            object_key = keys.unseal_object_key(data_key, envelope.iv, envelope.sealed_key, mode=envelope.mode,
+                                                bucket=bucket, key=key, context=envelope.context)
+        except keys.KeyUnsealError as exc:
+            log.error("%s/%s: the object key does not unseal: %s", bucket, key, exc)
+            raise errors.InternalError() from exc
+        return ObjectKey(envelope, object_key)
+
+
+def _customer_key(customer_key: bytes | None) -> bytes:
+    if customer_key is None or len(customer_key) != keys.KEY_SIZE:
+        raise errors.InvalidArgument("The secret key was invalid for the specified algorithm.")
+    return customer_key
+
+
+# --- the transforms ---------------------------------------------------------------------------------
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()               # retrieved: a failure after the request gave up is not logged
+
+
+class EncryptingTransform:
+    """One part's package stream (a ``WriteTransform``): plaintext in, stored packages out.
+
+    The tail (up to one package) is held back until ``finish``, which seals it with the final flag. Each
+    ``update`` starts sealing its whole packages in a thread and returns the previous call's output, so one
+    block is always being encrypted while the caller erasure-codes the one before.
+    """
+
+    def __init__(self, key: bytes, cipher: Cipher) -> None:
+        self._key = key
+        self._cipher = cipher
+        self._nonce = packages.new_stream_nonce()
+        self._index = 0                  # next package to seal
+        self._tail = b""                 # plaintext not sealed yet (at most one package)
+        self._inflight: asyncio.Future[bytes] | None = None
+        self._finished = False
+
+    def _seal(self, plain: bytes | memoryview, final: bool) -> asyncio.Future[bytes]:
+        index = self._index
+        self._index += packages.package_count(len(plain))
+        return asyncio.get_running_loop().run_in_executor(
+            _threads, packages.seal, self._key, self._cipher, self._nonce, index, plain, final)
+
+    async def _collect(self) -> bytes:
+        inflight, self._inflight = self._inflight, None
+        return await inflight if inflight is not None else b""
+
+    async def update(self, plain: bytes) -> bytes:
+        if self._finished:
+            raise RuntimeError("update after finish")
+        data = self._tail + plain if self._tail else plain
+        whole = (len(data) - 1) // PACKAGE_SIZE * PACKAGE_SIZE if data else 0
+        if whole <= 0:
+            self._tail = data
+            return b""
+        self._tail = data[whole:]
+        previous = self._inflight
+        self._inflight = self._seal(memoryview(data)[:whole], False)
+        if previous is None:
+            return b""
+        try:
+            return await previous
+        except BaseException:
+            self._abandon()
+            raise
+
+    async def finish(self) -> bytes:
+        self._finished = True
+        try:
+            before = await self._collect()
+        except BaseException:
+            self._abandon()
+            raise
+        if not self._tail:
+            return before                # an empty stream has no package; otherwise the tail is never empty
+        last = await self._seal(self._tail, True)
+        self._tail = b""
+        return before + last if before else last
+
+    def _abandon(self) -> None:
+        if self._inflight is not None:
+            self._inflight.add_done_callback(_consume)
+            self._inflight = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    key: bytes
+    first: int                           # first package (index in its part's stream)
+    stored: int                          # stored bytes of the job's packages
+    total: int                           # packages in the part's stream
+    skip: int                            # plaintext bytes to drop at the front
+    want: int                            # plaintext bytes to yield
+
+
+class DecryptingTransform:
+    """A stored version's plaintext (a ``ReadTransform``): each part is one package stream under its part key."""
+
+    def __init__(self, object_key: bytes, cipher: Cipher, parts: Sequence[PartSpan]) -> None:
+        self._object_key = object_key
+        self._cipher = cipher
+        self._parts = list(parts)
+        for part in self._parts:
+            if packages.stored_size(part.size) != part.stored_size:
+                log.error("part %d: stored size %d does not fit %d plaintext bytes", part.number, part.stored_size,
+                          part.size)
+                raise errors.InternalError()
+        self._part_keys: dict[int, bytes] = {}
+
+    def _part_key(self, number: int) -> bytes:
+        found = self._part_keys.get(number)
+        if found is None:
+            found = self._part_keys[number] = keys.part_key(self._object_key, number)
+        return found
+
+    def _segments(self, offset: int, length: int) -> list[tuple[PartSpan, int, int, int]]:
+        """(part, stored start of the part, offset in the part, length in the part) overlapping the range."""
+        out = []
+        plain_start = stored_start = 0
+        end = offset + length
+        for part in self._parts:
+            lo, hi = max(offset, plain_start), min(end, plain_start + part.size)
+            if lo < hi:
+                out.append((part, stored_start, lo - plain_start, hi - lo))
+            plain_start += part.size
+            stored_start += part.stored_size
+        return out
+
+    def stored_span(self, offset: int, length: int) -> tuple[int, int]:
+        segments = self._segments(offset, length)
+        if not segments:
+            return 0, 0
+        first, first_start, first_off, first_len = segments[0]
+        last, last_start, last_off, last_len = segments[-1]
+        begin = first_start + packages.stored_span(first.size, first_off, first_len)[0]
+        last_span = packages.stored_span(last.size, last_off, last_len)
+        return begin, last_start + last_span[0] + last_span[1] - begin
+
+    def _jobs(self, offset: int, length: int) -> list[_Job]:
+        jobs = []
+        for part, _, off, n in self._segments(offset, length):
+            key = self._part_key(part.number)
+            total = packages.package_count(part.size)
+            first_pkg, last_pkg = packages.plain_to_packages(off, n)
+            end = off + n
+            for batch in range(first_pkg, last_pkg + 1, BLOCK_PACKAGES):
+                batch_last = min(batch + BLOCK_PACKAGES - 1, last_pkg)
+                plain_lo = batch * PACKAGE_SIZE
+                plain_hi = min((batch_last + 1) * PACKAGE_SIZE, part.size)
+                stored = plain_hi - plain_lo + OVERHEAD * (batch_last - batch + 1)
+                lo, hi = max(off, plain_lo), min(end, plain_hi)
+                jobs.append(_Job(key, batch, stored, total, lo - plain_lo, hi - lo))
+        return jobs
+
+    async def decode(self, stored: AsyncIterator[bytes | memoryview], offset: int,
+                     length: int) -> AsyncIterator[bytes]:
+        jobs = self._jobs(offset, length)
+        if not jobs:
+            return
+        loop = asyncio.get_running_loop()
+        buffer = bytearray()
+        source = stored.__aiter__()
+        pending: tuple[asyncio.Future[bytes], _Job] | None = None
+        try:
+            for job in jobs:
+                while len(buffer) < job.stored:
+                    try:
+                        buffer += await source.__anext__()
+                    except StopAsyncIteration:
+                        log.error("encrypted object: stored bytes end early (%d of %d)", len(buffer), job.stored)
+                        raise errors.InternalError() from None
+                chunk = bytes(buffer[:job.stored])
+                del buffer[:job.stored]
+                future = loop.run_in_executor(_threads, _open, job.key, job.first, chunk, job.total, self._cipher)
+                if pending is not None:
+                    yield _trim(await pending[0], pending[1])
+                pending = (future, job)
+            assert pending is not None
+            last, pending = pending, None
+            yield _trim(await last[0], last[1])
+        finally:
+            if pending is not None:
+                pending[0].add_done_callback(_consume)
+
+
+def _open(key: bytes, first: int, stored: bytes, total: int, cipher: Cipher) -> bytes:
+    try:
+        return packages.open_packages(key, first, stored, total, cipher=cipher)
+    except PackageError as exc:
+        log.error("encrypted object: %s", exc)
+        raise errors.InternalError() from exc
+
+
+def _trim(plain: bytes, job: _Job) -> bytes:
+    if job.skip == 0 and job.want == len(plain):
+        return plain
+    return plain[job.skip:job.skip + job.want]
+
