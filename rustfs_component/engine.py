@@ -29,6 +29,13 @@ TLS_VOLUME = "tls"
 # Keys of a cert-manager Secret -> the files the engine reads from its TLS directory (docs/tls.md).
 TLS_ITEMS = {"tls.crt": "rustfs_cert.pem", "tls.key": "rustfs_key.pem", "ca.crt": "ca.crt"}
 RUN_AS_ID = 10001  # the image's numeric non-root user (storage_engine/Containerfile)
+# Vault (docs/encryption.md, "Component"): the ServiceAccount token the engine logs in with, projected for Vault's
+# audience (the pod mounts no API token), and the CA of Vault's certificate where the TLS mount's ca.crt is not it.
+VAULT_TOKEN_VOLUME = "vault-token"
+VAULT_TOKEN_MOUNT = "/var/run/secrets/rustfs/vault"
+VAULT_TOKEN_SECONDS = 3600  # the kubelet renews it; the engine reads it at every login
+VAULT_CA_VOLUME = "vault-ca"
+VAULT_CA_MOUNT = "/etc/rustfs/vault-ca"
 
 # Keys of the tenant's credentials Secret; the env names they feed come from the engine's contract.
 ACCESS_KEY_SECRET_KEY = "accessKey"
@@ -45,6 +52,47 @@ class PoolTopology:
     servers: int
     drives_per_server: int
     cluster_domain: str = "cluster.local"
+
+
+@dataclass(frozen=True)
+class EngineKms:
+    """Vault as the engine's KMS: the transit key `key` (also the Kubernetes-auth role's name), logged in to with the
+    pod's projected ServiceAccount token for `audience`. `ca_secret`: a Secret in the tenant's namespace whose
+    `ca.crt` verifies Vault (mounted at VAULT_CA_MOUNT); None: Vault's certificate comes from the internal CA, whose
+    ca.crt the tenant's TLS Secret already carries (TLS_MOUNT)."""
+
+    address: str
+    key: str
+    audience: str
+    ca_secret: str | None = None
+    auth_mount: str = "kubernetes"
+    transit_mount: str = "transit"
+
+    def settings(self) -> dict[str, Any]:
+        """Engine settings by field name (rendered through `render_env`): Vault transit, Kubernetes auth, the
+        tenant's key as the default, every new object encrypted."""
+        ca = f"{VAULT_CA_MOUNT}/ca.crt" if self.ca_secret is not None else f"{TLS_MOUNT}/{TLS_ITEMS['ca.crt']}"
+        return {"kms_backend": "vault", "kms_vault_address": self.address, "kms_vault_ca_file": ca,
+                "kms_vault_auth": "kubernetes", "kms_vault_auth_mount": self.auth_mount,
+                "kms_vault_transit_mount": self.transit_mount, "kms_vault_kubernetes_role": self.key,
+                "kms_vault_kubernetes_jwt_file": f"{VAULT_TOKEN_MOUNT}/token", "kms_default_key_id": self.key,
+                "kms_auto_encryption": True}
+
+    def volumes(self) -> list[VolumeArgsDict]:
+        volumes: list[VolumeArgsDict] = [{"name": VAULT_TOKEN_VOLUME, "projected": {
+            "default_mode": 0o440, "sources": [{"service_account_token": {
+                "audience": self.audience, "expiration_seconds": VAULT_TOKEN_SECONDS, "path": "token"}}]}}]
+        if self.ca_secret is not None:
+            volumes.append({"name": VAULT_CA_VOLUME, "secret": {
+                "secret_name": self.ca_secret, "default_mode": 0o440, "items": [{"key": "ca.crt", "path": "ca.crt"}]}})
+        return volumes
+
+    def mounts(self) -> list[VolumeMountArgsDict]:
+        mounts: list[VolumeMountArgsDict] = [{"name": VAULT_TOKEN_VOLUME, "mount_path": VAULT_TOKEN_MOUNT,
+                                              "read_only": True}]
+        if self.ca_secret is not None:
+            mounts.append({"name": VAULT_CA_VOLUME, "mount_path": VAULT_CA_MOUNT, "read_only": True})
+        return mounts
 
 
 def _range(count: int) -> str:
@@ -81,11 +129,14 @@ def server_args(pools: Sequence[PoolTopology], *, tls: bool = False) -> list[str
     return ["server", "--address", LISTEN_ADDRESS, *expressions]
 
 
-def engine_env(credentials_secret: str, settings: Mapping[str, Any], *, tls: bool = False) -> list[EnvVarArgsDict]:
-    """Container env: the tenant's extra settings (validated by `render_env`; with `tls`, the TLS directory),
-    then the root credentials by reference to the tenant's Secret (`secretKeyRef`), so no secret value appears
-    in the pod spec."""
-    rendered = {**settings, **({"tls_path": TLS_MOUNT} if tls else {})}
+def engine_env(credentials_secret: str, settings: Mapping[str, Any], *, tls: bool = False,
+               kms: EngineKms | None = None) -> list[EnvVarArgsDict]:
+    """Container env: the tenant's extra settings (validated by `render_env`; with `tls`, the TLS directory; with
+    `kms`, Vault's settings, which the tenant's own may override, e.g. `kms_auto_encryption: false`), then the root
+    credentials by reference to the tenant's Secret (`secretKeyRef`), so no secret value appears in the pod spec."""
+    if kms is not None and kms.ca_secret is None and not tls:
+        raise ValueError("Vault's CA comes from the tenant's TLS Secret: kms without ca_secret needs tls")
+    rendered = {**(kms.settings() if kms is not None else {}), **settings, **({"tls_path": TLS_MOUNT} if tls else {})}
     env: list[EnvVarArgsDict] = [{"name": name, "value": value}
                                  for name, value in sorted(render_env(**rendered).items())]
     for field, key in (("access_key", ACCESS_KEY_SECRET_KEY), ("secret_key", SECRET_KEY_SECRET_KEY)):
@@ -102,22 +153,26 @@ def _probe(path: str, period: int, failures: int, *, tls: bool = False) -> Probe
 
 def engine_container(*, image: str, pools: Sequence[PoolTopology], drives_per_server: int,
                      credentials_secret: str, settings: Mapping[str, Any],
-                     resources: Mapping[str, Mapping[str, str]], tls: bool = False) -> ContainerArgsDict:
+                     resources: Mapping[str, Mapping[str, str]], tls: bool = False,
+                     kms: EngineKms | None = None) -> ContainerArgsDict:
     """The engine container of one pool's pods (a `ContainerArgsDict`-shaped dict, snake_case keys).
 
     With `tls`, the pod must have the volume `tls_volume()`: it is mounted at `TLS_MOUNT`, where
-    `RUSTFS_TLS_PATH` points, and the engine serves (and probes use) HTTPS."""
+    `RUSTFS_TLS_PATH` points, and the engine serves (and probes use) HTTPS. With `kms`, the pod must have the volumes
+    `kms.volumes()`: the engine uses Vault (`EngineKms`)."""
     mounts: list[VolumeMountArgsDict] = [
         {"name": f"data{i}", "mount_path": path} for i, path in enumerate(drive_paths(drives_per_server))]
     mounts.append({"name": "tmp", "mount_path": TMP_MOUNT})
     if tls:
         mounts.append({"name": TLS_VOLUME, "mount_path": TLS_MOUNT, "read_only": True})
+    if kms is not None:
+        mounts += kms.mounts()
     return {
         "name": CONTAINER_NAME,
         "image": image,
         "image_pull_policy": "IfNotPresent",
         "args": server_args(pools, tls=tls),
-        "env": engine_env(credentials_secret, settings, tls=tls),
+        "env": engine_env(credentials_secret, settings, tls=tls, kms=kms),
         "ports": [{"name": "s3", "container_port": ENGINE_PORT, "protocol": "TCP"}],
         "volume_mounts": mounts,
         "resources": {"requests": dict(resources["requests"]), "limits": dict(resources["limits"])},

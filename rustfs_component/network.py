@@ -7,6 +7,7 @@ namespace keep separate rules.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pulumi
@@ -19,6 +20,26 @@ from rustfs_component.engine import ENGINE_PORT
 from rustfs_component.labels import tenant_selector
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server on every namespace
+
+
+@dataclass(frozen=True)
+class VaultPeer:
+    """Where tenants reach Vault (their `allow-vault` egress): the pods `pod_labels` (None: every pod) in `namespace`
+    for a Vault in the cluster; `namespace` None: a Vault elsewhere, at any address on `port`."""
+
+    port: int
+    namespace: str | None = None
+    pod_labels: Mapping[str, str] | None = None
+
+    @classmethod
+    def of_address(cls, address: str, pod_labels: Mapping[str, str] | None = None) -> "VaultPeer":
+        """From Vault's address: `https://<service>.<namespace>.svc[.<domain>]:<port>` is in the cluster."""
+        parts = urlsplit(address)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        labels = (parts.hostname or "").split(".")
+        if len(labels) >= 3 and labels[2] == "svc":
+            return cls(port=port, namespace=labels[1], pod_labels=pod_labels)
+        return cls(port=port)
 
 
 def _from_namespace(namespace: str) -> NetworkPolicyPeerArgsDict:
@@ -57,6 +78,7 @@ def tenant_network_policies(*, name: str, tenant: str, namespace: str, labels: M
                             clients: S3Clients, ingress_controller_namespace: str | None,
                             monitoring_namespace: str | None, cold_tier_endpoint: str | None,
                             cold_tier_cidrs: pulumi.Input[Sequence[str]] | None = None,
+                            vault: VaultPeer | None = None,
                             opts: pulumi.ResourceOptions) -> list[k8s.networking.v1.NetworkPolicy]:
     """Create the policies; `name` prefixes the logical names, `tenant` the object names.
 
@@ -90,6 +112,16 @@ def tenant_network_policies(*, name: str, tenant: str, namespace: str, labels: M
                                 "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}}}],
                         "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]},
     }
+    if vault is not None:
+        # The engine's KMS: Vault's pods in its namespace, or (a Vault outside the cluster) its port anywhere.
+        to: list[NetworkPolicyPeerArgsDict] = [{"ip_block": {"cidr": "0.0.0.0/0"}}]
+        if vault.namespace is not None:
+            peer = _from_namespace(vault.namespace)
+            if vault.pod_labels:
+                peer["pod_selector"] = {"match_labels": dict(vault.pod_labels)}
+            to = [peer]
+        specs["allow-vault"] = {"pod_selector": pods, "policy_types": ["Egress"],
+                                "egress": [{"to": to, "ports": [{"port": vault.port, "protocol": "TCP"}]}]}
     if cold_tier_endpoint is not None:
         # The cold bucket (and the cloud's token service for pod identities) is outside the cluster: the
         # cloud narrows it to the object store's (and token service's) addresses where it can, else 0.0.0.0/0.
@@ -108,3 +140,22 @@ def tenant_network_policies(*, name: str, tenant: str, namespace: str, labels: M
             spec=spec,
             opts=opts)
         for suffix, spec in specs.items()]
+
+
+def vault_network_policy(name: str, *, namespace: str, vault_pods: Mapping[str, str], job_pods: Mapping[str, str],
+                         tenants: Sequence[tuple[str, str]], port: int, labels: Mapping[str, str],
+                         opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
+    """The installed Vault's ingress (`vault-allow`): its own pods (Raft, request forwarding), the configuring Job, and
+    each tenant's engine pods (`tenants`: (tenant, namespace)) on `port`; nobody else."""
+    clients: list[NetworkPolicyPeerArgsDict] = [{"pod_selector": {"match_labels": dict(job_pods)}}]
+    for tenant, tenant_namespace in sorted(tenants):
+        peer = _from_namespace(tenant_namespace)
+        peer["pod_selector"] = {"match_labels": tenant_selector(tenant)}
+        clients.append(peer)
+    pods: LabelSelectorArgsDict = {"match_labels": dict(vault_pods)}
+    return k8s.networking.v1.NetworkPolicy(
+        name, metadata={"name": "vault-allow", "namespace": namespace, "labels": dict(labels)},
+        spec={"pod_selector": pods, "policy_types": ["Ingress"],
+              "ingress": [{"from_": [{"pod_selector": pods}]},
+                          {"from_": clients, "ports": [{"port": port, "protocol": "TCP"}]}]},
+        opts=opts)

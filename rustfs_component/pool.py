@@ -10,7 +10,8 @@ import pulumi_kubernetes as k8s
 from pulumi_kubernetes.core.v1 import PersistentVolumeClaimArgsDict, PodSpecArgsDict
 
 from rustfs_component.config import PoolConfig
-from rustfs_component.engine import ENGINE_PORT, PoolTopology, engine_container, pod_security_context, tls_volume
+from rustfs_component.engine import (ENGINE_PORT, EngineKms, PoolTopology, engine_container, pod_security_context,
+                                     tls_volume)
 from rustfs_component.labels import pool_selector
 
 TMP_SIZE = "1Gi"
@@ -31,6 +32,7 @@ class PoolContext:
     engine_settings: Mapping[str, object]
     topology: Sequence[PoolTopology]  # every pool of the tenant: each server must know them all
     tls_secret: str | None = None  # the tenant's Certificate Secret: mounted, and HTTPS everywhere; None: plain HTTP
+    kms: EngineKms | None = None  # Vault as the KMS (its token and CA mounted); None: the engine's own static key
 
 
 def pool_topology(tenant: str, namespace: str, pool: PoolConfig) -> PoolTopology:
@@ -60,10 +62,12 @@ def pod_spec(ctx: PoolContext, pool: PoolConfig, node_selector: Mapping[str, str
         "containers": [engine_container(
             image=ctx.image, pools=ctx.topology, drives_per_server=pool.drives_per_server,
             credentials_secret=ctx.credentials_secret, settings=ctx.engine_settings, tls=ctx.tls_secret is not None,
+            kms=ctx.kms,
             resources={"requests": {"cpu": resources.requests.cpu, "memory": resources.requests.memory},
                        "limits": {"cpu": resources.limits.cpu, "memory": resources.limits.memory}})],
         "volumes": [{"name": "tmp", "empty_dir": {"size_limit": TMP_SIZE}},
-                    *([tls_volume(ctx.tls_secret)] if ctx.tls_secret is not None else [])],
+                    *([tls_volume(ctx.tls_secret)] if ctx.tls_secret is not None else []),
+                    *(ctx.kms.volumes() if ctx.kms is not None else [])],
         # Spread servers over nodes (hard: one node failing must not take two) and zones (best effort).
         "topology_spread_constraints": [
             {"max_skew": 1, "topology_key": "kubernetes.io/hostname", "when_unsatisfiable": "DoNotSchedule",

@@ -11,13 +11,14 @@ import pulumi_random as random
 
 from rustfs_component.clouds import ColdTierAccess
 from rustfs_component.config import NetworkAllowances, TenantConfig, TierName
-from rustfs_component.engine import ACCESS_KEY_SECRET_KEY, ENGINE_PORT, SECRET_KEY_SECRET_KEY
+from rustfs_component.engine import ACCESS_KEY_SECRET_KEY, ENGINE_PORT, SECRET_KEY_SECRET_KEY, EngineKms
 from rustfs_component.labels import tenant_labels, tenant_selector
-from rustfs_component.network import tenant_network_policies
+from rustfs_component.network import VaultPeer, tenant_network_policies
 from rustfs_component.pool import PoolContext, create_pool, pool_topology
 from rustfs_component.services.gateway import tenant_routes
 from rustfs_component.services.ingress import WayIn, tenant_ingress
 from rustfs_component.services.cert_manager import Issuers, certificate, tenant_dns_names, tls_secret_names
+from rustfs_component.services.vault_configure import AUDIENCE, VAULT_POD_SELECTOR, TenantVault, tenant_key
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class TenantPlacement:
     gateway: tuple[str, str] | None = None  # gateway-api: (name, namespace) of the Gateway the HTTPRoute attaches to
     way_in_after: Sequence[pulumi.Resource] = ()  # the controller / Gateway the route waits for (and outlives on destroy)
     issuers: Issuers | None = None  # TLS on: cert-manager's issuers (docs/tls.md); None: plain HTTP
+    vault: TenantVault | None = None  # Vault as the engines' KMS (docs/encryption.md); None: each engine's static key
 
 
 class Tenant(pulumi.ComponentResource):
@@ -84,12 +86,16 @@ class Tenant(pulumi.ComponentResource):
         tls_secret = None
         if placement.issuers is not None:
             tls_secret = self._certificates(name, config, placement, labels, placement.issuers, k8s_opts)
+        kms = self._kms(name, tenant, namespace, labels, placement.vault, k8s_opts) if placement.vault else None
         ctx = PoolContext(
             platform=platform, tenant=tenant, namespace=namespace, labels=labels, image=placement.image,
             image_pull_secret=placement.image_pull_secret, service_account=tenant,
             credentials_secret=f"{tenant}-credentials", engine_settings=_engine_settings(config),
-            topology=[pool_topology(tenant, namespace, pool) for pool in config.pools], tls_secret=tls_secret)
-        pool_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[service_account, credentials]))
+            topology=[pool_topology(tenant, namespace, pool) for pool in config.pools], tls_secret=tls_secret,
+            kms=kms)
+        # With Vault, engines start once the vault-configure Job has made their key and role.
+        pool_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[
+            service_account, credentials, *(placement.vault.ready if placement.vault else [])]))
         self.statefulsets = [
             create_pool(f"{name}-{pool.name}", ctx, pool, placement.storage_classes[pool.tier],
                         placement.node_selectors.get(pool.tier, {}), pool_opts)
@@ -107,7 +113,8 @@ class Tenant(pulumi.ComponentResource):
             ingress_controller_namespace=placement.network.ingress_controller_namespace,
             monitoring_namespace=placement.network.monitoring_namespace,
             cold_tier_endpoint=cold_tier.endpoint if cold_tier else None,
-            cold_tier_cidrs=cold_tier.egress_cidrs if cold_tier else None, opts=k8s_opts)
+            cold_tier_cidrs=cold_tier.egress_cidrs if cold_tier else None,
+            vault=_vault_peer(placement.vault) if placement.vault else None, opts=k8s_opts)
         self._way_in(name, config, placement, labels, k8s_opts)
 
         self.endpoint = client.metadata.apply(
@@ -137,6 +144,20 @@ class Tenant(pulumi.ComponentResource):
                         opts=after)
         return internal
 
+    def _kms(self, name: str, tenant: str, namespace: str, labels: Mapping[str, str], vault: TenantVault,
+             opts: pulumi.ResourceOptions) -> EngineKms:
+        """The engine's Vault settings; for an existing Vault, its CA copied into the tenant's namespace (an installed
+        Vault's certificate comes from the internal CA, whose ca.crt the tenant's TLS Secret carries)."""
+        access = vault.access
+        ca_secret = None
+        if not access.installed:
+            ca_secret = f"{tenant}-vault-ca"
+            k8s.core.v1.Secret(
+                f"{name}-vault-ca", metadata={"name": ca_secret, "namespace": namespace, "labels": dict(labels)},
+                type="Opaque", data={"ca.crt": vault.ca_bundle if vault.ca_bundle is not None else ""}, opts=opts)
+        return EngineKms(address=access.address, key=tenant_key(tenant), audience=AUDIENCE, ca_secret=ca_secret,
+                         auth_mount=access.auth_mount, transit_mount=access.transit_mount)
+
     def _way_in(self, name: str, config: TenantConfig, placement: TenantPlacement, labels: Mapping[str, str],
                 opts: pulumi.ResourceOptions) -> None:
         """The Ingress (ingress-nginx) or HTTPRoute (Gateway API) of the tenant's external hosts (docs/tls.md)."""
@@ -165,6 +186,11 @@ class Tenant(pulumi.ComponentResource):
             metadata={"name": f"{tenant}-cold-tier", "namespace": namespace, "labels": dict(labels)},
             type="Opaque", string_data=pulumi.Output.secret(data), opts=opts)
         return secret.metadata.apply(lambda m: m.name)
+
+
+def _vault_peer(vault: TenantVault) -> VaultPeer:
+    """An installed Vault's server pods, or an existing Vault by its address."""
+    return VaultPeer.of_address(vault.access.address, VAULT_POD_SELECTOR if vault.access.installed else None)
 
 
 def _engine_settings(config: TenantConfig) -> dict[str, object]:

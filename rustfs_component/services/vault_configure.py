@@ -32,6 +32,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from rustfs_component.config.kms import PORT, VaultAccess
+from rustfs_component.network import vault_network_policy
 
 TYPE_TOKEN = "rustfs:services:VaultConfigure"
 JOB = "vault-configure"
@@ -61,6 +62,17 @@ class VaultTenant:
     @property
     def key(self) -> str:
         return tenant_key(self.name)
+
+
+@dataclass(frozen=True)
+class TenantVault:
+    """What a tenant needs from Vault: `access` (where, which mounts), `ready` (the vault-configure Job: its key and
+    role exist once it completed), and for an existing Vault its CA (`ca_bundle`, base64 PEM as in a Secret's data),
+    which the tenant copies into its namespace."""
+
+    access: VaultAccess
+    ready: Sequence[pulumi.Resource] = ()
+    ca_bundle: pulumi.Input[str] | None = None
 
 
 def tenant_key(tenant: str) -> str:
@@ -362,6 +374,12 @@ class VaultConfigure(pulumi.ComponentResource):
         }
         if image_pull_secret:
             pod["image_pull_secrets"] = [{"name": image_pull_secret}]
+        if install:
+            # Vault admits its own pods, this Job and the tenants' engines; nobody else.
+            vault_network_policy(f"{name}-network-policy", namespace=namespace, vault_pods=VAULT_POD_SELECTOR,
+                                 job_pods=JOB_POD_SELECTOR, tenants=[(t.name, t.namespace) for t in tenants],
+                                 port=PORT, labels={k: v for k, v in labels.items() if k not in JOB_POD_SELECTOR},
+                                 opts=base)
         self.job = k8s.batch.v1.Job(
             f"{name}-job",
             metadata={"name": f"{JOB}-{digest}", "namespace": namespace, "labels": labels,
