@@ -16,6 +16,8 @@ from rustfs_component.namespaces import PullSecret, create_namespaces
 from rustfs_component.services.cert_manager import SERVICE_ACCOUNT as CERT_MANAGER_SERVICE_ACCOUNT
 from rustfs_component.services.cert_manager import CertManager
 from rustfs_component.services.gateway import GatewayApi, TenantHosts
+from rustfs_component.services.vault import SERVICE_ACCOUNT as VAULT_SERVICE_ACCOUNT
+from rustfs_component.services.vault import Vault
 from rustfs_component.services.ingress import (LBC_NAMESPACE, LBC_SERVICE_ACCOUNT, IngressNginx, WayIn,
                                                load_balancer_controller_values)
 from rustfs_component.tenant import Tenant, TenantPlacement
@@ -47,6 +49,7 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
     cluster: ClusterHandle
     ingress: IngressNginx | None
     gateway: GatewayApi | None
+    vault: Vault | None
 
     def __init__(self, name: str, config: PlatformConfig | Mapping[str, Any], *,
                  kubeconfig: pulumi.Input[str] | None = None, kubernetes_provider: k8s.Provider | None = None,
@@ -115,6 +118,7 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
                 f"{name}-cert-manager", config.tls, handle.provider, platform=name, depends_on=list(handle.ready),
                 service_account_annotations=route53.service_account_annotations if route53 else None,
                 dns01_region=handle.region if dns01 else None, opts=child)
+        self.vault = self._vault(name, config, handle, tiers)
         way_in, gateway, way_in_after = self._way_in(name, config, cloud, handle)
         self.tenants = {}
         for tenant in config.tenants:
@@ -133,6 +137,22 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
             "tenants": {t: {"endpoint": r.endpoint, "credentialsSecret": r.credentials_secret_name,
                             "coldTierSecret": r.cold_tier_secret_name} for t, r in self.tenants.items()},
         })
+
+    def _vault(self, name: str, config: PlatformConfig, handle: ClusterHandle, tiers: StorageTiers) -> Vault | None:
+        """Vault with `kms.mode` 'install' (which needs TLS: PlatformConfig checks), unsealed by the cloud's KMS
+        through an identity the cloud makes for Vault's ServiceAccount (`unseal` 'auto'), by Shamir or by transit."""
+        kms = config.kms
+        if kms.effective_mode(config.tls.enabled) != "install" or self.cert_manager is None:
+            return None
+        child = pulumi.ResourceOptions(parent=self)
+        identity = None
+        if kms.effective_unseal(config.cluster.cloud) == "auto":
+            identity = handle.controller_identity(f"{name}-vault-unseal", "vault-unseal", namespace=kms.namespace,
+                                                  service_account=VAULT_SERVICE_ACCOUNT, opts=child)
+        return Vault(f"{name}-vault", kms, handle.provider, platform=name, cloud=config.cluster.cloud,
+                     issuer=self.cert_manager.issuers.internal, issuers_ready=list(self.cert_manager.issuers.ready),
+                     unseal_identity=identity, storage_class=tiers.class_names["hot"],
+                     depends_on=[*handle.ready, tiers], opts=child)
 
     def _way_in(self, name: str, config: PlatformConfig, cloud: Cloud, handle: ClusterHandle
                 ) -> tuple[WayIn | None, tuple[str, str] | None, list[pulumi.Resource]]:

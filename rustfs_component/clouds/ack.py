@@ -11,11 +11,49 @@ from typing import Any
 import pulumi
 import pulumi_alicloud as alicloud
 
-from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, TenantIdentity,
-                                          cloud_provider, kubernetes_provider)
+from rustfs_component.clouds.base import (TIER_NODE_LABEL, ClusterHandle, ColdTierAccess, ControllerIdentity,
+                                          TenantIdentity, cloud_provider, kubernetes_provider)
 from rustfs_component.clouds.network import carve
 from rustfs_component.config.ingress import IngressConfig
 from rustfs_component.config import AckCluster, AliDiskTier, OssColdTier
+
+
+class AckClusterHandle(ClusterHandle):
+    """The ACK handle: in-cluster controllers' identities are RAM users with an access key (as the cold tier's)."""
+
+    def controller_identity(self, name: str, controller: str, *, namespace: str, service_account: str,
+                            opts: pulumi.ResourceOptions, **settings: str) -> ControllerIdentity:
+        """'vault-unseal' (seal "alicloudkms"): a KMS key and a RAM user `name` allowed only Encrypt, Decrypt and
+        DescribeKey on it; its access key is handed as `secret_environment` (ALICLOUD_ACCESS_KEY /
+        ALICLOUD_SECRET_KEY, which Vault's seal reads). Vault's alicloudkms seal authenticates with keys or an ECS
+        instance role, not RRSA's OIDC token, so no RRSA role is made."""
+        if controller != "vault-unseal":
+            raise ValueError(f"{controller}: no RAM policy known for this controller")
+        child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.cloud_provider))
+        key = alicloud.kms.Key(f"{name}-key", description=f"Vault auto-unseal ({name})", pending_window_in_days=30,
+                               opts=child)
+        alicloud.kms.Alias(f"{name}-key", alias_name=f"alias/{name}", key_id=key.id, opts=child)
+        user = alicloud.ram.User(name, name=name, comments=f"Vault auto-unseal of {namespace}/{service_account}",
+                                 opts=child)
+        policy = alicloud.ram.Policy(
+            name, policy_name=name,
+            policy_document=key.id.apply(lambda key_id: vault_unseal_policy(self.region, key_id or "")), opts=child)
+        attached = alicloud.ram.UserPolicyAttachment(name, user_name=user.name, policy_name=policy.policy_name,
+                                                     policy_type="Custom", opts=child)
+        access_key = alicloud.ram.AccessKey(name, user_name=user.name,
+                                            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                                                depends_on=[attached])))
+        return ControllerIdentity(
+            service_account_annotations={}, settings={"region": self.region, "kms_key_id": key.id},
+            secret_environment={"ALICLOUD_ACCESS_KEY": pulumi.Output.secret(access_key.id),
+                                "ALICLOUD_SECRET_KEY": pulumi.Output.secret(access_key.secret)})
+
+
+def vault_unseal_policy(region: str, key_id: str) -> str:
+    """Vault's alicloudkms seal: Encrypt, Decrypt and DescribeKey on its one key only."""
+    return json.dumps({"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"],
+         "Resource": [f"acs:kms:{region}:*:key/{key_id}"]}]})
 
 
 class AckClusterResource(pulumi.ComponentResource):
@@ -79,7 +117,7 @@ class AckClusterResource(pulumi.ComponentResource):
         kubeconfig = pulumi.Output.secret(credential.kube_config)
         # The cluster ID (`c...`) is ACK's and new with every cluster: only a new cluster replaces the provider.
         provider = kubernetes_provider(name, kubeconfig, parent=self, cluster_identifier=self.cluster.id)
-        self.handle = ClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=node_pools,
+        self.handle = AckClusterHandle(kubeconfig=kubeconfig, provider=provider, ready=node_pools,
                                     cloud_provider=self.alicloud_provider, region=config.region)
         self.register_outputs({"kubeconfig": kubeconfig, "clusterId": self.cluster.id})
 

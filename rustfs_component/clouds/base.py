@@ -41,7 +41,8 @@ class ClusterHandle:
     def controller_identity(self, name: str, controller: str, *, namespace: str, service_account: str,
                             opts: pulumi.ResourceOptions, **settings: str) -> "ControllerIdentity":
         """A cloud identity for an in-cluster controller's ServiceAccount `namespace:service_account`, with the
-        permissions `controller` needs ('cert-manager-route53', 'aws-load-balancer-controller'); its resources are
+        permissions `controller` needs ('cert-manager-route53', 'aws-load-balancer-controller', 'vault-unseal': a
+        KMS key Vault auto-unseals with, `settings` region and kms_key_id); its resources are
         named from `name`. Only clouds with workload identity implement it (EKS: an IRSA role); the config refuses
         the features that need it elsewhere, so reaching this is a bug."""
         raise ValueError(f"{controller}: no workload identity on this cluster's cloud")
@@ -54,6 +55,9 @@ class ControllerIdentity:
 
     service_account_annotations: dict[str, pulumi.Output[str]]
     settings: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Credentials for the controller's environment where the cloud has no workload identity for it (secret
+    # Outputs; the controller's component puts them in a Secret): variable -> value.
+    secret_environment: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,12 @@ def route53_dns01_policy(arn_partition: str, hosted_zone_id: str) -> str:
         {"Effect": "Allow", "Action": "route53:ListHostedZonesByName", "Resource": "*"}]})
 
 
+def vault_unseal_policy(key_arn: str) -> str:
+    """Vault's awskms seal needs Encrypt, Decrypt and DescribeKey, on its one key only."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"], "Resource": key_arn}]})
+
+
 def load_balancer_controller_policy(arn_partition: str) -> str:
     """The AWS Load Balancer Controller's policy (LBC_POLICY_FILE) in `arn_partition`, compact (an inline policy
     counts its characters)."""
@@ -90,7 +96,15 @@ class EksClusterHandle(ClusterHandle):
         once the policy is attached, so the controller never starts without its permissions."""
         arn_partition = partition(self.region)
         facts: dict[str, pulumi.Input[str]]
-        if controller == "cert-manager-route53":
+        child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.cloud_provider))
+        policy: pulumi.Input[str]
+        if controller == "vault-unseal":  # seal "awskms": a key of its own, and only this key's use
+            key = aws.kms.Key(f"{name}-key", description=f"Vault auto-unseal ({name})", enable_key_rotation=True,
+                              deletion_window_in_days=30, opts=child)
+            aws.kms.Alias(f"{name}-key", name=f"alias/{name}", target_key_id=key.key_id, opts=child)
+            policy = key.arn.apply(lambda arn: vault_unseal_policy(arn or ""))
+            facts = {"region": self.region, "kms_key_id": key.key_id}
+        elif controller == "cert-manager-route53":
             policy = route53_dns01_policy(arn_partition, settings["hosted_zone_id"])
             facts = {"region": self.region}
         elif controller == "aws-load-balancer-controller":
@@ -98,7 +112,6 @@ class EksClusterHandle(ClusterHandle):
             facts = {"clusterName": self.cluster_name, "region": self.region, "vpcId": self.vpc_id}
         else:
             raise ValueError(f"{controller}: no IAM policy known for this controller")
-        child = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.cloud_provider))
         subject = f"system:serviceaccount:{namespace}:{service_account}"
         oidc = self.oidc_provider
         role = aws.iam.Role(name, assume_role_policy=pulumi.Output.all(oidc.arn, oidc.url).apply(

@@ -105,6 +105,11 @@ def _s3_bucket(name: str, state: dict[str, Any]) -> dict[str, Any]:
             "bucketDomainName": f"{bucket}.s3.amazonaws.com"}
 
 
+def _uuid(name: str) -> str:
+    digest = _digest("uuid", name, length=32)
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:]}"
+
+
 def _random(default_length: int, upper: bool) -> OutputsOf:
     def outputs(name: str, state: dict[str, Any]) -> dict[str, Any]:
         result = _digest("random", name, length=int(state.get("length", default_length)))
@@ -127,6 +132,8 @@ OUTPUTS: dict[str, OutputsOf] = {
                                         "defaultRouteTableId": f"rtb-{_digest('rtb', name, length=17)}"},
     "aws:ec2/eip:Eip": lambda name, s: {"publicIp": "198.51.100.10", "allocationId": f"eipalloc-{_digest(name, length=17)}"},
     "aws:s3/bucket:Bucket": _s3_bucket,
+    "aws:kms/key:Key": lambda name, s: {"keyId": _uuid(name),
+                                        "arn": f"arn:aws:kms:{REGION}:{FAKE_ACCOUNT}:key/{_uuid(name)}"},
     "random:index/randomString:RandomString": _random(20, upper=True),
     "random:index/randomPassword:RandomPassword": _random(40, upper=False),
     "alicloud:oss/bucket:Bucket": lambda name, s: {"bucket": s.get("bucket") or f"{name}-{_digest(name, length=8)}"},

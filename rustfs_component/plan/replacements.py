@@ -90,6 +90,9 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
     "aws:iam/rolePolicy:RolePolicy": ("name", "namePrefix", "role"),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ("role", "policyArn"),
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ("url",),
+    # internal/service/kms/key.go (policy, rotation, description update in place), alias.go (target_key_id too)
+    "aws:kms/key:Key": ("customKeyStoreId", "customerMasterKeySpec", "keyUsage", "multiRegion", "xksKeyId"),
+    "aws:kms/alias:Alias": ("name", "namePrefix"),
     # internal/service/s3/bucket*.go
     "aws:s3/bucket:Bucket": ("bucket", "bucketPrefix", "objectLockEnabled"),
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ("bucket", "expectedBucketOwner"),
@@ -109,6 +112,9 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
     "alicloud:ram/policy:Policy": ("policyName", "name"),
     "alicloud:ram/userPolicyAttachment:UserPolicyAttachment": ("userName", "policyName", "policyType"),
     "alicloud:ram/accessKey:AccessKey": ("userName", "secretFile", "pgpKey"),
+    # alicloud/resource_alicloud_kms_alias.go (alias_name ForceNew, key_id updatable); the key per its docs.
+    "alicloud:kms/key:Key": ("keySpec", "keyUsage", "origin", "protectionLevel", "dkmsInstanceId"),
+    "alicloud:kms/alias:Alias": ("aliasName",),
     # terraform-provider-tencentcloud tencentcloud/services/*/resource_tc_*.go (ForceNew) and
     # website/docs/r/*.html.markdown; `network_type` per ../shared/PLATFORM-NOTES.md §1.
     "tencentcloud:Kubernetes/cluster:Cluster": ("vpcId", "clusterCidr", "serviceCidr", "networkType",

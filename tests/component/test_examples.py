@@ -17,7 +17,7 @@ def test_existing_cluster_example_renders_and_validates() -> None:
     assert [p.name for p in plan.find("pulumi:providers:kubernetes")] == ["lab"]
     assert all(r.provider.endswith("::lab") for r in plan.registrations if r.type.startswith("kubernetes:"))
     objects = kubernetes_objects(plan)
-    assert [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"] == ["object-storage"]
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"] == ["object-storage", "vault"]
     for manifest in objects:
         if has_crd_schema(manifest["apiVersion"], manifest["kind"]):  # cert-manager's (TLS is on by default)
             assert validate_custom(manifest) == [], manifest["kind"]

@@ -215,8 +215,8 @@ def test_the_pull_secret_is_created_in_every_namespace_the_component_makes(tmp_p
 
     plan = render_variant(tmp_path, "tanzu", with_docker_config)
     objects = kubernetes_objects(plan)
-    # The ingress controller's namespace runs only the public ingress-nginx images: no engine, no pull Secret.
-    namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"} - {"ingress-nginx"}
+    # The ingress controller's and Vault's namespaces run only public images: no engine, no pull Secret.
+    namespaces = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"} - {"ingress-nginx", "vault"}
     pull = [o for o in objects if o["kind"] == "Secret" and o.get("type") == "kubernetes.io/dockerconfigjson"]
     assert {o["metadata"]["namespace"] for o in pull} == namespaces and len(pull) == len(namespaces) >= 2
     assert {o["metadata"]["name"] for o in pull} == {"harbor-pull"}
