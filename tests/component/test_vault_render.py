@@ -196,7 +196,8 @@ def test_an_existing_vault_or_none_renders_no_release(tmp_path: Path, kms: dict[
     assert "vault-tls" not in json.dumps([o["metadata"] for o in kubernetes_objects(plan)])
 
 
-def test_without_tls_no_vault_is_installed_by_default(tmp_path: Path) -> None:
+def test_vault_is_installed_by_default_with_tls_and_not_without(plans: dict[str, Plan], tmp_path: Path) -> None:
+    assert plans["ack"].find("rustfs:services:Vault") and plans["ack"].find("alicloud:kms/key:Key")
     plan = render_variant(tmp_path, "ack", lambda c: c["rustfs-platform:platform"].update(tls={"enabled": False}))
     assert not plan.find("rustfs:services:Vault") and not plan.find("alicloud:kms/key:Key")
 
