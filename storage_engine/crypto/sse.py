@@ -248,9 +248,10 @@ def _consume(future: asyncio.Future[Any]) -> None:
 class EncryptingTransform:
     """One part's package stream (a ``WriteTransform``): plaintext in, stored packages out.
 
-    The tail (up to one package) is held back until ``finish``, which seals it with the final flag. Each
-    ``update`` starts sealing its whole packages in a thread and returns the previous call's output, so one
-    block is always being encrypted while the caller erasure-codes the one before.
+    The tail (1 byte to one package) is held back until ``finish``, which seals it with the final flag.
+    Each ``update`` starts sealing its whole packages in a thread and returns the previous call's output, so
+    one block is being encrypted while the caller erasure-codes the one before. Packages are sealed straight
+    from the caller's bytes into one output buffer per block (no other copy).
     """
 
     def __init__(self, key: bytes, cipher: Cipher) -> None:
@@ -259,30 +260,25 @@ class EncryptingTransform:
         self._nonce = packages.new_stream_nonce()
         self._index = 0                  # next package to seal
         self._tail = b""                 # plaintext not sealed yet (at most one package)
-        self._inflight: asyncio.Future[bytes] | None = None
+        self._inflight: asyncio.Future[bytearray] | None = None
         self._finished = False
 
-    def _seal(self, plain: bytes | memoryview, final: bool) -> asyncio.Future[bytes]:
-        index = self._index
-        self._index += packages.package_count(len(plain))
-        return asyncio.get_running_loop().run_in_executor(
-            _threads, packages.seal, self._key, self._cipher, self._nonce, index, plain, final)
-
-    async def _collect(self) -> bytes:
-        inflight, self._inflight = self._inflight, None
-        return await inflight if inflight is not None else b""
-
-    async def update(self, plain: bytes) -> bytes:
+    async def update(self, plain: bytes) -> bytes | bytearray:
         if self._finished:
             raise RuntimeError("update after finish")
-        data = self._tail + plain if self._tail else plain
-        whole = (len(data) - 1) // PACKAGE_SIZE * PACKAGE_SIZE if data else 0
+        held = len(self._tail)
+        total = held + len(plain)
+        whole = (total - 1) // PACKAGE_SIZE * PACKAGE_SIZE if total else 0
         if whole <= 0:
-            self._tail = data
+            self._tail += plain
             return b""
-        self._tail = data[whole:]
+        tail, self._tail = self._tail, plain[whole - held:]
+        index = self._index
+        self._index += whole // PACKAGE_SIZE
         previous = self._inflight
-        self._inflight = self._seal(memoryview(data)[:whole], False)
+        self._inflight = asyncio.get_running_loop().run_in_executor(
+            _threads, _seal_block, self._key, self._cipher, self._nonce, index, tail,
+            memoryview(plain)[:whole - held])
         if previous is None:
             return b""
         try:
@@ -291,23 +287,39 @@ class EncryptingTransform:
             self._abandon()
             raise
 
-    async def finish(self) -> bytes:
+    async def finish(self) -> bytes | bytearray:
         self._finished = True
-        try:
-            before = await self._collect()
-        except BaseException:
-            self._abandon()
-            raise
+        inflight, self._inflight = self._inflight, None
+        before: bytes | bytearray = await inflight if inflight is not None else b""
         if not self._tail:
             return before                # an empty stream has no package; otherwise the tail is never empty
-        last = await self._seal(self._tail, True)
+        out = bytearray(len(before) + packages.stored_size(len(self._tail)))
+        out[:len(before)] = before
+        packages.seal_into(self._key, self._cipher, self._nonce, self._index, self._tail, True,
+                           memoryview(out)[len(before):])
         self._tail = b""
-        return before + last if before else last
+        return out
 
     def _abandon(self) -> None:
         if self._inflight is not None:
             self._inflight.add_done_callback(_consume)
             self._inflight = None
+
+
+def _seal_block(key: bytes, cipher: Cipher, nonce: bytes, index: int, tail: bytes, body: memoryview) -> bytearray:
+    """Packages ``index..`` of ``tail + body`` (whole packages, none final), without joining the two."""
+    size = len(tail) + len(body)
+    out = bytearray(size + OVERHEAD * (size // PACKAGE_SIZE))
+    view = memoryview(out)
+    pos = 0
+    if tail:
+        split = PACKAGE_SIZE - len(tail)
+        pos = packages.seal_into(key, cipher, nonce, index, tail + body[:split], False, view)
+        index += 1
+        body = body[split:]
+    if body:
+        packages.seal_into(key, cipher, nonce, index, body, False, view[pos:])
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,25 +392,30 @@ class DecryptingTransform:
         return jobs
 
     async def decode(self, stored: AsyncIterator[bytes | memoryview], offset: int,
-                     length: int) -> AsyncIterator[bytes]:
+                     length: int) -> AsyncIterator[bytes | memoryview]:
         jobs = self._jobs(offset, length)
         if not jobs:
             return
         loop = asyncio.get_running_loop()
-        buffer = bytearray()
         source = stored.__aiter__()
-        pending: tuple[asyncio.Future[bytes], _Job] | None = None
+        left: memoryview | None = None             # stored bytes read beyond the previous job
+        pending: tuple[asyncio.Future[bytearray], _Job] | None = None
         try:
             for job in jobs:
-                while len(buffer) < job.stored:
-                    try:
-                        buffer += await source.__anext__()
-                    except StopAsyncIteration:
-                        log.error("encrypted object: stored bytes end early (%d of %d)", len(buffer), job.stored)
-                        raise errors.InternalError() from None
-                chunk = bytes(buffer[:job.stored])
-                del buffer[:job.stored]
-                future = loop.run_in_executor(_threads, _open, job.key, job.first, chunk, job.total, self._cipher)
+                pieces: list[memoryview] = []       # the reader's pieces are immutable: joined in the thread
+                got = 0
+                while got < job.stored:
+                    if left is None:
+                        try:
+                            left = memoryview(await source.__anext__()).cast("B")
+                        except StopAsyncIteration:
+                            log.error("encrypted object: stored bytes end early (%d of %d)", got, job.stored)
+                            raise errors.InternalError() from None
+                    take = min(len(left), job.stored - got)
+                    pieces.append(left[:take] if take < len(left) else left)
+                    got += take
+                    left = left[take:] if take < len(left) else None
+                future = loop.run_in_executor(_threads, _open, job.key, job.first, pieces, job.total, self._cipher)
                 if pending is not None:
                     yield _trim(await pending[0], pending[1])
                 pending = (future, job)
@@ -410,16 +427,18 @@ class DecryptingTransform:
                 pending[0].add_done_callback(_consume)
 
 
-def _open(key: bytes, first: int, stored: bytes, total: int, cipher: Cipher) -> bytes:
+def _open(key: bytes, first: int, pieces: list[memoryview], total: int, cipher: Cipher) -> bytearray:
+    stored = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     try:
-        return packages.open_packages(key, first, stored, total, cipher=cipher)
+        out = bytearray(packages.plain_size_of(len(stored)))
+        packages.open_into(key, first, stored, total, out, cipher=cipher)
     except PackageError as exc:
         log.error("encrypted object: %s", exc)
         raise errors.InternalError() from exc
+    return out
 
 
-def _trim(plain: bytes, job: _Job) -> bytes:
+def _trim(plain: bytearray, job: _Job) -> bytes | memoryview:
     if job.skip == 0 and job.want == len(plain):
-        return plain
-    return plain[job.skip:job.skip + job.want]
-
+        return memoryview(plain)
+    return memoryview(plain)[job.skip:job.skip + job.want]

@@ -63,24 +63,30 @@ class ObjectReaderImpl:
     def stream(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         if self._transform is None:
             return self._reader.stream(offset, length)  # type: ignore[return-value]  # bytes without views
-        return self._decoded(offset, length, views=False)
+        return _as_bytes(self._decoded(offset, length))
 
     def stream_views(self, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes | memoryview]:
         if self._transform is None:
             return self._reader.stream(offset, length, views=True)
-        return self._decoded(offset, length, views=True)
+        return self._decoded(offset, length)
 
-    def _decoded(self, offset: int, length: int | None, views: bool) -> AsyncIterator[bytes]:
+    def _decoded(self, offset: int, length: int | None) -> AsyncIterator[bytes | memoryview]:
         assert self._transform is not None
         size = self.info.size
         offset = max(0, min(offset, size))
         length = size - offset if length is None else max(0, min(length, size - offset))
         stored_offset, stored_length = self._transform.stored_span(offset, length)
-        stored = self._reader.stream(stored_offset, stored_length, views=views)
+        # Views: the transform copies the stored bytes into its own buffers anyway.
+        stored = self._reader.stream(stored_offset, stored_length, views=True)
         return self._transform.decode(stored, offset, length)
 
     async def close(self) -> None:
         self._reader.close()
+
+
+async def _as_bytes(pieces: AsyncIterator[bytes | memoryview]) -> AsyncIterator[bytes]:
+    async for piece in pieces:
+        yield piece if isinstance(piece, bytes) else bytes(piece)
 
 
 class ErasureObjectLayer:

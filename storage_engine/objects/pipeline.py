@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from storage_engine.objects.transform import WriteTransform
@@ -75,7 +76,8 @@ class StoredStream:
         self._body = body
         self._transform = transform
         self._block_size = block_size
-        self._buffer = bytearray()
+        self._pieces: deque[memoryview] = deque()    # the transform's output not read yet
+        self._buffered = 0
         self._eof = False
         self.md5 = OverlappedMd5()
         self.size = 0
@@ -90,20 +92,32 @@ class StoredStream:
             if data:
                 await self.md5.update(data)
             return data
-        while len(self._buffer) < n and not self._eof:
+        while self._buffered < n and not self._eof:
             plain = await read_exact(self._body, self._block_size)
             self.size += len(plain)
             if plain:
                 await self.md5.update(plain)
-                self._buffer += await self._transform.update(plain)
+                self._add(await self._transform.update(plain))
             if len(plain) < self._block_size:
                 self._eof = True
-                self._buffer += await self._transform.finish()
-        if len(self._buffer) <= n:
-            data = bytes(self._buffer)
-            self._buffer.clear()
-        else:
-            data = bytes(memoryview(self._buffer)[:n])
-            del self._buffer[:n]
+                self._add(await self._transform.finish())
+        taken: list[memoryview] = []
+        want = min(n, self._buffered)
+        while want:
+            piece = self._pieces[0]
+            if len(piece) <= want:
+                taken.append(self._pieces.popleft())
+                want -= len(piece)
+            else:
+                taken.append(piece[:want])
+                self._pieces[0] = piece[want:]
+                want = 0
+        data = b"".join(taken)
+        self._buffered -= len(data)
         self.stored_size += len(data)
         return data
+
+    def _add(self, out: bytes | bytearray) -> None:
+        if out:
+            self._pieces.append(memoryview(out))
+            self._buffered += len(out)

@@ -13,11 +13,12 @@ from typing import Protocol
 
 
 class WriteTransform(Protocol):
-    async def update(self, plain: bytes) -> bytes:
-        """Plaintext, in order -> the bytes to store for it (may be ``b""`` while buffering)."""
+    async def update(self, plain: bytes) -> bytes | bytearray:
+        """Plaintext, in order -> the bytes to store for it (may be ``b""`` while buffering). ``plain`` is
+        not changed by the caller afterwards, so the transform may keep views into it."""
         ...
 
-    async def finish(self) -> bytes:
+    async def finish(self) -> bytes | bytearray:
         """After the last ``update``: the remaining stored bytes (the final package)."""
         ...
 
@@ -28,7 +29,9 @@ class ReadTransform(Protocol):
         over the version's stored bytes (the parts' stored sizes end to end)."""
         ...
 
-    def decode(self, stored: AsyncIterator[bytes | memoryview], offset: int, length: int) -> AsyncIterator[bytes]:
+    def decode(self, stored: AsyncIterator[bytes | memoryview], offset: int,
+               length: int) -> AsyncIterator[bytes | memoryview]:
         """The stored bytes of ``stored_span(offset, length)``, in order -> exactly the plaintext
-        ``[offset, offset + length)``. Raises when the stored bytes fail authentication."""
+        ``[offset, offset + length)`` (pieces may be memoryviews, each over a buffer of its own). Raises
+        when the stored bytes fail authentication."""
         ...
