@@ -392,3 +392,18 @@ def test_concurrent_encrypted_puts(tmp_path: Path) -> None:
         for k, v in bodies.items():
             assert await read_all(layer, "bkt", k) == v
     _layer_run(tmp_path, body)
+
+
+def test_encrypted_objects_heal_like_plain_ones(tmp_path: Path) -> None:
+    data = _pattern(2 * MiB + 7, 11)
+
+    async def body(layer: ErasureObjectLayer) -> None:
+        await _put(layer, "h", data, MODES["KMS"])
+        lost = _shard_files(tmp_path, "h")[0]
+        lost.unlink()
+        report = await layer.heal("bkt")
+        assert report.shards_rebuilt >= 1 and lost.exists()
+        for path in _shard_files(tmp_path, "h")[1:3]:      # now only the healed shard and one other remain
+            path.unlink()
+        assert await _get(layer, "h") == data
+    _layer_run(tmp_path, body)
