@@ -1,4 +1,6 @@
-"""``python -m storage_engine heal [--endpoint URL] [BUCKET]``: ask a running server to heal, print the report.
+"""``python -m storage_engine heal [--endpoint URL] [BUCKET]``: ask a running server to heal, print the report;
+``python -m storage_engine kms-rewrap [--endpoint URL] [BUCKET]``: ask it to re-wrap the data keys under the
+KMS keys' newest versions (after a key rotation), print the report.
 
 The request is an ordinary SigV4-signed ``POST /rustfs/admin/v3/heal[/<bucket>]`` with the root
 credentials from the settings (``RUSTFS_ACCESS_KEY``/``RUSTFS_SECRET_KEY``), so it needs nothing but
@@ -11,12 +13,14 @@ import hashlib
 import http.client
 import json
 import sys
+from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
 from storage_engine.auth import sign_request
 from storage_engine.config import EngineSettings
 
 ADMIN_HEAL_PATH = "/rustfs/admin/v3/heal"
+ADMIN_KMS_REWRAP_PATH = "/rustfs/admin/v3/kms/rewrap"
 # Healing a large bucket can take a long time; the server answers once the pass is complete.
 TIMEOUT_SECONDS = 3600.0
 
@@ -32,13 +36,33 @@ def default_endpoint(settings: EngineSettings) -> str:
 
 def heal(settings: EngineSettings, endpoint: str | None, bucket: str | None) -> int:
     """Heal ``bucket`` (or everything) on the server at ``endpoint``; print the report. Exit status."""
+    path = ADMIN_HEAL_PATH + (f"/{quote(bucket, safe='')}" if bucket else "")
+    report = _call(settings, endpoint, path, "heal")
+    if isinstance(report, int):
+        return report
+    print(format_report(report, bucket))
+    return 0 if not report.get("failures") else 1
+
+
+def kms_rewrap(settings: EngineSettings, endpoint: str | None, bucket: str | None) -> int:
+    """Re-wrap the data keys of ``bucket`` (or everything) on the server at ``endpoint``; print the report."""
+    path = ADMIN_KMS_REWRAP_PATH + (f"?bucket={quote(bucket, safe='')}" if bucket else "")
+    report = _call(settings, endpoint, path, "kms-rewrap")
+    if isinstance(report, int):
+        return report
+    print(format_rewrap_report(report, bucket))
+    return 0 if not report.get("failures") else 1
+
+
+def _call(settings: EngineSettings, endpoint: str | None, path: str, what: str) -> dict[str, Any] | int:
+    """POST ``path`` signed with the root credentials: the JSON report, or the exit status (error printed):
+    2 for missing credentials or a bad endpoint, 1 when the server cannot be reached or refuses."""
     secret = settings.secret_key.get_secret_value()
     if not settings.access_key or not secret:
         print("error: set RUSTFS_ACCESS_KEY and RUSTFS_SECRET_KEY to the server's root credentials",
               file=sys.stderr)
         return 2
     base = (endpoint or default_endpoint(settings)).rstrip("/")
-    path = ADMIN_HEAL_PATH + (f"/{quote(bucket, safe='')}" if bucket else "")
     url = base + path
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -58,22 +82,34 @@ def heal(settings: EngineSettings, endpoint: str | None, bucket: str | None) -> 
     finally:
         connection.close()
     if response.status != 200:
-        print(f"error: heal failed with HTTP {response.status}:\n{body.decode('utf-8', 'replace')}",
+        print(f"error: {what} failed with HTTP {response.status}:\n{body.decode('utf-8', 'replace')}",
               file=sys.stderr)
         return 1
     try:
         report = json.loads(body)
     except ValueError:
+        report = None
+    if not isinstance(report, dict):
         print(f"error: unexpected response: {body[:200]!r}", file=sys.stderr)
         return 1
-    print(format_report(report, bucket))
-    return 0 if not report.get("failures") else 1
+    return cast(dict[str, Any], report)
 
 
 def format_report(report: dict[str, object], bucket: str | None) -> str:
     lines = [f"Heal of {bucket or 'all buckets'}:"]
     for field in ("objects_scanned", "objects_healed", "shards_rebuilt", "metadata_repaired", "repaired_by_reads",
                   "failures"):
+        lines.append(f"  {field.replace('_', ' ')}: {report.get(field, 0)}")
+    details = report.get("details")
+    if isinstance(details, list) and details:
+        lines.append("  details:")
+        lines.extend(f"    {line}" for line in details)
+    return "\n".join(lines)
+
+
+def format_rewrap_report(report: dict[str, object], bucket: str | None) -> str:
+    lines = [f"KMS re-wrap of {bucket or 'all buckets'}:"]
+    for field in ("versions_scanned", "rewrapped", "unchanged", "skipped", "failures"):
         lines.append(f"  {field.replace('_', ' ')}: {report.get(field, 0)}")
     details = report.get("details")
     if isinstance(details, list) and details:

@@ -1,5 +1,5 @@
-"""Command line: ``python -m storage_engine server [--address HOST:PORT] DRIVES...``, ``heal`` and
-``credentials``.
+"""Command line: ``python -m storage_engine server [--address HOST:PORT] DRIVES...``, ``heal``,
+``kms-rewrap`` and ``credentials``.
 
 Flags override ``RUSTFS_*`` environment variables (see ``config.py``).
 """
@@ -26,6 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     heal = sub.add_parser("heal", help="heal a bucket, or everything, on a running server and report")
     heal.add_argument("--endpoint", default=None, help="server URL (default http://127.0.0.1:<port of RUSTFS_ADDRESS>)")
     heal.add_argument("bucket", nargs="?", default=None, help="bucket to heal (default: all)")
+    rewrap = sub.add_parser("kms-rewrap", help="re-wrap the data keys of a bucket, or all, under the KMS keys' "
+                                               "newest versions (after a key rotation) on a running server")
+    rewrap.add_argument("--endpoint", default=None,
+                        help="server URL (default http://127.0.0.1:<port of RUSTFS_ADDRESS>)")
+    rewrap.add_argument("bucket", nargs="?", default=None, help="bucket to re-wrap (default: all)")
     creds = sub.add_parser("credentials", help="print the root credentials the engine generated and keeps on DRIVES")
     creds.add_argument("--export", action="store_true",
                        help="print them as a shell command setting AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
@@ -136,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         from storage_engine.admin_client import heal
 
         return heal(settings, endpoint=args.endpoint, bucket=args.bucket)
+    if args.command == "kms-rewrap":
+        from storage_engine.admin_client import kms_rewrap
+
+        return kms_rewrap(settings, endpoint=args.endpoint, bucket=args.bucket)
     return 2
 
 

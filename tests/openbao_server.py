@@ -29,7 +29,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0
 
 
 def bao_binary() -> str:
@@ -161,7 +161,7 @@ class OpenBao:
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
+            with urllib.request.urlopen(req, timeout=60) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             payload = json.loads(exc.read() or b"{}")

@@ -1,9 +1,15 @@
-"""The engine's admin API: ``POST /rustfs/admin/v3/heal[/<bucket>]`` (root only) -> the HealReport as JSON."""
+"""The engine's admin API (root only), each answering a report as JSON:
+
+- ``POST /rustfs/admin/v3/heal[/<bucket>]`` -> the HealReport;
+- ``POST /rustfs/admin/v3/kms/rewrap[?bucket=<bucket>]`` -> the RewrapReport (data keys re-wrapped under
+  their KMS keys' newest versions; 503 KMSUnavailable when the KMS is).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 from storage_engine.api.context import ReqCtx, VerifiedRequest
 from storage_engine.api.names import validate_bucket_name
@@ -16,5 +22,17 @@ async def handle_admin_heal(ctx: ReqCtx, req: VerifiedRequest) -> Response:
         validate_bucket_name(ctx.bucket)
         await ctx.layer.get_bucket_info(ctx.bucket)       # NoSuchBucket rather than an empty report
     report = await ctx.layer.heal(ctx.bucket or None)
-    body = json.dumps(dataclasses.asdict(report), indent=2).encode()
+    return _json(dataclasses.asdict(report))
+
+
+async def handle_admin_kms_rewrap(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    if ctx.bucket:
+        validate_bucket_name(ctx.bucket)
+    report = await ctx.layer.rewrap_keys(ctx.bucket or None)   # NoSuchBucket for a missing one
+    return _json(dataclasses.asdict(report))
+
+
+def _json(doc: dict[str, Any]) -> Response:
+    body = json.dumps(doc, indent=2).encode()
     return Response(status=200, headers=[("Content-Type", "application/json")], body=body)

@@ -70,6 +70,7 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.ListParts: multipart.handle_list_parts,
     Endpoint.ListMultipartUploads: multipart.handle_list_multipart_uploads,
     Endpoint.AdminHeal: admin.handle_admin_heal,
+    Endpoint.AdminKmsRewrap: admin.handle_admin_kms_rewrap,
     Endpoint.GetBucketEncryption: bucket_encryption.handle_get_bucket_encryption,
     Endpoint.PutBucketEncryption: bucket_encryption.handle_put_bucket_encryption,
     Endpoint.DeleteBucketEncryption: bucket_encryption.handle_delete_bucket_encryption,

@@ -12,7 +12,7 @@ from storage_engine.api.router import Endpoint
 from storage_engine.errors import AccessDenied
 
 # Engine administration is for the root user whatever policies say.
-ROOT_ONLY = frozenset({Endpoint.AdminHeal})
+ROOT_ONLY = frozenset({Endpoint.AdminHeal, Endpoint.AdminKmsRewrap})
 
 
 def authorize(identity: Identity, endpoint: Endpoint, bucket: str, key: str) -> None:

@@ -121,6 +121,7 @@ class Endpoint(enum.Enum):
     HealthLive = "HealthLive"
     HealthReady = "HealthReady"
     AdminHeal = "AdminHeal"
+    AdminKmsRewrap = "AdminKmsRewrap"
     Options = "Options"                     # CORS preflight
 
 
@@ -226,7 +227,7 @@ def resolve(request: Request, domains: list[str]) -> Route:
         if path in (HEALTH_LIVE, HEALTH_READY) and method in ("GET", "HEAD"):
             return Route(Endpoint.HealthLive if path == HEALTH_LIVE else Endpoint.HealthReady)
         if path.startswith(ADMIN_PREFIX):
-            return _admin_route(method, path[len(ADMIN_PREFIX):])
+            return _admin_route(method, path[len(ADMIN_PREFIX):], query)
         raw_bucket, _, raw_key = path[1:].partition("/")
         bucket, key = decode_path_segment(raw_bucket), decode_path_segment(raw_key)
 
@@ -240,8 +241,13 @@ def resolve(request: Request, domains: list[str]) -> Route:
     return Route(endpoint, bucket, key, vhost_bucket is not None)
 
 
-def _admin_route(method: str, rest: str) -> Route:
-    """``POST /rustfs/admin/v3/heal`` heals everything, ``.../heal/<bucket>`` one bucket."""
+def _admin_route(method: str, rest: str, query: dict[str, str]) -> Route:
+    """``POST /rustfs/admin/v3/heal`` heals everything, ``.../heal/<bucket>`` one bucket;
+    ``POST .../kms/rewrap[?bucket=<bucket>]`` re-wraps data keys under the KMS keys' newest versions."""
+    if rest.rstrip("/") == "kms/rewrap":
+        if method != "POST":
+            raise MethodNotAllowed()
+        return Route(Endpoint.AdminKmsRewrap, query.get("bucket", ""))
     name, _, bucket = rest.partition("/")
     if name != "heal":
         raise InvalidURI("Unknown admin API.")

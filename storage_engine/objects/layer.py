@@ -36,7 +36,7 @@ from storage_engine.erasure.locks import KeyLocker, NameLocker
 from storage_engine.erasure.metadata import PartMeta, Version, find
 from storage_engine.erasure.reader import VersionReader
 from storage_engine.erasure.set import ErasureSet, MetaView, write_quorum
-from storage_engine.objects import listing, names, versions
+from storage_engine.objects import listing, names, rewrap, versions
 from storage_engine.objects.buckets import BucketStore
 from storage_engine.objects.healer import Healer
 from storage_engine.objects.multipart import Multipart
@@ -44,7 +44,8 @@ from storage_engine.objects.placement import Placement, discard, write_data
 from storage_engine.objects.transform import ReadTransform
 from storage_engine.objects.types import (BucketInfo, CompletePart, DeleteResult, HealReport, ListObjectsResult,
                                           ListPartsResult, ListUploadsResult, ListVersionsResult, ObjectInfo,
-                                          PartInfo, PutBody, PutOptions, SseRequest, UploadInfo, VersioningStatus)
+                                          PartInfo, PutBody, PutOptions, RewrapReport, SseRequest, UploadInfo,
+                                          VersioningStatus)
 from storage_engine.topology import Pool
 
 log = logging.getLogger(__name__)
@@ -347,6 +348,10 @@ class ErasureObjectLayer:
 
     async def heal(self, bucket: str | None = None) -> HealReport:
         return await self.healer.heal(bucket)
+
+    async def rewrap_keys(self, bucket: str | None = None) -> RewrapReport:
+        """Data keys under their KMS keys' newest versions, data untouched (``objects/rewrap.py``)."""
+        return await rewrap.rewrap_keys(self.placement, self.buckets, self.sse, bucket)
 
     async def close(self) -> None:
         await self.healer.stop()

@@ -205,6 +205,19 @@ class HealReport:
     details: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class RewrapReport:
+    """What a KMS re-wrap pass did (``objects/rewrap.py``): counts of versions with a KMS-wrapped data key,
+    plus one line per problem."""
+
+    versions_scanned: int = 0
+    rewrapped: int = 0                             # now under a newer KMS key version
+    unchanged: int = 0                             # already under the newest one
+    skipped: int = 0                               # of another KMS backend, or changed during the pass
+    failures: int = 0
+    details: list[str] = field(default_factory=list)
+
+
 class ObjectLayer(Protocol):
     # --- buckets ---------------------------------------------------------------------------------
     async def make_bucket(self, bucket: str) -> None: ...            # BucketAlreadyOwnedByYou
@@ -275,6 +288,11 @@ class ObjectLayer(Protocol):
     # --- healing ---------------------------------------------------------------------------------
     async def heal(self, bucket: str | None = None) -> HealReport:
         """Heal one bucket, or every bucket (None): rebuild missing/corrupt shards and metadata."""
+        ...
+
+    async def rewrap_keys(self, bucket: str | None = None) -> RewrapReport:
+        """Re-wrap the data keys of one bucket, or every bucket, under their KMS keys' newest versions
+        (NoSuchBucket, KMSUnavailable)."""
         ...
 
     async def close(self) -> None: ...

@@ -236,6 +236,7 @@ def test_rewrap_after_rotation(bao: OpenBao, vault_settings: Settings) -> None:
         rewrapped = await kms.rewrap(key, dk.wrapped)
         assert rewrapped.startswith(b"vault:v2:")
         assert await kms.decrypt(key, rewrapped) == dk.plaintext
+        assert await kms.rewrap(key, rewrapped) == rewrapped                # already the newest: as it is
         assert (await kms.generate_data_key(key)).wrapped.startswith(b"vault:v2:")
     run(using(vault_settings(key, kms_vault_token=token), main))
 

@@ -48,6 +48,7 @@ BACKOFF_SECONDS = 0.1
 _KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _KEY_MISSING = ("encryption key not found", "no such key", "key not found")
 _RETRYABLE = {429}
+_VERSION = re.compile(rb"^vault:v(\d+):")
 
 
 class VaultKms:
@@ -102,11 +103,16 @@ class VaultKms:
         return plaintext
 
     async def rewrap(self, key_id: str, wrapped: bytes) -> bytes:
-        data = await self._transit_call("rewrap", key_id, {"ciphertext": _ciphertext(wrapped)})
+        """Under the newest key version; ``wrapped`` itself when it already is (no needless rewrite)."""
+        text = _ciphertext(wrapped)
+        data = await self._transit_call("rewrap", key_id, {"ciphertext": text})
         try:
-            return str(data["ciphertext"]).encode("ascii")
+            rewrapped = str(data["ciphertext"]).encode("ascii")
         except (KeyError, UnicodeEncodeError):
             raise KmsError(f"Vault's re-wrapped data key for {key_id!r} is malformed") from None
+        if _key_version(rewrapped) == _key_version(wrapped):
+            return wrapped
+        return rewrapped
 
     async def close(self) -> None:
         if self._session is not None:
@@ -268,6 +274,12 @@ def _ciphertext(wrapped: bytes) -> str:
     if not text.startswith("vault:v"):
         raise KmsInvalidCiphertext("a data key wrapped by Vault is 'vault:v<N>:...' text")
     return text
+
+
+def _key_version(wrapped: bytes) -> int | None:
+    """N of ``vault:vN:...``."""
+    m = _VERSION.match(wrapped)
+    return int(m.group(1)) if m else None
 
 
 def _json(raw: bytes) -> dict[str, Any]:
