@@ -10,6 +10,7 @@ Every layer raises these; only the HTTP layer turns them into XML (``api.xml.err
      |-- PreconditionFailed (412), NotModified (304)                      (conditional requests)
      |-- SseCustomerKeyRequired (400 InvalidRequest), KMSNotFound (400)   (server-side encryption)
      '-- InternalError, SlowDown, ServiceUnavailable, KMSUnavailable (5xx) (our side; never for bad input)
+         StorageFull (507 XMinioStorageFull: the drives are full)
 
 Raise with a message for the client: ``raise NoSuchKey()`` or ``raise InvalidArgument("bad x-amz-foo")``.
 """
@@ -153,6 +154,9 @@ ServiceUnavailable = _error("ServiceUnavailable", 503, "The service is unavailab
 # Fewer drives answered than the quorum needs: the data may exist but cannot be served safely now.
 InsufficientReadQuorum = _error("InsufficientReadQuorum", 503, "Storage resources are insufficient for the read operation.")
 InsufficientWriteQuorum = _error("InsufficientWriteQuorum", 503, "Storage resources are insufficient for the write operation.")
+# The write lost its quorum because drives are full: MinIO's code and 507, not a retryable 503.
+StorageFull = _error("XMinioStorageFull", 507, "Storage backend has reached its minimum free drive threshold. "
+                     "Please delete a few objects to proceed.", name="StorageFull")
 
 # --- server-side encryption (docs/encryption.md "S3 errors") --------------------------------------
 # The KMS is unreachable, timed out, or answered 5xx after the retries: encrypted PUTs and GETs fail closed.

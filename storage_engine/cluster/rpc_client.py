@@ -35,7 +35,8 @@ import msgpack
 from yarl import URL
 
 from storage_engine.config import EngineSettings
-from storage_engine.drives.base import DriveError, DriveOffline, FileNotFound, VolumeNotEmpty, VolumeNotFound
+from storage_engine.drives.base import (DriveError, DriveFull, DriveOffline, FileNotFound, VolumeNotEmpty,
+                                        VolumeNotFound)
 
 from .auth import internode_secret, sign
 from .rpc_server import MSGPACK, RPC_PREFIX, pack
@@ -46,7 +47,7 @@ CONNECT_TIMEOUT = 3.0
 CA_FILE = "ca.crt"                  # in settings.tls_path: the CAs trusted for node-to-node traffic
 MAX_CONNECTIONS = 256               # per peer: concurrent shard streams of many requests
 _ERRORS: dict[str, type[DriveError]] = {
-    cls.__name__: cls for cls in (DriveError, FileNotFound, VolumeNotFound, VolumeNotEmpty, DriveOffline)}
+    cls.__name__: cls for cls in (DriveError, FileNotFound, VolumeNotFound, VolumeNotEmpty, DriveOffline, DriveFull)}
 # Whatever breaks the transport, including a peer that stops answering, means the peer is unreachable.
 _UNREACHABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError, OSError)
 

@@ -32,6 +32,11 @@ class DriveOffline(DriveError):
     pass
 
 
+class DriveFull(DriveError):
+    """The drive's file system has no space (or quota) left: an answer about space, not a fault of the
+    drive, which still serves reads and deletes."""
+
+
 @dataclass(frozen=True, slots=True)
 class FileStat:
     size: int

@@ -12,6 +12,9 @@ States (docs/distributed.md, "Drive health"):
   listings skip it and a key it lacks does not count as absent, until a full heal pass is over
   (``finish_healing``). The state is kept on the drive (a marker file), so it survives a restart.
 
+A full drive (``DriveFull``: no space or quota left) stays online: its writes fail, logged at most once
+a minute, while reads and deletes go on.
+
 An online drive's format is re-read every few seconds, and soon after an operation reports a missing
 file or volume, so a drive wiped at runtime is noticed before much is written to it.
 """
@@ -25,8 +28,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, TypeVar
 
 from storage_engine.drives import paths
-from storage_engine.drives.base import (DiskInfo, Drive, DriveError, DriveOffline, FileNotFound, FileStat,
-                                        ShardReader, ShardWriter, VolumeNotEmpty, VolumeNotFound, WalkEntry)
+from storage_engine.drives.base import (DiskInfo, Drive, DriveError, DriveFull, DriveOffline, FileNotFound,
+                                        FileStat, ShardReader, ShardWriter, VolumeNotEmpty, VolumeNotFound,
+                                        WalkEntry)
 from storage_engine.drives.format import HEALING_FILE, DriveFormat, heal_format
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,7 @@ PROBE_FIRST_SECONDS = 1.0       # an offline drive is probed after this long, do
 PROBE_MAX_SECONDS = 5.0         # ...up to this
 FORMAT_CHECK_SECONDS = 5.0      # an online drive's format is re-read this often
 SUSPECT_CHECK_SECONDS = 1.0     # at most one extra check this often when files or volumes go missing
+FULL_LOG_SECONDS = 60.0         # a full drive is logged at most this often
 
 _USABLE: frozenset[str] = frozenset(("online", "healing"))
 
@@ -63,6 +68,7 @@ class CheckedDrive:
         self._wake = asyncio.Event()
         self._check_now = False
         self._last_suspect = 0.0
+        self._last_full_log = -FULL_LOG_SECONDS
         # Deadlines of calls in flight, enforced by one timer per drive rather than an
         # ``asyncio.timeout`` per call: the timer costs a handful of calls per operation, not ~15.
         # A task awaits one call on a drive at a time, so the task is the key.
@@ -162,6 +168,12 @@ class CheckedDrive:
         if self._state in _USABLE:
             self._set("offline", why)
 
+    def _full(self, exc: DriveFull) -> None:
+        now = time.monotonic()
+        if now - self._last_full_log >= FULL_LOG_SECONDS:
+            self._last_full_log = now
+            log.warning("drive %s: full, writes fail (%s)", self.endpoint, exc)
+
     def _suspect(self) -> None:
         """A file or volume was missing: cheap to confirm the format is still there, soon."""
         now = time.monotonic()
@@ -211,6 +223,9 @@ class CheckedDrive:
             self._suspect()
             raise
         except VolumeNotEmpty:
+            raise
+        except DriveFull as exc:
+            self._full(exc)                   # still online: reads and deletes work, space may come back
             raise
         except DriveError as exc:
             self._fail(repr(exc))

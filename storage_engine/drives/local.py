@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from storage_engine.drives import paths
-from storage_engine.drives.base import (DiskInfo, DriveError, FileNotFound, FileStat, VolumeNotEmpty,
+from storage_engine.drives.base import (DiskInfo, DriveError, DriveFull, FileNotFound, FileStat, VolumeNotEmpty,
                                         VolumeNotFound, WalkEntry)
 from storage_engine.drives.atomic import AtomicFiles, fsync_dir
 from storage_engine.drives.direct_io import DirectWriter, open_new_file
@@ -326,7 +326,9 @@ class LocalDrive:
             os.makedirs(os.path.dirname(full), 0o755, exist_ok=True)
             return open_new_file(full, direct=self._direct_io)
         fd, direct = await self._call(create)
-        return DirectWriter(full, fd, direct, self._run, size_hint)
+        # Its writes and flush go through _call too: a full file system or an I/O error is a DriveError
+        # like any other operation's, never a bare OSError past the drive API.
+        return DirectWriter(full, fd, direct, self._call, size_hint)
 
     async def open_shard(self, volume: str, path: str) -> LocalShardReader:
         fd = await self._call(os.open, self._path(volume, path), os.O_RDONLY | os.O_CLOEXEC)
@@ -340,9 +342,12 @@ class LocalDrive:
 def _drive_error(endpoint: str, exc: OSError) -> DriveError:
     """A failed file operation as the object layer sees it. A name longer than the file system allows
     cannot exist: that is "not found", an answer about the name, never a fault of the drive (which would
-    take it offline for every caller)."""
+    take it offline for every caller). A full file system (or quota) is ``DriveFull``: the drive still
+    serves reads and deletes."""
     if exc.errno == errno.ENAMETOOLONG:
         return FileNotFound(f"{endpoint}: name too long")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DriveFull(f"{endpoint}: {exc.strerror or exc}")
     return DriveError(f"{endpoint}: {exc}")
 
 

@@ -20,14 +20,14 @@ import xxhash
 from storage_engine.drives import metafile, paths
 from storage_engine.drives.base import Drive, DriveError, DriveOffline, FileNotFound, VolumeNotFound
 from storage_engine.drives.health import CheckedDrive
-from storage_engine.errors import InsufficientReadQuorum, InsufficientWriteQuorum, NoSuchBucket
+from storage_engine.errors import InsufficientReadQuorum, NoSuchBucket
 from storage_engine.erasure.bitrot import ShardLayout
 from storage_engine.erasure.codec import get_codec
 from storage_engine.erasure.locks import NameLocker
 from storage_engine.erasure.metadata import (Version, decode_header, decode_inline, encode_header, encode_inline,
                                              find)
 from storage_engine.erasure.reader import BytesSource, ShardSource, VersionReader
-from storage_engine.erasure.writer import ErasureWriter
+from storage_engine.erasure.writer import ErasureWriter, quorum_lost
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +228,8 @@ class ErasureSet:
 
         With ``tmp_dirs`` (drive position -> temporary data dir of ``new_version``), the data is moved into
         place first, and only drives that hold the new data get the new metadata. Below the write quorum
-        the drives that took it are rolled back and InsufficientWriteQuorum is raised. Returns the drive
-        positions that took the commit.
+        the drives that took it are rolled back and InsufficientWriteQuorum is raised (StorageFull when
+        full drives made the difference). Returns the drive positions that took the commit.
         """
         meta_path = paths.meta_path(key)
         header = encode_header(versions) if versions else b""
@@ -269,7 +269,7 @@ class ErasureSet:
         if not done and errors and all(isinstance(e, VolumeNotFound) for e in errors):
             raise NoSuchBucket()
         log.warning("%s: write quorum lost for %s/%s: %s", self, bucket, key, errors)
-        raise InsufficientWriteQuorum()
+        raise quorum_lost(len(done), needed, errors)
 
     async def _rollback(self, bucket: str, meta_path: str, view: MetaView | None, done: list[int],
                         data_path: str | None) -> None:
@@ -310,7 +310,7 @@ class ErasureSet:
         codec = get_codec(k, m)
         shard_hint = -(-size_hint // k) if size_hint > 0 else 0
 
-        async def create(pos: int) -> tuple[str, object] | None:
+        async def create(pos: int) -> tuple[str, object] | DriveError | None:
             drive = self.drives[pos]
             if drive is None:
                 return None
@@ -319,11 +319,12 @@ class ErasureSet:
                 return tmp, await drive.create_shard(paths.SYS_VOLUME, f"{tmp}/{name}", shard_hint)
             except DriveError as exc:
                 log.warning("%s: cannot create shard on %s: %s", self, drive.endpoint, exc)
-                return None
+                return exc
         created = await asyncio.gather(*(create(pos) for pos in distribution))
-        writers = [c[1] if c else None for c in created]
-        tmp_dirs = {distribution[s]: c[0] for s, c in enumerate(created) if c}
-        return ErasureWriter(codec, writers, write_quorum(k, m)), tmp_dirs  # type: ignore[arg-type]
+        writers = [c[1] if isinstance(c, tuple) else None for c in created]
+        tmp_dirs = {distribution[s]: c[0] for s, c in enumerate(created) if isinstance(c, tuple)}
+        failures = [c for c in created if isinstance(c, DriveError)]
+        return ErasureWriter(codec, writers, write_quorum(k, m), failures), tmp_dirs  # type: ignore[arg-type]
 
     async def open_version(self, bucket: str, key: str, view: MetaView, version: Version,
                            on_damage: Callable[[], None]) -> VersionReader:
