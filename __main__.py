@@ -12,6 +12,7 @@ platform = ObjectStoragePlatform(
     kubeconfig=config.get_secret("kubeconfig"),
     cold_tier_secret_access_key=config.get_secret("coldTierSecretAccessKey"),
     image_pull_docker_config_json=config.get_secret("imagePullDockerConfigJson"),
+    vault_transit_token=config.get_secret("vaultTransitToken"),
 )
 
 pulumi.export("kubeconfig", platform.kubeconfig)

@@ -40,7 +40,8 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
     component's own, a `kubernetes` one acts as `kubernetes_provider` (refused for eks/ack/tke, whose cluster no
     provider made before it can reach). `cold_tier_secret_access_key` is the secret key of an external S3 cold tier.
     `image_pull_docker_config_json` (a secret dockerconfigjson, `{"auths": {...}}`) makes the component create
-    the Secret `engine.pull_secret` in every namespace it creates.
+    the Secret `engine.pull_secret` in every namespace it creates. `vault_transit_token` (secret) makes it create
+    `kms.transit.token_secret` in Vault's namespace for `kms.unseal: transit` (else that Secret must exist there).
     """
 
     kubeconfig: pulumi.Output[str]
@@ -55,6 +56,7 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
                  kubeconfig: pulumi.Input[str] | None = None, kubernetes_provider: k8s.Provider | None = None,
                  cold_tier_secret_access_key: pulumi.Input[str] | None = None,
                  image_pull_docker_config_json: pulumi.Input[str] | None = None,
+                 vault_transit_token: pulumi.Input[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         # Validate before registering anything: a bad config fails with the offending field named.
         config = config if isinstance(config, PlatformConfig) else PlatformConfig.model_validate(config)
@@ -69,6 +71,10 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
                 raise ValueError("imagePullDockerConfigJson / image_pull_docker_config_json is given but "
                                  "engine.pull_secret is not: set engine.pull_secret to the name of the Secret to create")
             pull_secret = PullSecret(config.engine.pull_secret, image_pull_docker_config_json)
+        if vault_transit_token is not None and (config.kms.effective_mode(config.tls.enabled) != "install"
+                                                or config.kms.effective_unseal(cluster_config.cloud) != "transit"):
+            raise ValueError("vaultTransitToken / vault_transit_token is given but kms.unseal is not 'transit' "
+                             "(with kms.mode 'install'): set kms.unseal 'transit' and kms.transit, or drop the token")
         # The cloud's module (and its SDK) is imported here, on first use: a missing SDK names its extra.
         cloud = cloud_for(cluster_config.cloud)
         kubernetes_provider = _kubernetes_provider(kubernetes_provider, opts, cluster_config.cloud,
@@ -118,7 +124,7 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
                 f"{name}-cert-manager", config.tls, handle.provider, platform=name, depends_on=list(handle.ready),
                 service_account_annotations=route53.service_account_annotations if route53 else None,
                 dns01_region=handle.region if dns01 else None, opts=child)
-        self.vault = self._vault(name, config, handle, tiers)
+        self.vault = self._vault(name, config, handle, tiers, vault_transit_token)
         way_in, gateway, way_in_after = self._way_in(name, config, cloud, handle)
         self.tenants = {}
         for tenant in config.tenants:
@@ -138,7 +144,8 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
                             "coldTierSecret": r.cold_tier_secret_name} for t, r in self.tenants.items()},
         })
 
-    def _vault(self, name: str, config: PlatformConfig, handle: ClusterHandle, tiers: StorageTiers) -> Vault | None:
+    def _vault(self, name: str, config: PlatformConfig, handle: ClusterHandle, tiers: StorageTiers,
+               transit_token: pulumi.Input[str] | None) -> Vault | None:
         """Vault with `kms.mode` 'install' (which needs TLS: PlatformConfig checks), unsealed by the cloud's KMS
         through an identity the cloud makes for Vault's ServiceAccount (`unseal` 'auto'), by Shamir or by transit."""
         kms = config.kms
@@ -151,7 +158,7 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
                                                   service_account=VAULT_SERVICE_ACCOUNT, opts=child)
         return Vault(f"{name}-vault", kms, handle.provider, platform=name, cloud=config.cluster.cloud,
                      issuer=self.cert_manager.issuers.internal, issuers_ready=list(self.cert_manager.issuers.ready),
-                     unseal_identity=identity, storage_class=tiers.class_names["hot"],
+                     unseal_identity=identity, transit_token=transit_token, storage_class=tiers.class_names["hot"],
                      depends_on=[*handle.ready, tiers], opts=child)
 
     def _way_in(self, name: str, config: PlatformConfig, cloud: Cloud, handle: ClusterHandle

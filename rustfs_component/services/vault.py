@@ -9,8 +9,8 @@
     Release       vault          chart `vault` (../shared/schemas/helm/versions.json)
 
 The seal is `awskms` (EKS: a KMS key and an IRSA role on Vault's ServiceAccount), `alicloudkms` (ACK: a KMS key and
-a RAM user whose access key Vault reads from `vault-unseal`), `transit` (another Vault; its token from a Secret the
-operator made), or none (Shamir). Credentials never appear in the values: they reach the pods as Secret-backed
+a RAM user whose access key Vault reads from `vault-unseal`), `transit` (another Vault; its token from the Secret
+`kms.transit.token_secret`, made from the secret config `vaultTransitToken` or by the operator), or none (Shamir). Credentials never appear in the values: they reach the pods as Secret-backed
 environment variables.
 
 Destroy order: the Release depends on its Certificate, which depends on cert-manager's issuers (and so its CRDs):
@@ -144,7 +144,8 @@ class Vault(pulumi.ComponentResource):
 
     `unseal_identity` is what the cluster's cloud made for an auto-unseal (`ClusterHandle.controller_identity`):
     ServiceAccount annotations, the key's facts (`settings`: region, kms_key_id) and credentials for the pods'
-    environment (`secret_environment`). `issuer` is the internal CA ClusterIssuer's reference and `issuers_ready`
+    environment (`secret_environment`). `transit_token` (unseal 'transit') becomes the Secret
+    `kms.transit.token_secret`; without it that Secret is the operator's. `issuer` is the internal CA ClusterIssuer's reference and `issuers_ready`
     what to wait for (cert-manager's CRDs and issuers)."""
 
     release: k8s.helm.v3.Release
@@ -152,7 +153,8 @@ class Vault(pulumi.ComponentResource):
 
     def __init__(self, name: str, config: KmsConfig, provider: k8s.Provider, *, platform: str, cloud: str,
                  issuer: Mapping[str, str], issuers_ready: Sequence[pulumi.Resource] = (),
-                 unseal_identity: ControllerIdentity | None = None, storage_class: str | None = None,
+                 unseal_identity: ControllerIdentity | None = None, transit_token: pulumi.Input[str] | None = None,
+                 storage_class: str | None = None,
                  depends_on: Sequence[pulumi.Resource] = (), opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
         namespace = config.namespace
@@ -189,6 +191,12 @@ class Vault(pulumi.ComponentResource):
             transit = config.transit
             assert transit is not None
             secret_env.append(("VAULT_TOKEN", transit.token_secret, transit.token_secret_key))
+            if transit_token is not None:  # else the operator's Secret, made once the namespace exists
+                after.append(k8s.core.v1.Secret(
+                    f"{name}-transit-token",
+                    metadata={"name": transit.token_secret, "namespace": namespace, "labels": dict(labels)},
+                    type="Opaque", string_data={transit.token_secret_key: pulumi.Output.secret(transit_token)},
+                    opts=in_ns))
             if transit.ca_secret is not None:
                 extra_secrets.append(transit.ca_secret)
 

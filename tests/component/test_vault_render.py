@@ -180,6 +180,37 @@ def test_tanzu_unseals_with_another_vaults_transit_key_by_config(tmp_path: Path)
         server["extraSecretEnvironmentVars"]
     assert {"type": "secret", "name": "corp-ca"} in server["extraVolumes"]
     assert not [r for r in plan.registrations if ":kms/" in r.type]
+    # Without `vaultTransitToken` the token Secret is the operator's: the component makes none.
+    assert not [o for o in kubernetes_objects(plan) if o["kind"] == "Secret" and o["metadata"]["namespace"] == "vault"]
+
+
+TRANSIT = {"unseal": "transit", "transit": {"address": "https://vault.corp.example.com:8200", "key_name": "autounseal",
+                                            "token_secret": "unseal-token"}}
+
+
+def test_a_transit_token_given_as_secret_config_becomes_the_token_secret_vault_waits_for(tmp_path: Path) -> None:
+    token = "hvs.offline-transit-token-for-tests"
+
+    def transit(config: dict[str, Any]) -> None:
+        config["rustfs-platform:platform"]["kms"] = TRANSIT
+        config["rustfs-platform:vaultTransitToken"] = token
+
+    plan = render_variant(tmp_path, "tanzu", transit)
+    [secret] = [r for r in plan.find("kubernetes:core/v1:Secret") if r.name.endswith("-transit-token")]
+    manifest = plan.raw_inputs(secret.urn)
+    assert manifest["metadata"] == {"name": "unseal-token", "namespace": "vault", "labels": manifest["metadata"]["labels"]}
+    assert manifest["stringData"] == {"token": token}
+    urn, release = _vault_release(plan)
+    assert _waits_for(plan, urn, secret.urn)
+    assert token not in json.dumps(release) and token not in plan.to_json()
+
+
+def test_a_transit_token_without_transit_unseal_is_refused(tmp_path: Path) -> None:
+    def stray(config: dict[str, Any]) -> None:
+        config["rustfs-platform:vaultTransitToken"] = "hvs.stray"
+
+    with pytest.raises(Exception, match="vaultTransitToken / vault_transit_token is given but kms.unseal is not"):
+        render_variant(tmp_path, "tanzu", stray)
 
 
 @pytest.mark.parametrize("kms", [
