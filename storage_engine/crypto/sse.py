@@ -30,7 +30,7 @@ from storage_engine.crypto import keys, packages
 from storage_engine.crypto.envelope import Envelope, EnvelopeError
 from storage_engine.crypto.kms import (Kms, KmsDenied, KmsError, KmsInvalidCiphertext, KmsKeyNotFound,
                                        KmsUnavailable, open_kms)
-from storage_engine.crypto.packages import OVERHEAD, PACKAGE_SIZE, Cipher, PackageError
+from storage_engine.crypto.packages import HEADER, OVERHEAD, PACKAGE_SIZE, STORED_PACKAGE, Cipher, PackageError
 from storage_engine.objects.types import SseInfo, SseRequest
 
 if TYPE_CHECKING:
@@ -324,6 +324,7 @@ def _seal_block(key: bytes, cipher: Cipher, nonce: bytes, index: int, tail: byte
 
 @dataclass(frozen=True, slots=True)
 class _Job:
+    part: int                            # part number
     key: bytes
     first: int                           # first package (index in its part's stream)
     stored: int                          # stored bytes of the job's packages
@@ -388,7 +389,7 @@ class DecryptingTransform:
                 plain_hi = min((batch_last + 1) * PACKAGE_SIZE, part.size)
                 stored = plain_hi - plain_lo + OVERHEAD * (batch_last - batch + 1)
                 lo, hi = max(off, plain_lo), min(end, plain_hi)
-                jobs.append(_Job(key, batch, stored, total, lo - plain_lo, hi - lo))
+                jobs.append(_Job(part.number, key, batch, stored, total, lo - plain_lo, hi - lo))
         return jobs
 
     async def decode(self, stored: AsyncIterator[bytes | memoryview], offset: int,
@@ -400,9 +401,12 @@ class DecryptingTransform:
         source = stored.__aiter__()
         left: memoryview | None = None             # stored bytes read beyond the previous job
         pending: tuple[asyncio.Future[bytearray], _Job] | None = None
+        # Each part's stream nonce, pinned from the first package read: a package of another stream under
+        # the same part key (an earlier upload of the part) spliced in later fails.
+        nonces: dict[int, bytes] = {}
         try:
             for job in jobs:
-                pieces: list[memoryview] = []       # the reader's pieces are immutable: joined in the thread
+                pieces: list[memoryview] = []       # the reader's pieces are immutable: opened in the thread
                 got = 0
                 while got < job.stored:
                     if left is None:
@@ -415,7 +419,12 @@ class DecryptingTransform:
                     pieces.append(left[:take] if take < len(left) else left)
                     got += take
                     left = left[take:] if take < len(left) else None
-                future = loop.run_in_executor(_threads, _open, job.key, job.first, pieces, job.total, self._cipher)
+                nonce = nonces.get(job.part)
+                if nonce is None:
+                    head = b"".join(bytes(p[:HEADER]) for p in pieces[:HEADER])[:HEADER]
+                    nonce = nonces[job.part] = head[4:HEADER]
+                future = loop.run_in_executor(_threads, _open, job.key, job.first, pieces, job.stored, job.total,
+                                              self._cipher, nonce)
                 if pending is not None:
                     yield _trim(await pending[0], pending[1])
                 pending = (future, job)
@@ -427,11 +436,44 @@ class DecryptingTransform:
                 pending[0].add_done_callback(_consume)
 
 
-def _open(key: bytes, first: int, pieces: list[memoryview], total: int, cipher: Cipher) -> bytearray:
-    stored = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+def _open(key: bytes, first: int, pieces: list[memoryview], stored: int, total: int, cipher: Cipher,
+          nonce: bytes) -> bytearray:
+    """Open the whole packages ``first..`` that ``pieces`` hold end to end, straight from the pieces: only
+    a package split between two pieces is joined (a copy of at most one package)."""
     try:
-        out = bytearray(packages.plain_size_of(len(stored)))
-        packages.open_into(key, first, stored, total, out, cipher=cipher)
+        out = bytearray(packages.plain_size_of(stored))
+        dst = memoryview(out)
+        index, written, left = first, 0, stored
+        split: list[memoryview] = []                  # the start of a package the next piece ends
+        split_len = 0
+        for piece in pieces:
+            pos = 0
+            if split:
+                need = min(STORED_PACKAGE, left) - split_len
+                split.append(piece[:need])
+                split_len += min(need, len(piece))
+                pos = min(need, len(piece))
+                if split_len < min(STORED_PACKAGE, left):
+                    continue
+                whole = b"".join(split)
+                written += packages.open_into(key, index, whole, total, dst[written:], nonce=nonce, cipher=cipher)
+                index += 1
+                left -= len(whole)
+                split, split_len = [], 0
+            avail = len(piece) - pos
+            run = min(avail, left) // STORED_PACKAGE * STORED_PACKAGE
+            if left - run < STORED_PACKAGE and 0 < left - run <= avail - run:
+                run = left                               # and the stream's short final package
+            if run:
+                written += packages.open_into(key, index, piece[pos:pos + run], total, dst[written:], nonce=nonce,
+                                              cipher=cipher)
+                index += -(-run // STORED_PACKAGE)
+                left -= run
+                pos += run
+            if pos < len(piece):
+                split, split_len = [piece[pos:]], len(piece) - pos
+        if left or split:
+            raise PackageError(f"{stored} stored bytes expected, {stored - left} were whole packages")
     except PackageError as exc:
         log.error("encrypted object: %s", exc)
         raise errors.InternalError() from exc
