@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -60,11 +61,21 @@ class VaultError(Exception):
 
 
 class OpenBao:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, tls: tuple[bytes, bytes, bytes] | None = None) -> None:
+        """``tls``: (certificate chain PEM for 127.0.0.1, its key PEM, the CA PEM): HTTPS instead of HTTP."""
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
         self.cluster_port = _free_port()
-        self.address = f"http://127.0.0.1:{self.port}"
+        self.address = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self._context: ssl.SSLContext | None = None
+        listener_tls = "  tls_disable = true\n"
+        if tls is not None:
+            cert, key, ca = tls
+            (root / "tls.crt").write_bytes(cert)
+            (root / "tls.key").write_bytes(key)
+            self._context = ssl.create_default_context(cadata=ca.decode())
+            listener_tls = f'  tls_cert_file = "{root / "tls.crt"}"\n  tls_key_file = "{root / "tls.key"}"\n'
         self.root_token = ""
         self._unseal_key = ""
         self._proc: subprocess.Popen[bytes] | None = None
@@ -75,7 +86,7 @@ class OpenBao:
         self.config_file.write_text(
             f'storage "raft" {{\n  path = "{root / "raft"}"\n  node_id = "kms-test"\n}}\n'
             f'listener "tcp" {{\n  address = "127.0.0.1:{self.port}"\n'
-            f'  cluster_address = "127.0.0.1:{self.cluster_port}"\n  tls_disable = true\n}}\n'
+            f'  cluster_address = "127.0.0.1:{self.cluster_port}"\n{listener_tls}}}\n'
             f'api_addr = "{self.address}"\ncluster_addr = "http://127.0.0.1:{self.cluster_port}"\n'
             'log_level = "warn"\n')
 
@@ -131,7 +142,7 @@ class OpenBao:
 
     def _health(self) -> dict[str, Any]:
         try:
-            with urllib.request.urlopen(f"{self.address}/v1/sys/health", timeout=2) as resp:
+            with urllib.request.urlopen(f"{self.address}/v1/sys/health", timeout=2, context=self._context) as resp:
                 return {**json.loads(resp.read() or b"{}"), "_status": resp.status}
         except urllib.error.HTTPError as exc:
             return {**json.loads(exc.read() or b"{}"), "_status": exc.code}
@@ -161,7 +172,7 @@ class OpenBao:
         if data is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
+            with urllib.request.urlopen(req, timeout=60, context=self._context) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             payload = json.loads(exc.read() or b"{}")

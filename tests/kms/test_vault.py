@@ -29,7 +29,7 @@ from tls_helpers import TestCA
 from storage_engine.cluster.config_store import ConfigStore
 from storage_engine.config import EngineSettings
 from storage_engine.crypto.kms import (
-    Kms, KmsDenied, KmsInvalidCiphertext, KmsKeyNotFound, KmsUnavailable, open_kms,
+    Kms, KmsDenied, KmsError, KmsInvalidCiphertext, KmsKeyNotFound, KmsUnavailable, open_kms,
 )
 
 T = TypeVar("T")
@@ -336,3 +336,35 @@ def test_secrets_never_logged(bao: OpenBao, vault_settings: Settings, caplog: py
                                  kms_vault_approle_secret_id=secret_id), main))
     assert "logged in with approle" in caplog.text
     assert secret_id not in caplog.text and not re.search(r"\b(s|hvs)\.[A-Za-z0-9]{20,}", caplog.text)
+
+
+def test_tls_verified_against_the_ca_file(tmp_path: Path) -> None:
+    ca = TestCA("vault test CA")
+    leaf = ca.issue(["127.0.0.1"])
+    bao = OpenBao(tmp_path / "bao", tls=(leaf.cert_pem, leaf.key_pem, ca.cert_pem))
+    bao.start()
+    try:
+        assert bao.address.startswith("https://")
+        bao.create_key("k")
+        bao.create_policy("only-k", bao.key_policy("k"))
+        token = bao.create_token(["only-k"])
+        base = {"kms_backend": "vault", "kms_vault_address": bao.address, "kms_default_key_id": "k",
+                "kms_vault_token": token, "kms_timeout_seconds": 2, "kms_retries": 2}
+
+        async def works(kms: Kms) -> None:
+            dk = await kms.generate_data_key("k")
+            assert await kms.decrypt("k", dk.wrapped) == dk.plaintext
+        run(using(EngineSettings.model_validate({**base, "kms_vault_ca_file": str(ca.bundle(tmp_path / "ca.crt"))}),
+                  works))
+
+        async def untrusted(kms: Kms) -> None:
+            with pytest.raises(KmsUnavailable, match="[Cc]ertificate"):
+                await kms.generate_data_key("k")
+        run(using(EngineSettings.model_validate(base), untrusted))                       # system CAs only
+        other = TestCA("someone else").bundle(tmp_path / "other.crt")
+        run(using(EngineSettings.model_validate({**base, "kms_vault_ca_file": str(other)}), untrusted))
+        with pytest.raises(KmsError, match="kms_vault_ca_file"):
+            run(open_kms(EngineSettings.model_validate({**base, "kms_vault_ca_file": str(tmp_path / "nope")}),
+                         NO_STORE))
+    finally:
+        bao.stop()
