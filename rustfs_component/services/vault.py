@@ -39,10 +39,10 @@ SERVICE_ACCOUNT = RELEASE  # the chart's server ServiceAccount, named explicitly
 HEADLESS = f"{RELEASE}-internal"
 USERCONFIG = "/vault/userconfig"  # where the chart mounts `server.extraVolumes` (<USERCONFIG>/<secret>/)
 UNSEAL_SECRET = "vault-unseal"
-# Ready once the server runs, sealed or not: a fresh Vault is uninitialized until `vault operator init`, and the
-# release must not wait (and roll back) on that. Sealed pods stay out of nothing: every Service publishes
-# not-ready addresses anyway, and a sealed Vault answers 503 to every request but health.
-READINESS_PATH = "/v1/sys/health?standbyok=true&perfstandbyok=true&sealedcode=204&uninitcode=204"
+# Ready = initialized and unsealed (active or standby). The Service `vault` tenants use publishes ready pods only,
+# so a sealed pod (a Shamir-sealed restart) gets no tenant traffic; the headless `vault-internal` publishes every
+# pod (the chart's fixed choice), which Raft's retry_join and the vault-configure Job's init and unseal use.
+READINESS_PATH = "/v1/sys/health?standbyok=true"
 
 
 def dns_names(namespace: str, replicas: int, cluster_domain: str = "cluster.local") -> list[str]:
@@ -130,6 +130,7 @@ def chart_values(config: KmsConfig, *, server_hcl: pulumi.Input[str], storage_cl
                                            for env, secret, key in secret_env],
             "extraVolumes": [{"type": "secret", "name": name} for name in (TLS_SECRET, *extra_secrets)],
             "readinessProbe": {"enabled": True, "path": READINESS_PATH, "port": PORT},
+            "service": {"publishNotReadyAddresses": False},
             "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT,
                                "annotations": dict(service_account_annotations or {})},
             "standalone": {"enabled": False},
@@ -213,8 +214,9 @@ class Vault(pulumi.ComponentResource):
             f"{name}-release",
             name=RELEASE, chart=CHART, version=CHART_VERSION, repository_opts={"repo": CHART_REPOSITORY},
             namespace=namespace, values=values,
-            # Waits for the pods to run (READINESS_PATH: sealed and uninitialized count as up).
-            skip_await=False, timeout=600,
+            # Not awaited: a new Vault is ready only once initialized and unsealed, which the vault-configure Job
+            # (after this release) does; that Job waits for Vault to answer and fails `pulumi up` if it never does.
+            skip_await=True,
             opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=after)))
         self.register_outputs({"namespace": namespace, "unseal": unseal,
                                "address": f"https://{RELEASE}.{namespace}.svc:{PORT}"})

@@ -72,6 +72,9 @@ def test_vault_release_is_pinned_ha_raft_over_tls_and_its_values_validate(plans:
     assert server["ha"]["enabled"] is True and server["ha"]["replicas"] == 3
     assert server["ha"]["raft"]["enabled"] is True
     assert {"type": "secret", "name": "vault-tls"} in server["extraVolumes"]
+    # Tenants' Service `vault` routes to initialized, unsealed pods only (a sealed standby answers 503).
+    assert server["readinessProbe"]["path"] == "/v1/sys/health?standbyok=true"
+    assert server["service"]["publishNotReadyAddresses"] is False
     hcl = _hcl(release)
     assert 'tls_cert_file = "/vault/userconfig/vault-tls/tls.crt"' in hcl
     assert 'tls_key_file = "/vault/userconfig/vault-tls/tls.key"' in hcl
