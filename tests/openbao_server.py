@@ -103,6 +103,13 @@ class OpenBao:
             env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
             self._proc = subprocess.Popen([bao_binary(), "server", f"-config={self.config_file}"],
                                           stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            self._initialise()
+        except BaseException:
+            self.stop()                       # never leave a half-started server behind
+            raise
+
+    def _initialise(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         health = self._wait(lambda: self._health(), deadline)
         if not health.get("initialized"):
