@@ -7,6 +7,11 @@ buffers, written whole, and the tail is padded and cut back with ``ftruncate``. 
 O_DIRECT (tmpfs) get the same code path without the flag.
 
 Two buffers per writer: one fills on the event loop while a thread writes the other.
+
+A write or flush in its thread cannot be stopped. When its caller gives up (the drive's deadline cancels
+it), the thread goes on with the writer's file descriptor and buffer, so ``abort`` releases them only once
+that thread is done: closing the descriptor earlier would let a new file reuse its number under the
+running write.
 """
 
 from __future__ import annotations
@@ -95,7 +100,9 @@ class DirectWriter:
 
     async def _flush_full(self) -> None:
         if self._pending is not None:
-            await self._pending            # at most one write in flight: keeps order and memory bounded
+            # At most one write in flight: keeps order and memory bounded. Shielded: a cancelled caller
+            # leaves it running (and ``_pending`` set), so abort knows to wait for it.
+            await asyncio.shield(self._pending)
             self._pending = None
         buf, offset = self._bufs[self._cur], self._offset
         self._pending = asyncio.ensure_future(self._run(_pwrite_all, self._fd, buf, self._cap, offset))
@@ -108,21 +115,40 @@ class DirectWriter:
     async def close(self) -> None:
         try:
             if self._pending is not None:
-                await self._pending
+                await asyncio.shield(self._pending)
                 self._pending = None
-            await self._run(_finish, self._fd, self._bufs[self._cur], self._fill, self._offset, self._direct)
+            self._pending = asyncio.ensure_future(
+                self._run(_finish, self._fd, self._bufs[self._cur], self._fill, self._offset, self._direct))
+            await asyncio.shield(self._pending)
+            self._pending = None
         except BaseException:
-            await self.abort()
+            self._abandon()                # no waiting here: a flush past its deadline may never end
             raise
         self._release()
 
     async def abort(self) -> None:
-        if self._pending is not None:
+        """Remove the file, once a write still running in its thread is over (if this wait is cancelled,
+        the file goes when that write ends)."""
+        pending = self._pending
+        if pending is not None and not pending.done():
             try:
-                await self._pending
-            except Exception:
-                pass
-            self._pending = None
+                await asyncio.wait([pending])
+            except BaseException:
+                self._abandon()
+                raise
+        self._abandon()
+
+    def _abandon(self) -> None:
+        """Remove the file now, or when the write still running in its thread ends."""
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.done():
+            pending.add_done_callback(self._discard)
+            return
+        self._discard(pending)
+
+    def _discard(self, pending: asyncio.Future[Any] | None) -> None:
+        if pending is not None and not pending.cancelled():
+            pending.exception()            # retrieved: a failed write is why we are here
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -3,9 +3,11 @@ durable gets neither the data nor the new metadata, and below the write quorum t
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any, cast
 
@@ -171,5 +173,33 @@ def test_an_io_error_on_a_shard_write_takes_the_drive_offline(tmp_path: Path, mo
             assert _states(layer)[3] == "offline"
             assert await read_all(layer, "bkt", "k") == body
         finally:
+            await layer.close()
+    run(scenario())
+
+
+def test_a_hung_shard_write_drops_that_drive_and_the_put_completes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shard write stuck past the drive timeout: that drive goes offline and the PUT completes on the
+    other three (it used to die with a CancelledError out of the writer's abort, dropping the connection)."""
+    real = os.pwrite
+    stuck = f"{(tmp_path / 'd3').resolve()}/"
+    released = threading.Event()
+
+    def pwrite(fd: int, data: Any, offset: int) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(stuck):
+            released.wait(5)
+        return real(fd, data, offset)
+    monkeypatch.setattr(os, "pwrite", pwrite)
+
+    async def scenario() -> None:
+        layer = await open_layer(tmp_path, drive_timeout_seconds=0.3)
+        try:
+            await layer.make_bucket("bkt")
+            body = b"h" * SIZE
+            await layer.put_object("bkt", "k", BytesBody(body), PutOptions(size=SIZE))
+            assert _states(layer)[3] == "offline"
+            assert await read_all(layer, "bkt", "k") == body
+        finally:
+            released.set()
+            await asyncio.sleep(0.1)                    # the stuck write ends; its file is removed
             await layer.close()
     run(scenario())
