@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 __all__ = ["DecryptingTransform", "EncryptingTransform", "ObjectKey", "PartSpan", "SseService"]
 
 BLOCK_PACKAGES = 16                              # packages sealed / opened per thread-pool call (1 MiB)
+READ_AHEAD = 1                                   # blocks being opened while the one before is handed out
 _threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sse")
 
 
@@ -400,7 +402,7 @@ class DecryptingTransform:
         loop = asyncio.get_running_loop()
         source = stored.__aiter__()
         left: memoryview | None = None             # stored bytes read beyond the previous job
-        pending: tuple[asyncio.Future[bytearray], _Job] | None = None
+        pending: deque[tuple[asyncio.Future[bytearray], _Job]] = deque()
         # Each part's stream nonce, pinned from the first package read: a package of another stream under
         # the same part key (an earlier upload of the part) spliced in later fails.
         nonces: dict[int, bytes] = {}
@@ -425,15 +427,16 @@ class DecryptingTransform:
                     nonce = nonces[job.part] = head[4:HEADER]
                 future = loop.run_in_executor(_threads, _open, job.key, job.first, pieces, job.stored, job.total,
                                               self._cipher, nonce)
-                if pending is not None:
-                    yield _trim(await pending[0], pending[1])
-                pending = (future, job)
-            assert pending is not None
-            last, pending = pending, None
-            yield _trim(await last[0], last[1])
+                pending.append((future, job))
+                if len(pending) > READ_AHEAD:
+                    done, done_job = pending.popleft()
+                    yield _trim(await done, done_job)
+            while pending:
+                done, done_job = pending.popleft()
+                yield _trim(await done, done_job)
         finally:
-            if pending is not None:
-                pending[0].add_done_callback(_consume)
+            for future, _ in pending:
+                future.add_done_callback(_consume)
 
 
 def _open(key: bytes, first: int, pieces: list[memoryview], stored: int, total: int, cipher: Cipher,
