@@ -159,3 +159,28 @@ def vault_network_policy(name: str, *, namespace: str, vault_pods: Mapping[str, 
               "ingress": [{"from_": [{"pod_selector": pods}]},
                           {"from_": clients, "ports": [{"port": port, "protocol": "TCP"}]}]},
         opts=opts)
+
+
+def vault_job_network_policy(name: str, *, namespace: str, job_pods: Mapping[str, str], vault: VaultPeer,
+                             kubernetes_api: bool, labels: Mapping[str, str],
+                             opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
+    """The vault-configure Job's pods (`vault-configure`): no ingress; egress to Vault, cluster DNS and, to create the
+    vault-init Secret (`kubernetes_api`), the Kubernetes API (its endpoints' addresses are the cluster's: any, on 443
+    and 6443)."""
+    to_vault: NetworkPolicyPeerArgsDict = {"ip_block": {"cidr": "0.0.0.0/0"}}
+    if vault.namespace is not None:
+        to_vault = _from_namespace(vault.namespace)
+        if vault.pod_labels:
+            to_vault["pod_selector"] = {"match_labels": dict(vault.pod_labels)}
+    egress: list[k8s.networking.v1.NetworkPolicyEgressRuleArgsDict] = [
+        {"to": [to_vault], "ports": [{"port": vault.port, "protocol": "TCP"}]},
+        {"to": [{**_from_namespace("kube-system"), "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}}}],
+         "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}]
+    if kubernetes_api:
+        egress.append({"to": [{"ip_block": {"cidr": "0.0.0.0/0"}}],
+                       "ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]})
+    return k8s.networking.v1.NetworkPolicy(
+        name, metadata={"name": "vault-configure", "namespace": namespace, "labels": dict(labels)},
+        spec={"pod_selector": {"match_labels": dict(job_pods)}, "policy_types": ["Ingress", "Egress"],
+              "egress": egress},
+        opts=opts)

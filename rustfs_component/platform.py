@@ -18,6 +18,7 @@ from rustfs_component.services.cert_manager import CertManager
 from rustfs_component.services.gateway import GatewayApi, TenantHosts
 from rustfs_component.services.vault import SERVICE_ACCOUNT as VAULT_SERVICE_ACCOUNT
 from rustfs_component.services.vault import Vault
+from rustfs_component.services.vault_configure import tenants_vault
 from rustfs_component.services.ingress import (LBC_NAMESPACE, LBC_SERVICE_ACCOUNT, IngressNginx, WayIn,
                                                load_balancer_controller_values)
 from rustfs_component.tenant import Tenant, TenantPlacement
@@ -125,6 +126,9 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
                 service_account_annotations=route53.service_account_annotations if route53 else None,
                 dns01_region=handle.region if dns01 else None, opts=child)
         self.vault = self._vault(name, config, handle, tiers, vault_transit_token)
+        # Every tenant's key, policy and role (the vault-configure Job), what its engines need to use them.
+        vault = tenants_vault(name, config, handle.provider, parent=self,
+                              vault=[self.vault.release] if self.vault else [])
         way_in, gateway, way_in_after = self._way_in(name, config, cloud, handle)
         self.tenants = {}
         for tenant in config.tenants:
@@ -132,7 +136,7 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
                 namespace=tenant.namespace_name, storage_classes=tiers.class_names, image=config.engine.image,
                 image_pull_secret=config.engine.pull_secret, node_selectors=node_selectors, network=config.network,
                 way_in=way_in, gateway=gateway, way_in_after=way_in_after,
-                issuers=self.cert_manager.issuers if self.cert_manager else None)
+                issuers=self.cert_manager.issuers if self.cert_manager else None, vault=vault)
             self.tenants[tenant.name] = Tenant(
                 f"{name}-{tenant.name}", tenant, placement, handle.provider, platform=name,
                 cold_tier=cold.access[tenant.name] if cold else None,

@@ -38,6 +38,7 @@ _K8S: dict[str, tuple[str, ...]] = {
     # Secret data too: pulumi-kubernetes replaces a Secret on a data change unless `enableSecretMutable`.
     "kubernetes:core/v1:Secret": ("type", "stringData", "data"),
     "kubernetes:core/v1:Service": ("spec.clusterIP", "spec.type"),
+    "kubernetes:rbac.authorization.k8s.io/v1:Role": (),
     "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": ("roleRef",),
     "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": ("roleRef",),
     "kubernetes:storage.k8s.io/v1:StorageClass": ("provisioner", "parameters", "reclaimPolicy", "volumeBindingMode"),

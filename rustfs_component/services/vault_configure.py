@@ -26,13 +26,16 @@ import hashlib
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from rustfs_component.config.kms import PORT, VaultAccess
-from rustfs_component.network import vault_network_policy
+from rustfs_component.config.kms import PORT, VaultAccess, vault_access
+from rustfs_component.network import VaultPeer, vault_job_network_policy, vault_network_policy
+
+if TYPE_CHECKING:
+    from rustfs_component.config.platform import PlatformConfig
 
 TYPE_TOKEN = "rustfs:services:VaultConfigure"
 JOB = "vault-configure"
@@ -45,7 +48,7 @@ KEY_SHARES, KEY_THRESHOLD = 5, 3
 TOKEN_TTL, TOKEN_MAX_TTL = "1h", "24h"
 SCRIPT_KEY = "configure.sh"
 IMAGE = "hashicorp/vault:2.0.4"  # the chart's server.image: appVersion of ../shared/schemas/helm/versions.json
-RUN_AS = 100  # the image's `vault` user (gid 1000)
+RUN_AS = 10100  # any uid: the CLI needs no user of the image (HOME is /tmp); high, clear of host uids
 KUBERNETES_HOST = "https://kubernetes.default.svc"
 VAULT_POD_SELECTOR = {"app.kubernetes.io/name": "vault", "component": "server"}  # the chart's server pods
 JOB_POD_SELECTOR = {"app.kubernetes.io/name": JOB}
@@ -358,10 +361,10 @@ class VaultConfigure(pulumi.ComponentResource):
             "automount_service_account_token": False,
             "restart_policy": "Never",
             "enable_service_links": False,
-            "security_context": {"run_as_non_root": True, "run_as_user": RUN_AS, "run_as_group": 1000,
-                                 "seccomp_profile": {"type": "RuntimeDefault"}},
+            "security_context": {"run_as_non_root": True, "run_as_user": RUN_AS, "run_as_group": RUN_AS,
+                                 "fs_group": RUN_AS, "seccomp_profile": {"type": "RuntimeDefault"}},
             "containers": [{
-                "name": "configure", "image": image, "image_pull_policy": "IfNotPresent",
+                "name": "configure", "image": image, "image_pull_policy": "Always",
                 "command": ["/bin/sh", f"/script/{SCRIPT_KEY}"],
                 "env": [{"name": "VAULT_ADDR", "value": access.address}, {"name": "VAULT_CACERT", "value": "/vault-ca/ca.crt"},
                         {"name": "HOME", "value": "/tmp"}],
@@ -374,11 +377,16 @@ class VaultConfigure(pulumi.ComponentResource):
         }
         if image_pull_secret:
             pod["image_pull_secrets"] = [{"name": image_pull_secret}]
+        plain = {k: v for k, v in labels.items() if k not in JOB_POD_SELECTOR}
+        vault_job_network_policy(
+            f"{name}-job-network-policy", namespace=namespace, job_pods=JOB_POD_SELECTOR, labels=plain,
+            vault=VaultPeer.of_address(access.address, VAULT_POD_SELECTOR if install else None),
+            kubernetes_api=install, opts=base)
         if install:
             # Vault admits its own pods, this Job and the tenants' engines; nobody else.
             vault_network_policy(f"{name}-network-policy", namespace=namespace, vault_pods=VAULT_POD_SELECTOR,
                                  job_pods=JOB_POD_SELECTOR, tenants=[(t.name, t.namespace) for t in tenants],
-                                 port=PORT, labels={k: v for k, v in labels.items() if k not in JOB_POD_SELECTOR},
+                                 port=PORT, labels=plain,
                                  opts=base)
         self.job = k8s.batch.v1.Job(
             f"{name}-job",
@@ -389,3 +397,28 @@ class VaultConfigure(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(base, pulumi.ResourceOptions(depends_on=after)))
         self.register_outputs({"job": self.job.metadata.apply(lambda m: m.name)})
 
+
+def tenants_vault(name: str, config: "PlatformConfig", provider: k8s.Provider, *, parent: pulumi.Resource,
+                  vault: Sequence[pulumi.Resource] = ()) -> TenantVault | None:
+    """The platform's side: with `kms.mode` install or existing, the `vault-configure` Job (unless an existing Vault
+    is configured by its team) after `vault` (the installed Vault's release), and for an existing Vault a read of its
+    CA Secret; what every tenant gets (`TenantPlacement.vault`). None with `kms.mode` none."""
+    access = vault_access(config)
+    if access is None:
+        return None
+    ready: list[pulumi.Resource] = []
+    if access.configure:
+        configure = VaultConfigure(
+            f"{name}-vault-configure", access,
+            [VaultTenant(t.name, t.namespace_name, service_account=t.name) for t in config.tenants], provider,
+            unseal=config.kms.effective_unseal(config.cluster.cloud), replicas=config.kms.replicas,
+            labels={"app.kubernetes.io/part-of": name, "app.kubernetes.io/managed-by": "pulumi"},
+            depends_on=vault, opts=pulumi.ResourceOptions(parent=parent))
+        ready.append(configure.job)
+    ca_bundle = None
+    if not access.installed:
+        source = k8s.core.v1.Secret.get(f"{name}-vault-ca-source", f"{access.namespace}/{access.ca_secret}",
+                                        opts=pulumi.ResourceOptions(parent=parent, provider=provider))
+        key = access.ca_key
+        ca_bundle = pulumi.Output.secret(source.data).apply(lambda data: (data or {}).get(key, ""))
+    return TenantVault(access, ready, ca_bundle)

@@ -8,19 +8,28 @@ loopback port. TLS is on (the default): the tenant's Certificate Secret is made 
 for the Certificate's dnsNames plus 127.0.0.1, the loopback standing in for the Service address) and written through
 the StatefulSet's Secret volume `items` into its mount; the rendered probes must answer over the scheme they name,
 and a boto3 round trip must work trusting only that CA.
+
+Vault is on (the default): the engine's rendered KMS settings point at a real OpenBao (standing in for the Vault
+Service) that the `vault-configure` script has configured for the tenant, and the engine logs in with Kubernetes auth,
+its projected token a JWT that a fake TokenReview API vouches for; the object on the drives is ciphertext.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +38,11 @@ import pytest
 from botocore.config import Config
 
 from rustfs_component.plan import Plan, render_stack
+from rustfs_component.services.vault_configure import VaultTenant, configure_script
+from storage_engine.config import env_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from openbao_server import OpenBao, bao_binary  # noqa: E402
 from tls_helpers import TestCA  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,9 +99,10 @@ def _write_tls_secret(pod: dict[str, Any], container: dict[str, Any], certificat
 
 def _process_env(container: dict[str, Any], secrets: dict[str, dict[str, str]], tmp: Path) -> dict[str, str]:
     env = {"PATH": os.environ.get("PATH", ""), "TMPDIR": str(tmp / "tmp"), "PYTHONPATH": str(REPO)}
+    mounts = [m["mountPath"] for m in container["volumeMounts"]]
     for item in container.get("env", []):
-        if item["name"] == "RUSTFS_TLS_PATH":  # a mount path, mapped like the volume mounts
-            env[item["name"]] = str(tmp / item["value"].lstrip("/"))
+        if "value" in item and any(item["value"] == m or item["value"].startswith(m + "/") for m in mounts):
+            env[item["name"]] = str(tmp / item["value"].lstrip("/"))  # a path in a volume, mapped like the mounts
         elif "value" in item:
             env[item["name"]] = item["value"]
         else:
@@ -116,6 +129,65 @@ def _args(container: dict[str, Any], tmp: Path, port: int) -> list[str]:
     return out
 
 
+def _jwt(namespace: str, service_account: str, audience: str) -> str:
+    """A projected ServiceAccount token's shape (Vault reads its claims; the fake API below vouches for it)."""
+    def part(obj: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+    claims = {"iss": "kubernetes/serviceaccount", "sub": f"system:serviceaccount:{namespace}:{service_account}",
+              "aud": [audience], "kubernetes.io/serviceaccount/namespace": namespace,
+              "kubernetes.io/serviceaccount/service-account.name": service_account,
+              "kubernetes.io/serviceaccount/service-account.uid": "uid-1"}
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.{part({'sig': os.urandom(8).hex()})}"
+
+
+@contextmanager
+def _token_review_api(jwt: str, namespace: str, service_account: str) -> Iterator[str]:
+    """A loopback Kubernetes API answering TokenReview: `jwt` is that ServiceAccount, for the audiences asked."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            review = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            status: dict[str, Any] = {"authenticated": False}
+            if self.path == "/apis/authentication.k8s.io/v1/tokenreviews" and review["spec"]["token"] == jwt:
+                status = {"authenticated": True, "audiences": review["spec"].get("audiences") or [],
+                          "user": {"username": f"system:serviceaccount:{namespace}:{service_account}",
+                                   "uid": "uid-1", "groups": ["system:serviceaccounts"]}}
+            body = json.dumps({"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
+                               "status": status}).encode()
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _configure_vault(bao: OpenBao, tenant: VaultTenant, api: str, ca: TestCA, tmp: Path) -> None:
+    """The vault-configure script (for an existing Vault: the token from a file) run against OpenBao, `vault` -> `bao`."""
+    shim = tmp / "vault-bin"
+    shim.mkdir()
+    (shim / "vault").symlink_to(bao_binary())
+    (tmp / "vault-token").write_text(bao.root_token)
+    (tmp / "kube-ca.crt").write_bytes(ca.cert_pem)
+    (tmp / "configure.sh").write_text(configure_script([tenant], mode="existing"))
+    done = subprocess.run(
+        ["sh", str(tmp / "configure.sh")], capture_output=True, text=True, timeout=120,
+        env={"PATH": f"{shim}:/usr/bin:/bin", "HOME": str(tmp), "VAULT_ADDR": bao.address, "WORK": str(tmp),
+             "TOKEN_FILE": str(tmp / "vault-token"), "KUBERNETES_HOST": api,
+             "KUBERNETES_CA_FILE": str(tmp / "kube-ca.crt"), "WAIT_TRIES": "5", "WAIT_SECONDS": "1"})
+    assert done.returncode == 0, done.stderr
+
+
 def _get(url: str, context: Any = None) -> int:
     try:
         with urllib.request.urlopen(url, timeout=2, context=context) as response:
@@ -139,6 +211,19 @@ def test_engine_runs_with_the_rendered_container(rendered: tuple[dict[str, Any],
     context = ca.client_context()
     port = _free_port()
     env = _process_env(container, secrets, tmp_path)
+    # Vault: the Service's address becomes the OpenBao's; the projected token file holds the tenant's JWT.
+    assert env[env_name("kms_backend")] == "vault"
+    assert env[env_name("kms_vault_address")] == "https://vault.vault.svc:8200"
+    namespace, account = statefulset["metadata"]["namespace"], pod["serviceAccountName"]
+    bao = OpenBao(tmp_path / "bao")
+    bao.start()
+    [token] = [source["serviceAccountToken"] for volume in pod["volumes"]
+               for source in volume.get("projected", {}).get("sources", []) if "serviceAccountToken" in source]
+    jwt = _jwt(namespace, account, token["audience"])
+    Path(env[env_name("kms_vault_kubernetes_jwt_file")]).write_text(jwt)
+    env[env_name("kms_vault_address")] = bao.address
+    api = _token_review_api(jwt, namespace, account)
+    _configure_vault(bao, VaultTenant(TENANT, namespace, account), api.__enter__(), TestCA(), tmp_path)
     argv = [*_entrypoint(), *_args(container, tmp_path, port)]
     log = (tmp_path / "engine.log").open("wb")
     process = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
@@ -161,7 +246,11 @@ def test_engine_runs_with_the_rendered_container(rendered: tuple[dict[str, Any],
         s3.create_bucket(Bucket="contract")
         body = os.urandom(3 * 1024 * 1024 + 17)
         s3.put_object(Bucket="contract", Key="dir/object.bin", Body=body)
+        head = s3.head_object(Bucket="contract", Key="dir/object.bin")
+        assert head.get("ServerSideEncryption") == "AES256"  # encrypt everything, under the tenant's Vault key
         assert s3.get_object(Bucket="contract", Key="dir/object.bin")["Body"].read() == body
+        stored = b"".join(f.read_bytes() for i in range(4) for f in (tmp_path / f"data{i}").rglob("*") if f.is_file())
+        assert body[:4096] not in stored and body[-4096:] not in stored  # ciphertext on the drives
         assert [o["Key"] for o in s3.list_objects_v2(Bucket="contract")["Contents"]] == ["dir/object.bin"]
         s3.delete_object(Bucket="contract", Key="dir/object.bin")
         s3.delete_bucket(Bucket="contract")
@@ -175,3 +264,5 @@ def test_engine_runs_with_the_rendered_container(rendered: tuple[dict[str, Any],
             process.kill()
             process.wait()
         log.close()
+        api.__exit__(None, None, None)
+        bao.stop()

@@ -19,7 +19,7 @@ S3 = ((9000, "TCP"),)
 
 def _policies(plan: Plan, tenant: str) -> list[dict[str, Any]]:
     return [o for o in kubernetes_objects(plan)
-            if o["kind"] == "NetworkPolicy" and o["metadata"]["labels"]["rustfs.io/tenant"] == tenant]
+            if o["kind"] == "NetworkPolicy" and o["metadata"]["labels"].get("rustfs.io/tenant") == tenant]
 
 
 def _ingress_peers(plan: Plan, tenant: str) -> set[tuple[str, tuple[tuple[int, str], ...]]]:
@@ -65,7 +65,8 @@ def test_each_tenant_has_its_own_generated_credentials(plans: dict[str, Plan]) -
 
 def test_network_policies_select_only_their_tenant(plans: dict[str, Plan]) -> None:
     plan = plans["tke"]
-    policies = [o for o in kubernetes_objects(plan) if o["kind"] == "NetworkPolicy"]
+    policies = [o for o in kubernetes_objects(plan)  # the tenants' (not Vault's: test_vault_tenants)
+                if o["kind"] == "NetworkPolicy" and "rustfs.io/tenant" in o["metadata"]["labels"]]
     tenants = {o["metadata"]["labels"]["rustfs.io/tenant"] for o in policies}
     assert tenants == {"games", "archive"}
     for policy in policies:
@@ -146,7 +147,8 @@ def test_a_tenant_override_admits_only_its_pod_label_clients(plans: dict[str, Pl
 @pytest.mark.parametrize("stack", ["existing", "eks"])
 def test_by_default_pods_of_the_tenants_namespace_reach_it(plans: dict[str, Plan], stack: str) -> None:
     plan = plans[stack]
-    for tenant in {o["metadata"]["labels"]["rustfs.io/tenant"] for o in kubernetes_objects(plan) if o["kind"] == "NetworkPolicy"}:
+    for tenant in {o["metadata"]["labels"]["rustfs.io/tenant"] for o in kubernetes_objects(plan)
+                   if o["kind"] == "NetworkPolicy" and "rustfs.io/tenant" in o["metadata"]["labels"]}:
         assert _ingress_peers(plan, tenant) == {
             (_own_pods(tenant), ()), (_peer(podSelector={}), S3),
             (_peer(namespaceSelector=_namespace("ingress-nginx")), S3),
@@ -162,7 +164,8 @@ def test_with_no_clients_only_the_tenants_own_pods_reach_it(tmp_path: Path) -> N
     for tenant in ("dev", "ci"):
         assert _ingress_peers(plan, tenant) == {(_own_pods(tenant), ())}
         names = {p["metadata"]["name"] for p in _policies(plan, tenant)}
-        assert names == {f"{tenant}-default-deny", f"{tenant}-allow-intra-tenant", f"{tenant}-allow-dns"}
+        assert names == {f"{tenant}-default-deny", f"{tenant}-allow-intra-tenant", f"{tenant}-allow-dns",
+                         f"{tenant}-allow-vault"}  # egress to Vault (test_vault_tenants)
 
 
 @pytest.mark.parametrize(("where", "cidr", "location"), [

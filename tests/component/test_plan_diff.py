@@ -39,7 +39,10 @@ def test_diff_of_a_real_change(plans: dict[str, Plan], tmp_path: Path) -> None:
     text = format_diff(diff)
     assert diff.replaced[sts_urn] == ["spec.volumeClaimTemplates"]
     assert f"+- {sts_urn} (replace: spec.volumeClaimTemplates)" in text and '"20Gi" => "40Gi"' in text
-    assert " to change, 1 to replace, " in text.splitlines()[-1]
+    # The vault-configure Job and its script are named by the script's hash: a changed tenant list re-runs the Job.
+    assert sorted(u.rsplit("::", 1)[1] for u in diff.replaced if u != sts_urn) == [
+        "rustfs-vault-configure-job", "rustfs-vault-configure-script"]
+    assert " to change, 3 to replace, " in text.splitlines()[-1]
     assert diff_plans(old, old).empty and format_diff(diff_plans(old, old)) == "no changes\n"
 
 

@@ -17,7 +17,8 @@ from rustfs_component.plan import REDACTED, Plan
 
 SNAPSHOTS = HERE / "snapshots"
 CREDENTIAL_KEYS = {"accessKey", "secretKey", "accessKeyId", "secretAccessKey"}
-BUILTIN_GROUPS = ("v1", "apps/v1", "policy/v1", "networking.k8s.io/v1", "storage.k8s.io/v1", "rbac.authorization.k8s.io/v1")
+BUILTIN_GROUPS = ("v1", "apps/v1", "batch/v1", "policy/v1", "networking.k8s.io/v1", "storage.k8s.io/v1",
+                  "rbac.authorization.k8s.io/v1")
 
 
 def test_every_cloud_and_the_existing_example_have_a_stack() -> None:

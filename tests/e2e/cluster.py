@@ -83,7 +83,8 @@ class RenderedTenant:
 def render_tenant(tmp: Path, servers: int, drives: int, engine_settings: Mapping[str, Any] | None = None,
                   tenant: str = "e2e", tls: bool = True) -> RenderedTenant:
     """Render the `existing` stack with its tenants replaced by one tenant of `servers` x `drives`
-    (with `tls` False, the platform's `tls.enabled: false`: plain HTTP, no Certificate)."""
+    (with `tls` False, the platform's `tls.enabled: false`: plain HTTP, no Certificate). `kms.mode: none`: these
+    clusters have no Vault (tests/component/test_contract_e2e.py runs the rendered Vault settings)."""
     from rustfs_component.plan import render_stack
 
     project = tmp / "project"
@@ -94,6 +95,7 @@ def render_tenant(tmp: Path, servers: int, drives: int, engine_settings: Mapping
     platform = document["config"]["rustfs-platform:platform"]
     if not tls:
         platform["tls"] = {"enabled": False}
+    platform["kms"] = {"mode": "none"}
     platform["tenants"] = [{
         "name": tenant,
         "pools": [{"name": "pool0", "servers": servers, "drives_per_server": drives, "drive_size": "1Gi"}],
