@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
-from component_support import REPO, kubernetes_objects
+from component_support import REPO, kubernetes_objects, render_variant
 
 from rustfs_component.labels import TENANT_LABEL, tenant_selector
 from rustfs_component.network import NAMESPACE_NAME_LABEL
@@ -32,7 +32,7 @@ from rustfs_component.plan import Plan
 from rustfs_component.services.vault_configure import (AUDIENCE, CONFIGURE_POLICY, IMAGE, INIT_SECRET, JOB,
                                                        VAULT_POD_SELECTOR, VaultTenant, configure_script,
                                                        script_hash, tenant_policy)
-from storage_engine.config import env_name
+from storage_engine.config import EngineSettings, env_name
 
 TENANTS = [VaultTenant("alpha", "team-a", "alpha"), VaultTenant("beta", "team-b", "beta")]
 
@@ -361,3 +361,75 @@ def test_network_policies_let_exactly_the_tenants_reach_vault(plans: dict[str, P
                             "ports": [{"port": 8200, "protocol": "TCP"}]}
         assert dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
         assert api["ports"] == [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]
+
+
+def test_an_existing_vault_is_configured_with_its_token_and_its_ca_copied_to_the_tenants(tmp_path: Path) -> None:
+    def existing(config: dict[str, Any]) -> None:
+        config["rustfs-platform:platform"]["kms"] = {
+            "mode": "existing", "namespace": "secrets", "address": "https://vault.example.com:8443",
+            "ca_secret": "team-vault-ca", "token_secret": "team-vault-token", "auth_mount": "k8s-rustfs"}
+
+    plan = render_variant(tmp_path, "existing", existing)
+    assert not plan.find("kubernetes:helm.sh/v3:Release", "rustfs-vault-release")
+    [job] = _objects(plan, "Job")
+    assert job["metadata"]["namespace"] == "secrets"
+    pod = job["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["token"]["secret"] == {"secretName": "team-vault-token", "items": [{"key": "token", "path": "token"}]}
+    assert volumes["ca"]["secret"]["secretName"] == "team-vault-ca"
+    assert "init" not in volumes and not _objects(plan, "Role")  # no init, no Kubernetes API access
+    script = _script(plan)
+    assert "MODE=existing" in script.splitlines() and "AUTH=k8s-rustfs" in script.splitlines()
+    assert "\ninitialize\n" not in script
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["VAULT_ADDR"] == "https://vault.example.com:8443"
+
+    accounts = _tenant_accounts(plan)
+    [source] = [r for r in plan.registrations if r.read_id == "secrets/team-vault-ca"]
+    copies = {o["metadata"]["name"]: o for o in _objects(plan, "Secret") if o["metadata"]["name"].endswith("-vault-ca")}
+    assert set(copies) == {f"{tenant}-vault-ca" for tenant in accounts}
+    for statefulset in _objects(plan, "StatefulSet"):
+        tenant = statefulset["metadata"]["labels"][TENANT_LABEL]
+        spec = statefulset["spec"]["template"]["spec"]
+        engine = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+        assert engine[env_name("kms_vault_address")] == "https://vault.example.com:8443"
+        assert engine[env_name("kms_vault_auth_mount")] == "k8s-rustfs"
+        assert engine[env_name("kms_vault_ca_file")] == "/etc/rustfs/vault-ca/ca.crt"
+        [ca] = [v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == f"{tenant}-vault-ca"]
+        assert any(m["name"] == ca["name"] and m["mountPath"] == "/etc/rustfs/vault-ca"
+                   for m in spec["containers"][0]["volumeMounts"])
+        assert copies[f"{tenant}-vault-ca"]["metadata"]["namespace"] == accounts[tenant][0]
+    assert source.urn in [d for r in plan.registrations if r.name.endswith("-vault-ca") and not r.read_id
+                          for d in r.dependencies]
+    # A Vault outside the cluster: the tenants' egress to its port, at any address.
+    egress = [p for p in _objects(plan, "NetworkPolicy") if p["metadata"]["name"].endswith("-allow-vault")]
+    assert len(egress) == len(accounts) and all(p["spec"]["egress"] == [{
+        "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 8443, "protocol": "TCP"}]}] for p in egress)
+    assert not [p for p in _objects(plan, "NetworkPolicy") if p["metadata"]["name"] == "vault-allow"]
+
+
+def test_configure_false_renders_only_the_engines_settings_and_kms_none_nothing(tmp_path: Path) -> None:
+    def unconfigured(config: dict[str, Any]) -> None:
+        config["rustfs-platform:platform"]["kms"] = {
+            "mode": "existing", "address": "https://vault.vault-team.svc:8200", "ca_secret": "vault-ca",
+            "configure": False}
+
+    for sub in ("unconfigured", "none"):
+        (tmp_path / sub).mkdir()
+    plan = render_variant(tmp_path / "unconfigured", "existing", unconfigured)
+    assert not _objects(plan, "Job") and not _objects(plan, "ConfigMap")
+    for statefulset in _objects(plan, "StatefulSet"):
+        env = {e["name"]: e.get("value") for e in statefulset["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env[env_name("kms_backend")] == "vault"
+    # An in-cluster address: egress to that namespace only.
+    egress = [p for p in _objects(plan, "NetworkPolicy") if p["metadata"]["name"].endswith("-allow-vault")]
+    assert egress and all(p["spec"]["egress"][0]["to"] == [
+        {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "vault-team"}}}] for p in egress)
+
+    plan = render_variant(tmp_path / "none", "existing",
+                          lambda config: config["rustfs-platform:platform"].update(kms={"mode": "none"}))
+    assert not _objects(plan, "Job")
+    assert not [p for p in _objects(plan, "NetworkPolicy") if p["metadata"]["name"].endswith("-allow-vault")]
+    for statefulset in _objects(plan, "StatefulSet"):
+        env = {e["name"] for e in statefulset["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert not env & {env_name(field) for field in EngineSettings.model_fields if field.startswith("kms_")}
