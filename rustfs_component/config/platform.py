@@ -15,7 +15,7 @@ from rustfs_component.config.kms import KmsConfig, kms_errors
 from rustfs_component.config.network import S3Clients
 from rustfs_component.config.limits import check_dns_subdomain, platform_errors, raise_at
 from rustfs_component.config.tenants import TenantConfig
-from rustfs_component.config.tls import TlsConfig
+from rustfs_component.config.tls import TlsConfig, acme_errors
 
 # repository[:tag]@sha256:<64 hex>: images are pinned by digest so a re-pushed tag never changes a pod.
 _IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
@@ -95,6 +95,9 @@ class PlatformConfig(StrictModel):
             raise ValueError(f"tls.acme.solver 'route53' applies to cluster.cloud 'eks' only, not "
                              f"'{self.cluster.cloud}' (cert-manager's Route53 identity is an EKS IRSA role): "
                              f"use tls.acme.solver 'http01'")
+        acme_way_in = acme_errors(self.tls, self.ingress, self.cluster.cloud)
+        if acme_way_in:
+            raise ValueError(acme_way_in[0])
         kms = kms_errors(self.kms, self.cluster.cloud, self.tls.enabled)
         if kms:
             raise ValueError(kms[0])

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from rustfs_component.config.base import DnsLabel, StrictModel
+from rustfs_component.config.ingress import IngressConfig
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
@@ -24,7 +25,9 @@ class AcmeIssuer(StrictModel):
                         description=f"ACME directory URL. Default Let's Encrypt production ({LETS_ENCRYPT}).")
     solver: Literal["http01", "route53"] = Field(
         default="http01",
-        description="'http01': answered through the ingress class `ingress_class` (no wildcard host names). "
+        description="'http01': answered through the ingress class `ingress_class` (no wildcard host names); the ACME "
+                    "CA must reach the hosts from the internet, so it is refused with `ingress.kind` 'none' or "
+                    "'gateway-api' and with an `ingress.scheme` 'internal' load balancer on EKS, ACK and TKE. "
                     "'route53': DNS-01 in Route53 (EKS only; covers the `*.<host>` wildcard too). AliDNS and DNSPod "
                     "need a cert-manager webhook (docs/tls.md). Default 'http01'.")
     ingress_class: str = Field(default="nginx", description="Ingress class of the HTTP-01 solver. Default 'nginx'.")
@@ -64,3 +67,34 @@ class TlsConfig(StrictModel):
     acme: AcmeIssuer | None = Field(
         default=None, description="An ACME issuer for the tenants' external host names. Default: none (the internal "
                                   "CA signs them too, in the tenant's one Certificate).")
+
+
+# Clouds where `ingress.scheme` 'internal' gives the ingress controller's Service an internal load balancer (Tanzu's
+# Supervisor and an existing cluster's load balancer decide for themselves).
+_SCHEME_CLOUDS = ("eks", "ack", "tke")
+
+
+def acme_errors(tls: TlsConfig, ingress: IngressConfig, cloud: str) -> list[str]:
+    """What `PlatformConfig` refuses about the ACME solver given the way in: HTTP-01 is answered at
+    `http://<host>/.well-known/acme-challenge/` through an Ingress, so the ACME CA must reach that Ingress from the
+    internet. Each message names the fields and what to use instead."""
+    acme = tls.acme
+    if acme is None or acme.solver != "http01":
+        return []
+    dns01 = ("or solve DNS-01 instead (tls.acme.solver 'route53' with tls.acme.route53_hosted_zone_id)"
+             if cloud == "eks" else
+             "or use tls.ca_secret (a CA of your own) instead of ACME: DNS-01 on this cloud needs a cert-manager "
+             "webhook the component does not render (docs/tls.md)")
+    if ingress.kind == "none":
+        return [f"tls.acme.solver 'http01' is answered through an Ingress the ACME CA reaches from the internet, but "
+                f"ingress.kind is 'none': set ingress.kind 'ingress-nginx' with ingress.scheme 'internet-facing', "
+                f"{dns01}"]
+    if ingress.kind == "gateway-api":
+        return [f"tls.acme.solver 'http01' is answered through an Ingress of class tls.acme.ingress_class, which "
+                f"ingress.kind 'gateway-api' does not serve: use ingress.kind 'ingress-nginx' with ingress.scheme "
+                f"'internet-facing', {dns01}"]
+    if ingress.install_controller and ingress.scheme == "internal" and cloud in _SCHEME_CLOUDS:
+        return [f"tls.acme.solver 'http01' needs the ACME CA to reach the hosts from the internet, but "
+                f"ingress.scheme 'internal' gives the ingress controller a load balancer reachable from inside the "
+                f"network only: set ingress.scheme 'internet-facing', {dns01}"]
+    return []

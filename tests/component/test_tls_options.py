@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from component_support import kubernetes_objects, render_variant
+import yaml
+from component_support import REPO, kubernetes_objects, render_variant
 from component_validation import validate_custom
+from pydantic import ValidationError
 
+from rustfs_component.config import PlatformConfig
 from rustfs_component.plan import Plan
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -197,3 +200,58 @@ def test_an_existing_cert_manager_renders_no_release(existing_plan: Plan, plans:
 def test_the_default_stack_has_no_acme(plans: dict[str, Plan]) -> None:
     assert not [c for c in _objects(plans["eks"], "Certificate") if c["metadata"]["name"].endswith("-external-tls")]
     assert not [i for i in _objects(plans["eks"], "ClusterIssuer") if "acme" in i["spec"]]
+
+
+# --- HTTP-01 only where the ACME CA can reach the ingress ---------------------------------------------------------
+
+def _platform(stack: str, ingress: dict[str, Any] | None = None, **acme: Any) -> dict[str, Any]:
+    """The stack's platform config with tls.acme (HTTP-01 unless `acme` says otherwise) and `ingress` replaced."""
+    document = yaml.safe_load((REPO / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    config: dict[str, Any] = document["config"]["rustfs-platform:platform"]
+    config["tls"] = {"acme": {"email": "ops@example.com", **acme}}
+    if ingress is not None:
+        config["ingress"] = ingress
+    return config
+
+
+def _refusal(config: dict[str, Any]) -> str:
+    with pytest.raises(ValidationError) as error:
+        PlatformConfig.model_validate(config)
+    [detail] = error.value.errors()
+    return str(detail["msg"])
+
+
+REACHABLE = {"kind": "ingress-nginx", "scheme": "internet-facing"}
+
+
+@pytest.mark.parametrize(("stack", "ingress", "cause"), [
+    ("eks", {"kind": "none"}, "ingress.kind is 'none'"),
+    ("eks", {"kind": "gateway-api", "gateway_class_name": "eg"}, "ingress.kind 'gateway-api' does not serve"),
+    ("eks", {"kind": "ingress-nginx", "scheme": "internal"}, "ingress.scheme 'internal'"),
+    ("eks", {"kind": "ingress-nginx"}, "ingress.scheme 'internal'"),     # the scheme's default
+    ("ack", None, "ingress.scheme 'internal'"),                          # the ack stack's intranet CLB
+    ("tke", {"kind": "ingress-nginx", "scheme": "internal", "internal_subnet_id": "subnet-abc123"},
+     "ingress.scheme 'internal'"),
+    ("existing", None, "ingress.kind 'gateway-api' does not serve"),     # the existing stack's Gateway
+])
+def test_http01_is_refused_where_the_acme_ca_cannot_reach_the_ingress(stack: str, ingress: dict[str, Any] | None,
+                                                                      cause: str) -> None:
+    message = _refusal(_platform(stack, ingress))
+    assert "tls.acme.solver 'http01'" in message and cause in message, message
+    # It says what to use instead, and that works: an internet-facing ingress-nginx, or on EKS DNS-01 in Route53
+    # (elsewhere an own CA, since DNS-01 there needs a webhook the component does not render).
+    assert "ingress.scheme 'internet-facing'" in message, message
+    assert ("tls.acme.solver 'route53'" in message) == (stack == "eks"), message
+    assert ("tls.ca_secret" in message) == (stack != "eks"), message
+    assert PlatformConfig.model_validate(_platform(stack, REACHABLE)).tls.acme is not None
+    if stack == "eks":
+        route53 = _platform(stack, ingress, solver="route53", route53_hosted_zone_id="Z0123456789ABC")
+        assert PlatformConfig.model_validate(route53).tls.acme is not None
+
+
+def test_the_scheme_counts_only_for_a_load_balancer_the_component_makes() -> None:
+    internal = {"kind": "ingress-nginx", "scheme": "internal"}
+    assert "ingress.scheme 'internal'" in _refusal(_platform("eks", internal))
+    # An existing controller's load balancer, and Tanzu's Supervisor load balancer, are not the scheme's to decide.
+    assert PlatformConfig.model_validate(_platform("eks", {**internal, "install_controller": False})).tls.acme
+    assert PlatformConfig.model_validate(_platform("tanzu", internal)).tls.acme
