@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, IncompleteReadError, ResponseStreamingError
 
 from .helpers import KiB, MiB, assert_same, error_code, payload
 
@@ -24,6 +24,8 @@ KEY_1 = hashlib.sha256(b"customer key 1").digest()
 KEY_2 = hashlib.sha256(b"customer key 2").digest()
 CONTEXT = {"project": "issue-10", "team": "storage"}
 MODES = ("plain", "S3", "KMS", "C")
+# How a failed GET shows: an error status before the body, or a body cut short after the headers.
+READ_FAILED = (ClientError, IncompleteReadError, ResponseStreamingError)
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +291,32 @@ def test_bucket_default_encryption(s3e: Any, tls_engine: Any, sbucket: str, kms_
     assert "ServerSideEncryption" not in s3e.put_object(Bucket=sbucket, Key="plain", Body=b"x")
     # Objects written under the old default still read.
     assert_same(s3e.get_object(Bucket=sbucket, Key="s3-default")["Body"].read(), data, "after delete")
+
+
+# --- tampering: never wrong bytes ------------------------------------------------------------------------
+def _part_files(tls_engine: Any, bucket: str, key: str) -> list[Path]:
+    return sorted(p for drive in tls_engine.drives for p in (Path(drive) / bucket / f"{key}.xl.data").glob("*/part.1"))
+
+
+def test_spliced_ciphertext_fails_the_get(s3e: Any, tls_engine: Any, sbucket: str) -> None:
+    """Another object's ciphertext in place of this one's, on every drive (each shard intact as a file, so
+    bitrot checks and erasure coding see nothing): the GET fails, a 500 before the body or a cut body after."""
+    size = 2 * MiB + 5
+    mine, theirs = payload("splice", "mine", size), payload("splice", "theirs", size)
+    s3e.put_object(Bucket=sbucket, Key="mine", Body=mine, ServerSideEncryption="AES256")
+    s3e.put_object(Bucket=sbucket, Key="theirs", Body=theirs, ServerSideEncryption="AES256")
+    targets, sources = _part_files(tls_engine, sbucket, "mine"), _part_files(tls_engine, sbucket, "theirs")
+    assert len(targets) == len(sources) == len(tls_engine.drives)
+    for target, source in zip(targets, sources):
+        target.write_bytes(source.read_bytes())
+    got: bytes | None = None
+    with pytest.raises(READ_FAILED) as failed:
+        got = bytes(s3e.get_object(Bucket=sbucket, Key="mine")["Body"].read())
+    assert got is None
+    if isinstance(failed.value, ClientError):
+        assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    # A range inside the first package fails too (it is read and authenticated on its own).
+    with pytest.raises(READ_FAILED):
+        s3e.get_object(Bucket=sbucket, Key="mine", Range="bytes=0-99")["Body"].read()
+    # The object whose bytes were borrowed still reads.
+    assert_same(s3e.get_object(Bucket=sbucket, Key="theirs")["Body"].read(), theirs, "the source of the splice")
