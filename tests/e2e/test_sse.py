@@ -243,6 +243,14 @@ def test_copy_object_between_every_pair_of_modes(s3e: Any, module_bucket: str, k
                     ServerSideEncryption="AES256")
     assert s3e.head_object(Bucket=module_bucket, Key="inplace")["ServerSideEncryption"] == "AES256"
     assert_same(s3e.get_object(Bucket=module_bucket, Key="inplace")["Body"].read(), data, "in place")
+    # SSE-C key rotation in place: the old key opens the source, the new one encrypts the copy.
+    s3e.copy_object(Bucket=module_bucket, Key="src-C", CopySource={"Bucket": module_bucket, "Key": "src-C"},
+                    **copy_source_args("C", KEY_1), **write_args("C", kms_key, KEY_2))
+    assert_same(s3e.get_object(Bucket=module_bucket, Key="src-C", **read_args("C", KEY_2))["Body"].read(), data,
+                "SSE-C rotated in place")
+    with pytest.raises(ClientError) as old_key:
+        s3e.head_object(Bucket=module_bucket, Key="src-C", **read_args("C", KEY_1))
+    assert old_key.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
 def test_upload_part_copy_from_sse_c_source(s3e: Any, sbucket: str, kms_key: str) -> None:
