@@ -16,20 +16,15 @@ its projected token a JWT that a fake TokenReview API vouches for; the object on
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +37,7 @@ from rustfs_component.services.vault_configure import VaultTenant, configure_scr
 from storage_engine.config import env_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kubernetes_fake import service_account_jwt, token_review_api  # noqa: E402
 from openbao_server import OpenBao, bao_binary  # noqa: E402
 from tls_helpers import TestCA  # noqa: E402
 
@@ -129,49 +125,6 @@ def _args(container: dict[str, Any], tmp: Path, port: int) -> list[str]:
     return out
 
 
-def _jwt(namespace: str, service_account: str, audience: str) -> str:
-    """A projected ServiceAccount token's shape (Vault reads its claims; the fake API below vouches for it)."""
-    def part(obj: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-    claims = {"iss": "kubernetes/serviceaccount", "sub": f"system:serviceaccount:{namespace}:{service_account}",
-              "aud": [audience], "kubernetes.io/serviceaccount/namespace": namespace,
-              "kubernetes.io/serviceaccount/service-account.name": service_account,
-              "kubernetes.io/serviceaccount/service-account.uid": "uid-1"}
-    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.{part({'sig': os.urandom(8).hex()})}"
-
-
-@contextmanager
-def _token_review_api(jwt: str, namespace: str, service_account: str) -> Iterator[str]:
-    """A loopback Kubernetes API answering TokenReview: `jwt` is that ServiceAccount, for the audiences asked."""
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            review = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            status: dict[str, Any] = {"authenticated": False}
-            if self.path == "/apis/authentication.k8s.io/v1/tokenreviews" and review["spec"]["token"] == jwt:
-                status = {"authenticated": True, "audiences": review["spec"].get("audiences") or [],
-                          "user": {"username": f"system:serviceaccount:{namespace}:{service_account}",
-                                   "uid": "uid-1", "groups": ["system:serviceaccounts"]}}
-            body = json.dumps({"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
-                               "status": status}).encode()
-            self.send_response(201)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def _configure_vault(bao: OpenBao, tenant: VaultTenant, api: str, ca: TestCA, tmp: Path) -> None:
     """The vault-configure script (for an existing Vault: the token from a file) run against OpenBao, `vault` -> `bao`."""
     shim = tmp / "vault-bin"
@@ -219,10 +172,10 @@ def test_engine_runs_with_the_rendered_container(rendered: tuple[dict[str, Any],
     bao.start()
     [token] = [source["serviceAccountToken"] for volume in pod["volumes"]
                for source in volume.get("projected", {}).get("sources", []) if "serviceAccountToken" in source]
-    jwt = _jwt(namespace, account, token["audience"])
+    jwt = service_account_jwt(namespace, account, token["audience"])
     Path(env[env_name("kms_vault_kubernetes_jwt_file")]).write_text(jwt)
     env[env_name("kms_vault_address")] = bao.address
-    api = _token_review_api(jwt, namespace, account)
+    api = token_review_api(jwt, namespace, account)
     _configure_vault(bao, VaultTenant(TENANT, namespace, account), api.__enter__(), TestCA(), tmp_path)
     argv = [*_entrypoint(), *_args(container, tmp_path, port)]
     log = (tmp_path / "engine.log").open("wb")

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import re
 import socket
-import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
+from kubernetes_fake import service_account_jwt, token_review_api
 from openbao_server import OpenBao
 from tls_helpers import TestCA
 from storage_engine.cluster.config_store import ConfigStore
@@ -242,58 +239,15 @@ def test_rewrap_after_rotation(bao: OpenBao, vault_settings: Settings) -> None:
 
 
 # --- Kubernetes auth: a real OpenBao asks a fake Kubernetes API (TokenReview) about our JWT -----------
-@contextmanager
-def fake_kubernetes(jwt: str, namespace: str, service_account: str) -> Iterator[str]:
-    """A loopback HTTP server answering TokenReview: ``jwt`` is the ServiceAccount, anything else is not."""
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            review = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            ok = self.path == "/apis/authentication.k8s.io/v1/tokenreviews" and review["spec"]["token"] == jwt
-            status: dict[str, Any] = {"authenticated": False}
-            if ok:
-                status = {"authenticated": True, "user": {
-                    "username": f"system:serviceaccount:{namespace}:{service_account}", "uid": "uid-1",
-                    "groups": ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"]}}
-            body = json.dumps({"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
-                               "status": status}).encode()
-            self.send_response(201)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _jwt(namespace: str, service_account: str) -> str:
-    def part(obj: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-    claims = {"iss": "kubernetes/serviceaccount", "sub": f"system:serviceaccount:{namespace}:{service_account}",
-              "kubernetes.io/serviceaccount/namespace": namespace,
-              "kubernetes.io/serviceaccount/service-account.name": service_account,
-              "kubernetes.io/serviceaccount/service-account.uid": "uid-1"}
-    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.{part({'sig': uuid.uuid4().hex})}"
-
-
 def test_kubernetes_auth(bao: OpenBao, vault_settings: Settings, tmp_path: Path,
                          caplog: pytest.LogCaptureFixture) -> None:
     key, policy = tenant_key(bao)
     mount = name("k8s")
     namespace, service_account = "tenant-a", "rustfs-tenant-a"
-    jwt = _jwt(namespace, service_account)
+    jwt = service_account_jwt(namespace, service_account)
     jwt_file = tmp_path / "token"
     jwt_file.write_text(jwt)
-    with fake_kubernetes(jwt, namespace, service_account) as api:
+    with token_review_api(jwt, namespace, service_account) as api:
         bao.enable_auth("kubernetes", mount, {"kubernetes_host": api, "disable_local_ca_jwt": True,
                                               "kubernetes_ca_cert": TestCA().cert_pem.decode()})
         bao.api("POST", f"auth/{mount}/role/{key}", {
