@@ -17,6 +17,12 @@ certificate carries the wildcard), else the default pair. Reloading builds new c
 them into the table the callback reads, so new handshakes get the new certificate while open
 connections keep the session they negotiated and are never dropped.
 
+Clients drop TLS connections mid-response (wrk at the end of every run). uvloop's SSL layer then discards the
+writes that follow, without backpressure and before the connection-lost callback tells the responder, and warns
+``asyncio: SSL connection is closed`` for each one past the fifth. Those warnings say nothing but "the peer left";
+``ServerTls`` drops exactly them (``ExpectedSslCloses``), and every other asyncio record still shows. (The
+responder itself stops at a transport it closed: ``is_closing()`` is checked before each write.)
+
 The watcher compares the files' contents (SHA-256), not mtimes, and opens them by path, so it follows
 symlinks: a Kubernetes Secret volume rotates by swapping its ``..data`` symlink, and dot-directories
 (``..data``, ``..2024_...``) are never taken for domains. A pair that fails to load (half written,
@@ -42,6 +48,22 @@ log = logging.getLogger("storage_engine.http.tls")
 
 class TlsError(Exception):
     """A certificate pair cannot be used (missing half, unreadable, not matching its key)."""
+
+
+class ExpectedSslCloses(logging.Filter):
+    """Drops uvloop's ``SSL connection is closed`` warnings (writes to a connection the peer already closed)."""
+
+    MESSAGE = "SSL connection is closed"        # uvloop/sslproto.pyx, _write_appdata
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == self.MESSAGE and record.levelno == logging.WARNING)
+
+
+def quiet_expected_ssl_closes() -> None:
+    """Install :class:`ExpectedSslCloses` on the ``asyncio`` logger (once)."""
+    asyncio_log = logging.getLogger("asyncio")
+    if not any(isinstance(f, ExpectedSslCloses) for f in asyncio_log.filters):
+        asyncio_log.addFilter(ExpectedSslCloses())
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +106,7 @@ class ServerTls:
     """The listening context and the current per-name contexts behind it; reloadable."""
 
     def __init__(self, path: str) -> None:
+        quiet_expected_ssl_closes()
         self.path = path
         self.generation = 0             # bumped on every swap (tests and logs)
         self._default: _Pair

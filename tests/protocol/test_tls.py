@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import logging
 import os
 import socket
 import ssl
@@ -35,6 +36,8 @@ import pytest
 from cryptography import x509
 
 from tls_helpers import CERT_FILE, KEY_FILE, Leaf, TestCA, tls_files, write_secret_volume, write_tls_dir
+
+from storage_engine.http.tls import ServerTls
 
 REPO = Path(__file__).resolve().parents[2]
 LOOPBACK = ("127.0.0.1", "localhost")
@@ -334,3 +337,21 @@ def test_half_a_pair_stops_the_start(ca: TestCA, tmp_path: Path, present: str) -
     lines = done.stderr.strip().splitlines()
     assert lines[-1].startswith("error: TLS") and missing in lines[-1], done.stderr
     assert "Traceback" not in done.stderr
+
+
+# --- logging -------------------------------------------------------------------------------------------------------
+def test_writes_to_a_connection_the_peer_closed_are_not_logged_as_warnings(
+        ca: TestCA, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A client that drops a TLS connection mid-response (wrk, at the end of every run) made uvloop warn
+    `asyncio: SSL connection is closed` for every discarded write past the fifth. Serving TLS quiets exactly
+    those; any other asyncio record still shows."""
+    write_tls_dir(tmp_path / "tls", ca.issue(LOOPBACK), ca)
+    assert ServerTls.load(str(tmp_path / "tls")) is not None
+    asyncio_log = logging.getLogger("asyncio")      # the logger uvloop's SSL protocol writes to
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(3):
+            asyncio_log.warning("SSL connection is closed")
+        asyncio_log.warning("Fatal error on SSL protocol")
+        asyncio_log.error("SSL connection is closed")   # not the expected warning: kept
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "asyncio"] == [
+        ("WARNING", "Fatal error on SSL protocol"), ("ERROR", "SSL connection is closed")]
