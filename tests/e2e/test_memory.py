@@ -5,6 +5,10 @@ leaves the small one. The client is cheap on purpose (raw sockets, presigned PUT
 neither competes much for the two CPUs nor hides server-side buffering. Bodies are not hashed client
 side; each stream's ETag is checked against the MD5 computed while generating it only for the 5 GiB
 case. The 1 GiB objects are checked by size and by spot ranges against the generator.
+
+Disk: EC 2+2 stores every byte twice, so the 16 x 1 GiB test needs about 34 GiB free under the test's temporary
+directory, and two suites run at once on one disk need twice that. A full disk answers 507 XMinioStorageFull
+(logged as a full drive); it once answered a bare 503 InsufficientWriteQuorum with nothing logged.
 """
 
 from __future__ import annotations
