@@ -12,8 +12,7 @@ The AEAD nonce of package ``i`` is the stream nonce with bytes 8..11 XOR ``u32le
 stream's final package only, byte 0 XOR 0x80. The AAD is ``header[0:4]``. So a package read at another
 index, from another stream, after the final one, or with a changed cipher or length fails authentication.
 
-``seal`` and ``open_packages`` are pure and thread-safe (callers run them in a thread pool:
-``cryptography``'s AEADs release the GIL). Each call builds its output in one preallocated buffer;
+``seal`` and ``open_packages`` are pure and thread-safe. Each call builds its output in one preallocated buffer;
 ``seal_into`` / ``open_into`` write into the caller's buffer instead.
 """
 
