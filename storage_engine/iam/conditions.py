@@ -38,7 +38,7 @@ class PolicyError(ValueError):
 # --- wildcard patterns with policy variables -------------------------------------------------------------------
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_DEFAULT = re.compile(r"^\s*([^,\s]+)\s*,\s*'([^']*)'\s*$")
+_DEFAULT = re.compile(r"^\s*([^,\s]+)\s*,\s*'((?:[^']|'')*)'\s*$")    # ${key, 'default'}; '' is a quote
 _ESCAPES = {"*": "*", "?": "?", "$": "$"}
 
 
@@ -81,7 +81,7 @@ def _expand(pattern: str, variables: Mapping[str, str], conditions: Mapping[str,
             parts.append(re.escape(_ESCAPES[body]))
         else:
             default = _DEFAULT.match(body)
-            name, fallback = (default.group(1), default.group(2)) if default else (body, None)
+            name, fallback = (default.group(1), default.group(2).replace("''", "'")) if default else (body, None)
             value = lookup_variable(name, variables, conditions)
             if value is None:
                 value = fallback
@@ -293,8 +293,10 @@ class Condition:
         return (f"{self.qualifier}:" if self.qualifier else "") + self.operator + ("IfExists" if self.if_exists else "")
 
     @classmethod
-    def parse(cls, name: str, key: str, raw: object) -> Condition:
-        """Validate one ``operator: {key: value(s)}`` entry; PolicyError names what is wrong."""
+    def parse(cls, name: str, key: str, raw: object, *, variables: bool = True) -> Condition:
+        """Validate one ``operator: {key: value(s)}`` entry; PolicyError names what is wrong.
+
+        ``variables``: the document's version expands ``${...}`` (2012-10-17), so they must be well formed."""
         qualifier, _, base = name.rpartition(":")
         if qualifier and qualifier not in ("ForAnyValue", "ForAllValues"):
             raise PolicyError(f"unknown condition set operator {qualifier!r} in {name!r} "
@@ -310,7 +312,8 @@ class Condition:
             raise PolicyError(f"condition operator {name!r}: Null takes no IfExists or set qualifier")
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise PolicyError(f"invalid condition key {key!r} under {name!r} (keys look like 'aws:SourceIp')")
-        items: list[object] = list(raw) if isinstance(raw, list) else [raw]  # pyright: ignore[reportUnknownArgumentType]
+        items: list[object] = (
+            list(raw) if isinstance(raw, list) else [raw])  # pyright: ignore[reportUnknownArgumentType]
         if not items:
             raise PolicyError(f"condition {name!r} on {key!r} has no value")
         values: list[str] = []
@@ -329,7 +332,7 @@ class Condition:
             if kind is not None and kind.check is not None and not kind.check(value):
                 what = _CHECK_MESSAGES.get(base) or next(m for p, m in _CHECK_MESSAGES.items() if base.startswith(p))
                 raise PolicyError(f"condition {name!r} on {key!r}: {value!r} is not {what}")
-            if kind is not None and kind.variables:
+            if variables and kind is not None and kind.variables:
                 check_variables(value)
         return cls(operator=base, key=key, values=tuple(values), qualifier=qualifier, if_exists=if_exists)
 

@@ -181,7 +181,8 @@ class Policy:
         items: list[Any] = raw if isinstance(raw, list) else [raw]  # pyright: ignore[reportUnknownVariableType]
         if not items:
             raise PolicyError("Statement is empty")
-        statements = tuple(_statement(item, index, bucket_policy) for index, item in enumerate(items))
+        variables = version == "2012-10-17"
+        statements = tuple(_statement(item, index, bucket_policy, variables) for index, item in enumerate(items))
         sids = [s.sid for s in statements if s.sid is not None]
         for sid in sids:
             if sids.count(sid) > 1:
@@ -229,7 +230,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _statement(raw: object, index: int, bucket_policy: bool) -> Statement:
+def _statement(raw: object, index: int, bucket_policy: bool, variables: bool) -> Statement:
     where = f"Statement {index}"
     if not isinstance(raw, dict):
         raise PolicyError(f"{where} must be a JSON object")
@@ -260,11 +261,12 @@ def _statement(raw: object, index: int, bucket_policy: bool) -> Statement:
             raise PolicyError(f"{where}: resource {resource!r} must be an ARN (\"arn:aws:s3:::bucket/key\") "
                               "or \"*\"")
         try:
-            check_variables(resource)
+            if variables:
+                check_variables(resource)
         except PolicyError as exc:
             raise PolicyError(f"{where}: {exc}") from None
     principal, not_principal = _principal(item, where, bucket_policy)
-    conditions = _conditions(item.get("Condition"), where) if "Condition" in item else ()
+    conditions = _conditions(item.get("Condition"), where, variables) if "Condition" in item else ()
     return Statement(effect=effect, actions=actions, resources=resources, not_action=not_action,
                      not_resource=not_resource, principal=principal, not_principal=not_principal,
                      conditions=conditions, sid=sid)
@@ -317,16 +319,18 @@ def _principal(item: dict[str, Any], where: str, bucket_policy: bool) -> tuple[P
     return Principal(ids=tuple(ids)), element == "NotPrincipal"
 
 
-def _conditions(raw: object, where: str) -> tuple[Condition, ...]:
+def _conditions(raw: object, where: str, variables: bool) -> tuple[Condition, ...]:
     if not isinstance(raw, dict) or not raw:
         raise PolicyError(f"{where}: Condition must be a non-empty object of operator -> {{key: values}}")
     out: list[Condition] = []
-    for operator, block in raw.items():  # pyright: ignore[reportUnknownVariableType]
+    operators: dict[str, Any] = raw  # pyright: ignore[reportUnknownVariableType]
+    for operator, block in operators.items():
         if not isinstance(block, dict) or not block:
             raise PolicyError(f"{where}: Condition {operator!r} must be a non-empty object of key -> values")
-        for key, values in block.items():  # pyright: ignore[reportUnknownVariableType]
+        keys: dict[str, Any] = block  # pyright: ignore[reportUnknownVariableType]
+        for key, values in keys.items():
             try:
-                out.append(Condition.parse(str(operator), str(key), values))  # pyright: ignore[reportUnknownArgumentType]
+                out.append(Condition.parse(operator, str(key), values, variables=variables))
             except PolicyError as exc:
                 raise PolicyError(f"{where}: {exc}") from None
     return tuple(out)

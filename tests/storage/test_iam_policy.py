@@ -127,6 +127,12 @@ def test_version_2008_treats_variables_as_literal_text() -> None:
         assert evaluate([policy], req(resource="arn:aws:s3:::b/${aws:username}")) == "allow"
 
 
+def test_version_2008_does_not_validate_variables_and_defaults_unquote() -> None:
+    Policy.parse(doc(allow(resource="arn:aws:s3:::b/${username}"), version="2008-10-17"))
+    policy = Policy.parse(doc(allow(resource="arn:aws:s3:::b/${aws:nosuch, 'it''s'}")))
+    assert evaluate([policy], req(resource="arn:aws:s3:::b/it's")) == "allow"
+
+
 def test_several_policies_deny_in_any_wins() -> None:
     reader = Policy.parse(doc(allow("s3:GetObject")))
     guard = Policy.parse(doc(deny("s3:*", "arn:aws:s3:::b/secret/*")))
@@ -373,7 +379,8 @@ def test_public_read_bucket_policy_with_deny_for_anonymous_writes() -> None:
 def test_statement_object_list_and_round_trip() -> None:
     text = json.dumps({"Version": "2012-10-17", "Id": "p1", "Statement": {
         "Sid": "One", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::b/*",
-        "Condition": {"ForAnyValue:StringLikeIfExists": {"s3:prefix": ["a*", "b"]}, "Bool": {"aws:SecureTransport": True}},
+        "Condition": {"ForAnyValue:StringLikeIfExists": {"s3:prefix": ["a*", "b"]},
+                      "Bool": {"aws:SecureTransport": True}},
     }})
     policy = Policy.parse(text)
     assert len(policy.statements) == 1 and policy.statements[0].sid == "One"
@@ -513,7 +520,8 @@ def test_copy_source_and_resource_arns() -> None:
     assert resource_arn("b", "dir/k y") == "arn:aws:s3:::b/dir/k y"
     assert resource_arn("b") == "arn:aws:s3:::b"
     assert resource_arn() == "arn:aws:s3:::*"
-    reader = Policy.parse(doc(allow("s3:ListAllMyBuckets", "arn:aws:s3:::*"), allow("s3:GetObject", "arn:aws:s3:::b/*")))
+    reader = Policy.parse(doc(allow("s3:ListAllMyBuckets", "arn:aws:s3:::*"),
+                              allow("s3:GetObject", "arn:aws:s3:::b/*")))
     assert evaluate([reader], req(actions_for(Endpoint.ListBuckets)[0], resource_arn())) == "allow"
     assert evaluate([reader], req(actions_for(Endpoint.HeadObject)[0], resource_arn("b", "k"))) == "allow"
     assert evaluate([reader], req(actions_for(Endpoint.HeadObject, version_id=True)[0],
