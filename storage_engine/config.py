@@ -89,7 +89,11 @@ class EngineSettings(BaseSettings):
         default=SecretStr(""),
         description="Root secret key. Default (local drives only): generated on the first start, printed "
                     "once and kept with the drives.")
-    region: str = Field(default="us-east-1", description="Region the server reports and signs for. Default 'us-east-1'.")
+    region: str = Field(
+        default="us-east-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="Region the server signs for and reports. Set (RUSTFS_REGION), only signatures scoped to it "
+                    "are accepted; not set, a signature scoped to any region is, and the server answers with the "
+                    "client's region. Default: not set, reported as 'us-east-1'.")
     server_domains: str = Field(
         default="",
         description="Comma-separated domains for virtual-hosted-style requests (bucket.DOMAIN). "
@@ -206,6 +210,11 @@ class EngineSettings(BaseSettings):
         default=3, ge=1, le=10,
         description="Attempts of a KMS request on connection errors, timeouts and 5xx answers, with "
                     "exponential backoff from 0.1 s. Default 3.")
+
+    @property
+    def region_is_explicit(self) -> bool:
+        """True when ``region`` was given (RUSTFS_REGION, a flag, the component): then only it is accepted."""
+        return "region" in self.model_fields_set
 
     @field_validator("storage_class_standard", "storage_class_rrs")
     @classmethod

@@ -24,7 +24,6 @@ DEFAULT_REGION = "us-east-1"
 
 
 async def handle_list_buckets(ctx: ReqCtx, req: VerifiedRequest) -> Response:
-    del req
     prefix = ctx.query.get("prefix", "")
     buckets = [b for b in await ctx.layer.list_buckets() if b.name.startswith(prefix)]
     w = XmlWriter("ListAllMyBucketsResult")
@@ -32,7 +31,7 @@ async def handle_list_buckets(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     w.open("Buckets")
     for bucket in buckets:
         w.raw(f"<Bucket><Name>{bucket.name}</Name><CreationDate>{iso8601(bucket.created)}</CreationDate>"
-              f"<BucketRegion>{ctx.settings.region}</BucketRegion></Bucket>")
+              f"<BucketRegion>{req.region}</BucketRegion></Bucket>")
     w.close("Buckets")
     if prefix:
         w.elem("Prefix", prefix)
@@ -49,8 +48,8 @@ async def handle_create_bucket(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     if body.strip():
         config = parse_xml(body, "CreateBucketConfiguration", MAX_CONFIG_BODY)
         location = (config.findtext("LocationConstraint") or "").strip()
-        if location and location != ctx.settings.region and not (
-                location == "US" and ctx.settings.region == DEFAULT_REGION):
+        # The request's region: the server's, or (no explicit region) the one the client signed for.
+        if location and location != req.region and not (location == "US" and req.region == DEFAULT_REGION):
             raise IllegalLocationConstraintException(
                 f"The {location} location constraint is incompatible for the region specific endpoint "
                 "this request was sent to.")
@@ -65,15 +64,13 @@ async def handle_delete_bucket(ctx: ReqCtx, req: VerifiedRequest) -> Response:
 
 
 async def handle_head_bucket(ctx: ReqCtx, req: VerifiedRequest) -> Response:
-    del req
     await ctx.layer.get_bucket_info(ctx.bucket)
-    return Response(status=200, headers=[("x-amz-bucket-region", ctx.settings.region)])
+    return Response(status=200, headers=[("x-amz-bucket-region", req.region)])
 
 
 async def handle_get_bucket_location(ctx: ReqCtx, req: VerifiedRequest) -> Response:
-    del req
     await ctx.layer.get_bucket_info(ctx.bucket)
-    region = ctx.settings.region
+    region = req.region     # the server's, or (no explicit region) the one the client signed for
     body = XmlWriter("LocationConstraint")
     if region != DEFAULT_REGION:
         body.raw(region)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from urllib.parse import quote, unquote_to_bytes
 
@@ -91,21 +92,25 @@ def string_to_sign(amz_date: str, credential_scope: str, canonical: bytes) -> st
     return f"{ALGORITHM}\n{amz_date}\n{credential_scope}\n{hashlib.sha256(canonical).hexdigest()}"
 
 
-_KEY_CACHE: dict[tuple[str, str, str, str], bytes] = {}
+# Least recently used first. Bounded: the region and the date in a scope are the client's choice (a server
+# without an explicit region accepts any), so the cache must not grow with what clients send.
+_KEY_CACHE: OrderedDict[tuple[str, str, str, str], bytes] = OrderedDict()
 _KEY_CACHE_LIMIT = 1024
 
 
 def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
-    """The derived key for one (secret, date, region, service): cached, it changes once a day."""
+    """The derived key for one (secret, date, region, service): cached (LRU, bounded), it changes once a day."""
     cache_key = (secret_key, date, region, service)
     key = _KEY_CACHE.get(cache_key)
-    if key is None:
-        key = hmac.new(("AWS4" + secret_key).encode(), date.encode(), hashlib.sha256).digest()
-        for part in (region, service, "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        if len(_KEY_CACHE) >= _KEY_CACHE_LIMIT:
-            _KEY_CACHE.clear()
-        _KEY_CACHE[cache_key] = key
+    if key is not None:
+        _KEY_CACHE.move_to_end(cache_key)
+        return key
+    key = hmac.new(("AWS4" + secret_key).encode(), date.encode(), hashlib.sha256).digest()
+    for part in (region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    _KEY_CACHE[cache_key] = key
+    while len(_KEY_CACHE) > _KEY_CACHE_LIMIT:
+        _KEY_CACHE.popitem(last=False)
     return key
 
 

@@ -47,10 +47,10 @@ _CONSTRUCT = object()   # only this module holds it: VerifiedRequest cannot be f
 class VerifiedRequest:
     """A request whose signature checked out, with its body as a verifying ``PutBody``."""
 
-    __slots__ = ("request", "access_key", "credentials", "body", "presigned", "payload_mode")
+    __slots__ = ("request", "access_key", "credentials", "body", "presigned", "payload_mode", "region")
 
     def __init__(self, token: object, request: Request, credentials: Credentials, body: VerifiedBody,
-                 presigned: bool, payload_mode: str) -> None:
+                 presigned: bool, payload_mode: str, region: str) -> None:
         if token is not _CONSTRUCT:
             raise TypeError("a VerifiedRequest comes only from auth.verify_request()")
         self.request = request
@@ -59,6 +59,8 @@ class VerifiedRequest:
         self.body = body
         self.presigned = presigned
         self.payload_mode = payload_mode   # hex sha256, UNSIGNED-PAYLOAD or a STREAMING-* value
+        # The region the server answers this request with (see request_region()).
+        self.region = region
 
     @property
     def is_root(self) -> bool:
@@ -81,11 +83,11 @@ async def verify_request(request: Request, credentials: CredentialStore, setting
     if authorization is not None and is_v2_header(authorization):
         creds = verify_v2_header(request, credentials, settings, now)
         return VerifiedRequest(_CONSTRUCT, request, creds, _body(request, UNSIGNED_PAYLOAD, None), False,
-                               UNSIGNED_PAYLOAD)
+                               UNSIGNED_PAYLOAD, settings.region)
     if authorization is None and not presigned and is_v2_query(request.query):
         creds = verify_v2_query(request, credentials, settings, now)
         return VerifiedRequest(_CONSTRUCT, request, creds, _body(request, UNSIGNED_PAYLOAD, None), True,
-                               UNSIGNED_PAYLOAD)
+                               UNSIGNED_PAYLOAD, settings.region)
     if authorization is not None:
         params = parse_authorization_header(authorization)
         _check_header_date(request, params, now, settings)
@@ -101,9 +103,7 @@ async def verify_request(request: Request, credentials: CredentialStore, setting
     else:
         raise AccessDenied("Anonymous access is not allowed.")
     error_type: type[S3Error] = AuthorizationQueryParametersError if presigned else AuthorizationHeaderMalformed
-    if params.region != settings.region:
-        raise error_type(f"The authorization is malformed; the region '{params.region}' is wrong; "
-                         f"expecting '{settings.region}'.")
+    region = request_region(params.region, settings, presigned=presigned)
     if params.service not in SERVICES:
         raise error_type(f"The authorization is malformed; the service '{params.service}' is not supported.")
     if "host" not in params.signed_headers:
@@ -123,7 +123,36 @@ async def verify_request(request: Request, credentials: CredentialStore, setting
     signatures = ChunkSignatures(key, params.amz_date, credential_scope, params.signature) \
         if mode in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER) else None
     body = _body(request, mode, signatures)
-    return VerifiedRequest(_CONSTRUCT, request, creds, body, presigned, mode)
+    return VerifiedRequest(_CONSTRUCT, request, creds, body, presigned, mode, region)
+
+
+# --- region --------------------------------------------------------------------------------------
+DEFAULT_REGION = "us-east-1"
+_REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def request_region(scope_region: str, settings: EngineSettings, *, presigned: bool = False) -> str:
+    """The region a SigV4 request signed for ``scope_region`` is answered with, or the client's error.
+
+    With ``settings.region`` set explicitly only that region is accepted (AWS's answer to a wrong region,
+    with ``x-amz-bucket-region`` naming the right one, which botocore follows). Without, any region is: the
+    signature is verified with the client's region, and the server answers with it (S3's legacy ``US``, the
+    default of s3cmd, is ``us-east-1``).
+    """
+    if settings.region_is_explicit:
+        if scope_region == settings.region:
+            return scope_region
+        wrong = f"the region '{scope_region}' is wrong; expecting '{settings.region}'"
+        headers = {"x-amz-bucket-region": settings.region}
+        if presigned:
+            raise AuthorizationQueryParametersError(f"Error parsing the X-Amz-Credential parameter; {wrong}.",
+                                                    headers=headers)
+        raise AuthorizationHeaderMalformed(f"The authorization header is malformed; {wrong}.", headers=headers)
+    if _REGION.fullmatch(scope_region) is None:
+        error_type = AuthorizationQueryParametersError if presigned else AuthorizationHeaderMalformed
+        raise error_type(f"The authorization is malformed; the region '{scope_region[:64]}' is not a valid "
+                         "region name.")
+    return DEFAULT_REGION if scope_region.upper() == "US" else scope_region
 
 
 # --- time ----------------------------------------------------------------------------------------

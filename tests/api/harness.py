@@ -56,6 +56,7 @@ class FakeVerified:
     access_key: str
     body: BytesPutBody
     is_root: bool = True
+    region: str = "us-east-1"    # the region the server answers with (VerifiedRequest.region)
 
 
 @dataclass
