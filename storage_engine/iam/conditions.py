@@ -69,39 +69,74 @@ def check_variables(text: str) -> None:
             raise PolicyError(f"invalid policy variable ${{{body}}}")
 
 
-def _expand(pattern: str, variables: Mapping[str, str], conditions: Mapping[str, Sequence[str]],
-            wildcards: bool) -> str:
-    """A regular expression for ``pattern``: variables and escapes become literal text, ``*``/``?`` wildcards."""
-    parts: list[str] = []
+_STAR, _ONE = "**", "??"     # wildcard tokens; every other token is one literal character
+
+
+def _tokens(pattern: str, variables: Mapping[str, str], conditions: Mapping[str, Sequence[str]],
+            expand: bool) -> list[str]:
+    """``pattern`` as tokens: ``*`` / ``?`` wildcards, everything else (variables' values, escapes) literal."""
+    if not expand or "${" not in pattern:
+        return list(_plain_tokens(pattern))
+    out: list[str] = []
     pos = 0
     for match in _VARIABLE.finditer(pattern):
-        parts.append(_literal_or_wild(pattern[pos:match.start()], wildcards))
-        body = match.group(1)
-        if body in _ESCAPES:
-            parts.append(re.escape(_ESCAPES[body]))
-        else:
-            default = _DEFAULT.match(body)
-            name, fallback = (default.group(1), default.group(2).replace("''", "'")) if default else (body, None)
-            value = lookup_variable(name, variables, conditions)
-            if value is None:
-                value = fallback
-            if value is None:
-                raise _Unresolved(name)
-            parts.append(re.escape(value))
+        out.extend(_plain_tokens(pattern[pos:match.start()]))
+        out.extend(_resolve(match.group(1), variables, conditions))
         pos = match.end()
-    parts.append(_literal_or_wild(pattern[pos:], wildcards))
-    return "".join(parts)
-
-
-def _literal_or_wild(text: str, wildcards: bool) -> str:
-    if not wildcards:
-        return re.escape(text)
-    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
+    out.extend(_plain_tokens(pattern[pos:]))
+    return out
 
 
 @lru_cache(maxsize=4096)
-def _compile(regex: str, ignore_case: bool) -> re.Pattern[str]:
-    return re.compile(regex, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+def _plain_tokens(text: str) -> tuple[str, ...]:
+    return tuple(_STAR if c == "*" else _ONE if c == "?" else c for c in text)
+
+
+def _resolve(body: str, variables: Mapping[str, str], conditions: Mapping[str, Sequence[str]]) -> str:
+    """The literal text of ``${body}``; _Unresolved if it has no value and no default."""
+    if body in _ESCAPES:
+        return _ESCAPES[body]
+    default = _DEFAULT.match(body)
+    name, fallback = (default.group(1), default.group(2).replace("''", "'")) if default else (body, None)
+    value = lookup_variable(name, variables, conditions)
+    if value is None:
+        value = fallback
+    if value is None:
+        raise _Unresolved(name)
+    return value
+
+
+def expand_text(text: str, variables: Mapping[str, str], conditions: Mapping[str, Sequence[str]]) -> str | None:
+    """``text`` with its policy variables and escapes replaced; None if a variable has no value."""
+    if "${" not in text:
+        return text
+    try:
+        return _VARIABLE.sub(lambda m: _resolve(m.group(1), variables, conditions), text)
+    except _Unresolved:
+        return None
+
+
+def _glob(tokens: Sequence[str], value: str) -> bool:
+    """Wildcard match in O(len(tokens) * len(value)) at worst (no backtracking blow-up on ``*a*a*a...``)."""
+    p = v = 0
+    star, mark = -1, 0
+    n = len(tokens)
+    while v < len(value):
+        if p < n and (tokens[p] == _ONE or tokens[p] == value[v]):
+            p += 1
+            v += 1
+        elif p < n and tokens[p] == _STAR:
+            star, mark = p, v
+            p += 1
+        elif star >= 0:
+            p = star + 1
+            mark += 1
+            v = mark
+        else:
+            return False
+    while p < n and tokens[p] == _STAR:
+        p += 1
+    return p == n
 
 
 def wildcard_match(pattern: str, value: str, *, ignore_case: bool = False,
@@ -111,14 +146,14 @@ def wildcard_match(pattern: str, value: str, *, ignore_case: bool = False,
     """``value`` matches ``pattern`` (``*`` any run, ``?`` one character; ``${...}`` expanded when asked).
 
     An unresolved variable makes the pattern match nothing."""
-    if expand_variables:
-        try:
-            regex = _expand(pattern, variables or {}, conditions or {}, wildcards=True)
-        except _Unresolved:
-            return False
-    else:
-        regex = _literal_or_wild(pattern, True)
-    return _compile(regex, ignore_case).fullmatch(value) is not None
+    try:
+        tokens = _tokens(pattern, variables or {}, conditions or {}, expand_variables)
+    except _Unresolved:
+        return False
+    if ignore_case:
+        tokens = [t if t in (_STAR, _ONE) else t.lower() for t in tokens]
+        value = value.lower()
+    return _glob(tokens, value)
 
 
 # --- value parsers ---------------------------------------------------------------------------------------------
@@ -178,14 +213,10 @@ def _string_equals(ignore_case: bool) -> Callable[[str, str, Mapping[str, str], 
                                                   bool]:
     def compare(policy: str, value: str, variables: Mapping[str, str], conditions: Mapping[str, Sequence[str]],
                 expand: bool) -> bool:
-        if expand:
-            try:
-                regex = _expand(policy, variables, conditions, wildcards=False)
-            except _Unresolved:
-                return False
-        else:
-            regex = re.escape(policy)
-        return _compile(regex, ignore_case).fullmatch(value) is not None
+        expected = expand_text(policy, variables, conditions) if expand else policy
+        if expected is None:
+            return False
+        return expected.lower() == value.lower() if ignore_case else expected == value
     return compare
 
 

@@ -41,7 +41,7 @@ _DOCUMENT_KEYS = ("Version", "Id", "Statement")
 _STATEMENT_KEYS = ("Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource",
                    "NotResource", "Condition")
 _PRINCIPAL_TYPES = ("AWS", "CanonicalUser", "Federated", "Service")
-_ACTION = re.compile(r"\*|[A-Za-z0-9-]+:[A-Za-z0-9*?]*")
+_ACTION = re.compile(r"\*|[A-Za-z0-9-]+:[A-Za-z0-9*?]+")
 _ACCOUNT = re.compile(r"\d{12}")
 _ACCOUNT_ROOT = re.compile(r"arn:[^:]+:iam::(\d{12}):root")
 

@@ -7,6 +7,7 @@ Table-driven: each row is a policy (or several), a request and the expected deci
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -131,6 +132,18 @@ def test_version_2008_does_not_validate_variables_and_defaults_unquote() -> None
     Policy.parse(doc(allow(resource="arn:aws:s3:::b/${username}"), version="2008-10-17"))
     policy = Policy.parse(doc(allow(resource="arn:aws:s3:::b/${aws:nosuch, 'it''s'}")))
     assert evaluate([policy], req(resource="arn:aws:s3:::b/it's")) == "allow"
+
+
+def test_many_wildcards_do_not_blow_up() -> None:
+    """A policy author's ``*a*a*a...b`` against a long key must not backtrack exponentially (a regex would)."""
+    nasty = "*a" * 30 + "b"
+    policy = Policy.parse(doc(allow(resource="arn:aws:s3:::b/" + nasty,
+                                    Condition={"StringLike": {"s3:prefix": nasty}})))
+    started = time.monotonic()
+    assert evaluate([policy], req(resource="arn:aws:s3:::b/" + "a" * 3000, s3__prefix="a" * 3000)) == "none"
+    assert evaluate([policy], req(resource="arn:aws:s3:::b/" + "a" * 3000 + "b", s3__prefix="a" * 30 + "b")) \
+        == "allow"
+    assert time.monotonic() - started < 2
 
 
 def test_several_policies_deny_in_any_wins() -> None:
