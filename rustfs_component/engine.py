@@ -136,7 +136,9 @@ def engine_env(credentials_secret: str, settings: Mapping[str, Any], *, tls: boo
     credentials by reference to the tenant's Secret (`secretKeyRef`), so no secret value appears in the pod spec."""
     if kms is not None and kms.ca_secret is None and not tls:
         raise ValueError("Vault's CA comes from the tenant's TLS Secret: kms without ca_secret needs tls")
-    rendered = {**(kms.settings() if kms is not None else {}), **settings, **({"tls_path": TLS_MOUNT} if tls else {})}
+    # The region always: an engine without an explicit one accepts signatures of any region (docs/iam.md "Regions").
+    rendered = {"region": EngineSettings.model_fields["region"].default, **(kms.settings() if kms is not None else {}),
+                **settings, **({"tls_path": TLS_MOUNT} if tls else {})}
     env: list[EnvVarArgsDict] = [{"name": name, "value": value}
                                  for name, value in sorted(render_env(**rendered).items())]
     for field, key in (("access_key", ACCESS_KEY_SECRET_KEY), ("secret_key", SECRET_KEY_SECRET_KEY)):

@@ -45,3 +45,14 @@ def test_env_names_come_from_the_engine_settings() -> None:
 def test_invalid_engine_values_fail_at_render_time() -> None:
     with pytest.raises(ValueError):
         engine_env("s", {"max_clock_skew_seconds": 0})
+
+
+def test_the_region_is_always_rendered_so_the_engine_stays_strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without RUSTFS_REGION the engine accepts signatures of any region (docs/iam.md "Regions").
+    for settings, region in (({}, "us-east-1"), ({"region": "eu-1"}, "eu-1")):
+        values = {e["name"]: e["value"] for e in engine_env("s", settings) if "value" in e}
+        assert values[env_name("region")] == region
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        engine = EngineSettings()
+        assert engine.region == region and engine.region_is_explicit
