@@ -22,6 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     server = sub.add_parser("server", help="serve the S3 API over DRIVES")
     server.add_argument("--address", help="HOST:PORT to listen on (RUSTFS_ADDRESS, default :9000)")
+    server.add_argument("--region", help="the only region signatures may be scoped to (RUSTFS_REGION; default: "
+                                         "any, reported as us-east-1)")
     server.add_argument("drives", nargs="*", help="drives, with ellipsis expansion, e.g. /data{1...4} (RUSTFS_VOLUMES)")
     heal = sub.add_parser("heal", help="heal a bucket, or everything, on a running server and report")
     heal.add_argument("--endpoint", default=None, help="server URL (default http://127.0.0.1:<port of RUSTFS_ADDRESS>)")
@@ -42,6 +44,8 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
     overrides: dict[str, object] = {}
     if getattr(args, "address", None):
         overrides["address"] = args.address
+    if getattr(args, "region", None):
+        overrides["region"] = args.region
     if getattr(args, "drives", None):
         overrides["volumes"] = " ".join(args.drives)
     return EngineSettings(**overrides)  # type: ignore[arg-type]

@@ -124,6 +124,10 @@ def error_body(error: S3Error, resource: str, request_id: str) -> bytes:
     w = XmlWriter("Error", namespace=None)
     w.elem("Code", error.code)
     w.elem("Message", error.message)
+    # A signature scoped to the wrong region: AWS names the right one, and s3cmd and botocore retry with it.
+    region = error.headers.get("x-amz-bucket-region")
+    if region is not None and error.code in ("AuthorizationHeaderMalformed", "AuthorizationQueryParametersError"):
+        w.elem("Region", region)
     # A resource naming a key with control characters must not make the error unparsable.
     w.elem("Resource", _NOT_XML.sub(lambda m: f"%{ord(m.group()):02X}", resource or error.resource or ""))
     w.elem("RequestId", request_id)

@@ -150,22 +150,65 @@ def test_chunk_signatures_in_the_clients_region(regionless: RegionlessEngine, mo
         client.delete_bucket(Bucket=name)
 
 
-def test_explicit_region_stays_strict(engine: EngineServer, tmp_path: Path) -> None:
-    # s3cmd's defaults against a server with RUSTFS_REGION=us-east-1: refused with AWS's error, which names
-    # the server's region.
-    cfg = default_s3cfg(engine, tmp_path / "s3cfg")
-    failed = run([s3cmd_exe(), "-c", str(cfg), "ls"], env={"HOME": str(tmp_path)}, timeout=120, check=False)
-    assert failed.returncode != 0
-    assert b"the region 'US' is wrong; expecting 'us-east-1'" in failed.stdout + failed.stderr
-    # The header botocore follows names the server's region.
-    headers = engine.sign("GET", "/", "")
+def test_explicit_region_stays_strict(engine: EngineServer, s3: Any, bucket: str) -> None:
+    # The session engine has RUSTFS_REGION=us-east-1: another region is refused with AWS's error, which
+    # names the server's region (header and <Region>).
+    headers = engine.sign("GET", f"/{bucket}", "list-type=2")
     headers["authorization"] = headers["authorization"].replace("/us-east-1/", "/eu-west-3/")
     conn = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=30)
     try:
-        conn.request("GET", "/", headers=headers)
+        conn.request("GET", f"/{bucket}?list-type=2", headers=headers)
         response = conn.getresponse()
         body = response.read()
-        assert response.status == 400 and b"<Code>AuthorizationHeaderMalformed</Code>" in body, body
-        assert response.getheader("x-amz-bucket-region") == "us-east-1"
     finally:
         conn.close()
+    assert response.status == 400, body
+    assert response.getheader("x-amz-bucket-region") == "us-east-1"
+    assert b"<Code>AuthorizationHeaderMalformed</Code>" in body and b"<Region>us-east-1</Region>" in body, body
+    assert b"the region 'eu-west-3' is wrong; expecting 'us-east-1'" in body, body
+    # botocore follows it: a client of another region reaches the bucket.
+    s3.put_object(Bucket=bucket, Key="k", Body=b"strict")
+    assert client_of(engine, "eu-west-3").get_object(Bucket=bucket, Key="k")["Body"].read() == b"strict"
+
+
+def test_s3cmd_default_settings_follow_an_explicit_region(engine: EngineServer, tmp_path: Path,
+                                                          unique_name: Any) -> None:
+    # s3cmd with its defaults signs for "US"; a server with RUSTFS_REGION=us-east-1 refuses that, naming its
+    # region in <Region>, and s3cmd retries there.
+    exe, cfg = s3cmd_exe(), default_s3cfg(engine, tmp_path / "s3cfg")
+
+    def s3cmd(*args: str) -> str:
+        return run([exe, "-c", str(cfg), "--no-progress", *args], env={"HOME": str(tmp_path)},
+                   timeout=120).stdout.decode()
+
+    name = unique_name("s3cmd-strict")
+    s3cmd("mb", f"s3://{name}")
+    (tmp_path / "f.txt").write_bytes(b"strict server")
+    s3cmd("put", str(tmp_path / "f.txt"), f"s3://{name}/f.txt")
+    assert f"s3://{name}/f.txt" in s3cmd("ls", f"s3://{name}")
+    assert f"s3://{name}" in s3cmd("ls")
+    s3cmd("get", f"s3://{name}/f.txt", str(tmp_path / "back.txt"))
+    assert (tmp_path / "back.txt").read_bytes() == b"strict server"
+    s3cmd("del", f"s3://{name}/f.txt")
+    s3cmd("rb", f"s3://{name}")
+
+
+class FlagRegionEngine(RegionlessEngine):
+    """No RUSTFS_REGION, but ``server --region eu-1``: the flag makes the region explicit."""
+
+    def command(self) -> list[str]:
+        command = super().command()
+        return [*command[:4], "--region", "eu-1", *command[4:]]
+
+
+def test_region_flag_is_explicit(tmp_path_factory: pytest.TempPathFactory) -> None:
+    server = FlagRegionEngine(tmp_path_factory.mktemp("flagregion"), drives=1, name="flag-region")
+    server.region = "eu-1"
+    server.start()
+    try:
+        assert server.request("GET", "/")[0] == 200
+        server.region = "US"
+        status, body = server.request("GET", "/")
+        assert status == 400 and b"the region 'US' is wrong; expecting 'eu-1'" in body, body
+    finally:
+        server.discard()
