@@ -24,6 +24,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from processes import stop_process
+
 SUFFIX = "dc=example,dc=org"
 START_TIMEOUT = 20.0
 SCHEMAS = Path("/etc/ldap/schema")
@@ -137,14 +139,7 @@ class Slapd:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)
 
     def log_tail(self, lines: int = 40) -> str:
         try:

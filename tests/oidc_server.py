@@ -39,6 +39,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from processes import stop_process
+
 SOURCE = Path(__file__).resolve().parent / "oidc_provider"
 START_TIMEOUT = 30.0
 INSTALL_TIMEOUT = 300.0
@@ -139,14 +141,7 @@ class OidcServer:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)
 
     def rotate(self) -> str:
         """A new signing key in front (the old ones stay in the JWKS), the provider restarted; its kid."""

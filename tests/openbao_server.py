@@ -30,6 +30,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from processes import stop_process
+
 START_TIMEOUT = 60.0
 
 
@@ -124,14 +126,7 @@ class OpenBao:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)
 
     def seal(self) -> None:
         self.api("PUT", "sys/seal")
