@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from conftest import EngineServer
+from tests.conftest import EngineServer
 
 from .helpers import KiB, MiB, assert_same, payload, run
 from .test_streaming import chunked_put
