@@ -13,6 +13,7 @@ import hashlib
 import http.client
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
@@ -37,20 +38,22 @@ def default_endpoint(settings: EngineSettings) -> str:
 def heal(settings: EngineSettings, endpoint: str | None, bucket: str | None) -> int:
     """Heal ``bucket`` (or everything) on the server at ``endpoint``; print the report. Exit status."""
     path = ADMIN_HEAL_PATH + (f"/{quote(bucket, safe='')}" if bucket else "")
-    report = _call(settings, endpoint, path, "heal")
-    if isinstance(report, int):
-        return report
-    print(format_report(report, bucket))
-    return 0 if not report.get("failures") else 1
+    return _report(settings, endpoint, path, "heal", lambda report: format_report(report, bucket))
 
 
 def kms_rewrap(settings: EngineSettings, endpoint: str | None, bucket: str | None) -> int:
     """Re-wrap the data keys of ``bucket`` (or everything) on the server at ``endpoint``; print the report."""
     path = ADMIN_KMS_REWRAP_PATH + (f"?bucket={quote(bucket, safe='')}" if bucket else "")
-    report = _call(settings, endpoint, path, "kms-rewrap")
+    return _report(settings, endpoint, path, "kms-rewrap", lambda report: format_rewrap_report(report, bucket))
+
+
+def _report(settings: EngineSettings, endpoint: str | None, path: str, what: str,
+            render: Callable[[dict[str, Any]], str]) -> int:
+    """Run an admin operation and print its report: 0, or 1 when the report counts failures (or ``_call``'s status)."""
+    report = _call(settings, endpoint, path, what)
     if isinstance(report, int):
         return report
-    print(format_rewrap_report(report, bucket))
+    print(render(report))
     return 0 if not report.get("failures") else 1
 
 

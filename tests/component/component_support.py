@@ -40,3 +40,17 @@ def render_variant(tmp_path: Path, stack: str, mutate: Any) -> Plan:
     mutate(document["config"])
     (tmp_path / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document))
     return render_stack(stack, tmp_path)
+
+
+def waits_for(plan: Plan, urn: str, target: str) -> bool:
+    """Whether ``urn`` depends on ``target``, directly or through other resources (Pulumi creates it after)."""
+    deps = {r.urn: r.dependencies for r in plan.registrations}
+    seen, todo = set(), [urn]
+    while todo:
+        current = todo.pop()
+        if current == target:
+            return True
+        if current not in seen:
+            seen.add(current)
+            todo += deps.get(current, [])
+    return False

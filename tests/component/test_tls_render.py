@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from component_support import REPO, STACKS, kubernetes_objects, render_variant
+from component_support import REPO, STACKS, kubernetes_objects, render_variant, waits_for
 from component_validation import validate_custom, validate_helm_values
 
 from rustfs_component.plan import Plan
@@ -67,20 +67,7 @@ def test_self_signed_ca_bootstrap_chain(plans: dict[str, Plan], stack: str) -> N
     [release] = [r for r in plan.find(RELEASE) if plan.raw_inputs(r.urn)["chart"].endswith("/cert-manager")]
     for reg in plan.registrations:
         if reg.type.startswith("kubernetes:cert-manager.io/"):
-            assert _waits_for(plan, reg.urn, release.urn), reg.name
-
-
-def _waits_for(plan: Plan, urn: str, target: str) -> bool:
-    deps = {r.urn: r.dependencies for r in plan.registrations}
-    seen, todo = set(), [urn]
-    while todo:
-        current = todo.pop()
-        if current == target:
-            return True
-        if current not in seen:
-            seen.add(current)
-            todo += deps.get(current, [])
-    return False
+            assert waits_for(plan, reg.urn, release.urn), reg.name
 
 
 def _expand(expression: str) -> list[str]:

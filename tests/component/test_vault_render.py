@@ -13,7 +13,7 @@ from typing import Any
 import pydantic
 import pytest
 import yaml
-from component_support import REPO, STACKS, kubernetes_objects, render_variant
+from component_support import REPO, STACKS, kubernetes_objects, render_variant, waits_for
 from component_validation import validate_custom, validate_helm_values
 
 from rustfs_component.config import PlatformConfig
@@ -38,19 +38,6 @@ def _seal(hcl: str) -> tuple[str, dict[str, str]] | None:
     if match is None:
         return None
     return match.group(1), dict(re.findall(r'^\s+(\w+) = "([^"]*)"$', match.group(2), re.M))
-
-
-def _waits_for(plan: Plan, urn: str, target: str) -> bool:
-    deps = {r.urn: r.dependencies for r in plan.registrations}
-    seen, todo = set(), [urn]
-    while todo:
-        current = todo.pop()
-        if current == target:
-            return True
-        if current not in seen:
-            seen.add(current)
-            todo += deps.get(current, [])
-    return False
 
 
 def _stack_config(stack: str) -> dict[str, Any]:
@@ -100,7 +87,7 @@ def test_vault_release_is_pinned_ha_raft_over_tls_and_its_values_validate(plans:
     [cert_reg] = [r for r in plan.registrations if r.type == "kubernetes:cert-manager.io/v1:Certificate"
                   and plan.raw_inputs(r.urn)["metadata"]["name"] == "vault-tls"]
     [cert_manager] = [r for r in plan.find(RELEASE) if plan.raw_inputs(r.urn)["chart"].endswith("/cert-manager")]
-    assert _waits_for(plan, urn, cert_reg.urn) and _waits_for(plan, cert_reg.urn, cert_manager.urn)
+    assert waits_for(plan, urn, cert_reg.urn) and waits_for(plan, cert_reg.urn, cert_manager.urn)
     assert all(r.parent for r in plan.registrations if r.type in (RELEASE, "rustfs:services:Vault"))
 
 
@@ -191,7 +178,7 @@ TRANSIT = {"unseal": "transit", "transit": {"address": "https://vault.corp.examp
                                             "token_secret": "unseal-token"}}
 
 
-def test_a_transit_token_given_as_secret_config_becomes_the_token_secret_vault_waits_for(tmp_path: Path) -> None:
+def test_a_transit_token_given_as_secret_config_becomes_the_token_secret_vaultwaits_for(tmp_path: Path) -> None:
     token = "hvs.offline-transit-token-for-tests"
 
     def transit(config: dict[str, Any]) -> None:
@@ -204,7 +191,7 @@ def test_a_transit_token_given_as_secret_config_becomes_the_token_secret_vault_w
     assert manifest["metadata"] == {"name": "unseal-token", "namespace": "vault", "labels": manifest["metadata"]["labels"]}
     assert manifest["stringData"] == {"token": token}
     urn, release = _vault_release(plan)
-    assert _waits_for(plan, urn, secret.urn)
+    assert waits_for(plan, urn, secret.urn)
     assert token not in json.dumps(release) and token not in plan.to_json()
 
 
