@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, AsyncContextManager, cast
 
 import msgpack
@@ -40,19 +40,38 @@ class BucketMeta:
     created: float
     versioning: VersioningStatus = ""
     encryption: SseRequest | None = None           # default encryption of new objects: SSE-S3 or SSE-KMS
+    # Access (docs/iam.md). Each is kept as the API's own canonical form, interpreted by its owner module.
+    owner: str = ""                                 # the owner's canonical ID ("" = the root user: older records)
+    owner_name: str = ""                            # and display name
+    policy: str | None = None                       # bucket policy, canonical JSON (iam.policy.Policy.to_json)
+    public_access_block: tuple[bool, bool, bool, bool] | None = None   # BlockPublicAcls, IgnorePublicAcls,
+    #                                                 BlockPublicPolicy, RestrictPublicBuckets
+    acl: bytes | None = None                        # the bucket ACL, packed by api/acl.py (None = canned private)
+    ownership: str = ""                             # ObjectOwnership: "" (none set), BucketOwnerEnforced, ...
 
     def pack(self) -> bytes:
         doc: dict[str, Any] = {"name": self.name, "created": self.created, "versioning": self.versioning}
         if self.encryption is not None:
             doc["encryption"] = _pack_encryption(self.encryption)
+        for field, value in (("owner", self.owner), ("owner_name", self.owner_name), ("policy", self.policy),
+                             ("pab", list(self.public_access_block) if self.public_access_block else None),
+                             ("acl", self.acl), ("ownership", self.ownership)):
+            if value:                               # absent when unset: older engines read the same bytes
+                doc[field] = value
         return cast(bytes, msgpack.packb(doc))
 
     @classmethod
     def unpack(cls, data: bytes) -> BucketMeta:
         doc = msgpack.unpackb(data)
         encryption = doc.get("encryption")
+        pab = doc.get("pab")
         return cls(str(doc["name"]), float(doc["created"]), doc.get("versioning", ""),
-                   _unpack_encryption(encryption) if encryption is not None else None)
+                   _unpack_encryption(encryption) if encryption is not None else None,
+                   owner=str(doc.get("owner", "")), owner_name=str(doc.get("owner_name", "")),
+                   policy=doc.get("policy"),
+                   public_access_block=cast(tuple[bool, bool, bool, bool], tuple(bool(v) for v in pab))
+                   if pab and len(pab) == 4 else None,
+                   acl=doc.get("acl"), ownership=str(doc.get("ownership", "")))
 
 
 def _pack_encryption(sse: SseRequest) -> dict[str, Any]:
@@ -119,10 +138,17 @@ class BucketStore:
         if sse is not None:
             _pack_encryption(sse)                       # InvalidArgument before anything is locked
             sse = SseRequest(sse.mode, kms_key_id=sse.kms_key_id if sse.mode == "KMS" else None)
+        await self.update(name, lambda meta: replace(meta, encryption=sse))
+
+    async def update(self, name: str, change: Callable[[BucketMeta], BucketMeta]) -> BucketMeta:
+        """Read-modify-write the bucket's record under its lock (written only if ``change`` changed it);
+        NoSuchBucket. Returns the record as it now is."""
         async with self.lock(name):
             meta = await self.get(name)
-            if meta.encryption != sse:
-                await self.put(BucketMeta(meta.name, meta.created, meta.versioning, sse))
+            new = change(meta)
+            if new != meta:
+                await self.put(new)
+            return new
 
     def lock(self, name: str) -> AsyncContextManager[None]:
         return self.config.lock(BUCKET_KIND, name)
