@@ -24,7 +24,7 @@ from storage_engine.api import (
     tagging,
     unconfigured,
 )
-from storage_engine.api.context import Identity, ReqCtx, VerifiedRequest
+from storage_engine.api.context import ReqCtx, VerifiedRequest
 from storage_engine.api.names import validate_bucket_name, validate_key
 from storage_engine.api.policy import authorize
 from storage_engine.api.router import UNAUTHENTICATED, Endpoint, Route, resolve
@@ -119,7 +119,7 @@ class S3App:
 
     async def _serve(self, request: Request, route: Route, request_id: str) -> Response:
         verified = await verify_request(request, self.credentials, self.settings)
-        identity = Identity(verified.access_key, is_root=verified.is_root)
+        identity = verified.principal
         if route.bucket:
             validate_bucket_name(route.bucket)
         if route.key:

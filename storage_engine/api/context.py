@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from storage_engine.api.router import Endpoint
@@ -11,25 +10,18 @@ from storage_engine.auth import VerifiedRequest
 from storage_engine.config import EngineSettings
 from storage_engine.errors import InvalidArgument
 from storage_engine.http.types import Headers, Response
+from storage_engine.iam.principal import ROOT_DISPLAY_NAME, Principal
 from storage_engine.objects.types import NULL_VERSION, ObjectLayer
 
 __all__ = ["Identity", "ReqCtx", "VerifiedRequest", "xml_response", "version_headers", "int_param"]
 
-# S3 reports an owner on buckets and objects; with a single root user it is always the same one.
-OWNER_DISPLAY_NAME = "rustfs"
+# The display name S3 reports for the root user's buckets and objects.
+OWNER_DISPLAY_NAME = ROOT_DISPLAY_NAME
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who made the request, as established by authentication."""
-
-    access_key: str
-    is_root: bool
-
-    @property
-    def owner_id(self) -> str:
-        """The canonical user ID S3 reports for owners: opaque, 64 hex digits, stable per user."""
-        return hashlib.sha256(self.access_key.encode()).hexdigest()
+# Who made the request, as established by authentication (``iam/principal.py``): ``owner_id``,
+# ``is_root``, ``arn``, ``display_name``.
+Identity = Principal
 
 
 @dataclass(slots=True)

@@ -1,25 +1,67 @@
-"""Who may sign requests: access key -> secret. Every lookup goes through :class:`CredentialStore`.
+"""Who may sign requests: access key (+ session token) -> secret and principal.
 
-Today the store holds the root user from the settings (``RUSTFS_ACCESS_KEY`` / ``RUSTFS_SECRET_KEY``);
-IAM users and STS session credentials will be added behind the same ``lookup``.
+Authentication asks a :class:`CredentialLookup` (``await lookup(access_key, session_token)``): the engine's is
+the IAM store (``iam/store.py``: root from the settings, users' keys, service accounts, STS sessions);
+:class:`CredentialStore` is the root user alone (tests, tools without a layer). ``lookup`` returns None
+for an unknown (or inactive) key; a bad or expired session token raises ``InvalidToken`` /
+``ExpiredToken``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Protocol
 
 from storage_engine.config import EngineSettings
+from storage_engine.iam.principal import ANONYMOUS, Principal
+
+__all__ = ["CredentialLookup", "CredentialStore", "Credentials", "root_principal"]
 
 
-@dataclass(frozen=True, slots=True)
+def root_principal(access_key: str) -> Principal:
+    return Principal("root", access_key, "root")
+
+
 class Credentials:
-    access_key: str
-    secret_key: str = field(repr=False)
-    is_root: bool = False
+    """An access key, its secret (never in reprs) and the principal it authenticates as."""
+
+    __slots__ = ("access_key", "secret_key", "principal")
+
+    def __init__(self, access_key: str, secret_key: str, principal: Principal | None = None, *,
+                 is_root: bool = False) -> None:
+        if principal is None:     # the root user (is_root=True), or anonymous (no access key)
+            if is_root:
+                principal = root_principal(access_key)
+            elif not access_key:
+                principal = ANONYMOUS
+            else:
+                raise ValueError("Credentials need a principal (or is_root=True for the root user)")
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.principal = principal
+
+    @property
+    def is_root(self) -> bool:
+        return self.principal.is_root
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Credentials) and other.access_key == self.access_key
+                and other.secret_key == self.secret_key and other.principal == self.principal)
+
+    def __hash__(self) -> int:
+        return hash((self.access_key, self.principal))
+
+    def __repr__(self) -> str:
+        return f"Credentials(access_key={self.access_key!r}, principal={self.principal!r})"
+
+
+class CredentialLookup(Protocol):
+    async def lookup(self, access_key: str, session_token: str | None = None) -> Credentials | None:
+        """The credentials of ``access_key`` (None when unknown or inactive)."""
+        ...
 
 
 class CredentialStore:
-    """Looks up the secret for an access key (None when the key is unknown)."""
+    """The root user alone: looks up the secret for an access key (None when the key is unknown)."""
 
     __slots__ = ("_by_access_key", "_root")
 
@@ -37,5 +79,6 @@ class CredentialStore:
     def root(self) -> Credentials:
         return self._root
 
-    def lookup(self, access_key: str) -> Credentials | None:
+    async def lookup(self, access_key: str, session_token: str | None = None) -> Credentials | None:
+        del session_token     # the root user has none
         return self._by_access_key.get(access_key)

@@ -29,7 +29,7 @@ from storage_engine.errors import (
 )
 from storage_engine.http.types import Request
 
-from .credentials import CredentialStore, Credentials
+from .credentials import CredentialLookup, Credentials
 
 # The query parameters that belong to the canonical resource (as botocore's HmacV1Auth signs them).
 SUB_RESOURCES = frozenset({
@@ -104,13 +104,13 @@ def _check(request: Request, settings: EngineSettings, creds: Credentials, date_
     raise SignatureDoesNotMatch()
 
 
-def verify_v2_header(request: Request, credentials: CredentialStore, settings: EngineSettings,
-                     now: float) -> Credentials:
+async def verify_v2_header(request: Request, credentials: CredentialLookup, settings: EngineSettings,
+                           now: float) -> Credentials:
     authorization = request.headers.get("authorization") or ""
     access_key, sep, signature = authorization[4:].strip().rpartition(":")
     if not sep or not access_key or not signature:
         raise AuthorizationHeaderMalformed("The authorization header is malformed; expecting 'AWS <key>:<signature>'.")
-    creds = credentials.lookup(access_key)
+    creds = await credentials.lookup(access_key, request.headers.get("x-amz-security-token"))
     if creds is None:
         raise InvalidAccessKeyId()
     amz_date = request.headers.get("x-amz-date")
@@ -130,13 +130,13 @@ def verify_v2_header(request: Request, credentials: CredentialStore, settings: E
     return creds
 
 
-def verify_v2_query(request: Request, credentials: CredentialStore, settings: EngineSettings,
-                    now: float) -> Credentials:
+async def verify_v2_query(request: Request, credentials: CredentialLookup, settings: EngineSettings,
+                          now: float) -> Credentials:
     query = request.query
     expires = query.get("Expires", "")
     if not (expires.isascii() and expires.isdigit()):
         raise AuthorizationQueryParametersError("Query-string authentication requires the Expires parameter.")
-    creds = credentials.lookup(query["AWSAccessKeyId"])
+    creds = await credentials.lookup(query["AWSAccessKeyId"], query.get("x-amz-security-token"))
     if creds is None:
         raise InvalidAccessKeyId()
     if now > int(expires):

@@ -23,10 +23,11 @@ from storage_engine.errors import (
     InvalidArgument, InvalidRequest, NotImplementedError_, RequestTimeTooSkewed, S3Error,
     SignatureDoesNotMatch,
 )
+from storage_engine.iam.principal import Principal
 from storage_engine.http.types import Request
 
 from .chunked import AwsChunkedSource, ChunkSignatures, PlainSource
-from .credentials import CredentialStore, Credentials
+from .credentials import CredentialLookup, Credentials
 from .payload import Source, VerifiedBody
 from .sigv4 import (
     ALGORITHM, AMZ_DATE_FORMAT, EMPTY_SHA256, STREAMING_SIGNED, STREAMING_SIGNED_TRAILER,
@@ -47,10 +48,10 @@ _CONSTRUCT = object()   # only this module holds it: VerifiedRequest cannot be f
 class VerifiedRequest:
     """A request whose signature checked out, with its body as a verifying ``PutBody``."""
 
-    __slots__ = ("request", "access_key", "credentials", "body", "presigned", "payload_mode", "region")
+    __slots__ = ("request", "access_key", "credentials", "body", "presigned", "payload_mode", "region", "service")
 
     def __init__(self, token: object, request: Request, credentials: Credentials, body: VerifiedBody,
-                 presigned: bool, payload_mode: str, region: str) -> None:
+                 presigned: bool, payload_mode: str, region: str, service: str = "s3") -> None:
         if token is not _CONSTRUCT:
             raise TypeError("a VerifiedRequest comes only from auth.verify_request()")
         self.request = request
@@ -61,16 +62,22 @@ class VerifiedRequest:
         self.payload_mode = payload_mode   # hex sha256, UNSIGNED-PAYLOAD or a STREAMING-* value
         # The region the server answers this request with (see request_region()).
         self.region = region
+        # The SigV4 credential scope's service: "s3", "iam" or "sts" ("s3" for SigV2).
+        self.service = service
 
     @property
     def is_root(self) -> bool:
         return self.credentials.is_root
 
+    @property
+    def principal(self) -> Principal:
+        return self.credentials.principal
+
     def __repr__(self) -> str:
         return f"VerifiedRequest({self.request.method} {self.request.raw_path}, access_key={self.access_key!r})"
 
 
-async def verify_request(request: Request, credentials: CredentialStore, settings: EngineSettings,
+async def verify_request(request: Request, credentials: CredentialLookup, settings: EngineSettings,
                          *, now: float | None = None) -> VerifiedRequest:
     """Verify the request's SigV4 signature; raise the S3 error a client should see if it fails."""
     now = time.time() if now is None else now
@@ -81,11 +88,11 @@ async def verify_request(request: Request, credentials: CredentialStore, setting
         raise InvalidArgument("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
                               "Signature query string parameter or the Authorization header should be specified.")
     if authorization is not None and is_v2_header(authorization):
-        creds = verify_v2_header(request, credentials, settings, now)
+        creds = await verify_v2_header(request, credentials, settings, now)
         return VerifiedRequest(_CONSTRUCT, request, creds, _body(request, UNSIGNED_PAYLOAD, None), False,
                                UNSIGNED_PAYLOAD, settings.region)
     if authorization is None and not presigned and is_v2_query(request.query):
-        creds = verify_v2_query(request, credentials, settings, now)
+        creds = await verify_v2_query(request, credentials, settings, now)
         return VerifiedRequest(_CONSTRUCT, request, creds, _body(request, UNSIGNED_PAYLOAD, None), True,
                                UNSIGNED_PAYLOAD, settings.region)
     if authorization is not None:
@@ -109,7 +116,7 @@ async def verify_request(request: Request, credentials: CredentialStore, setting
     if "host" not in params.signed_headers:
         raise error_type("The host header must be signed.")
     mode = _payload_mode(payload_hash)
-    creds = credentials.lookup(params.access_key)
+    creds = await credentials.lookup(params.access_key, session_token(request))
     if creds is None:
         raise InvalidAccessKeyId()
     key = signing_key(creds.secret_key, params.date, params.region, params.service)
@@ -123,7 +130,15 @@ async def verify_request(request: Request, credentials: CredentialStore, setting
     signatures = ChunkSignatures(key, params.amz_date, credential_scope, params.signature) \
         if mode in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER) else None
     body = _body(request, mode, signatures)
-    return VerifiedRequest(_CONSTRUCT, request, creds, body, presigned, mode, region)
+    return VerifiedRequest(_CONSTRUCT, request, creds, body, presigned, mode, region, params.service)
+
+
+def session_token(request: Request) -> str | None:
+    """The STS session token: the ``x-amz-security-token`` header, or ``X-Amz-Security-Token`` presigned."""
+    token = request.headers.get("x-amz-security-token")
+    if token is None:
+        token = request.query.get("X-Amz-Security-Token")
+    return token
 
 
 # --- region --------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from storage_engine.config import EngineSettings
 from storage_engine.http.types import Headers, Request, Response
+from storage_engine.iam.principal import Principal
 
 ACCESS_KEY = "root-access"
 SECRET_KEY = "root-secret-0123456789"
@@ -57,6 +58,11 @@ class FakeVerified:
     body: BytesPutBody
     is_root: bool = True
     region: str = "us-east-1"    # the region the server answers with (VerifiedRequest.region)
+    service: str = "s3"          # the SigV4 scope's service (VerifiedRequest.service)
+
+    @property
+    def principal(self) -> Principal:
+        return Principal("root", self.access_key, "root")
 
 
 @dataclass
