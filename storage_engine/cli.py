@@ -138,6 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         except _Refused as exc:
             print(f"error: {exc}", file=sys.stderr)
             return exc.status
+        if settings.iam_bootstrap_file:  # checked before serving: a bad document or missing secret stops here
+            from storage_engine.iam.bootstrap import BootstrapError, load_bootstrap
+
+            try:
+                load_bootstrap(settings.iam_bootstrap_file)
+            except BootstrapError as exc:
+                print(f"error: IAM bootstrap: {exc}", file=sys.stderr)
+                return 2
         from storage_engine.server import run_server
 
         return run_server(settings, pools)

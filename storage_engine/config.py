@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
+import json
 import re
 from typing import Any, Literal
 
@@ -145,6 +147,17 @@ class EngineSettings(BaseSettings):
         default=1.0, gt=0,
         description="Seconds between reloads of the cluster-wide config store (peers also notify each "
                     "other of changes at once). Default 1.")
+    trusted_proxies: str = Field(
+        default="127.0.0.0/8,::1/128",
+        description="Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed: a request from "
+                    "one has the first X-Forwarded-For hop as its aws:SourceIp (policy conditions), any other "
+                    "the TCP peer. Default '127.0.0.0/8,::1/128' (loopback); '' trusts none.")
+
+    iam_bootstrap_file: str = Field(
+        default="",
+        description="JSON document of IAM policies, groups and users applied at every start (storage_engine.iam."
+                    "bootstrap: creates what is missing, converges what it declares, deletes nothing; users' secret "
+                    "keys by file reference). Default: none.")
 
     # --- encryption at rest (docs/encryption.md "Settings") ---------------------------------------------
     kms_backend: Literal["", "static", "vault"] = Field(
@@ -211,10 +224,81 @@ class EngineSettings(BaseSettings):
         description="Attempts of a KMS request on connection errors, timeouts and 5xx answers, with "
                     "exponential backoff from 0.1 s. Default 3.")
 
+    # --- STS, OpenID Connect, LDAP (docs/iam.md "Engine settings") ---------------------------------------
+    sts_max_duration_seconds: int = Field(
+        default=43200, ge=900, le=43200,
+        description="Longest DurationSeconds of an STS session (900..43200); longer requests are refused "
+                    "(ValidationError). Default 43200.")
+    oidc_issuer: str = Field(
+        default="",
+        description="OpenID provider for AssumeRoleWithWebIdentity: exactly the tokens' 'iss' (discovery at "
+                    "<issuer>/.well-known/openid-configuration). Needs oidc_client_id. Default: none (web "
+                    "identity refused).")
+    oidc_client_id: str = Field(default="", description="The audience ('aud') tokens must carry. Default: none.")
+    oidc_client_secret: SecretStr = Field(
+        default=SecretStr(""), description="The client's secret at the provider (kept for the console's login "
+                                           "flow; token checks do not need it). Default: none.")
+    oidc_ca_file: str = Field(
+        default="", description="CA bundle that verifies the provider's certificate. Default: the system CAs.")
+    oidc_user_claim: str = Field(
+        default="sub", description="Claim naming the session's user (${aws:username}). Default 'sub'.")
+    oidc_policy_claim: str = Field(
+        default="policy",
+        description="Claim listing policy names (a string, comma-separated, or an array); '' turns it off. "
+                    "Default 'policy'.")
+    oidc_groups_claim: str = Field(
+        default="groups",
+        description="Claim of groups or roles (an array or a string; a dotted name such as "
+                    "'realm_access.roles' walks nested objects), mapped by oidc_group_policies; '' turns it off. "
+                    "Default 'groups'.")
+    oidc_group_policies: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Group / role claim value -> policy names (JSON in the environment, e.g. "
+                    "'{\"admins\": [\"consoleAdmin\"]}'). Default: none.")
+    ldap_server_url: str = Field(
+        default="",
+        description="LDAP server for AssumeRoleWithLDAPIdentity, ldap://host[:port] or ldaps://host[:port]. "
+                    "Needs the lookup bind DN and password and the user search base and filter. Default: none "
+                    "(LDAP refused).")
+    ldap_start_tls: bool = Field(default=False, description="StartTLS on an ldap:// server. Default false.")
+    ldap_ca_file: str = Field(
+        default="", description="CA bundle for ldaps:// or StartTLS. Default: the system CAs.")
+    ldap_lookup_bind_dn: str = Field(default="", description="DN the searches bind as. Default: none.")
+    ldap_lookup_bind_password: SecretStr = Field(
+        default=SecretStr(""), description="Password of ldap_lookup_bind_dn. Default: none.")
+    ldap_user_search_base: str = Field(default="", description="Where users are searched. Default: none.")
+    ldap_user_search_filter: str = Field(
+        default="", description="User filter with %s for the username, e.g. '(uid=%s)'. Default: none.")
+    ldap_group_search_base: str = Field(
+        default="", description="Where groups are searched (with ldap_group_search_filter). Default: no groups.")
+    ldap_group_search_filter: str = Field(
+        default="",
+        description="Group filter with %d (the user's DN) and/or %s (the username), e.g. "
+                    "'(&(objectClass=groupOfNames)(member=%d))'. Default: no groups.")
+    ldap_policies: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="User or group DN -> policy names (JSON in the environment); DNs compare case-"
+                    "insensitively. Default: none.")
+
     @property
     def region_is_explicit(self) -> bool:
         """True when ``region`` was given (RUSTFS_REGION, a flag, the component): then only it is accepted."""
         return "region" in self.model_fields_set
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        cidrs = [c.strip() for c in value.split(",") if c.strip()]
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {cidr!r} is not a CIDR (such as 10.0.0.0/8)") from None
+        return ",".join(cidrs)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[str, ...]:
+        return tuple(self.trusted_proxies.split(",")) if self.trusted_proxies else ()
 
     @field_validator("storage_class_standard", "storage_class_rrs")
     @classmethod
@@ -259,6 +343,59 @@ class EngineSettings(BaseSettings):
         if value and not re.match(r"^[A-Za-z0-9._/-]+$", value):
             raise ValueError(f"a Vault mount path is letters, digits, '.', '_', '-', '/', got {value!r}")
         return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _check_oidc_issuer(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^\s?#]+$", value):
+            raise ValueError(f"oidc_issuer must be an http(s) URL, got {value!r}")
+        return value
+
+    @field_validator("ldap_server_url")
+    @classmethod
+    def _check_ldap_url(cls, value: str) -> str:
+        if value and not re.fullmatch(r"ldaps?://[^/?#\s]+/?", value):
+            raise ValueError(f"ldap_server_url must be ldap://host[:port] or ldaps://host[:port], got {value!r}")
+        return value
+
+    @field_validator("ldap_user_search_filter")
+    @classmethod
+    def _check_ldap_user_filter(cls, value: str) -> str:
+        if value and "%s" not in value:
+            raise ValueError("ldap_user_search_filter must contain %s (the username), e.g. '(uid=%s)'")
+        return value
+
+    @field_validator("ldap_group_search_filter")
+    @classmethod
+    def _check_ldap_group_filter(cls, value: str) -> str:
+        if value and "%d" not in value and "%s" not in value:
+            raise ValueError("ldap_group_search_filter must contain %d (the user's DN) or %s (the username)")
+        return value
+
+    @field_validator("oidc_group_policies", "ldap_policies")
+    @classmethod
+    def _check_policy_map(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key, names in value.items():
+            if not key.strip() or not names or any(not n.strip() for n in names):
+                raise ValueError(f"{key!r}: each entry maps a non-empty name to a non-empty list of policy names")
+        return value
+
+    @model_validator(mode="after")
+    def _check_identity(self) -> EngineSettings:
+        if self.oidc_issuer and not self.oidc_client_id:
+            raise ValueError("oidc_issuer needs oidc_client_id (the audience tokens must carry)")
+        if self.ldap_server_url:
+            missing = [name for name in ("ldap_lookup_bind_dn", "ldap_user_search_base", "ldap_user_search_filter")
+                       if not getattr(self, name)]
+            if not self.ldap_lookup_bind_password.get_secret_value():
+                missing.append("ldap_lookup_bind_password")
+            if missing:
+                raise ValueError(f"ldap_server_url needs {', '.join(missing)}")
+            if self.ldap_start_tls and self.ldap_server_url.startswith("ldaps://"):
+                raise ValueError("ldap_start_tls: not with an ldaps:// ldap_server_url (it is TLS already)")
+            if bool(self.ldap_group_search_base) != bool(self.ldap_group_search_filter):
+                raise ValueError("ldap_group_search_base and ldap_group_search_filter: give both or neither")
+        return self
 
     @model_validator(mode="after")
     def _check_kms(self) -> EngineSettings:
@@ -334,5 +471,7 @@ def render_env(**values: Any) -> dict[str, str]:
             value = "true" if value else "false"
         elif value is None:                   # unset: the engine's own default applies
             continue
+        elif isinstance(value, (dict, list)):   # pydantic-settings parses complex settings from JSON
+            value = json.dumps(value, separators=(",", ":"))
         env[env_name(field)] = str(value)
     return env
