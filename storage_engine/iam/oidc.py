@@ -18,6 +18,7 @@ Errors::
 
     OidcTokenError          the token is refused; ``reason`` says why (never includes the token)
       OidcUnavailable       the provider could not be reached or answered nonsense (discovery, JWKS)
+      OidcTokenExpired      the token's exp has passed
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import aiohttp
 import jwt
 from jwt.exceptions import PyJWKError, PyJWTError
 
-__all__ = ["OidcProvider", "OidcTokenError", "OidcUnavailable"]
+__all__ = ["OidcProvider", "OidcTokenError", "OidcTokenExpired", "OidcUnavailable"]
 
 DEFAULT_ALGORITHMS = ("RS256", "ES256")
 # The key types each accepted algorithm needs: a JWKS key of another type never verifies that algorithm.
@@ -50,6 +51,10 @@ class OidcTokenError(Exception):
 
 class OidcUnavailable(OidcTokenError):
     """The provider's discovery document or JWKS could not be fetched or parsed."""
+
+
+class OidcTokenExpired(OidcTokenError):
+    """The token's ``exp`` has passed (beyond the leeway): STS answers ExpiredTokenException for it."""
 
 
 class OidcProvider:
@@ -169,7 +174,7 @@ class OidcProvider:
         except jwt.InvalidIssuerError:
             raise OidcTokenError(f"the token's issuer is not {self.issuer!r}") from None
         except jwt.ExpiredSignatureError:
-            raise OidcTokenError("the token has expired") from None
+            raise OidcTokenExpired("the token has expired") from None
         except jwt.ImmatureSignatureError:
             raise OidcTokenError("the token is not valid yet (nbf/iat in the future)") from None
         except jwt.InvalidSignatureError:
