@@ -23,7 +23,7 @@ from storage_engine.errors import (
     InvalidArgument, InvalidRequest, NotImplementedError_, RequestTimeTooSkewed, S3Error,
     SignatureDoesNotMatch,
 )
-from storage_engine.iam.principal import Principal
+from storage_engine.iam.principal import ANONYMOUS, Principal
 from storage_engine.http.types import Request
 
 from .chunked import AwsChunkedSource, ChunkSignatures, PlainSource
@@ -43,6 +43,8 @@ _STREAMING_MODES = frozenset({STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAM
 _TRAILER_MODES = frozenset({STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER})
 
 _CONSTRUCT = object()   # only this module holds it: VerifiedRequest cannot be forged elsewhere
+# Who an unsigned request is (docs/iam.md "Anonymous requests"): no access key, never root.
+ANONYMOUS_CREDENTIALS = Credentials("", "", ANONYMOUS)
 
 
 class VerifiedRequest:
@@ -72,6 +74,10 @@ class VerifiedRequest:
     @property
     def principal(self) -> Principal:
         return self.credentials.principal
+
+    @property
+    def is_anonymous(self) -> bool:
+        return not self.access_key
 
     def __repr__(self) -> str:
         return f"VerifiedRequest({self.request.method} {self.request.raw_path}, access_key={self.access_key!r})"
@@ -107,8 +113,9 @@ async def verify_request(request: Request, credentials: CredentialLookup, settin
         params = parse_presigned_query(request.query)
         _check_presigned_time(params, now, settings)
         payload_hash = request.query.get("X-Amz-Content-Sha256", UNSIGNED_PAYLOAD)
-    else:
-        raise AccessDenied("Anonymous access is not allowed.")
+    else:   # anonymous: no signature at all; authorize() decides (bucket policies and ACLs may allow it)
+        return VerifiedRequest(_CONSTRUCT, request, ANONYMOUS_CREDENTIALS, _anonymous_body(request), False,
+                               UNSIGNED_PAYLOAD, settings.region)
     error_type: type[S3Error] = AuthorizationQueryParametersError if presigned else AuthorizationHeaderMalformed
     region = request_region(params.region, settings, presigned=presigned)
     if params.service not in SERVICES:
@@ -268,6 +275,14 @@ def _payload_mode(payload_hash: str) -> str:
         raise NotImplementedError_(f"The payload signing mode {payload_hash} is not implemented.")
     raise InvalidArgument("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING-* value, "
                           "or a valid sha256 value.")
+
+
+def _anonymous_body(request: Request) -> VerifiedBody:
+    """An unsigned request's body: a hex x-amz-content-sha256 is still checked; chunk signatures cannot be."""
+    mode = _payload_mode(request.headers.get("x-amz-content-sha256", UNSIGNED_PAYLOAD))
+    if mode in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER):
+        raise AccessDenied("A signed payload needs a signed request.")
+    return _body(request, mode, None)
 
 
 def _body(request: Request, mode: str, signatures: ChunkSignatures | None) -> VerifiedBody:

@@ -123,8 +123,8 @@ def test_clock_skew() -> None:
 
 
 def test_anonymous_and_malformed() -> None:
-    with pytest.raises(AccessDenied):
-        verify(make_request("GET", BASE + "/b", {}))
+    anonymous = verify(make_request("GET", BASE + "/b", {}))    # authorize() decides (docs/iam.md)
+    assert anonymous.is_anonymous and not anonymous.is_root and anonymous.access_key == ""
     with pytest.raises(InvalidRequest):
         verify(make_request("GET", BASE + "/b", {"Authorization": "AWS4-ECDSA-P256-SHA256 Credential=x"}))
     signed = boto_sign("GET", BASE + "/b")
