@@ -10,6 +10,8 @@ over loopback HTTP. The engine starts lazily, on the first test that asks for it
     s3              boto3 client for ``engine``, default settings (checksums as boto3 chooses)
     bucket          a fresh bucket on ``engine``, emptied and removed after the test
     unique_name     per-test unique, valid bucket-style names
+    slapd           a real slapd (Debian's), oidc_server a real OpenID provider (npm oidc-provider): one per
+                    session, skipped (saying why) when unavailable
 
 Markers: ``heavy`` (minutes of I/O, e.g. 16 x 1 GiB uploads; deselect with ``-m "not heavy"``).
 """
@@ -433,6 +435,41 @@ def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from openbao_server import OpenBao
 
     server = OpenBao(tmp_path_factory.mktemp("openbao"))
+    server.start()
+    yield server
+    server.stop()
+
+
+# --- identity providers (tests/iam, tests/e2e/test_sts_*): one of each per session ----------------------
+# slapd: alice (groups readers, writers), bob (writers), and a user whose uid holds LDAP filter metacharacters.
+LDAP_USERS = {"alice": "alice-password", "bob": "bob-password", "o*brien(x)": "obrien-password"}
+LDAP_GROUPS = {"readers": ["alice"], "writers": ["alice", "bob"]}
+OIDC_USER = {"sub": "alice", "preferred_username": "alice", "groups": ["readers"]}
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real slapd (``tests/ldap_server.Slapd``) with LDAP_USERS / LDAP_GROUPS; skipped without Debian's slapd."""
+    from ldap_server import Slapd, slapd_binary
+
+    if slapd_binary() is None:
+        pytest.skip("no slapd: install Debian's slapd and ldap-utils (scripts/test does)")
+    server = Slapd(tmp_path_factory.mktemp("slapd"), users=LDAP_USERS, groups=LDAP_GROUPS)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def oidc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real OpenID provider (``tests/oidc_server.OidcServer``) issuing tokens for OIDC_USER; skipped (with
+    npm's reason) when oidc-provider cannot be installed."""
+    from oidc_server import OidcServer, node_modules_unavailable
+
+    reason = node_modules_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    server = OidcServer(tmp_path_factory.mktemp("oidc"), user=OIDC_USER)
     server.start()
     yield server
     server.stop()
