@@ -53,6 +53,7 @@ RequestTimeTooSkewed = _error(
     "RequestTimeTooSkewed", 403,
     "The difference between the request time and the server's time is too large.")
 ExpiredToken = _error("ExpiredToken", 400, "The provided token has expired.")
+InvalidToken = _error("InvalidToken", 400, "The provided token is malformed or otherwise invalid.")
 AuthorizationHeaderMalformed = _error(
     "AuthorizationHeaderMalformed", 400, "The authorization header is malformed.")
 AuthorizationQueryParametersError = _error(

@@ -30,6 +30,7 @@ from storage_engine.api.policy import authorize
 from storage_engine.api.router import UNAUTHENTICATED, Endpoint, Route, resolve
 from storage_engine.api.xml import CONTENT_TYPE, error_body
 from storage_engine.auth import CredentialStore, verify_request
+from storage_engine.auth.credentials import CredentialLookup
 from storage_engine.config import EngineSettings
 from storage_engine.errors import InternalError, NotImplementedError_, S3Error
 from storage_engine.http.response import RequestIds
@@ -95,7 +96,9 @@ class S3App:
                  credentials: CredentialStore | None = None) -> None:
         self.layer = layer
         self.settings = settings
-        self.credentials = credentials if credentials is not None else CredentialStore.from_settings(settings)
+        # The layer's IAM store (users, keys, sessions); root alone for layers without one (test fakes).
+        self.credentials: CredentialLookup = credentials or getattr(layer, "iam", None) \
+            or CredentialStore.from_settings(settings)
         self._domains = settings.domains
         self._request_ids = RequestIds()     # random per process, then a counter: no syscall per request
 

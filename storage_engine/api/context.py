@@ -11,6 +11,7 @@ from storage_engine.config import EngineSettings
 from storage_engine.errors import InvalidArgument
 from storage_engine.http.types import Headers, Response
 from storage_engine.iam.principal import ROOT_DISPLAY_NAME, Principal
+from storage_engine.iam.store import IamStore
 from storage_engine.objects.types import NULL_VERSION, ObjectLayer
 
 __all__ = ["Identity", "ReqCtx", "VerifiedRequest", "xml_response", "version_headers", "int_param"]
@@ -38,6 +39,11 @@ class ReqCtx:
     query: dict[str, str]
     headers: Headers
     secure: bool = False            # the request came over TLS (SSE-C needs it)
+
+    @property
+    def iam(self) -> IamStore | None:
+        """The layer's IAM store (``iam/store.py``); None for layers without one (test fakes)."""
+        return getattr(self.layer, "iam", None)
 
     @property
     def resource(self) -> str:

@@ -39,6 +39,8 @@ class Principal:
     expires: float | None = None           # STS: epoch seconds
     role: str = ""                         # STS: the role name (from RoleArn) the session reports
     session_name: str = ""                 # STS: RoleSessionName
+    # STS from OIDC / LDAP: the token's claims as condition values, ("jwt:sub", ("alice",)), ...
+    claims: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def is_root(self) -> bool:

@@ -36,6 +36,7 @@ from storage_engine.erasure.locks import KeyLocker, NameLocker
 from storage_engine.erasure.metadata import PartMeta, Version, find
 from storage_engine.erasure.reader import VersionReader
 from storage_engine.erasure.set import ErasureSet, MetaView, write_quorum
+from storage_engine.iam.store import IamStore
 from storage_engine.objects import listing, names, rewrap, versions
 from storage_engine.objects.buckets import BucketStore
 from storage_engine.objects.healer import Healer
@@ -97,6 +98,7 @@ class ErasureObjectLayer:
         self.buckets = buckets
         self.settings = settings
         self.sse = SseService(settings, buckets.config, kms)
+        self.iam = IamStore(buckets.config, self.sse, settings)
         self.multipart = Multipart(self.placement, buckets, self.sse)
         self.healer = Healer(self.placement, buckets, self.multipart, settings.heal_interval_seconds)
 
