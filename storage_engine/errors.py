@@ -143,6 +143,17 @@ InvalidPartNumber = _error("InvalidPartNumber", 416, "The requested partnumber i
 IllegalLocationConstraintException = _error(
     "IllegalLocationConstraintException", 400,
     "The specified location-constraint is not valid for this server's region.")
+# ACLs and ownership controls (api/acl.py, api/ownership.py; docs/iam.md "ACLs and owners").
+AccessControlListNotSupported = _error("AccessControlListNotSupported", 400, "The bucket does not allow ACLs")
+InvalidBucketAclWithObjectOwnership = _error(
+    "InvalidBucketAclWithObjectOwnership", 400,
+    "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
+UnresolvableGrantByEmailAddress = _error(
+    "UnresolvableGrantByEmailAddress", 400,
+    "The e-mail address you provided does not match any account on record.")
+MalformedACLError = _error(
+    "MalformedACLError", 400,
+    "The XML you provided was not well-formed or did not validate against our published schema")
 
 # --- conditional requests -------------------------------------------------------------------------
 PreconditionFailed = _error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold.")

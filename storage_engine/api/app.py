@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
 from storage_engine.api import (
+    acl,
     admin,
     bucket,
     bucket_encryption,
@@ -21,6 +22,7 @@ from storage_engine.api import (
     listing,
     multipart,
     object,
+    ownership,
     tagging,
     unconfigured,
 )
@@ -49,8 +51,13 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.GetBucketLocation: bucket.handle_get_bucket_location,
     Endpoint.GetBucketVersioning: bucket.handle_get_bucket_versioning,
     Endpoint.PutBucketVersioning: bucket.handle_put_bucket_versioning,
-    Endpoint.GetBucketAcl: bucket.handle_get_bucket_acl,
-    Endpoint.GetObjectAcl: bucket.handle_get_object_acl,
+    Endpoint.GetBucketAcl: acl.handle_get_bucket_acl,
+    Endpoint.PutBucketAcl: acl.handle_put_bucket_acl,
+    Endpoint.GetObjectAcl: acl.handle_get_object_acl,
+    Endpoint.PutObjectAcl: acl.handle_put_object_acl,
+    Endpoint.GetBucketOwnershipControls: ownership.handle_get_bucket_ownership_controls,
+    Endpoint.PutBucketOwnershipControls: ownership.handle_put_bucket_ownership_controls,
+    Endpoint.DeleteBucketOwnershipControls: ownership.handle_delete_bucket_ownership_controls,
     Endpoint.ListObjects: listing.handle_list_objects,
     Endpoint.ListObjectsV2: listing.handle_list_objects_v2,
     Endpoint.ListObjectVersions: listing.handle_list_object_versions,

@@ -1,15 +1,21 @@
-"""Bucket handlers: ListBuckets, Create/Delete/HeadBucket, GetBucketLocation, Get/PutBucketVersioning,
-and the read-only ACL answers clients ask for (everything is owned by, and private to, the owner)."""
+"""Bucket handlers: ListBuckets, Create/Delete/HeadBucket, GetBucketLocation, Get/PutBucketVersioning.
+
+CreateBucket records the creator as the owner, the ACL of its ``x-amz-acl`` / ``x-amz-grant-*`` headers and
+the ObjectOwnership of ``x-amz-object-ownership`` (BucketOwnerEnforced by default, as AWS; api/acl.py)."""
 
 from __future__ import annotations
 
+from storage_engine.api.acl import ENFORCED, bucket_record, bucket_owner, new_bucket_access
 from storage_engine.api.body import read_small_body
 from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
 from storage_engine.api.listing import owner
 from storage_engine.api.names import validate_bucket_name
+from storage_engine.api.ownership import parse_ownership
 from storage_engine.api.router import RESERVED_BUCKET
 from storage_engine.api.xml import XmlWriter, iso8601, parse_xml
 from storage_engine.errors import (
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
     IllegalLocationConstraintException,
     InvalidBucketName,
     MalformedXML,
@@ -53,7 +59,17 @@ async def handle_create_bucket(ctx: ReqCtx, req: VerifiedRequest) -> Response:
             raise IllegalLocationConstraintException(
                 f"The {location} location constraint is incompatible for the region specific endpoint "
                 "this request was sent to.")
-    await ctx.layer.make_bucket(ctx.bucket)
+    ownership = parse_ownership(ctx.headers.get("x-amz-object-ownership") or ENFORCED)
+    acl = new_bucket_access(ctx, ownership)
+    creator = ctx.identity
+    try:
+        await ctx.layer.make_bucket(ctx.bucket, owner=creator.owner_id,
+                                    owner_name=str(getattr(creator, "display_name", "rustfs")), acl=acl,
+                                    ownership=ownership)
+    except BucketAlreadyOwnedByYou:
+        if bucket_owner(ctx, await bucket_record(ctx)).id != creator.owner_id:
+            raise BucketAlreadyExists() from None
+        raise
     return Response(status=200, headers=[("Location", f"/{ctx.bucket}")])
 
 
@@ -102,26 +118,3 @@ async def handle_put_bucket_versioning(ctx: ReqCtx, req: VerifiedRequest) -> Res
     await ctx.layer.set_bucket_versioning(ctx.bucket, status)
     return Response(status=200)
 
-
-def _private_acl(ctx: ReqCtx) -> Response:
-    """The canned ``private`` ACL: the owner has FULL_CONTROL, nobody else anything."""
-    w = XmlWriter("AccessControlPolicy")
-    owner(w, "Owner", ctx.identity.owner_id)
-    w.raw('<AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-          'xsi:type="CanonicalUser">')
-    w.elem("ID", ctx.identity.owner_id)
-    w.elem("DisplayName", "rustfs")
-    w.raw("</Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList>")
-    return xml_response(w.finish())
-
-
-async def handle_get_bucket_acl(ctx: ReqCtx, req: VerifiedRequest) -> Response:
-    del req
-    await ctx.layer.get_bucket_info(ctx.bucket)
-    return _private_acl(ctx)
-
-
-async def handle_get_object_acl(ctx: ReqCtx, req: VerifiedRequest) -> Response:
-    del req
-    await ctx.layer.get_object_info(ctx.bucket, ctx.key, ctx.query.get("versionId") or None)
-    return _private_acl(ctx)

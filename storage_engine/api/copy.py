@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage_engine.api.acl import bucket_record, new_object_access
 from storage_engine.api.body import StreamBody
 from storage_engine.api.conditions import check_copy_source_conditions
 from storage_engine.api.context import ReqCtx, VerifiedRequest, version_headers, xml_response
@@ -98,6 +99,7 @@ async def handle_copy_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     sse = put_sse(headers, ctx.secure, ctx.settings)
     metadata_directive = _directive(headers, "x-amz-metadata-directive")
     tagging_directive = _directive(headers, "x-amz-tagging-directive")
+    owner, acl = await new_object_access(ctx, await bucket_record(ctx))     # a fresh ACL: never the source's
     reader = await open_copy_source(ctx, source)
     try:
         info = reader.info
@@ -121,7 +123,8 @@ async def handle_copy_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
             tags = parse_tagging_header(headers.get("x-amz-tagging") or "")
         else:
             tags = dict(info.tags)
-        opts = PutOptions(metadata=metadata, tags=tags, storage_class=new_class, size=info.size, sse=sse)
+        opts = PutOptions(metadata=metadata, tags=tags, storage_class=new_class, size=info.size, sse=sse,
+                          owner=owner, acl=acl)
         write_conditions(headers, opts)
         # Only a full-object checksum still describes the copy; a composite one described the parts.
         checksums = info.checksums if info.checksum_type != "COMPOSITE" and not info.parts else {}

@@ -12,6 +12,7 @@ import base64
 import binascii
 from urllib.parse import quote
 
+from storage_engine.api.acl import Owners, bucket_record
 from storage_engine.api.context import OWNER_DISPLAY_NAME, ReqCtx, VerifiedRequest, int_param, xml_response
 from storage_engine.api.xml import XmlWriter, escape, iso8601
 from storage_engine.errors import InvalidArgument
@@ -39,10 +40,6 @@ def owner(w: XmlWriter, tag: str, owner_id: str) -> None:
     w.raw(f"<{tag}><ID>{escape(owner_id)}</ID><DisplayName>{OWNER_DISPLAY_NAME}</DisplayName></{tag}>")
 
 
-def _owner_fragment(owner_id: str) -> str:
-    return f"<Owner><ID>{escape(owner_id)}</ID><DisplayName>{OWNER_DISPLAY_NAME}</DisplayName></Owner>"
-
-
 def _checksum_fragment(obj: ObjectInfo) -> str:
     if not obj.checksums:
         return ""
@@ -50,8 +47,9 @@ def _checksum_fragment(obj: ObjectInfo) -> str:
     return algorithms + (f"<ChecksumType>{obj.checksum_type}</ChecksumType>" if obj.checksum_type else "")
 
 
-def _contents(w: XmlWriter, objects: list[ObjectInfo], url: bool, owner_xml: str) -> None:
+def _contents(w: XmlWriter, objects: list[ObjectInfo], url: bool, owners: Owners | None) -> None:
     for obj in objects:
+        owner_xml = owners.xml(obj.owner) if owners is not None else ""
         key = escape(quote(obj.key, safe="/") if url else obj.key)
         w.raw(f"<Contents><Key>{key}</Key><LastModified>{iso8601(obj.mod_time)}</LastModified>"
               f"<ETag>&quot;{escape(obj.etag)}&quot;</ETag>{_checksum_fragment(obj)}<Size>{obj.size}</Size>"
@@ -89,7 +87,7 @@ async def handle_list_objects(ctx: ReqCtx, req: VerifiedRequest) -> Response:
         w.elem("NextMarker", encode_name(result.next_marker, url))
     if url:
         w.elem("EncodingType", "url")
-    _contents(w, result.objects, url, _owner_fragment(ctx.identity.owner_id))   # v1 always has owners
+    _contents(w, result.objects, url, Owners(ctx, await bucket_record(ctx)))   # v1 always has owners
     _common_prefixes(w, result.prefixes, url)
     return xml_response(w.finish())
 
@@ -133,7 +131,7 @@ async def handle_list_objects_v2(ctx: ReqCtx, req: VerifiedRequest) -> Response:
         w.elem("StartAfter", encode_name(start_after, url))
     if url:
         w.elem("EncodingType", "url")
-    _contents(w, result.objects, url, _owner_fragment(ctx.identity.owner_id) if fetch_owner else "")
+    _contents(w, result.objects, url, Owners(ctx, await bucket_record(ctx)) if fetch_owner else None)
     _common_prefixes(w, result.prefixes, url)
     return xml_response(w.finish())
 
@@ -169,8 +167,9 @@ async def handle_list_object_versions(ctx: ReqCtx, req: VerifiedRequest) -> Resp
     w.elem("IsTruncated", result.is_truncated)
     if url:
         w.elem("EncodingType", "url")
-    owner_xml = _owner_fragment(ctx.identity.owner_id)
+    owners = Owners(ctx, await bucket_record(ctx))
     for v in result.versions:
+        owner_xml = owners.xml(v.owner)
         key = escape(encode_name(v.key, url))
         common = (f"<Key>{key}</Key><VersionId>{escape(v.version_id)}</VersionId>"
                   f"<IsLatest>{'true' if v.is_latest else 'false'}</IsLatest>"

@@ -6,7 +6,8 @@ from storage_engine.api.body import StreamBody, parse_content_md5, read_small_bo
 from storage_engine.api.conditions import parse_copy_source_range
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, version_headers, xml_response
 from storage_engine.api.copy import copy_source_headers, open_copy_source, parse_copy_source
-from storage_engine.api.listing import encode_name, encoding_type, owner
+from storage_engine.api.acl import Owners, bucket_record, new_object_access
+from storage_engine.api.listing import encode_name, encoding_type
 from storage_engine.api.meta import (
     CHECKSUM_ALGORITHMS,
     checksum_algorithm,
@@ -47,6 +48,7 @@ async def handle_create_multipart_upload(ctx: ReqCtx, req: VerifiedRequest) -> R
     opts.size = None
     opts.checksum_algorithm, opts.checksum_type = checksum_algorithm(ctx.headers)
     opts.sse = put_sse(ctx.headers, ctx.secure, ctx.settings)
+    opts.owner, opts.acl = await new_object_access(ctx, await bucket_record(ctx))
     upload_id = await ctx.layer.new_multipart_upload(ctx.bucket, ctx.key, opts)
     w = XmlWriter("InitiateMultipartUploadResult")
     w.elem("Bucket", ctx.bucket)
@@ -187,8 +189,8 @@ async def handle_list_parts(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     w.elem("Bucket", ctx.bucket)
     w.elem("Key", ctx.key)
     w.elem("UploadId", upload_id)
-    owner(w, "Initiator", ctx.identity.owner_id)
-    owner(w, "Owner", ctx.identity.owner_id)
+    owners = Owners(ctx, await bucket_record(ctx))
+    w.raw(owners.xml(upload.owner, "Initiator") + owners.xml(upload.owner))
     w.elem("StorageClass", upload.storage_class)
     w.elem("PartNumberMarker", marker)
     if result.next_part_number_marker is not None:
@@ -219,6 +221,7 @@ async def handle_list_multipart_uploads(ctx: ReqCtx, req: VerifiedRequest) -> Re
     key_marker, upload_id_marker = query.get("key-marker", ""), query.get("upload-id-marker", "")
     result = await ctx.layer.list_multipart_uploads(ctx.bucket, prefix, delimiter, key_marker,
                                                     upload_id_marker, max_uploads)
+    owners = Owners(ctx, await bucket_record(ctx))
     w = XmlWriter("ListMultipartUploadsResult")
     w.elem("Bucket", ctx.bucket)
     w.elem("KeyMarker", encode_name(key_marker, encode))
@@ -238,8 +241,7 @@ async def handle_list_multipart_uploads(ctx: ReqCtx, req: VerifiedRequest) -> Re
         w.open("Upload")
         w.elem("Key", encode_name(upload.key, encode))
         w.elem("UploadId", upload.upload_id)
-        owner(w, "Initiator", ctx.identity.owner_id)
-        owner(w, "Owner", ctx.identity.owner_id)
+        w.raw(owners.xml(upload.owner, "Initiator") + owners.xml(upload.owner))
         w.elem("StorageClass", upload.storage_class)
         w.elem("Initiated", iso8601(upload.initiated))
         if upload.checksum_algorithm:

@@ -6,6 +6,7 @@ bytes from the ObjectReader and closes it when the response is done (``Response.
 
 from __future__ import annotations
 
+from storage_engine.api.acl import bucket_record, new_object_access
 from storage_engine.api.conditions import check_read_conditions, content_range, parse_range
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, version_headers
 from storage_engine.api.meta import MAX_SINGLE_PUT, checksum_headers, object_headers, put_options
@@ -50,6 +51,7 @@ async def handle_put_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     opts.sse = put_sse(ctx.headers, ctx.secure, ctx.settings)
     if opts.size is not None and opts.size > MAX_SINGLE_PUT:
         raise EntityTooLarge()
+    opts.owner, opts.acl = await new_object_access(ctx, await bucket_record(ctx))
     info = await ctx.layer.put_object(ctx.bucket, ctx.key, req.body, opts)
     headers = [("ETag", quote_etag(info.etag))]
     headers += version_headers(info.version_id)

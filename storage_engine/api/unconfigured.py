@@ -23,7 +23,6 @@ _NOT_CONFIGURED: dict[Endpoint, type[errors.S3Error]] = {
     Endpoint.GetBucketReplication: errors.ReplicationConfigurationNotFoundError,
     Endpoint.GetObjectLockConfiguration: errors.ObjectLockConfigurationNotFoundError,
     Endpoint.GetPublicAccessBlock: errors.NoSuchPublicAccessBlockConfiguration,
-    Endpoint.GetBucketOwnershipControls: errors.OwnershipControlsNotFoundError,
 }
 
 

@@ -60,6 +60,8 @@ class Version:
     checksums: dict[str, str] = field(default_factory=dict)
     checksum_type: str | None = None
     sse: dict[str, Any] | None = None      # the encryption envelope, packed; None: stored in plaintext
+    owner: str = ""                        # the writer's canonical ID ("" = the bucket owner's; docs/iam.md)
+    acl: bytes | None = None               # the object ACL, packed by api/acl.py (None = canned private)
 
     @property
     def has_data(self) -> bool:
@@ -67,6 +69,8 @@ class Version:
 
     def pack(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"id": self.version_id, "dd": self.data_id, "mt": self.mod_time}
+        if self.owner:                     # absent when unset: older versions pack to the same bytes
+            doc["ow"] = self.owner
         if self.delete_marker:
             doc["dm"] = True
             return doc
@@ -78,12 +82,15 @@ class Version:
         })
         if self.sse is not None:
             doc["se"] = self.sse
+        if self.acl is not None:
+            doc["ac"] = self.acl
         return doc
 
     @classmethod
     def unpack(cls, doc: dict[str, Any]) -> Version:
         if doc.get("dm"):
-            return cls(str(doc["id"]), str(doc["dd"]), float(doc["mt"]), delete_marker=True)
+            return cls(str(doc["id"]), str(doc["dd"]), float(doc["mt"]), delete_marker=True,
+                       owner=str(doc.get("ow", "")))
         k, m, block = doc["ec"]
         return cls(
             version_id=str(doc["id"]), data_id=str(doc["dd"]), mod_time=float(doc["mt"]), size=int(doc["sz"]),
@@ -91,7 +98,7 @@ class Version:
             inline=bool(doc["in"]), data_blocks=int(k), parity_blocks=int(m), block_size=int(block),
             distribution=[int(x) for x in doc["di"]], parts=[PartMeta.unpack(p) for p in doc["pt"]],
             multipart=bool(doc["mp"]), checksums=dict(doc["ck"]), checksum_type=doc["ct"],
-            sse=_envelope_doc(doc.get("se")))
+            sse=_envelope_doc(doc.get("se")), owner=str(doc.get("ow", "")), acl=_acl_doc(doc.get("ac")))
 
     def same_data(self, other: Version) -> bool:
         """Whether two drives' copies describe the same stored data."""
@@ -105,6 +112,10 @@ def _envelope_doc(raw: Any) -> dict[str, Any] | None:
     if raw is None:
         return None
     return dict(raw) if isinstance(raw, dict) else {}
+
+
+def _acl_doc(raw: Any) -> bytes | None:
+    return bytes(raw) if isinstance(raw, (bytes, bytearray)) else None
 
 
 def encode_header(versions: list[Version]) -> bytes:
@@ -147,12 +158,14 @@ class Summary:
     metadata: dict[str, str] = field(default_factory=dict)
     checksums: dict[str, str] = field(default_factory=dict)
     checksum_type: str | None = None
+    owner: str = ""
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Summary:
         if doc.get("dm"):
-            return cls(doc["id"], doc["mt"], True)
-        return cls(doc["id"], doc["mt"], False, doc["sz"], doc["et"], doc["sc"], doc["md"], doc["ck"], doc["ct"])
+            return cls(doc["id"], doc["mt"], True, owner=str(doc.get("ow", "")))
+        return cls(doc["id"], doc["mt"], False, doc["sz"], doc["et"], doc["sc"], doc["md"], doc["ck"], doc["ct"],
+                   str(doc.get("ow", "")))
 
 
 def encode_inline(shards: dict[str, bytes]) -> bytes:

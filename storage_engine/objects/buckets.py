@@ -112,14 +112,17 @@ class BucketStore:
             return False
         return True
 
-    async def create(self, name: str) -> None:
+    async def create(self, name: str, *, owner: str = "", owner_name: str = "", acl: bytes | None = None,
+                     ownership: str = "") -> None:
+        """A new bucket, with its owner (canonical ID and display name), ACL and ObjectOwnership."""
         names.check_bucket(name)
         async with self.lock(name):
             if await self.exists(name):
                 raise BucketAlreadyOwnedByYou(resource=name)
             await self._on_quorum(lambda drive: drive.make_volume(name))
             try:
-                await self.config.put(BUCKET_KIND, name, BucketMeta(name, time.time()).pack())
+                await self.config.put(BUCKET_KIND, name, BucketMeta(
+                    name, time.time(), owner=owner, owner_name=owner_name, acl=acl, ownership=ownership).pack())
             except BaseException:
                 await self._remove_dirs(name)
                 raise

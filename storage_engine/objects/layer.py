@@ -115,8 +115,9 @@ class ErasureObjectLayer:
         return self.placement.sets_for(bucket, key)
 
     # --- buckets ------------------------------------------------------------------------------------
-    async def make_bucket(self, bucket: str) -> None:
-        await self.buckets.create(bucket)
+    async def make_bucket(self, bucket: str, *, owner: str = "", owner_name: str = "", acl: bytes | None = None,
+                          ownership: str = "") -> None:
+        await self.buckets.create(bucket, owner=owner, owner_name=owner_name, acl=acl, ownership=ownership)
 
     async def delete_bucket(self, bucket: str) -> None:
         async with self.buckets.lock(bucket):
@@ -179,7 +180,7 @@ class ErasureObjectLayer:
                 parity_blocks=parity, block_size=BLOCK_SIZE, distribution=distribution,
                 parts=[PartMeta(1, stored.size, stored.stored_size, etag, now)],
                 checksums=dict(checksums), checksum_type="FULL_OBJECT" if checksums else None,
-                sse=sealed.sse if sealed is not None else None)
+                sse=sealed.sse if sealed is not None else None, owner=opts.owner, acl=opts.acl)
             async with es.lock(bucket, key):
                 view = await es.get_meta(bucket, key)
                 versions.check_preconditions(view, opts)
@@ -276,6 +277,14 @@ class ErasureObjectLayer:
 
     async def _update_tags(self, bucket: str, key: str, version_id: str | None,
                            tags: dict[str, str]) -> ObjectInfo:
+        return await self._update_version(bucket, key, version_id, lambda v: dataclasses.replace(v, tags=dict(tags)))
+
+    async def put_object_acl(self, bucket: str, key: str, version_id: str | None, acl: bytes | None) -> ObjectInfo:
+        """Replace a version's ACL (packed by api/acl.py; None = canned private)."""
+        return await self._update_version(bucket, key, version_id, lambda v: dataclasses.replace(v, acl=acl))
+
+    async def _update_version(self, bucket: str, key: str, version_id: str | None,
+                              change: Callable[[Version], Version]) -> ObjectInfo:
         names.check_key(key)
         if version_id is not None:
             names.check_version_id(version_id)
@@ -290,7 +299,7 @@ class ErasureObjectLayer:
                 raise errors.NoSuchVersion()
             if target.delete_marker:
                 raise errors.MethodNotAllowed(headers={"x-amz-delete-marker": "true"})
-            updated = dataclasses.replace(target, tags=dict(tags))
+            updated = change(target)
             new_list = [updated if v is target else v for v in view.versions]
             await es.commit(bucket, key, view, new_list)
         return versions.to_info(bucket, key, updated, updated is new_list[0])

@@ -47,7 +47,7 @@ class Listed:
         if self._versions is not None:
             v = self._versions[0]
             return Summary(v.version_id, v.mod_time, v.delete_marker, v.size, v.etag, v.storage_class,
-                           v.metadata, v.checksums, v.checksum_type)
+                           v.metadata, v.checksums, v.checksum_type, v.owner)
         return Summary.of(decode_docs(self.header)[0])
 
 
@@ -230,7 +230,7 @@ async def list_objects(sets: Sequence[ErasureSet], bucket: str, prefix: str, del
             result.objects.append(ObjectInfo(
                 bucket, key, latest.version_id, latest.size, latest.etag, latest.mod_time, latest.metadata,
                 storage_class=latest.storage_class, checksums=latest.checksums,
-                checksum_type=latest.checksum_type))  # type: ignore[arg-type]
+                checksum_type=latest.checksum_type, owner=latest.owner))  # type: ignore[arg-type]
             last = key
         count += 1
     return result

@@ -72,13 +72,19 @@ class UploadMeta:
     # The upload's encryption envelope (``crypto.envelope.Envelope.pack()``, as ``Version.sse``); None: plaintext.
     # Records written before encryption have no such field and unpack as plaintext uploads.
     sse: dict[str, Any] | None = None
+    # The initiator (the new version's owner) and the ACL it asked for (docs/iam.md "ACLs and owners");
+    # trailing fields, present only when set, so older records unpack unchanged.
+    owner: str = ""
+    acl: bytes | None = None
 
     def pack(self) -> bytes:
-        fields = [self.bucket, self.key, self.upload_id, self.initiated, self.storage_class, self.data_blocks,
-                  self.parity_blocks, self.distribution, self.metadata, self.tags, self.checksum_algorithm,
-                  self.checksum_type]
-        if self.sse is not None:
+        fields: list[Any] = [self.bucket, self.key, self.upload_id, self.initiated, self.storage_class,
+                             self.data_blocks, self.parity_blocks, self.distribution, self.metadata, self.tags,
+                             self.checksum_algorithm, self.checksum_type]
+        if self.sse is not None or self.owner or self.acl is not None:
             fields.append(self.sse)
+        if self.owner or self.acl is not None:
+            fields.extend([self.owner, self.acl])
         return cast(bytes, msgpack.packb(fields, use_bin_type=True))
 
     @classmethod
@@ -92,7 +98,7 @@ class UploadMeta:
         return UploadInfo(self.key, self.upload_id, self.initiated, self.storage_class,
                           cast(ChecksumAlgorithm | None, self.checksum_algorithm),
                           cast(ChecksumType | None, self.checksum_type), dict(self.metadata),
-                          versions.sse_info(self.sse))
+                          versions.sse_info(self.sse), owner=self.owner)
 
 
 @dataclass(slots=True)
@@ -212,7 +218,7 @@ class Multipart:
         sealed = await self.sse.seal_new(bucket, key, request) if request is not None else None
         upload = UploadMeta(bucket, key, uuid.uuid4().hex, time.time(), opts.storage_class, es.n - parity, parity,
                             es.distribution(key), dict(opts.metadata), dict(opts.tags), opts.checksum_algorithm,
-                            opts.checksum_type, sealed.sse if sealed is not None else None)
+                            opts.checksum_type, sealed.sse if sealed is not None else None, opts.owner, opts.acl)
         path = f"{upload_dir(bucket, key, upload.upload_id)}/upload.meta"
         data = upload.pack()
         positions = [pos for pos, d in enumerate(es.drives) if d is not None]
@@ -332,7 +338,8 @@ class Multipart:
             storage_class=upload.storage_class, data_blocks=upload.data_blocks,
             parity_blocks=upload.parity_blocks, block_size=BLOCK_SIZE, distribution=upload.distribution,
             parts=[PartMeta(r.number, r.size, r.stored_size, r.etag, r.mod_time, r.checksums) for r in chosen],
-            multipart=True, checksums=checksums, checksum_type=checksum_type, sse=upload.sse)
+            multipart=True, checksums=checksums, checksum_type=checksum_type, sse=upload.sse, owner=upload.owner,
+            acl=upload.acl)
 
     async def _link_parts(self, es: ErasureSet, directory: str, chosen: list[PartRecord]) -> dict[int, str]:
         """Hard-link the chosen parts into a fresh temporary data dir on each drive."""

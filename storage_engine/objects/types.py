@@ -79,6 +79,8 @@ class PutOptions:
     expected_checksums: dict[str, str] = field(default_factory=dict)
     # None: the bucket's default encryption, else "encrypt everything" (kms_auto_encryption), else none.
     sse: SseRequest | None = None
+    owner: str = ""                                # the new version's owner (canonical ID; "" = the bucket's)
+    acl: bytes | None = None                       # its ACL, packed by api/acl.py (None = canned private)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,8 @@ class ObjectInfo:
     checksum_type: ChecksumType | None = None
     parts: tuple[PartInfo, ...] = ()               # multipart objects: the parts, in order
     sse: SseInfo | None = None                     # None: stored in plaintext
+    owner: str = ""                                # the owner's canonical ID ("" = the bucket owner)
+    acl: bytes | None = None                       # the ACL, packed by api/acl.py (None = canned private)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +170,7 @@ class UploadInfo:
     checksum_type: ChecksumType | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     sse: SseInfo | None = None                     # the upload's encryption (CreateMultipartUpload's headers)
+    owner: str = ""                                # the initiator's canonical ID ("" = the bucket owner)
 
 
 @dataclass(slots=True)
@@ -220,7 +225,8 @@ class RewrapReport:
 
 class ObjectLayer(Protocol):
     # --- buckets ---------------------------------------------------------------------------------
-    async def make_bucket(self, bucket: str) -> None: ...            # BucketAlreadyOwnedByYou
+    async def make_bucket(self, bucket: str, *, owner: str = "", owner_name: str = "",      # BucketAlreadyOwnedByYou
+                          acl: bytes | None = None, ownership: str = "") -> None: ...
     async def delete_bucket(self, bucket: str) -> None: ...          # NoSuchBucket, BucketNotEmpty
     async def get_bucket_info(self, bucket: str) -> BucketInfo: ...  # NoSuchBucket
     async def list_buckets(self) -> list[BucketInfo]: ...            # sorted by name
@@ -266,6 +272,8 @@ class ObjectLayer(Protocol):
     async def put_object_tags(self, bucket: str, key: str, version_id: str | None,
                               tags: dict[str, str]) -> ObjectInfo: ...
     async def delete_object_tags(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo: ...
+    async def put_object_acl(self, bucket: str, key: str, version_id: str | None,
+                             acl: bytes | None) -> ObjectInfo: ...       # packed by api/acl.py
 
     # --- multipart -------------------------------------------------------------------------------
     async def new_multipart_upload(self, bucket: str, key: str, opts: PutOptions) -> str: ...

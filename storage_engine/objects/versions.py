@@ -64,12 +64,14 @@ def sse_info(doc: dict[str, Any] | None) -> SseInfo | None:
 
 def to_info(bucket: str, key: str, v: Version, is_latest: bool) -> ObjectInfo:
     if v.delete_marker:
-        return ObjectInfo(bucket, key, v.version_id, 0, "", v.mod_time, is_latest=is_latest, delete_marker=True)
+        return ObjectInfo(bucket, key, v.version_id, 0, "", v.mod_time, is_latest=is_latest, delete_marker=True,
+                          owner=v.owner)
     parts = tuple(PartInfo(p.number, p.size, p.etag, p.mod_time, p.checksums) for p in v.parts) \
         if v.multipart else ()
     return ObjectInfo(bucket, key, v.version_id, v.size, v.etag, v.mod_time, metadata=v.metadata, tags=v.tags,
                       storage_class=v.storage_class, is_latest=is_latest, checksums=v.checksums,
-                      checksum_type=v.checksum_type, parts=parts, sse=sse_info(v.sse))  # type: ignore[arg-type]
+                      checksum_type=v.checksum_type,  # type: ignore[arg-type]
+                      parts=parts, sse=sse_info(v.sse), owner=v.owner, acl=v.acl)
 
 
 def data_ids(removed: list[Version]) -> list[str]:

@@ -99,7 +99,7 @@ class FakeLayer:
             raise errors.NoSuchBucket(resource=name) from None
 
     # --- buckets ---
-    async def make_bucket(self, bucket: str) -> None:
+    async def make_bucket(self, bucket: str, **access: object) -> None:    # owner, ACL: not kept
         if bucket in self.buckets:
             raise errors.BucketAlreadyOwnedByYou()
         self.buckets[bucket] = _Bucket(time.time())
