@@ -232,7 +232,7 @@ def ldap_policy_names(identity: LdapIdentity, policies: Mapping[str, list[str]])
 def condition_claims(prefix: str, claims: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """``jwt:<claim>`` (or ``ldap:...``) condition values, lower-cased keys: scalar claims and arrays of
     scalars (booleans as ``true`` / ``false``), bounded in count and size; nested objects are left out."""
-    out: list[tuple[str, tuple[str, ...]]] = []
+    out: dict[str, tuple[str, ...]] = {}
     for name, value in claims.items():
         items: list[Any] = value if isinstance(value, list) else [value]   # pyright: ignore[reportUnknownVariableType]
         values: list[str] = []
@@ -242,10 +242,10 @@ def condition_claims(prefix: str, claims: Mapping[str, Any]) -> tuple[tuple[str,
             elif isinstance(item, (str, int, float)):
                 values.append(str(item)[:_MAX_CLAIM_CHARS])
         if values and len(name) <= 64:
-            out.append((f"{prefix}:{name.lower()}", tuple(values)))
+            out[f"{prefix}:{name.lower()}"] = tuple(values)
         if len(out) >= _MAX_CLAIMS:
             break
-    return tuple(out)
+    return tuple(out.items())
 
 
 # --- principals -------------------------------------------------------------------------------------
@@ -264,24 +264,15 @@ def assume_role_principal(caller: Principal, *, role: str, session_name: str, po
 
 def web_identity_principal(mapping: OidcMapping, claims: Mapping[str, Any], *, role: str, session_name: str,
                            policy: str | None) -> Principal:
-    return _with_claims(
-        Principal("sts", "", mapping.user, groups=mapping.groups, policy_names=mapping.policy_names,
-                  session_policy=policy, role=role or "web-identity", session_name=session_name),
-        condition_claims("jwt", claims))
+    return Principal("sts", "", mapping.user, groups=mapping.groups, policy_names=mapping.policy_names,
+                     session_policy=policy, role=role or "web-identity", session_name=session_name,
+                     claims=condition_claims("jwt", claims))
 
 
 def ldap_principal(identity: LdapIdentity, policy_names: tuple[str, ...], *, session_name: str,
                    policy: str | None) -> Principal:
     claims = {"user": identity.dn, "username": identity.username, "groups": list(identity.groups)}
-    return _with_claims(
-        Principal("sts", "", identity.username, groups=identity.groups, policy_names=policy_names,
-                  session_policy=policy, role="ldap", session_name=session_name),
-        condition_claims("ldap", claims))
+    return Principal("sts", "", identity.username, groups=identity.groups, policy_names=policy_names,
+                     session_policy=policy, role="ldap", session_name=session_name,
+                     claims=condition_claims("ldap", claims))
 
-
-def _with_claims(principal: Principal, claims: tuple[tuple[str, tuple[str, ...]], ...]) -> Principal:
-    """The principal carrying its claims as condition values, where the Principal has a place for them."""
-    if "claims" in Principal.__dataclass_fields__:
-        from dataclasses import replace
-        return replace(principal, claims=claims)  # pyright: ignore[reportCallIssue]
-    return principal

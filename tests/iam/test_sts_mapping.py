@@ -181,9 +181,12 @@ def test_web_identity_and_ldap_principals() -> None:
     p = web_identity_principal(oidc_mapping(claims, s), claims, role="", session_name="alice-app", policy=None)
     assert (p.kind, p.user, p.parent, p.groups, p.policy_names) == ("sts", "alice", "", ("readers",), ("readonly",))
     assert p.owner_id == Principal("sts", "", "alice").owner_id      # sts/<user>, not the IAM user alice's
+    assert dict(p.claims) == {"jwt:sub": ("alice",), "jwt:groups": ("readers",), "jwt:email_verified": ("true",),
+                              "jwt:iss": ("http://idp",)}
     identity = LdapIdentity("uid=bob,ou=people,dc=example,dc=org", "bob", ("cn=writers,ou=groups,dc=example,dc=org",))
     q = ldap_principal(identity, ("readwrite",), session_name="bob", policy=None)
     assert (q.user, q.groups, q.policy_names) == ("bob", identity.groups, ("readwrite",))
+    assert dict(q.claims) == {"ldap:user": (identity.dn,), "ldap:username": ("bob",), "ldap:groups": identity.groups}
 
 
 # --- settings -------------------------------------------------------------------------------------
