@@ -119,6 +119,17 @@ InvalidPartOrder = _error(
     "InvalidPartOrder", 400, "The list of parts was not in ascending order. Parts must be ordered by part number.")
 EntityTooSmall = _error("EntityTooSmall", 400, "Your proposed upload is smaller than the minimum allowed object size.")
 EntityTooLarge = _error("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size.")
+# Browser uploads (POST Object, api/post_object.py).
+InvalidPolicyDocument = _error(
+    "InvalidPolicyDocument", 400,
+    "The content of the form does not meet the conditions specified in the policy document.")
+MalformedPOSTRequest = _error(
+    "MalformedPOSTRequest", 400, "The body of your POST request is not well-formed multipart/form-data.")
+MaxPostPreDataLengthExceeded = _error(
+    "MaxPostPreDataLengthExceededError", 400,
+    "Your POST request fields preceding the upload file were too large.", name="MaxPostPreDataLengthExceeded")
+IncorrectNumberOfFilesInPostRequest = _error(
+    "IncorrectNumberOfFilesInPostRequest", 400, "POST requires exactly one file upload per request.")
 IncompleteBody = _error(
     "IncompleteBody", 400, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
 MissingContentLength = _error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")

@@ -148,6 +148,13 @@ def session_token(request: Request) -> str | None:
     return token
 
 
+def form_request(verified: VerifiedRequest, credentials: Credentials, region: str) -> VerifiedRequest:
+    """A browser upload (POST Object) as the signer of its form: ``api/post_object.py`` calls this only once
+    the form's signature over its policy checked out with ``credentials`` (``auth/post_policy.py``)."""
+    return VerifiedRequest(_CONSTRUCT, verified.request, credentials, verified.body, False, verified.payload_mode,
+                           region)
+
+
 # --- region --------------------------------------------------------------------------------------
 DEFAULT_REGION = "us-east-1"
 _REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
