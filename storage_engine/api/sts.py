@@ -20,9 +20,8 @@ from __future__ import annotations
 import logging
 import ssl
 import uuid
-from dataclasses import replace
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import replace
 
 import aiohttp
 
