@@ -78,6 +78,7 @@ NoSuchTagSet = _error("NoSuchTagSet", 404, "The TagSet does not exist.")
 MethodNotAllowed = _error("MethodNotAllowed", 405, "The specified method is not allowed against this resource.")
 # Bucket configurations that were never set (the Get* of an unconfigured sub-resource).
 NoSuchBucketPolicy = _error("NoSuchBucketPolicy", 404, "The bucket policy does not exist.")
+MalformedPolicy = _error("MalformedPolicy", 400, "Policies must be valid JSON and the first byte must be '{'")
 NoSuchCORSConfiguration = _error("NoSuchCORSConfiguration", 404, "The CORS configuration does not exist.")
 NoSuchLifecycleConfiguration = _error("NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist.")
 NoSuchWebsiteConfiguration = _error(

@@ -17,12 +17,14 @@ from storage_engine.api import (
     admin,
     bucket,
     bucket_encryption,
+    bucket_policy,
     copy,
     delete,
     listing,
     multipart,
     object,
     ownership,
+    public_access_block,
     tagging,
     unconfigured,
 )
@@ -82,8 +84,16 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.GetBucketEncryption: bucket_encryption.handle_get_bucket_encryption,
     Endpoint.PutBucketEncryption: bucket_encryption.handle_put_bucket_encryption,
     Endpoint.DeleteBucketEncryption: bucket_encryption.handle_delete_bucket_encryption,
+    Endpoint.GetBucketPolicy: bucket_policy.handle_get_bucket_policy,
+    Endpoint.PutBucketPolicy: bucket_policy.handle_put_bucket_policy,
+    Endpoint.DeleteBucketPolicy: bucket_policy.handle_delete_bucket_policy,
+    Endpoint.GetBucketPolicyStatus: bucket_policy.handle_get_bucket_policy_status,
+    Endpoint.GetPublicAccessBlock: public_access_block.handle_get_public_access_block,
+    Endpoint.PutPublicAccessBlock: public_access_block.handle_put_public_access_block,
+    Endpoint.DeletePublicAccessBlock: public_access_block.handle_delete_public_access_block,
 }
-HANDLERS.update({endpoint: unconfigured.handle_unconfigured for endpoint in unconfigured.ENDPOINTS})
+HANDLERS.update({endpoint: unconfigured.handle_unconfigured for endpoint in unconfigured.ENDPOINTS
+                 if endpoint not in HANDLERS})
 
 # How long readiness may take before the probe calls the engine not ready.
 READY_TIMEOUT_SECONDS = 5.0
@@ -134,13 +144,13 @@ class S3App:
             validate_bucket_name(route.bucket)
         if route.key:
             validate_key(route.key)
-        authorize(identity, route.endpoint, route.bucket, route.key)
-        handler = HANDLERS.get(route.endpoint)
-        if handler is None:
-            raise NotImplementedError_(f"{route.endpoint.value} is not implemented.")
         ctx = ReqCtx(layer=self.layer, settings=self.settings, endpoint=route.endpoint, bucket=route.bucket,
                      key=route.key, identity=identity, request_id=request_id, query=request.query,
                      headers=request.headers, secure=request.secure)
+        await authorize(ctx, verified)
+        handler = HANDLERS.get(route.endpoint)
+        if handler is None:
+            raise NotImplementedError_(f"{route.endpoint.value} is not implemented.")
         return await handler(ctx, verified)
 
     async def _health(self, endpoint: Endpoint) -> Response:

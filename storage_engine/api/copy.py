@@ -21,6 +21,7 @@ from storage_engine.api.meta import (
     write_conditions,
 )
 from storage_engine.api.names import validate_bucket_name, validate_key
+from storage_engine.api.policy import authorize_copy_source
 from storage_engine.api.router import decode_path_segment
 from storage_engine.api.sse import copy_source_customer_key, put_sse, sse_headers
 from storage_engine.api.xml import XmlWriter, iso8601, quote_etag
@@ -92,9 +93,9 @@ def _directive(headers: Headers, name: str) -> str:
 
 
 async def handle_copy_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
-    del req
     headers = ctx.headers
     source = parse_copy_source(headers)
+    await authorize_copy_source(ctx, req, source.bucket, source.key, source.version_id)
     # The destination's encryption is the request's (else the bucket default, else auto): never the source's.
     sse = put_sse(headers, ctx.secure, ctx.settings)
     metadata_directive = _directive(headers, "x-amz-metadata-directive")

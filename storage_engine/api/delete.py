@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from storage_engine.api.body import read_small_body
 from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
 from storage_engine.api.names import validate_key
+from storage_engine.api.policy import Authorizer
+from storage_engine.api.router import Endpoint
 from storage_engine.api.xml import XmlWriter, parse_xml
 from storage_engine.errors import InternalError, MalformedXML, S3Error
 from storage_engine.http.types import Response
+from storage_engine.iam.actions import actions_for
 from storage_engine.objects.types import DeleteResult
 
 log = logging.getLogger(__name__)
@@ -48,9 +51,12 @@ def parse_delete(data: bytes) -> tuple[bool, list[DeleteTarget]]:
     return quiet, targets
 
 
-async def _delete_one(ctx: ReqCtx, target: DeleteTarget, limit: asyncio.Semaphore) -> DeleteResult | S3Error:
+async def _delete_one(ctx: ReqCtx, target: DeleteTarget, limit: asyncio.Semaphore,
+                      authorizer: Authorizer) -> DeleteResult | S3Error:
     try:
         validate_key(target.key)
+        await authorizer.check(actions_for(Endpoint.DeleteObject, version_id=bool(target.version_id))[0],
+                               ctx.bucket, target.key, version_id=target.version_id)
         async with limit:
             return await ctx.layer.delete_object(ctx.bucket, target.key, target.version_id)
     except S3Error as exc:
@@ -64,7 +70,8 @@ async def handle_delete_objects(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     quiet, targets = parse_delete(await read_small_body(req.body, ctx.headers, MAX_DELETE_BODY))
     await ctx.layer.get_bucket_info(ctx.bucket)        # NoSuchBucket fails the whole request
     limit = asyncio.Semaphore(CONCURRENCY)
-    results = await asyncio.gather(*(_delete_one(ctx, target, limit) for target in targets))
+    authorizer = await Authorizer.create(ctx, req)     # s3:DeleteObject on each key (a refused one: <Error>)
+    results = await asyncio.gather(*(_delete_one(ctx, target, limit, authorizer) for target in targets))
     w = XmlWriter("DeleteResult")
     for target, result in zip(targets, results):
         if isinstance(result, S3Error):

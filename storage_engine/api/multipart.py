@@ -6,6 +6,7 @@ from storage_engine.api.body import StreamBody, parse_content_md5, read_small_bo
 from storage_engine.api.conditions import parse_copy_source_range
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, version_headers, xml_response
 from storage_engine.api.copy import copy_source_headers, open_copy_source, parse_copy_source
+from storage_engine.api.policy import authorize_copy_source
 from storage_engine.api.acl import Owners, bucket_record, new_object_access
 from storage_engine.api.listing import encode_name, encoding_type
 from storage_engine.api.meta import (
@@ -95,9 +96,9 @@ async def handle_upload_part(ctx: ReqCtx, req: VerifiedRequest) -> Response:
 
 
 async def handle_upload_part_copy(ctx: ReqCtx, req: VerifiedRequest) -> Response:
-    del req
     part_number, upload_id = _part_number(ctx), _upload_id(ctx)
     source = parse_copy_source(ctx.headers)
+    await authorize_copy_source(ctx, req, source.bucket, source.key, source.version_id)
     sse = part_customer_key(ctx.headers, ctx.secure, ctx.settings)
     # Fail on a missing upload before reading anything from the source.
     await ctx.layer.get_multipart_upload(ctx.bucket, ctx.key, upload_id)
