@@ -117,11 +117,8 @@ def request_conditions(request: Request, principal: Principal, trusted_proxies: 
             out[f"s3:requestobjecttag/{tag.lower()}"] = [value]
         if tags:
             out["aws:tagkeys"] = list(tags)
-    claims = getattr(principal, "claims", None)  # jwt:* / ldap:* of STS principals, when they carry them
-    if isinstance(claims, dict):
-        for name, value in claims.items():  # pyright: ignore[reportUnknownVariableType]
-            values = value if isinstance(value, list) else [value]  # pyright: ignore[reportUnknownVariableType]
-            out[str(name).lower()] = [str(v) for v in values]  # pyright: ignore[reportUnknownVariableType]
+    for name, values in principal.claims:        # jwt:* / ldap:* of STS sessions from OIDC / LDAP
+        out[name.lower()] = list(values)
     return out
 
 
