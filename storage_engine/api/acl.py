@@ -42,6 +42,7 @@ from storage_engine.errors import (
     UnresolvableGrantByEmailAddress,
 )
 from storage_engine.http.types import Response
+from storage_engine.iam.principal import ROOT_DISPLAY_NAME
 from storage_engine.objects.buckets import BucketMeta, BucketStore
 from storage_engine.objects.types import ObjectInfo
 
@@ -66,7 +67,6 @@ OWNERSHIPS = (ENFORCED, PREFERRED, OBJECT_WRITER)
 
 MAX_ACL_BODY = 64 * 1024
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
-ROOT_DISPLAY_NAME = "rustfs"
 _CANONICAL_ID = re.compile(r"[0-9a-f]{64}")
 _HEADER_GRANTEE = re.compile(r'\s*([A-Za-z]+)\s*=\s*("([^"]*)"|[^,\s]*)\s*(,|$)')
 
@@ -112,11 +112,11 @@ def unpack_grants(data: bytes | None, owner: Owner) -> tuple[Grant, ...]:
 
 # --- owners -----------------------------------------------------------------------------------------------
 def _caller(ctx: ReqCtx) -> Owner:
-    return Owner(ctx.identity.owner_id, str(getattr(ctx.identity, "display_name", ROOT_DISPLAY_NAME)))
+    return Owner(ctx.identity.owner_id, ctx.identity.display_name)
 
 
 def _is_anonymous(ctx: ReqCtx) -> bool:
-    return not ctx.identity.access_key
+    return ctx.identity.is_anonymous
 
 
 def root_owner_id(ctx: ReqCtx) -> str:
@@ -130,39 +130,50 @@ def bucket_owner(ctx: ReqCtx, meta: BucketMeta) -> Owner:
     return Owner(root_owner_id(ctx), ROOT_DISPLAY_NAME)
 
 
-def object_owner(ctx: ReqCtx, meta: BucketMeta, owner_id: str) -> Owner:
+def object_owner(ctx: ReqCtx, meta: BucketMeta, owner_id: str, names: Directory | None = None) -> Owner:
     """An object's owner: the bucket owner under BucketOwnerEnforced or when the version names none."""
     owner = bucket_owner(ctx, meta)
     if meta.ownership == ENFORCED or not owner_id or owner_id == owner.id:
         return owner
-    return Owner(owner_id, _display_name(ctx, meta, owner_id))
+    directory = names if names is not None else Directory(ctx, meta)
+    return Owner(owner_id, directory.known(owner_id) or "")
 
 
-def _display_name(ctx: ReqCtx, meta: BucketMeta, owner_id: str) -> str:
-    caller = _caller(ctx)
-    if owner_id == caller.id and not _is_anonymous(ctx):
-        return caller.name
-    if owner_id == bucket_owner(ctx, meta).id:
-        return bucket_owner(ctx, meta).name
-    return ROOT_DISPLAY_NAME if owner_id == root_owner_id(ctx) else ""
+class Directory:
+    """Canonical IDs -> display names: the caller, the bucket owner and the root user at once; IAM users
+    (``sha256("user/" + name)``, ``iam/principal.py``) from the IAM store, read once, when one is asked for."""
 
+    __slots__ = ("_ctx", "_meta", "_users")
 
-def _known_id(ctx: ReqCtx, meta: BucketMeta, canonical_id: str) -> str | None:
-    """The display name of the principal with this canonical ID, None when there is none.
+    def __init__(self, ctx: ReqCtx, meta: BucketMeta) -> None:
+        self._ctx, self._meta = ctx, meta
+        self._users: dict[str, str] | None = None
 
-    Known here: the caller, the bucket owner and the root user (IAM users' IDs once the IAM store can be
-    asked for them)."""
-    if not _CANONICAL_ID.fullmatch(canonical_id):
-        return None
-    caller = _caller(ctx)
-    if canonical_id == caller.id and not _is_anonymous(ctx):
-        return caller.name
-    owner = bucket_owner(ctx, meta)
-    if canonical_id == owner.id:
-        return owner.name
-    if canonical_id == root_owner_id(ctx):
-        return ROOT_DISPLAY_NAME
-    return None
+    def known(self, canonical_id: str) -> str | None:
+        """The display name, if it is known without asking the IAM store."""
+        ctx = self._ctx
+        if canonical_id == ctx.identity.owner_id and not _is_anonymous(ctx):
+            return ctx.identity.display_name
+        owner = bucket_owner(ctx, self._meta)
+        if canonical_id == owner.id:
+            return owner.name
+        if canonical_id == root_owner_id(ctx):
+            return ROOT_DISPLAY_NAME
+        return self._users.get(canonical_id) if self._users is not None else None
+
+    async def name(self, canonical_id: str) -> str | None:
+        """The display name of the principal with this canonical ID; None when there is none."""
+        name = self.known(canonical_id)
+        if name is not None or not _CANONICAL_ID.fullmatch(canonical_id):
+            return name
+        await self.load()
+        return self.known(canonical_id)
+
+    async def load(self) -> None:
+        if self._users is None:
+            iam = self._ctx.iam
+            users = await iam.list_users() if iam is not None else []
+            self._users = {hashlib.sha256(f"user/{u.name}".encode()).hexdigest(): u.name for u in users}
 
 
 async def bucket_record(ctx: ReqCtx, bucket: str | None = None) -> BucketMeta:
@@ -216,10 +227,10 @@ def _canned_header(ctx: ReqCtx) -> str | None:
     return canned
 
 
-def _grantee(ctx: ReqCtx, meta: BucketMeta, kind: str, value: str, permission: str) -> Grant:
+async def _grantee(names: Directory, kind: str, value: str, permission: str) -> Grant:
     kind = kind.lower()
     if kind == "id":
-        name = _known_id(ctx, meta, value)
+        name = await names.name(value)
         if name is None:
             raise InvalidArgument("Invalid id")
         return Grant(value, permission, name)
@@ -232,7 +243,7 @@ def _grantee(ctx: ReqCtx, meta: BucketMeta, kind: str, value: str, permission: s
     raise InvalidArgument(f"Argument format not recognized: {kind}")
 
 
-def _header_grants(ctx: ReqCtx, meta: BucketMeta) -> tuple[Grant, ...] | None:
+async def _header_grants(ctx: ReqCtx, names: Directory) -> tuple[Grant, ...] | None:
     grants: list[Grant] = []
     present = False
     for header, permission in GRANT_HEADERS.items():
@@ -246,16 +257,16 @@ def _header_grants(ctx: ReqCtx, meta: BucketMeta) -> tuple[Grant, ...] | None:
             if match is None or match.end() == pos:
                 raise InvalidArgument(f"Invalid value of {header}")
             grantee = match.group(3) if match.group(3) is not None else match.group(2)
-            grants.append(_grantee(ctx, meta, match.group(1), grantee, permission))
+            grants.append(await _grantee(names, match.group(1), grantee, permission))
             pos = match.end()
     return tuple(grants) if present else None
 
 
-def _header_acl(ctx: ReqCtx, meta: BucketMeta, owner: Owner, *,
-                on_bucket: bool) -> tuple[str | None, tuple[Grant, ...]] | None:
+async def _header_acl(ctx: ReqCtx, meta: BucketMeta, owner: Owner, *,
+                      on_bucket: bool) -> tuple[str | None, tuple[Grant, ...]] | None:
     """The ACL the request's headers ask for: (canned name or None, grants); None: they ask for none."""
     canned = _canned_header(ctx)
-    grants = _header_grants(ctx, meta)
+    grants = await _header_grants(ctx, Directory(ctx, meta))
     if canned is not None and grants is not None:
         raise InvalidRequest("Specifying both Canned ACLs and Header Grants is not allowed")
     if canned is not None:
@@ -265,33 +276,34 @@ def _header_acl(ctx: ReqCtx, meta: BucketMeta, owner: Owner, *,
     return None
 
 
-def _body_grants(ctx: ReqCtx, meta: BucketMeta, owner: Owner, body: bytes) -> tuple[Grant, ...]:
+async def _body_grants(ctx: ReqCtx, meta: BucketMeta, owner: Owner, body: bytes) -> tuple[Grant, ...]:
     """The grants of an ``AccessControlPolicy`` document."""
     try:
         root = parse_xml(body, "AccessControlPolicy", MAX_ACL_BODY)
     except MalformedXML:
         raise MalformedACLError() from None
+    names = Directory(ctx, meta)
     owner_node = root.find("Owner")
     if owner_node is not None:
         owner_id = (owner_node.findtext("ID") or "").strip()
         if owner_id and owner_id != owner.id:
-            if _known_id(ctx, meta, owner_id) is None:
+            if await names.name(owner_id) is None:
                 raise InvalidArgument("Invalid id")
             raise AccessDenied()
     acl = root.find("AccessControlList")
     if acl is None:
         raise MalformedACLError()
-    return tuple(_xml_grant(ctx, meta, node) for node in acl.findall("Grant"))
+    return tuple([await _xml_grant(names, node) for node in acl.findall("Grant")])
 
 
-def _xml_grant(ctx: ReqCtx, meta: BucketMeta, node: XmlNode) -> Grant:
+async def _xml_grant(names: Directory, node: XmlNode) -> Grant:
     grantee, permission = node.find("Grantee"), (node.findtext("Permission") or "").strip()
     if grantee is None or permission not in PERMISSIONS:
         raise MalformedACLError()
     for tag, kind in (("ID", "id"), ("URI", "uri"), ("EmailAddress", "emailaddress")):
         value = grantee.findtext(tag)
         if value is not None:
-            return _grantee(ctx, meta, kind, value.strip(), permission)
+            return await _grantee(names, kind, value.strip(), permission)
     raise MalformedACLError()
 
 
@@ -325,7 +337,7 @@ async def new_object_access(ctx: ReqCtx, meta: BucketMeta) -> tuple[str, bytes |
     controls: ("" = the bucket owner, None = private)."""
     owner = bucket_owner(ctx, meta)
     writer = _caller(ctx) if not _is_anonymous(ctx) else owner
-    requested = _header_acl(ctx, meta, writer, on_bucket=False)
+    requested = await _header_acl(ctx, meta, writer, on_bucket=False)
     if requested is None:
         return ("" if meta.ownership == ENFORCED or writer.id == owner.id else writer.id), None
     canned, grants = requested
@@ -337,11 +349,11 @@ async def new_object_access(ctx: ReqCtx, meta: BucketMeta) -> tuple[str, bytes |
     return ("" if writer.id == owner.id else writer.id), (None if canned == "private" else pack_grants(grants))
 
 
-def new_bucket_access(ctx: ReqCtx, ownership: str) -> bytes | None:
+async def new_bucket_access(ctx: ReqCtx, ownership: str) -> bytes | None:
     """CreateBucket: the packed ACL of the new bucket (None = private), from the request's headers."""
     me = _caller(ctx)
     meta = BucketMeta(ctx.bucket, 0.0, owner=me.id, owner_name=me.name, ownership=ownership)
-    requested = _header_acl(ctx, meta, me, on_bucket=True)
+    requested = await _header_acl(ctx, meta, me, on_bucket=True)
     if requested is None:
         return None
     canned, grants = requested
@@ -398,16 +410,24 @@ def owner_xml(owner: Owner, tag: str = "Owner") -> str:
 class Owners:
     """The owners of listed objects / uploads (``<Owner>`` fragments, one per distinct owner ID)."""
 
-    __slots__ = ("_ctx", "_meta", "_xml")
+    __slots__ = ("_ctx", "_meta", "_names", "_xml")
 
     def __init__(self, ctx: ReqCtx, meta: BucketMeta) -> None:
         self._ctx, self._meta = ctx, meta
+        self._names = Directory(ctx, meta)
         self._xml: dict[tuple[str, str], str] = {}
+
+    async def load(self, owner_ids: Iterable[str]) -> Owners:
+        """Look up the display names of these owners (IAM users: one read of the store, when needed)."""
+        if any(i and self._names.known(i) is None for i in owner_ids):
+            await self._names.load()
+        return self
 
     def xml(self, owner_id: str, tag: str = "Owner") -> str:
         fragment = self._xml.get((owner_id, tag))
         if fragment is None:
-            fragment = self._xml[(owner_id, tag)] = owner_xml(object_owner(self._ctx, self._meta, owner_id), tag)
+            owner = object_owner(self._ctx, self._meta, owner_id, self._names)
+            fragment = self._xml[(owner_id, tag)] = owner_xml(owner, tag)
         return fragment
 
 
@@ -432,14 +452,14 @@ async def _requested_acl(ctx: ReqCtx, req: VerifiedRequest, meta: BucketMeta, ow
                          on_bucket: bool) -> tuple[str | None, tuple[Grant, ...]]:
     """Put*Acl: the ACL from the headers or the body (exactly one of them)."""
     body = await read_small_body(req.body, ctx.headers, MAX_ACL_BODY)
-    from_headers = _header_acl(ctx, meta, owner, on_bucket=on_bucket)
+    from_headers = await _header_acl(ctx, meta, owner, on_bucket=on_bucket)
     if from_headers is not None:
         if body.strip():
             raise UnexpectedContent()
         return from_headers
     if not body.strip():
         raise MalformedACLError()
-    return None, _body_grants(ctx, meta, owner, body)
+    return None, await _body_grants(ctx, meta, owner, body)
 
 
 async def handle_get_bucket_acl(ctx: ReqCtx, req: VerifiedRequest) -> Response:

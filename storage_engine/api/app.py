@@ -31,9 +31,11 @@ from storage_engine.api import (
 from storage_engine.api.context import ReqCtx, VerifiedRequest
 from storage_engine.api.names import validate_bucket_name, validate_key
 from storage_engine.api.policy import authorize
+from storage_engine.api.query import handle_query
 from storage_engine.api.router import UNAUTHENTICATED, Endpoint, Route, resolve
 from storage_engine.api.xml import CONTENT_TYPE, error_body
 from storage_engine.auth import CredentialStore, verify_request
+from storage_engine.auth.credentials import CredentialLookup
 from storage_engine.auth.credentials import CredentialLookup
 from storage_engine.config import EngineSettings
 from storage_engine.errors import InternalError, NotImplementedError_, S3Error
@@ -144,6 +146,11 @@ class S3App:
             validate_bucket_name(route.bucket)
         if route.key:
             validate_key(route.key)
+        if route.endpoint is Endpoint.QueryApi:     # IAM / STS authorize their own actions (api/query.py)
+            return await handle_query(ReqCtx(layer=self.layer, settings=self.settings, endpoint=route.endpoint,
+                                             bucket="", key="", identity=identity, request_id=request_id,
+                                             query=request.query, headers=request.headers,
+                                             secure=request.secure), verified)
         ctx = ReqCtx(layer=self.layer, settings=self.settings, endpoint=route.endpoint, bucket=route.bucket,
                      key=route.key, identity=identity, request_id=request_id, query=request.query,
                      headers=request.headers, secure=request.secure)

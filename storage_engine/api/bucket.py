@@ -5,10 +5,9 @@ the ObjectOwnership of ``x-amz-object-ownership`` (BucketOwnerEnforced by defaul
 
 from __future__ import annotations
 
-from storage_engine.api.acl import ENFORCED, bucket_record, bucket_owner, new_bucket_access
+from storage_engine.api.acl import ENFORCED, Owner, bucket_owner, bucket_record, new_bucket_access, owner_xml
 from storage_engine.api.body import read_small_body
 from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
-from storage_engine.api.listing import owner
 from storage_engine.api.names import validate_bucket_name
 from storage_engine.api.ownership import parse_ownership
 from storage_engine.api.router import RESERVED_BUCKET
@@ -33,7 +32,7 @@ async def handle_list_buckets(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     prefix = ctx.query.get("prefix", "")
     buckets = [b for b in await ctx.layer.list_buckets() if b.name.startswith(prefix)]
     w = XmlWriter("ListAllMyBucketsResult")
-    owner(w, "Owner", ctx.identity.owner_id)
+    w.raw(owner_xml(Owner(ctx.identity.owner_id, ctx.identity.display_name)))   # the caller (the account)
     w.open("Buckets")
     for bucket in buckets:
         w.raw(f"<Bucket><Name>{bucket.name}</Name><CreationDate>{iso8601(bucket.created)}</CreationDate>"
@@ -60,11 +59,11 @@ async def handle_create_bucket(ctx: ReqCtx, req: VerifiedRequest) -> Response:
                 f"The {location} location constraint is incompatible for the region specific endpoint "
                 "this request was sent to.")
     ownership = parse_ownership(ctx.headers.get("x-amz-object-ownership") or ENFORCED)
-    acl = new_bucket_access(ctx, ownership)
+    acl = await new_bucket_access(ctx, ownership)
     creator = ctx.identity
     try:
         await ctx.layer.make_bucket(ctx.bucket, owner=creator.owner_id,
-                                    owner_name=str(getattr(creator, "display_name", "rustfs")), acl=acl,
+                                    owner_name=creator.display_name, acl=acl,
                                     ownership=ownership)
     except BucketAlreadyOwnedByYou:
         if bucket_owner(ctx, await bucket_record(ctx)).id != creator.owner_id:

@@ -13,7 +13,7 @@ import binascii
 from urllib.parse import quote
 
 from storage_engine.api.acl import Owners, bucket_record
-from storage_engine.api.context import OWNER_DISPLAY_NAME, ReqCtx, VerifiedRequest, int_param, xml_response
+from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, xml_response
 from storage_engine.api.xml import XmlWriter, escape, iso8601
 from storage_engine.errors import InvalidArgument
 from storage_engine.http.types import Response
@@ -34,10 +34,6 @@ def encoding_type(query: dict[str, str]) -> bool:
 
 def encode_name(name: str, url: bool) -> str:
     return quote(name, safe="/") if url else name
-
-
-def owner(w: XmlWriter, tag: str, owner_id: str) -> None:
-    w.raw(f"<{tag}><ID>{escape(owner_id)}</ID><DisplayName>{OWNER_DISPLAY_NAME}</DisplayName></{tag}>")
 
 
 def _checksum_fragment(obj: ObjectInfo) -> str:
@@ -87,7 +83,8 @@ async def handle_list_objects(ctx: ReqCtx, req: VerifiedRequest) -> Response:
         w.elem("NextMarker", encode_name(result.next_marker, url))
     if url:
         w.elem("EncodingType", "url")
-    _contents(w, result.objects, url, Owners(ctx, await bucket_record(ctx)))   # v1 always has owners
+    owners = await Owners(ctx, await bucket_record(ctx)).load(o.owner for o in result.objects)
+    _contents(w, result.objects, url, owners)   # v1 always has owners
     _common_prefixes(w, result.prefixes, url)
     return xml_response(w.finish())
 
@@ -131,7 +128,9 @@ async def handle_list_objects_v2(ctx: ReqCtx, req: VerifiedRequest) -> Response:
         w.elem("StartAfter", encode_name(start_after, url))
     if url:
         w.elem("EncodingType", "url")
-    _contents(w, result.objects, url, Owners(ctx, await bucket_record(ctx)) if fetch_owner else None)
+    owners = await Owners(ctx, await bucket_record(ctx)).load(o.owner for o in result.objects) \
+        if fetch_owner else None
+    _contents(w, result.objects, url, owners)
     _common_prefixes(w, result.prefixes, url)
     return xml_response(w.finish())
 
@@ -167,7 +166,7 @@ async def handle_list_object_versions(ctx: ReqCtx, req: VerifiedRequest) -> Resp
     w.elem("IsTruncated", result.is_truncated)
     if url:
         w.elem("EncodingType", "url")
-    owners = Owners(ctx, await bucket_record(ctx))
+    owners = await Owners(ctx, await bucket_record(ctx)).load(v.owner for v in result.versions)
     for v in result.versions:
         owner_xml = owners.xml(v.owner)
         key = escape(encode_name(v.key, url))

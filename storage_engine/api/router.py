@@ -123,6 +123,7 @@ class Endpoint(enum.Enum):
     AdminHeal = "AdminHeal"
     AdminKmsRewrap = "AdminKmsRewrap"
     Options = "Options"                     # CORS preflight
+    QueryApi = "QueryApi"                   # IAM / STS over the query protocol: a form POST / (api/query.py)
 
 
 # Endpoints answered without authentication (Kubernetes probes).
@@ -236,9 +237,17 @@ def resolve(request: Request, domains: list[str]) -> Route:
     if not bucket:
         if method in ("GET", "HEAD"):
             return Route(Endpoint.ListBuckets)
+        if vhost_bucket is None and _is_form_post(request):
+            return Route(Endpoint.QueryApi)
         raise MethodNotAllowed()
     endpoint = _object_endpoint(method, query, request) if key else _bucket_endpoint(method, query)
     return Route(endpoint, bucket, key, vhost_bucket is not None)
+
+
+def _is_form_post(request: Request) -> bool:
+    """IAM and STS requests: ``POST /`` with a form body (S3 itself has no such request)."""
+    content_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    return request.method == "POST" and content_type == "application/x-www-form-urlencoded"
 
 
 def _admin_route(method: str, rest: str, query: dict[str, str]) -> Route:

@@ -10,6 +10,7 @@ sees an unauthenticated request. The payload itself is verified while it is read
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Iterator
@@ -106,9 +107,12 @@ async def verify_request(request: Request, credentials: CredentialLookup, settin
         _check_header_date(request, params, now, settings)
         payload_hash = headers.get("x-amz-content-sha256")
         if payload_hash is None:
-            if request.body.length:
+            if request.body.length and params.service != "s3":
+                payload_hash = await _buffer_query_body(request)    # IAM / STS sign the body's hash
+            elif request.body.length:
                 raise InvalidRequest("Missing required header for this request: x-amz-content-sha256.")
-            payload_hash = EMPTY_SHA256
+            else:
+                payload_hash = EMPTY_SHA256
     elif presigned:
         params = parse_presigned_query(request.query)
         _check_presigned_time(params, now, settings)
@@ -272,6 +276,46 @@ def _canonical_requests(request: Request, params: SignedParams, payload_hash: st
 
 
 # --- payload -------------------------------------------------------------------------------------
+MAX_QUERY_BODY = 128 * 1024      # IAM / STS form bodies (api/query.py reads at most as much)
+
+
+class _BufferedBody:
+    """A small body already read (to hash it), handed out again."""
+
+    __slots__ = ("_data", "_pos")
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    @property
+    def length(self) -> int | None:
+        return len(self._data)
+
+    async def read(self, n: int) -> bytes:
+        chunk = self._data[self._pos:self._pos + n]
+        self._pos += len(chunk)
+        return chunk
+
+
+async def _buffer_query_body(request: Request) -> str:
+    """The SHA-256 of a query-protocol body (IAM / STS clients send no x-amz-content-sha256, they sign the
+    body's hash); the body is read (at most MAX_QUERY_BODY bytes) and put back for the handler."""
+    pieces: list[bytes] = []
+    total = 0
+    while True:
+        piece = await request.body.read(64 * 1024)
+        if not piece:
+            break
+        total += len(piece)
+        if total > MAX_QUERY_BODY:
+            raise InvalidRequest(f"The request body is larger than {MAX_QUERY_BODY} bytes.")
+        pieces.append(piece)
+    data = b"".join(pieces)
+    request.body = _BufferedBody(data)
+    return hashlib.sha256(data).hexdigest()
+
+
 def _payload_mode(payload_hash: str) -> str:
     if payload_hash == UNSIGNED_PAYLOAD or payload_hash in _STREAMING_MODES:
         return payload_hash
