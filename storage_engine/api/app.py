@@ -24,6 +24,7 @@ from storage_engine.api import (
     multipart,
     object,
     ownership,
+    post_object,
     public_access_block,
     tagging,
     unconfigured,
@@ -154,6 +155,8 @@ class S3App:
         ctx = ReqCtx(layer=self.layer, settings=self.settings, endpoint=route.endpoint, bucket=route.bucket,
                      key=route.key, identity=identity, request_id=request_id, query=request.query,
                      headers=request.headers, secure=request.secure)
+        if route.endpoint is Endpoint.PostObject:    # the form carries its credentials (api/post_object.py)
+            return await post_object.handle_post_object(ctx, verified, self.credentials)
         await authorize(ctx, verified)
         handler = HANDLERS.get(route.endpoint)
         if handler is None:

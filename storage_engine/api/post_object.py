@@ -15,17 +15,16 @@ too small at its end, and neither is committed.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import re
 import time
 from dataclasses import replace
-from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from storage_engine.api.acl import bucket_record, new_object_access
 from storage_engine.api.context import ReqCtx, VerifiedRequest, version_headers
 from storage_engine.api.meta import CONTENT_HEADERS, MAX_SINGLE_PUT, USER_META_PREFIX, put_options
 from storage_engine.api.names import validate_key
+from storage_engine.api.policy import authorize
 from storage_engine.api.router import Endpoint
 from storage_engine.api.sse import put_sse, sse_headers
 from storage_engine.api.xml import CONTENT_TYPE, XML_DECL, escape, quote_etag
@@ -234,29 +233,6 @@ def _object_headers(fields: dict[str, str]) -> Headers:
     return headers
 
 
-# --- what other pieces decide (docs/iam.md "The decision", "ACLs and owners") --------------------------
-async def _authorize_put(ctx: ReqCtx, req: VerifiedRequest) -> None:
-    """s3:PutObject on ``ctx.bucket``/``ctx.key`` for ``req``'s principal: api/policy.py's decision."""
-    policy = importlib.import_module("storage_engine.api.policy")
-    decide: Any = policy.authorize
-    if "ctx" in inspect.signature(decide).parameters:      # async authorize(ctx, req)
-        await decide(ctx, req)
-    else:                                                    # authorize(identity, endpoint, bucket, key)
-        decide(ctx.identity, Endpoint.PutObject, ctx.bucket, ctx.key)
-
-
-async def _new_object_access(ctx: ReqCtx) -> tuple[str, bytes | None] | None:
-    """The new object's owner and ACL (api/acl.py), None where ACLs are not built."""
-    try:
-        acl: Any = importlib.import_module("storage_engine.api.acl")
-    except ImportError:
-        return None
-    if not hasattr(acl, "new_object_access"):
-        return None
-    owner, grants = await acl.new_object_access(ctx, await acl.bucket_record(ctx))
-    return owner, grants
-
-
 # --- the handler ------------------------------------------------------------------------------------------
 async def handle_post_object(ctx: ReqCtx, req: VerifiedRequest, credentials: CredentialLookup) -> Response:
     form = MultipartForm(req.body, form_boundary(ctx.headers.get("content-type")))
@@ -264,6 +240,10 @@ async def handle_post_object(ctx: ReqCtx, req: VerifiedRequest, credentials: Cre
     fields: dict[str, str] = {}
     for name, value in raw_fields:
         fields.setdefault(name.lower(), value)
+    key = fields.get("key")
+    if not key:
+        raise InvalidArgument("Bucket POST must contain a field named 'key'.  If it is specified, please check "
+                              "the order of the fields.")
     signature = form_signature(fields)
     policy: PostPolicy | None = None
     verified = req
@@ -276,21 +256,15 @@ async def handle_post_object(ctx: ReqCtx, req: VerifiedRequest, credentials: Cre
         policy = PostPolicy.parse(signature.policy)
         policy.check(fields, bucket=ctx.bucket, now=time.time())
         verified = form_request(req, creds, region)
-    key = fields.get("key")
-    if not key:
-        raise InvalidArgument("Bucket POST must contain a field named 'key'.  If it is specified, please check "
-                              "the order of the fields.")
     key = key.replace("${filename}", file.filename)
     validate_key(key)
     headers = _object_headers(fields)
     put_ctx = replace(ctx, endpoint=Endpoint.PutObject, key=key, identity=verified.principal, headers=headers)
-    await _authorize_put(put_ctx, verified)
+    await authorize(put_ctx, verified)                 # s3:PutObject on the form's key, as that principal
 
     opts = put_options(headers, None)
     opts.sse = put_sse(headers, ctx.secure, ctx.settings)
-    access = await _new_object_access(put_ctx)
-    if access is not None:
-        opts.owner, opts.acl = access
+    opts.owner, opts.acl = await new_object_access(put_ctx, await bucket_record(ctx))
     info = await ctx.layer.put_object(ctx.bucket, key, FileBody(form, policy), opts)
 
     etag = quote_etag(info.etag)

@@ -74,11 +74,11 @@ def _parse_expiration(value: object) -> float:
         raise _invalid("Invalid 'expiration' value: must be a string.")
     try:
         when = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return when.timestamp()
+    except (ValueError, OverflowError):
         raise _invalid(f"Invalid 'expiration' value: '{value[:64]}'") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.timestamp()
 
 
 def _length(value: object) -> int:
@@ -143,7 +143,7 @@ class PostPolicy:
             raise _invalid("The policy document is too large.")
         try:
             document = json.loads(base64.b64decode(encoded.strip(), validate=True))
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, RecursionError):
             raise _invalid("Invalid JSON.") from None
         if not isinstance(document, dict):
             raise _invalid("Invalid JSON: the policy must be an object.")
