@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -190,8 +191,9 @@ class Authorizer:
         return existing_tag_conditions(info.tags)
 
 
-def _public(text: str | None) -> bool:
-    return text is not None and is_public(parsed_policy(text))
+@lru_cache(maxsize=4096)
+def _public(text: str) -> bool:
+    return is_public(parsed_policy(text))
 
 
 async def authorize(ctx: ReqCtx, req: VerifiedRequest) -> None:

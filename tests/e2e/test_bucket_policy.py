@@ -162,3 +162,16 @@ def test_delete_objects_per_key_and_copy_source(s3: Any, anon: Any, bucket: str)
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
     anon.copy_object(Bucket=bucket, Key="public/copy", CopySource={"Bucket": bucket, "Key": "private/c"})
     assert s3.get_object(Bucket=bucket, Key="public/copy")["Body"].read() == b"private/c"
+
+
+def test_existing_object_tag_condition(s3: Any, anon: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="tagged", Body=b"t", Tagging="share=yes")
+    s3.put_object(Bucket=bucket, Key="untagged", Body=b"u")
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+         "Condition": {"StringEquals": {"s3:ExistingObjectTag/share": "yes"}}}]}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    assert anon.get_object(Bucket=bucket, Key="tagged")["Body"].read() == b"t"
+    expect("AccessDenied", 403, anon.get_object, Bucket=bucket, Key="untagged")
+    s3.put_object_tagging(Bucket=bucket, Key="tagged", Tagging={"TagSet": [{"Key": "share", "Value": "no"}]})
+    expect("AccessDenied", 403, anon.get_object, Bucket=bucket, Key="tagged")
