@@ -228,7 +228,7 @@ def test_form_signed_by_an_iam_user_is_authorized_as_that_user(engine: EngineSer
     iam.create_user(UserName=user)
     iam.put_user_policy(UserName=user, PolicyName="uploads", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject",
-                                               "Resource": f"arn:aws:s3:::{bucket}/${{aws:username}}/*"}]}))
+                                               "Resource": f"arn:aws:s3:::{bucket}/{user}/*"}]}))
     key = iam.create_access_key(UserName=user)["AccessKey"]
     client = boto3.client("s3", endpoint_url=engine.url, region_name=engine.region,
                           aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
@@ -240,6 +240,23 @@ def test_form_signed_by_an_iam_user_is_authorized_as_that_user(engine: EngineSer
         assert s3.get_object(Bucket=bucket, Key=f"{user}/a.txt")["Body"].read() == b"mine"
         fields["key"] = "someone-else/a.txt"
         assert error_of(post(form["url"], fields))[:2] == (403, "AccessDenied")
+        # The user's STS session signs forms too: the token is a form field (and a condition).
+        session = boto3.client("sts", endpoint_url=engine.url, region_name=engine.region,
+                               aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                               ).assume_role(RoleArn="arn:aws:iam::000000000000:role/uploader",
+                                             RoleSessionName="form")["Credentials"]
+        temporary = boto3.client("s3", endpoint_url=engine.url, region_name=engine.region,
+                                 aws_access_key_id=session["AccessKeyId"],
+                                 aws_secret_access_key=session["SecretAccessKey"],
+                                 aws_session_token=session["SessionToken"],
+                                 config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+        form = temporary.generate_presigned_post(bucket, f"{user}/session.txt")
+        assert "x-amz-security-token" in form["fields"]
+        response = post(form["url"], form["fields"], b"from a session")
+        assert response.status_code == 204, response.text
+        assert s3.get_object(Bucket=bucket, Key=f"{user}/session.txt")["Body"].read() == b"from a session"
+        del form["fields"]["x-amz-security-token"]
+        assert error_of(post(form["url"], form["fields"]))[:2] == (400, "InvalidToken")
     finally:
         iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
         iam.delete_user_policy(UserName=user, PolicyName="uploads")
