@@ -27,6 +27,7 @@ import msgpack
 
 from storage_engine.api.body import read_small_body
 from storage_engine.api.context import ReqCtx, VerifiedRequest, version_headers, xml_response
+from storage_engine.api.public_access_block import public_access_block
 from storage_engine.api.xml import XmlNode, XmlWriter, escape, parse_xml
 from storage_engine.errors import (
     AccessControlListNotSupported,
@@ -139,6 +140,14 @@ def object_owner(ctx: ReqCtx, meta: BucketMeta, owner_id: str, names: Directory 
     return Owner(owner_id, directory.known(owner_id) or "")
 
 
+async def named_object_owner(ctx: ReqCtx, meta: BucketMeta, owner_id: str) -> Owner:
+    """``object_owner`` with the display name of an IAM user too (one read of the IAM store)."""
+    names = Directory(ctx, meta)
+    if owner_id and names.known(owner_id) is None:
+        await names.load()
+    return object_owner(ctx, meta, owner_id, names)
+
+
 class Directory:
     """Canonical IDs -> display names: the caller, the bucket owner and the root user at once; IAM users
     (``sha256("user/" + name)``, ``iam/principal.py``) from the IAM store, read once, when one is asked for."""
@@ -195,9 +204,9 @@ def bucket_store(ctx: ReqCtx) -> BucketStore:
 
 
 def _public_acl_flags(meta: BucketMeta) -> tuple[bool, bool]:
-    """(BlockPublicAcls, IgnorePublicAcls) of the bucket's PublicAccessBlock."""
-    pab = meta.public_access_block
-    return (pab[0], pab[1]) if pab is not None else (False, False)
+    """(BlockPublicAcls, IgnorePublicAcls) of the bucket's PublicAccessBlock (api/public_access_block.py)."""
+    block = public_access_block(meta)
+    return block.block_public_acls, block.ignore_public_acls
 
 
 # --- what a request asks for --------------------------------------------------------------------------------
@@ -497,7 +506,7 @@ async def handle_get_object_acl(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     del req
     meta = await bucket_record(ctx)
     info = await _object(ctx)
-    owner = object_owner(ctx, meta, info.owner)
+    owner = await named_object_owner(ctx, meta, info.owner)
     grants = unpack_grants(None if meta.ownership == ENFORCED else info.acl, owner)
     return xml_response(render_acl(owner, grants), headers=version_headers(info.version_id))
 
@@ -505,7 +514,7 @@ async def handle_get_object_acl(ctx: ReqCtx, req: VerifiedRequest) -> Response:
 async def handle_put_object_acl(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     meta = await bucket_record(ctx)
     info = await _object(ctx)
-    owner = object_owner(ctx, meta, info.owner)
+    owner = await named_object_owner(ctx, meta, info.owner)
     canned, grants = await _requested_acl(ctx, req, meta, owner, on_bucket=False)
     if canned is not None:     # canned ACLs of an existing object: relative to its owner
         grants = canned_grants(canned, owner, bucket_owner(ctx, meta), on_bucket=False)

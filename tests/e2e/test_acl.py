@@ -234,3 +234,88 @@ def test_copy_and_multipart_take_the_requests_acl(engine: EngineServer, s3: Any,
                                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
     assert grants(s3.get_object_acl(Bucket=writer_bucket, Key="mp")) == {
         (root_id(engine), "FULL_CONTROL"), (ALL_USERS, "READ"), (ALL_USERS, "WRITE")}
+
+
+# --- who the grants let in: anonymous callers, IAM users -------------------------------------------------
+def user_id(name: str) -> str:
+    return hashlib.sha256(f"user/{name}".encode()).hexdigest()
+
+
+@pytest.fixture
+def user(engine: EngineServer, unique_name: Callable[[str], str]) -> Iterator[tuple[str, Any]]:
+    """An IAM user without any policy: (name, its boto3 s3 client)."""
+    import boto3.session
+
+    iam = boto3.session.Session().client(
+        "iam", endpoint_url=engine.url, region_name=engine.region, aws_access_key_id=engine.access_key,
+        aws_secret_access_key=engine.secret_key)
+    name = unique_name("u")[:60]
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    yield name, engine.client(access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+    iam.delete_user(UserName=name)
+
+
+@pytest.fixture
+def anonymous(engine: EngineServer) -> Any:
+    from botocore import UNSIGNED
+    return engine.client(signature_version=UNSIGNED)
+
+
+def test_public_grants_let_anonymous_callers_in(s3: Any, anonymous: Any, writer_bucket: str) -> None:
+    s3.put_object(Bucket=writer_bucket, Key="public", Body=b"open", ACL="public-read")
+    s3.put_object(Bucket=writer_bucket, Key="private", Body=b"closed")
+    assert anonymous.get_object(Bucket=writer_bucket, Key="public")["Body"].read() == b"open"
+    expect("AccessDenied", 403, anonymous.get_object, Bucket=writer_bucket, Key="private")
+    expect("AccessDenied", 403, anonymous.get_object_acl, Bucket=writer_bucket, Key="public")
+    expect("AccessDenied", 403, anonymous.list_objects_v2, Bucket=writer_bucket)
+    expect("AccessDenied", 403, anonymous.put_object, Bucket=writer_bucket, Key="new", Body=b"x")
+    s3.put_bucket_acl(Bucket=writer_bucket, ACL="public-read-write")
+    assert {o["Key"] for o in anonymous.list_objects_v2(Bucket=writer_bucket)["Contents"]} == {"public", "private"}
+    anonymous.put_object(Bucket=writer_bucket, Key="new", Body=b"x")
+    anonymous.delete_object(Bucket=writer_bucket, Key="new")
+    expect("AccessDenied", 403, anonymous.get_bucket_acl, Bucket=writer_bucket)
+    expect("AccessDenied", 403, anonymous.put_bucket_acl, Bucket=writer_bucket, ACL="private")
+
+
+def test_grants_to_users(engine: EngineServer, s3: Any, anonymous: Any, user: tuple[str, Any],
+                         writer_bucket: str) -> None:
+    name, client = user
+    s3.put_object(Bucket=writer_bucket, Key="signed", Body=b"s", ACL="authenticated-read")
+    assert client.get_object(Bucket=writer_bucket, Key="signed")["Body"].read() == b"s"
+    expect("AccessDenied", 403, anonymous.get_object, Bucket=writer_bucket, Key="signed")
+    s3.put_object(Bucket=writer_bucket, Key="named", Body=b"n", GrantRead=f'id="{user_id(name)}"',
+                  GrantReadACP=f'id="{user_id(name)}"')
+    assert client.get_object(Bucket=writer_bucket, Key="named")["Body"].read() == b"n"
+    acl = client.get_object_acl(Bucket=writer_bucket, Key="named")
+    assert grants(acl) == {(user_id(name), "READ"), (user_id(name), "READ_ACP")}
+    named = next(g for g in acl["Grants"] if g["Permission"] == "READ")
+    assert named["Grantee"]["DisplayName"] == name
+    expect("AccessDenied", 403, client.put_object_acl, Bucket=writer_bucket, Key="named", ACL="public-read")
+    expect("AccessDenied", 403, client.put_object, Bucket=writer_bucket, Key="mine", Body=b"x")
+    s3.put_bucket_acl(Bucket=writer_bucket, GrantWrite=f'id="{user_id(name)}"',
+                      GrantFullControl=f'id="{root_id(engine)}"')
+    client.put_object(Bucket=writer_bucket, Key="mine", Body=b"x")          # WRITE on the bucket
+    expect("AccessDenied", 403, client.list_objects_v2, Bucket=writer_bucket)
+
+
+def test_public_access_block_and_acls(s3: Any, anonymous: Any, writer_bucket: str) -> None:
+    s3.put_object(Bucket=writer_bucket, Key="public", Body=b"open", ACL="public-read")
+    s3.put_public_access_block(Bucket=writer_bucket, PublicAccessBlockConfiguration={"IgnorePublicAcls": True})
+    expect("AccessDenied", 403, anonymous.get_object, Bucket=writer_bucket, Key="public")
+    s3.put_public_access_block(Bucket=writer_bucket, PublicAccessBlockConfiguration={"BlockPublicAcls": True})
+    assert anonymous.get_object(Bucket=writer_bucket, Key="public")["Body"].read() == b"open"
+    expect("AccessDenied", 403, s3.put_object, Bucket=writer_bucket, Key="p2", Body=b"x", ACL="public-read")
+    expect("AccessDenied", 403, s3.put_object_acl, Bucket=writer_bucket, Key="public", ACL="authenticated-read")
+    expect("AccessDenied", 403, s3.put_bucket_acl, Bucket=writer_bucket, GrantRead=f'uri="{ALL_USERS}"')
+    s3.put_object(Bucket=writer_bucket, Key="p3", Body=b"x", ACL="private")
+    s3.delete_public_access_block(Bucket=writer_bucket)
+    s3.put_object(Bucket=writer_bucket, Key="p2", Body=b"x", ACL="public-read")
+
+
+def test_enforced_bucket_ignores_acls(s3: Any, anonymous: Any, writer_bucket: str) -> None:
+    s3.put_object(Bucket=writer_bucket, Key="public", Body=b"open", ACL="public-read")
+    s3.put_bucket_ownership_controls(Bucket=writer_bucket, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    expect("AccessDenied", 403, anonymous.get_object, Bucket=writer_bucket, Key="public")
