@@ -27,6 +27,7 @@ from storage_engine.api.names import validate_key
 from storage_engine.api.policy import authorize
 from storage_engine.api.router import Endpoint
 from storage_engine.api.sse import put_sse, sse_headers
+from storage_engine.api.tagging import parse_tagging
 from storage_engine.api.xml import CONTENT_TYPE, XML_DECL, escape, quote_etag
 from storage_engine.auth.credentials import CredentialLookup
 from storage_engine.auth.post_policy import PostPolicy, form_signature
@@ -44,7 +45,7 @@ MAX_FIELDS_BYTES = 20 * 1024        # the form before the file's bytes (AWS: Max
 READ_SIZE = 256 * 1024
 SUCCESS_STATUSES = {"200": 200, "201": 201, "204": 204}
 # Form fields stored with the object as a PutObject's headers would be (``acl`` is ``x-amz-acl``).
-_HEADER_FIELDS = frozenset({*CONTENT_HEADERS, "x-amz-storage-class", "x-amz-website-redirect-location"})
+_HEADER_FIELDS = frozenset({*CONTENT_HEADERS, "content-md5", "x-amz-storage-class", "x-amz-website-redirect-location"})
 _HEADER_PREFIXES = (USER_META_PREFIX, "x-amz-server-side-encryption", "x-amz-grant-")
 _PARAM = re.compile(r';\s*([A-Za-z*]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
@@ -263,6 +264,8 @@ async def handle_post_object(ctx: ReqCtx, req: VerifiedRequest, credentials: Cre
     await authorize(put_ctx, verified)                 # s3:PutObject on the form's key, as that principal
 
     opts = put_options(headers, None)
+    if "tagging" in fields:                          # a <Tagging> document, as PutObjectTagging's body
+        opts.tags = parse_tagging(fields["tagging"].encode())
     opts.sse = put_sse(headers, ctx.secure, ctx.settings)
     opts.owner, opts.acl = await new_object_access(put_ctx, await bucket_record(ctx))
     info = await ctx.layer.put_object(ctx.bucket, key, FileBody(form, policy), opts)

@@ -73,6 +73,18 @@ def test_presigned_post_sigv4_201(engine: EngineServer, s3: Any, bucket: str) ->
     assert got["ContentType"] == "text/plain" and got["Metadata"] == {"origin": "browser"}
 
 
+def test_content_md5_and_tagging_fields(engine: EngineServer, s3: Any, bucket: str) -> None:
+    tagging = "<Tagging><TagSet><Tag><Key>team</Key><Value>web</Value></Tag></TagSet></Tagging>"
+    good = base64.b64encode(hashlib.md5(b"hello, form").digest()).decode()
+    form = signer(engine).generate_presigned_post(
+        bucket, "tagged", Fields={"tagging": tagging, "Content-MD5": good},
+        Conditions=[{"tagging": tagging}, ["starts-with", "$Content-MD5", ""]])
+    assert post(form["url"], form["fields"]).status_code == 204
+    assert s3.get_object_tagging(Bucket=bucket, Key="tagged")["TagSet"] == [{"Key": "team", "Value": "web"}]
+    assert error_of(post(form["url"], form["fields"], b"other bytes"))[:2] == (400, "BadDigest")
+    assert s3.get_object(Bucket=bucket, Key="tagged")["Body"].read() == b"hello, form"
+
+
 def test_default_204_and_200(engine: EngineServer, s3: Any, bucket: str) -> None:
     client = signer(engine)
     form = client.generate_presigned_post(bucket, "plain")
