@@ -60,6 +60,27 @@ def _report(settings: EngineSettings, endpoint: str | None, path: str, what: str
 def _call(settings: EngineSettings, endpoint: str | None, path: str, what: str) -> dict[str, Any] | int:
     """POST ``path`` signed with the root credentials: the JSON report, or the exit status (error printed):
     2 for missing credentials or a bad endpoint, 1 when the server cannot be reached or refuses."""
+    answer = post(settings, endpoint, path, b"")
+    if isinstance(answer, int):
+        return answer
+    status, body = answer
+    if status != 200:
+        print(f"error: {what} failed with HTTP {status}:\n{body.decode('utf-8', 'replace')}", file=sys.stderr)
+        return 1
+    try:
+        report = json.loads(body)
+    except ValueError:
+        report = None
+    if not isinstance(report, dict):
+        print(f"error: unexpected response: {body[:200]!r}", file=sys.stderr)
+        return 1
+    return cast(dict[str, Any], report)
+
+
+def post(settings: EngineSettings, endpoint: str | None, path: str, body: bytes, headers: dict[str, str] | None = None,
+         *, service: str = "s3") -> tuple[int, bytes] | int:
+    """POST ``body`` to ``path``, SigV4-signed for ``service`` with the root credentials: (status, body), or
+    the exit status with the error printed (2: no credentials or a bad endpoint; 1: the server is unreachable)."""
     secret = settings.secret_key.get_secret_value()
     if not settings.access_key or not secret:
         print("error: set RUSTFS_ACCESS_KEY and RUSTFS_SECRET_KEY to the server's root credentials",
@@ -71,31 +92,20 @@ def _call(settings: EngineSettings, endpoint: str | None, path: str, what: str) 
     if parts.scheme not in ("http", "https") or not parts.hostname:
         print(f"error: bad endpoint {base!r}: expected http(s)://HOST[:PORT]", file=sys.stderr)
         return 2
-    headers = sign_request("POST", url, {}, hashlib.sha256(b"").hexdigest(), settings.access_key, secret,
-                           settings.region)
+    headers = dict(headers or {})
+    headers.update(sign_request("POST", url, headers, hashlib.sha256(body).hexdigest(), settings.access_key, secret,
+                                settings.region, service=service))
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = connection_class(parts.netloc, timeout=TIMEOUT_SECONDS)
     try:
-        connection.request("POST", path, body=b"", headers=headers)
+        connection.request("POST", path, body=body, headers=headers)
         response = connection.getresponse()
-        body = response.read()
+        return response.status, response.read()
     except OSError as exc:
         print(f"error: cannot reach {base}: {exc}", file=sys.stderr)
         return 1
     finally:
         connection.close()
-    if response.status != 200:
-        print(f"error: {what} failed with HTTP {response.status}:\n{body.decode('utf-8', 'replace')}",
-              file=sys.stderr)
-        return 1
-    try:
-        report = json.loads(body)
-    except ValueError:
-        report = None
-    if not isinstance(report, dict):
-        print(f"error: unexpected response: {body[:200]!r}", file=sys.stderr)
-        return 1
-    return cast(dict[str, Any], report)
 
 
 def format_report(report: dict[str, object], bucket: str | None) -> str:

@@ -1,5 +1,5 @@
 """Command line: ``python -m storage_engine server [--address HOST:PORT] DRIVES...``, ``heal``,
-``kms-rewrap`` and ``credentials``.
+``kms-rewrap``, ``credentials`` and ``admin`` (users, groups, policies, service accounts: admin_iam.py).
 
 Flags override ``RUSTFS_*`` environment variables (see ``config.py``).
 """
@@ -12,7 +12,7 @@ import sys
 
 from pydantic import SecretStr, ValidationError
 
-from storage_engine import credentials_file
+from storage_engine import admin_iam, credentials_file
 from storage_engine.config import EngineSettings
 from storage_engine.topology import Pool, parse_pools
 
@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     creds.add_argument("--export", action="store_true",
                        help="print them as a shell command setting AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
     creds.add_argument("drives", nargs="*", help="the server's drives, as given to it (RUSTFS_VOLUMES)")
+    admin_iam.add_parser(sub)
     return parser
 
 
@@ -157,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         from storage_engine.admin_client import kms_rewrap
 
         return kms_rewrap(settings, endpoint=args.endpoint, bucket=args.bucket)
+    if args.command == "admin":
+        return admin_iam.run(settings, args)
     return 2
 
 

@@ -32,7 +32,7 @@ from storage_engine.api import (
 from storage_engine.api.context import ReqCtx, VerifiedRequest
 from storage_engine.api.names import validate_bucket_name, validate_key
 from storage_engine.api.policy import authorize
-from storage_engine.api.query import handle_query
+from storage_engine.api.query import error_response as query_error_response, handle_query
 from storage_engine.api.router import UNAUTHENTICATED, Endpoint, Route, resolve
 from storage_engine.api.xml import CONTENT_TYPE, error_body
 from storage_engine.auth import CredentialStore, verify_request
@@ -184,6 +184,8 @@ class S3App:
         # HEAD responses and 304s carry no body: the status and headers say it all.
         if request.method == "HEAD" or error.status == 304:
             return Response(status=error.status, headers=headers)
+        if route is not None and route.endpoint is Endpoint.QueryApi:    # IAM / STS clients parse ErrorResponse
+            return query_error_response(error.code, error.message, error.status, request_id)
         if route is not None and route.bucket:
             resource = f"/{route.bucket}/{route.key}" if route.key else f"/{route.bucket}"
         else:
