@@ -6,6 +6,7 @@ refused with AWS's codes."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -147,3 +148,17 @@ def test_duration_is_checked(oidc_engine: EngineServer, oidc_server: OidcServer)
 def test_web_identity_without_a_configured_provider(engine: EngineServer, oidc_server: OidcServer) -> None:
     token = oidc_server.sign(claims(oidc_server, policy="readonly"))
     assert error_of(lambda: web_identity(engine, token)) == ("InvalidIdentityToken", 400)
+
+
+def test_an_unreachable_provider_is_idp_communication_error(engine_factory: Callable[..., EngineServer],
+                                                            oidc_server: OidcServer) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        issuer = f"http://127.0.0.1:{s.getsockname()[1]}"       # nobody listens there once closed
+    server = engine_factory(name="sts-oidc-down", env={"RUSTFS_OIDC_ISSUER": issuer, "RUSTFS_OIDC_CLIENT_ID": "rustfs",
+                                                       "RUSTFS_OIDC_GROUP_POLICIES": '{"readers": ["readonly"]}'})
+    try:
+        token = oidc_server.sign(claims(oidc_server, iss=issuer, aud="rustfs", policy="readonly"))
+        assert error_of(lambda: web_identity(server, token)) == ("IDPCommunicationError", 400)
+    finally:
+        server.stop()
