@@ -252,7 +252,8 @@ async def handle_post_object(ctx: ReqCtx, req: VerifiedRequest, credentials: Cre
         creds = await credentials.lookup(signature.access_key, signature.session_token)
         if creds is None:
             raise InvalidAccessKeyId()
-        region = request_region(signature.region, ctx.settings) if signature.version == 4 else ctx.settings.region
+        region = request_region(signature.region, ctx.settings, presigned=True) if signature.version == 4 \
+            else ctx.settings.region
         signature.verify(creds)
         policy = PostPolicy.parse(signature.policy)
         policy.check(fields, bucket=ctx.bucket, now=time.time())

@@ -183,6 +183,14 @@ def test_expired_policy(engine: EngineServer, s3: Any, bucket: str) -> None:
     assert exists(s3, bucket, "late")
 
 
+def test_credential_for_another_region(engine: EngineServer, bucket: str) -> None:
+    form = signer(engine).generate_presigned_post(bucket, "k")
+    credential = form["fields"]["x-amz-credential"].replace(f"/{engine.region}/", "/eu-west-3/")
+    status, code, message = error_of(post(form["url"], {**form["fields"], "x-amz-credential": credential}))
+    assert (status, code) == (400, "AuthorizationQueryParametersError")
+    assert f"the region 'eu-west-3' is wrong; expecting '{engine.region}'" in message
+
+
 def test_not_a_form(engine: EngineServer, bucket: str) -> None:
     response = requests.post(f"{engine.url}/{bucket}", data=b"k=v", timeout=30,
                              headers={"Content-Type": "application/octet-stream"})
