@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
+import boto3.session
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError

@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Any
 
-import boto3
+import boto3.session
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
