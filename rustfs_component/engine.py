@@ -17,6 +17,8 @@ from pulumi_kubernetes.core.v1 import (ContainerArgsDict, EnvVarArgsDict, PodSec
 from storage_engine.config import EngineSettings, env_name, render_env
 from storage_engine.topology import parse_pools
 
+from rustfs_component.identity import EngineIdentity
+
 ENGINE_PORT = 9000
 LISTEN_ADDRESS = f":{ENGINE_PORT}"
 DATA_MOUNT_PREFIX = "/data"
@@ -130,7 +132,7 @@ def server_args(pools: Sequence[PoolTopology], *, tls: bool = False) -> list[str
 
 
 def engine_env(credentials_secret: str, settings: Mapping[str, Any], *, tls: bool = False,
-               kms: EngineKms | None = None) -> list[EnvVarArgsDict]:
+               kms: EngineKms | None = None, identity: EngineIdentity | None = None) -> list[EnvVarArgsDict]:
     """Container env: the tenant's extra settings (validated by `render_env`; with `tls`, the TLS directory; with
     `kms`, Vault's settings, which the tenant's own may override, e.g. `kms_auto_encryption: false`), then the root
     credentials by reference to the tenant's Secret (`secretKeyRef`), so no secret value appears in the pod spec."""
@@ -138,12 +140,20 @@ def engine_env(credentials_secret: str, settings: Mapping[str, Any], *, tls: boo
         raise ValueError("Vault's CA comes from the tenant's TLS Secret: kms without ca_secret needs tls")
     # The region always: an engine without an explicit one accepts signatures of any region (docs/iam.md "Regions").
     rendered = {"region": EngineSettings.model_fields["region"].default, **(kms.settings() if kms is not None else {}),
-                **settings, **({"tls_path": TLS_MOUNT} if tls else {})}
+                **(identity.settings if identity is not None else {}), **settings,
+                **({"tls_path": TLS_MOUNT} if tls else {})}
+    refs = {"access_key": (credentials_secret, ACCESS_KEY_SECRET_KEY),
+            "secret_key": (credentials_secret, SECRET_KEY_SECRET_KEY),
+            **(identity.secret_env if identity is not None else {})}  # OIDC client secret, LDAP bind password
+    # Settings given by reference are validated with a stand-in value (the engine's model may require them), and
+    # rendered as secretKeyRef only.
+    by_reference = {field: "given-by-secret-reference" for field in refs}
+    references = {env_name(field) for field in refs}
     env: list[EnvVarArgsDict] = [{"name": name, "value": value}
-                                 for name, value in sorted(render_env(**rendered).items())]
-    for field, key in (("access_key", ACCESS_KEY_SECRET_KEY), ("secret_key", SECRET_KEY_SECRET_KEY)):
-        env.append({"name": env_name(field),
-                    "value_from": {"secret_key_ref": {"name": credentials_secret, "key": key}}})
+                                 for name, value in sorted(render_env(**rendered, **by_reference).items())
+                                 if name not in references]
+    for field, (secret, key) in refs.items():
+        env.append({"name": env_name(field), "value_from": {"secret_key_ref": {"name": secret, "key": key}}})
     return env
 
 
@@ -156,7 +166,7 @@ def _probe(path: str, period: int, failures: int, *, tls: bool = False) -> Probe
 def engine_container(*, image: str, pools: Sequence[PoolTopology], drives_per_server: int,
                      credentials_secret: str, settings: Mapping[str, Any],
                      resources: Mapping[str, Mapping[str, str]], tls: bool = False,
-                     kms: EngineKms | None = None) -> ContainerArgsDict:
+                     kms: EngineKms | None = None, identity: EngineIdentity | None = None) -> ContainerArgsDict:
     """The engine container of one pool's pods (a `ContainerArgsDict`-shaped dict, snake_case keys).
 
     With `tls`, the pod must have the volume `tls_volume()`: it is mounted at `TLS_MOUNT`, where
@@ -169,12 +179,14 @@ def engine_container(*, image: str, pools: Sequence[PoolTopology], drives_per_se
         mounts.append({"name": TLS_VOLUME, "mount_path": TLS_MOUNT, "read_only": True})
     if kms is not None:
         mounts += kms.mounts()
+    if identity is not None:
+        mounts += identity.mounts()
     return {
         "name": CONTAINER_NAME,
         "image": image,
         "image_pull_policy": "IfNotPresent",
         "args": server_args(pools, tls=tls),
-        "env": engine_env(credentials_secret, settings, tls=tls, kms=kms),
+        "env": engine_env(credentials_secret, settings, tls=tls, kms=kms, identity=identity),
         "ports": [{"name": "s3", "container_port": ENGINE_PORT, "protocol": "TCP"}],
         "volume_mounts": mounts,
         "resources": {"requests": dict(resources["requests"]), "limits": dict(resources["limits"])},

@@ -12,6 +12,7 @@ import pulumi_random as random
 from rustfs_component.clouds import ColdTierAccess
 from rustfs_component.config import NetworkAllowances, TenantConfig, TierName
 from rustfs_component.engine import ACCESS_KEY_SECRET_KEY, ENGINE_PORT, SECRET_KEY_SECRET_KEY, EngineKms
+from rustfs_component.identity import tenant_identity
 from rustfs_component.labels import tenant_labels, tenant_selector
 from rustfs_component.network import VaultPeer, tenant_network_policies
 from rustfs_component.pool import PoolContext, create_pool, pool_topology
@@ -40,7 +41,8 @@ class TenantPlacement:
 
 
 class Tenant(pulumi.ComponentResource):
-    """Type `rustfs:index:Tenant`. Outputs: `endpoint`, `credentials_secret_name`, `cold_tier_secret_name`.
+    """Type `rustfs:index:Tenant`. Outputs: `endpoint`, `credentials_secret_name`, `cold_tier_secret_name`,
+    `iam_users` (secret: {user: {accessKey, secretKey}} of `identity.users`).
 
     Every Kubernetes object name starts with the tenant name, so tenants sharing a namespace never collide.
     """
@@ -48,6 +50,7 @@ class Tenant(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     credentials_secret_name: pulumi.Output[str]
     cold_tier_secret_name: pulumi.Output[str | None]
+    iam_users: pulumi.Output[dict[str, dict[str, str]]]
     statefulsets: list[k8s.apps.v1.StatefulSet]
 
     def __init__(self, name: str, config: TenantConfig, placement: TenantPlacement, provider: k8s.Provider,
@@ -87,15 +90,17 @@ class Tenant(pulumi.ComponentResource):
         if placement.issuers is not None:
             tls_secret = self._certificates(name, config, placement, labels, placement.issuers, k8s_opts)
         kms = self._kms(name, tenant, namespace, labels, placement.vault, k8s_opts) if placement.vault else None
+        identity = tenant_identity(name, tenant, namespace, labels, config.identity, k8s_opts)
+        self.iam_users = identity.users
         ctx = PoolContext(
             platform=platform, tenant=tenant, namespace=namespace, labels=labels, image=placement.image,
             image_pull_secret=placement.image_pull_secret, service_account=tenant,
             credentials_secret=f"{tenant}-credentials", engine_settings=_engine_settings(config),
             topology=[pool_topology(tenant, namespace, pool) for pool in config.pools], tls_secret=tls_secret,
-            kms=kms)
+            kms=kms, identity=identity.engine)
         # With Vault, engines start once the vault-configure Job has made their key and role.
         pool_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[
-            service_account, credentials, *(placement.vault.ready if placement.vault else [])]))
+            service_account, credentials, *identity.ready, *(placement.vault.ready if placement.vault else [])]))
         self.statefulsets = [
             create_pool(f"{name}-{pool.name}", ctx, pool, placement.storage_classes[pool.tier],
                         placement.node_selectors.get(pool.tier, {}), pool_opts)
@@ -121,7 +126,7 @@ class Tenant(pulumi.ComponentResource):
             lambda m: f"{'https' if tls_secret else 'http'}://{m.name}.{m.namespace}.svc.{placement.cluster_domain}"
                       f":{ENGINE_PORT}")
         self.register_outputs({"endpoint": self.endpoint, "credentialsSecretName": self.credentials_secret_name,
-                               "coldTierSecretName": self.cold_tier_secret_name})
+                               "coldTierSecretName": self.cold_tier_secret_name, "iamUsers": self.iam_users})
 
     def _certificates(self, name: str, config: TenantConfig, placement: TenantPlacement, labels: Mapping[str, str],
                       issuers: Issuers, opts: pulumi.ResourceOptions) -> str:

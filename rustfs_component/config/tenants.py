@@ -8,11 +8,15 @@ from pydantic import Field, field_validator, model_validator
 from storage_engine.config import EngineSettings
 
 from rustfs_component.config.base import DnsLabel, PoolName, Quantity, StrictModel, TenantName, TierName
+from rustfs_component.config.identity import IdentityConfig
 from rustfs_component.config.ingress import Host
 from rustfs_component.config.network import S3Clients
 
 # Settings the component renders itself (topology, listen address, credentials): a tenant cannot override them.
-COMPONENT_OWNED_SETTINGS = frozenset({"volumes", "address", "access_key", "secret_key", "tls_path"})
+COMPONENT_OWNED_SETTINGS = frozenset({"volumes", "address", "access_key", "secret_key", "tls_path",
+                                      "iam_bootstrap_file"})
+# Secrets the engine reads from its environment: the component passes them by Secret reference (`identity`).
+SECRET_SETTINGS = frozenset({"oidc_client_secret", "ldap_lookup_bind_password"})
 
 
 class ResourceAmounts(StrictModel):
@@ -71,6 +75,10 @@ class TenantConfig(StrictModel):
         description="External host names of the tenant's S3 endpoint, e.g. ['s3.example.com']: the Ingress or "
                     "HTTPRoute routes each and its '*.' wildcard (virtual-hosted-style buckets), the Certificate "
                     "covers them, and they become the engine's `server_domains`. Default none.")
+    identity: IdentityConfig = Field(
+        default_factory=IdentityConfig,
+        description="Single sign-on (OIDC, LDAP) and the IAM policies, groups and users applied at every engine "
+                    "start (README \"Single sign-on\"). Default: none, the root user only.")
 
     @property
     def namespace_name(self) -> str:
@@ -95,6 +103,19 @@ class TenantConfig(StrictModel):
         if self.hosts and "server_domains" in self.engine_settings:
             raise ValueError("engine_settings.server_domains and hosts: the component sets server_domains from "
                              "hosts; give the names in hosts only")
+        return self
+
+    @model_validator(mode="after")
+    def _identity(self) -> "TenantConfig":
+        secret = sorted(set(self.engine_settings) & SECRET_SETTINGS)
+        if secret:
+            raise ValueError(f"engine_settings: {secret} would be plain text in the pod spec; give them in identity "
+                             f"(oidc.client_secret, ldap.lookup_bind_password) as Secret references")
+        for kind in ("oidc", "ldap"):
+            overlap = sorted(k for k in self.engine_settings if k.startswith(f"{kind}_"))
+            if overlap and getattr(self.identity, kind) is not None:
+                raise ValueError(f"engine_settings {overlap} and identity.{kind}: give the {kind} settings in "
+                                 f"identity.{kind} only")
         return self
 
     @model_validator(mode="after")
