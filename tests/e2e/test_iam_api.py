@@ -168,3 +168,44 @@ def test_query_api_errors(engine: EngineServer) -> None:
     with pytest.raises(ClientError) as root_name:
         iam.create_user(UserName="root")
     assert error_of(root_name)[1] == 400
+
+
+def test_session_credentials_sign_headers_and_presigned_urls(engine: EngineServer, s3: Any, bucket: str) -> None:
+    import urllib.error
+    import urllib.request
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    s3.put_object(Bucket=bucket, Key="k", Body=b"session data")
+    sts = boto3.session.Session().client(
+        "sts", endpoint_url=engine.url, region_name=engine.region, aws_access_key_id=engine.access_key,
+        aws_secret_access_key=engine.secret_key, config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    creds = sts.assume_role(RoleArn="arn:aws:iam::000000000000:role/reader", RoleSessionName="s1")["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+
+    def client(signature_version: str = "s3v4", token: str | None = creds["SessionToken"]) -> Any:
+        return boto3.session.Session().client(
+            "s3", endpoint_url=engine.url, region_name=engine.region, aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=token,
+            config=Config(signature_version=signature_version, s3={"addressing_style": "path"},
+                          retries={"max_attempts": 1, "mode": "standard"}))
+
+    def fetch(url: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    assert client().get_object(Bucket=bucket, Key="k")["Body"].read() == b"session data"      # header token
+    for version, param in (("s3v4", "X-Amz-Security-Token"), ("s3", "x-amz-security-token")):
+        url = client(version).generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"})
+        assert param in url
+        assert fetch(url) == (200, b"session data"), version
+        parts = urlsplit(url)
+        stripped = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in parse_qsl(parts.query)
+                                                              if k != param])))
+        status, body = fetch(stripped)
+        assert status == 400 and b"<Code>InvalidToken</Code>" in body, (version, body)
+    with pytest.raises(ClientError) as missing:
+        client(token=None).get_object(Bucket=bucket, Key="k")
+    assert error_of(missing) == ("InvalidToken", 400)
