@@ -330,7 +330,8 @@ def _payload_mode(payload_hash: str) -> str:
 
 def _anonymous_body(request: Request) -> VerifiedBody:
     """An unsigned request's body: a hex x-amz-content-sha256 is still checked; chunk signatures cannot be."""
-    mode = _payload_mode(request.headers.get("x-amz-content-sha256", UNSIGNED_PAYLOAD))
+    declared = request.headers.get("x-amz-content-sha256")
+    mode = _payload_mode(UNSIGNED_PAYLOAD if declared is None else declared)
     if mode in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER):
         raise AccessDenied("A signed payload needs a signed request.")
     return _body(request, mode, None)
