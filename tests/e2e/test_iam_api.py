@@ -202,8 +202,8 @@ def test_session_credentials_sign_headers_and_presigned_urls(engine: EngineServe
         assert param in url
         assert fetch(url) == (200, b"session data"), version
         parts = urlsplit(url)
-        stripped = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in parse_qsl(parts.query)
-                                                              if k != param])))
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != param])
+        stripped = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
         status, body = fetch(stripped)
         assert status == 400 and b"<Code>InvalidToken</Code>" in body, (version, body)
     with pytest.raises(ClientError) as missing:
