@@ -1,7 +1,11 @@
 """The IAM bootstrap document: policies, groups and users declared in a file, applied at every start.
 
-    load_bootstrap(path) -> Bootstrap            BootstrapError: one line naming the field (or the file)
-    await apply_bootstrap(store, bootstrap)      create what is missing, converge what it declares
+    parse_bootstrap(document) -> Bootstrap                 BootstrapError: one line naming the field
+    load_bootstrap(path) -> (Bootstrap, {access key: secret})   ... or the file (secret files read here)
+    await apply_bootstrap_file(store, path)                create what is missing, converge what it declares
+
+The CLI loads the document before the server starts (a bad one stops it with one line); the object layer applies it
+once the IAM store is up (`objects/layer.py`), on every start, on every node.
 
 The document (``RUSTFS_IAM_BOOTSTRAP_FILE``; the component renders it as a ConfigMap, docs/iam.md "Component")::
 
@@ -16,7 +20,8 @@ the store's built-in policies (``BUILTIN_POLICIES``); groups must be declared he
 
 Applying is idempotent and never deletes what the document does not declare: a declared policy gets the declared
 document; a declared group gets exactly the declared policies attached; a declared user gets exactly the declared
-groups and policies, and its declared access key with the secret from the file. Undeclared users, groups,
+groups and policies, and its declared access key with the secret from the file (a changed file replaces the key's secret; a key an
+administrator deactivated stays so). Undeclared users, groups,
 policies, keys and memberships of undeclared users are left alone. Every node of a distributed engine applies the
 document; it does so under the config store's lock ``iam-bootstrap/apply``, and a concurrent creation by another
 node (EntityAlreadyExists) is taken as done.
@@ -25,14 +30,23 @@ node (EntityAlreadyExists) is taken as done.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from storage_engine.iam.policy import Policy, PolicyError
 
-__all__ = ["BUILTIN_POLICIES", "Bootstrap", "BootstrapError", "BootstrapGroup", "BootstrapUser",
+if TYPE_CHECKING:
+    from storage_engine.iam.store import IamStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+__all__ = ["BUILTIN_POLICIES", "Bootstrap", "BootstrapError", "BootstrapGroup", "BootstrapUser", "apply_bootstrap",
+           "apply_bootstrap_file",
            "load_bootstrap", "parse_bootstrap"]
 
 # The store's built-in managed policies (docs/iam.md "The IAM store"), which a document may name without declaring.
@@ -174,3 +188,82 @@ def load_bootstrap(path: str) -> tuple[Bootstrap, dict[str, str]]:
                                  f"{SECRET_MIN} to {SECRET_MAX} characters without spaces")
         secrets[user.access_key] = secret
     return bootstrap, secrets
+
+
+async def apply_bootstrap(store: IamStore, bootstrap: Bootstrap, secrets: dict[str, str]) -> None:
+    """Create what is missing and converge what `bootstrap` declares (module docstring); deletes nothing else.
+    Runs under the config store's lock LOCK, so the nodes of a distributed engine apply it one after another."""
+    async with store.config.lock(*LOCK):
+        for name, document in bootstrap.policies.items():
+            canonical = Policy.from_document(document).to_json()
+            existing = await _absent_is_none(store.get_policy(name))
+            if existing is None or Policy.parse(existing.document).to_json() != canonical:
+                await store.put_policy(name, canonical)
+        for name, group in bootstrap.groups.items():
+            await _ensure_group(store, name, group)
+        for name, user in bootstrap.users.items():
+            await _ensure_user(store, name, user, secrets.get(user.access_key or ""))
+
+
+async def apply_bootstrap_file(store: IamStore, path: str) -> None:
+    """Load `path` (and its secret files) and apply it: called once the IAM store is up, at every start."""
+    bootstrap, secrets = load_bootstrap(path)
+    await apply_bootstrap(store, bootstrap, secrets)
+    log.info("IAM bootstrap applied: %d policies, %d groups, %d users", len(bootstrap.policies),
+             len(bootstrap.groups), len(bootstrap.users))
+
+
+async def _ensure_group(store: IamStore, name: str, group: BootstrapGroup) -> None:
+    existing = await _absent_is_none(store.get_group(name))
+    if existing is None:
+        await _exists_is_fine(store.create_group(name))
+        existing = await store.get_group(name)
+    for policy in sorted(set(group.policies) - set(existing.attached)):
+        await store.attach_group_policy(name, policy)
+    for policy in sorted(set(existing.attached) - set(group.policies)):
+        await _absent_is_none(store.detach_group_policy(name, policy))
+
+
+async def _ensure_user(store: IamStore, name: str, user: BootstrapUser, secret: str | None) -> None:
+    existing = await _absent_is_none(store.get_user(name))
+    if existing is None:
+        await _exists_is_fine(store.create_user(name))
+        existing = await store.get_user(name)
+    for group in sorted(set(user.groups) - set(existing.groups)):
+        await store.add_user_to_group(group, name)
+    for group in sorted(set(existing.groups) - set(user.groups)):
+        await _absent_is_none(store.remove_user_from_group(group, name))
+    for policy in sorted(set(user.policies) - set(existing.attached)):
+        await store.attach_user_policy(name, policy)
+    for policy in sorted(set(existing.attached) - set(user.policies)):
+        await _absent_is_none(store.detach_user_policy(name, policy))
+    if user.access_key is None or secret is None:
+        return
+    keys = {k.access_key: k for k in await store.list_access_keys(name)}
+    if user.access_key in keys:
+        current = await store.lookup(user.access_key)
+        if current is None or current.secret_key == secret:   # the same key, or deactivated by an admin: kept
+            return
+        await _absent_is_none(store.delete_access_key(name, user.access_key))  # its secret file changed
+    await store.create_access_key(name, access_key=user.access_key, secret_key=secret)
+
+
+async def _absent_is_none(call: Awaitable[T]) -> T | None:
+    from storage_engine.iam.store import IamError
+
+    try:
+        return await call
+    except IamError as exc:
+        if exc.code != "NoSuchEntity":
+            raise
+        return None
+
+
+async def _exists_is_fine(call: Awaitable[Any]) -> None:
+    from storage_engine.iam.store import IamError
+
+    try:
+        await call
+    except IamError as exc:
+        if exc.code != "EntityAlreadyExists":
+            raise

@@ -454,7 +454,20 @@ async def open_object_layer(pools: list[Pool], settings: EngineSettings, *,
         if isinstance(drive, CheckedDrive):
             drive.on_return = layer.healer.drive_returned
     config.start()
+    if settings.iam_bootstrap_file:  # the IAM store is up: apply the declared policies, groups and users
+        await _apply_iam_bootstrap(layer.iam, settings.iam_bootstrap_file)
     layer.healer.start()
     if replaced:
         layer.healer.schedule_full_heal()
     return layer
+
+
+async def _apply_iam_bootstrap(iam: IamStore, path: str) -> None:
+    """storage_engine.iam.bootstrap at every start; a conflict (a declared key another user holds) or an unreachable
+    quorum is logged in one line and the engine serves on (the document was checked before the server started)."""
+    from storage_engine.iam.bootstrap import apply_bootstrap_file
+
+    try:
+        await apply_bootstrap_file(iam, path)
+    except Exception as exc:  # noqa: BLE001 - IamError, BootstrapError, quorum errors: reported, never fatal
+        logging.getLogger(__name__).error("IAM bootstrap %s not applied: %s", path, exc)
