@@ -31,7 +31,7 @@ from storage_engine.api.tagging import parse_tagging
 from storage_engine.api.xml import CONTENT_TYPE, XML_DECL, escape, quote_etag
 from storage_engine.auth.credentials import CredentialLookup
 from storage_engine.auth.post_policy import PostPolicy, form_signature
-from storage_engine.auth.verify import form_request, request_region
+from storage_engine.auth.verify import ANONYMOUS_CREDENTIALS, form_request, request_region
 from storage_engine.errors import (
     EntityTooLarge, IncorrectNumberOfFilesInPostRequest, InvalidAccessKeyId, InvalidArgument,
     MalformedPOSTRequest, MaxPostPreDataLengthExceeded, PreconditionFailed,
@@ -247,20 +247,22 @@ async def handle_post_object(ctx: ReqCtx, req: VerifiedRequest, credentials: Cre
                               "the order of the fields.")
     signature = form_signature(fields)
     policy: PostPolicy | None = None
-    verified = req
+    creds, region = ANONYMOUS_CREDENTIALS, ctx.settings.region       # an unsigned form: an anonymous PutObject
     if signature is not None:
-        creds = await credentials.lookup(signature.access_key, signature.session_token)
-        if creds is None:
+        found = await credentials.lookup(signature.access_key, signature.session_token)
+        if found is None:
             raise InvalidAccessKeyId()
-        region = request_region(signature.region, ctx.settings, presigned=True) if signature.version == 4 \
-            else ctx.settings.region
-        signature.verify(creds)
+        if signature.version == 4:
+            region = request_region(signature.region, ctx.settings, presigned=True)
+        signature.verify(found)
         policy = PostPolicy.parse(signature.policy)
         policy.check(fields, bucket=ctx.bucket, now=time.time())
-        verified = form_request(req, creds, region)
+        creds = found
     key = key.replace("${filename}", file.filename)
     validate_key(key)
     headers = _object_headers(fields)
+    # The decision's condition keys (s3:x-amz-acl, s3:x-amz-server-side-encryption...) see the form's fields.
+    verified = form_request(req, creds, region, headers.items())
     put_ctx = replace(ctx, endpoint=Endpoint.PutObject, key=key, identity=verified.principal, headers=headers)
     await authorize(put_ctx, verified)                 # s3:PutObject on the form's key, as that principal
 

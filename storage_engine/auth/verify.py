@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
@@ -25,7 +26,7 @@ from storage_engine.errors import (
     SignatureDoesNotMatch,
 )
 from storage_engine.iam.principal import ANONYMOUS, Principal
-from storage_engine.http.types import Request
+from storage_engine.http.types import Headers, Request
 
 from .chunked import AwsChunkedSource, ChunkSignatures, PlainSource
 from .credentials import CredentialLookup, Credentials
@@ -152,11 +153,16 @@ def session_token(request: Request) -> str | None:
     return token
 
 
-def form_request(verified: VerifiedRequest, credentials: Credentials, region: str) -> VerifiedRequest:
+def form_request(verified: VerifiedRequest, credentials: Credentials, region: str,
+                 fields: Iterable[tuple[str, str]] = ()) -> VerifiedRequest:
     """A browser upload (POST Object) as the signer of its form: ``api/post_object.py`` calls this only once
-    the form's signature over its policy checked out with ``credentials`` (``auth/post_policy.py``)."""
-    return VerifiedRequest(_CONSTRUCT, verified.request, credentials, verified.body, False, verified.payload_mode,
-                           region)
+    the form's signature over its policy checked out with ``credentials`` (``auth/post_policy.py``), or with
+    ``ANONYMOUS_CREDENTIALS`` for an unsigned form. ``fields``: the form fields that stand for request headers
+    (``x-amz-acl``, ``x-amz-server-side-encryption``...), which the decision's condition keys then see."""
+    request = verified.request
+    if fields:
+        request = replace(request, headers=Headers([*request.headers.items(), *fields]))
+    return VerifiedRequest(_CONSTRUCT, request, credentials, verified.body, False, verified.payload_mode, region)
 
 
 # --- region --------------------------------------------------------------------------------------

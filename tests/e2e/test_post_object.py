@@ -241,6 +241,18 @@ def test_anonymous_form_allowed_by_bucket_policy(engine: EngineServer, s3: Any, 
     assert not exists(s3, bucket, "public/b")
 
 
+def test_bucket_policy_conditions_see_the_form_fields(engine: EngineServer, s3: Any, bucket: str) -> None:
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+        "Condition": {"StringEquals": {"s3:x-amz-server-side-encryption": "AES256"}}}]}))
+    url = f"{engine.url}/{bucket}"
+    assert error_of(post(url, {"key": "plain"}))[:2] == (403, "AccessDenied")
+    response = post(url, {"key": "encrypted", "x-amz-server-side-encryption": "AES256"})
+    assert response.status_code == 204, response.text
+    assert response.headers["x-amz-server-side-encryption"] == "AES256"
+    assert s3.head_object(Bucket=bucket, Key="encrypted")["ServerSideEncryption"] == "AES256"
+
+
 def test_form_signed_by_an_iam_user_is_authorized_as_that_user(engine: EngineServer, s3: Any, bucket: str) -> None:
     iam = boto3.client("iam", endpoint_url=engine.url, region_name=engine.region,
                        aws_access_key_id=engine.access_key, aws_secret_access_key=engine.secret_key)
