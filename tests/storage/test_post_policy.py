@@ -18,6 +18,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from storage_engine.api.post_object import FileBody, MultipartForm, form_boundary
 from storage_engine.auth.credentials import Credentials
@@ -246,3 +248,18 @@ def test_form_must_be_multipart() -> None:
     assert code_of(lambda: form_boundary("application/x-www-form-urlencoded"))[0] == "PreconditionFailed"
     assert code_of(lambda: form_boundary(None))[0] == "PreconditionFailed"
     assert code_of(lambda: form_boundary("multipart/form-data"))[0] == "MalformedPOSTRequest"
+
+
+@settings(max_examples=150, deadline=None)
+@given(content=st.binary(max_size=600).map(lambda data: data.replace(b"#", f"\r\n--{BOUNDARY}"[:9].encode())),
+       step=st.integers(1, 97), size=st.integers(1, 300))
+def test_any_file_content_read_in_any_pieces(content: bytes, step: int, size: int) -> None:
+    """Whatever the file holds (here often pieces of the delimiter) and however the body and the reads are cut,
+    the file's bytes come back exactly."""
+    form = MultipartForm(ChunkedBody(form_bytes([("key", "k")], content), step), BOUNDARY.encode())
+
+    async def upload() -> bytes:
+        await form.fields()
+        return await read_all(form, size)
+
+    assert asyncio.run(upload()) == content
