@@ -24,7 +24,7 @@ import importlib
 import inspect
 from functools import lru_cache
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from storage_engine.api.bucket_policy import is_public, parsed_policy
@@ -174,8 +174,12 @@ class Authorizer:
                           principal=None if principal.is_anonymous else principal.arn,
                           conditions=conditions, variables=self.variables)
         answer = decision(principal, request, Sources(self.identity, self.session, policy, public, owner, block))
-        if answer == "none" and bucket == self.ctx.bucket and key == self.ctx.key:   # ACLs: of this request's
-            return await _acl_allows(self.ctx, action)                               # bucket / object
+        if answer == "none":        # only an ACL grant can still allow: the ACL of that bucket / object
+            ctx = self.ctx
+            if (bucket, key) != (ctx.bucket, ctx.key):      # DeleteObjects' keys, a copy source
+                query = {"versionId": version_id} if version_id else {}
+                ctx = replace(ctx, bucket=bucket, key=key, query=query)
+            return await _acl_allows(ctx, action)
         return answer == "allow"
 
     async def check(self, action: str, bucket: str, key: str = "", *, version_id: str | None = None) -> None:

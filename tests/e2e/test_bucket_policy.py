@@ -175,3 +175,20 @@ def test_existing_object_tag_condition(s3: Any, anon: Any, bucket: str) -> None:
     expect("AccessDenied", 403, anon.get_object, Bucket=bucket, Key="untagged")
     s3.put_object_tagging(Bucket=bucket, Key="tagged", Tagging={"TagSet": [{"Key": "share", "Value": "no"}]})
     expect("AccessDenied", 403, anon.get_object, Bucket=bucket, Key="tagged")
+
+
+def test_acl_grants_count_for_each_resource_of_a_request(s3: Any, anon: Any, bucket: str) -> None:
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    s3.put_object(Bucket=bucket, Key="src/open", Body=b"open", ACL="public-read")
+    s3.put_object(Bucket=bucket, Key="src/closed", Body=b"closed")
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/dst/*"}]}))
+    # The copy source is allowed by its object's ACL, not by the destination's.
+    anon.copy_object(Bucket=bucket, Key="dst/a", CopySource={"Bucket": bucket, "Key": "src/open"})
+    assert s3.get_object(Bucket=bucket, Key="dst/a")["Body"].read() == b"open"
+    expect("AccessDenied", 403, anon.copy_object, Bucket=bucket, Key="dst/b",
+           CopySource={"Bucket": bucket, "Key": "src/closed"})
+    # DeleteObjects: a bucket ACL granting WRITE allows each key's delete.
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read-write")
+    result = anon.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "src/closed"}]})
+    assert [d["Key"] for d in result["Deleted"]] == ["src/closed"] and not result.get("Errors")
