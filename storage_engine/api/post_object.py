@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import replace
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import SplitResult, quote, urlencode, urlsplit, urlunsplit
 
 from storage_engine.api.acl import bucket_record, new_object_access
 from storage_engine.api.context import ReqCtx, VerifiedRequest, version_headers
@@ -277,10 +277,11 @@ async def handle_post_object(ctx: ReqCtx, req: VerifiedRequest, credentials: Cre
     location = _location(ctx, key)
     out = [("ETag", etag), ("Location", location), *version_headers(info.version_id),
            *sse_headers(info.sse, with_context=True)]
-    redirect = fields.get("success_action_redirect") or fields.get("redirect")
-    if redirect and urlsplit(redirect).scheme in ("http", "https") and urlsplit(redirect).netloc:
+    redirect = _redirect_url(fields.get("success_action_redirect") or fields.get("redirect") or "")
+    if redirect is not None:
         query = urlencode({"bucket": ctx.bucket, "key": key, "etag": etag})
-        out[1] = ("Location", f"{redirect}{'&' if urlsplit(redirect).query else '?'}{query}")
+        out[1] = ("Location", urlunsplit(redirect._replace(query=f"{redirect.query}&{query}" if redirect.query
+                                                             else query)))
         return Response(status=303, headers=out)
     status = SUCCESS_STATUSES.get(fields.get("success_action_status", ""), 204)
     if status != 201:
@@ -288,6 +289,17 @@ async def handle_post_object(ctx: ReqCtx, req: VerifiedRequest, credentials: Cre
     body = (f"{XML_DECL}<PostResponse><Location>{escape(location)}</Location><Bucket>{escape(ctx.bucket)}</Bucket>"
             f"<Key>{escape(key)}</Key><ETag>{escape(etag)}</ETag></PostResponse>").encode()
     return Response(status=201, headers=[*out, ("Content-Type", CONTENT_TYPE)], body=body)
+
+
+def _redirect_url(value: str) -> SplitResult | None:
+    """``success_action_redirect``: an absolute http(s) URL, else None (AWS then answers with the status)."""
+    try:
+        url = urlsplit(value.strip())
+    except ValueError:                     # e.g. a broken IPv6 host: ignored as any other unusable URL
+        return None
+    if url.scheme.lower() not in ("http", "https") or not url.netloc:
+        return None
+    return url
 
 
 def _location(ctx: ReqCtx, key: str) -> str:

@@ -110,6 +110,12 @@ def test_filename_and_redirect(engine: EngineServer, s3: Any, bucket: str) -> No
     assert params == {"from": ["form"], "bucket": [bucket], "key": ["uploads/cat.png"],
                       "etag": ['"' + hashlib.md5(b"picture").hexdigest() + '"']}
     assert s3.get_object(Bucket=bucket, Key="uploads/cat.png")["Body"].read() == b"picture"
+    # Not an http(s) URL (or not a URL at all): no redirect, the status answers (AWS ignores it too).
+    for unusable in ("javascript:alert(1)", "http://[::1/broken"):
+        form = signer(engine).generate_presigned_post(bucket, "k", Fields={"success_action_redirect": unusable},
+                                                      Conditions=[{"success_action_redirect": unusable}])
+        response = post(form["url"], form["fields"])
+        assert response.status_code == 204 and "app.example" not in response.headers["Location"]
 
 
 def sigv2_form(engine: EngineServer, policy: dict[str, Any], fields: dict[str, str]) -> dict[str, str]:
