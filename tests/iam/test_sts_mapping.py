@@ -3,13 +3,18 @@ session principals, and the STS / OIDC / LDAP settings (storage_engine/iam/sts.p
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import time
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from storage_engine.config import EngineSettings, render_env
+from storage_engine.errors import ExpiredToken
+from storage_engine.iam import tokens
 from storage_engine.iam.ldap import LdapIdentity
 from storage_engine.iam.policy import Policy
 from storage_engine.iam.principal import Principal
@@ -187,6 +192,29 @@ def test_web_identity_and_ldap_principals() -> None:
     q = ldap_principal(identity, ("readwrite",), session_name="bob", policy=None)
     assert (q.user, q.groups, q.policy_names) == ("bob", identity.groups, ("readwrite",))
     assert dict(q.claims) == {"ldap:user": (identity.dn,), "ldap:username": ("bob",), "ldap:groups": identity.groups}
+
+
+def test_a_session_principal_survives_its_token_until_it_expires() -> None:
+    """The principal a web identity maps to, issued as a session token: opened intact (claims, role, session
+    name, policies) while valid; ExpiredToken once its duration has passed."""
+    key = os.urandom(32)
+
+    async def keyring(key_id: str) -> bytes | None:
+        return key if key_id == "k1" else None
+
+    s = settings(oidc_group_policies={"readers": ["readonly"]})
+    claims = {"sub": "alice", "groups": ["readers"]}
+    principal = web_identity_principal(oidc_mapping(claims, s), claims, role="web", session_name="alice-app",
+                                       policy=session_policy(READ_ONLY))
+    issued = time.time() - 1000
+    creds, _ = tokens.make_session("k1", key, principal, 900, now=issued)
+    opened, _ = asyncio.run(tokens.open_session(creds.session_token, creds.access_key, keyring, now=issued + 899))
+    assert (opened.user, opened.role, opened.session_name, opened.policy_names, opened.claims,
+            opened.session_policy) == ("alice", "web", "alice-app", ("readonly",), principal.claims,
+                                       principal.session_policy)
+    assert opened.arn == "arn:aws:sts::000000000000:assumed-role/web/alice-app"
+    with pytest.raises(ExpiredToken):
+        asyncio.run(tokens.open_session(creds.session_token, creds.access_key, keyring))
 
 
 # --- settings -------------------------------------------------------------------------------------
