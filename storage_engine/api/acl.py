@@ -152,23 +152,22 @@ class Directory:
     """Canonical IDs -> display names: the caller, the bucket owner and the root user at once; IAM users
     (``sha256("user/" + name)``, ``iam/principal.py``) from the IAM store, read once, when one is asked for."""
 
-    __slots__ = ("_ctx", "_meta", "_users")
+    __slots__ = ("_ctx", "_fixed", "_users")
 
     def __init__(self, ctx: ReqCtx, meta: BucketMeta) -> None:
-        self._ctx, self._meta = ctx, meta
+        self._ctx = ctx
+        owner = bucket_owner(ctx, meta)
+        self._fixed = {root_owner_id(ctx): ROOT_DISPLAY_NAME, owner.id: owner.name}
+        if not _is_anonymous(ctx):
+            self._fixed[ctx.identity.owner_id] = ctx.identity.display_name
         self._users: dict[str, str] | None = None
 
     def known(self, canonical_id: str) -> str | None:
         """The display name, if it is known without asking the IAM store."""
-        ctx = self._ctx
-        if canonical_id == ctx.identity.owner_id and not _is_anonymous(ctx):
-            return ctx.identity.display_name
-        owner = bucket_owner(ctx, self._meta)
-        if canonical_id == owner.id:
-            return owner.name
-        if canonical_id == root_owner_id(ctx):
-            return ROOT_DISPLAY_NAME
-        return self._users.get(canonical_id) if self._users is not None else None
+        name = self._fixed.get(canonical_id)
+        if name is None and self._users is not None:
+            name = self._users.get(canonical_id)
+        return name
 
     async def name(self, canonical_id: str) -> str | None:
         """The display name of the principal with this canonical ID; None when there is none."""

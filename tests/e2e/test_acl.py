@@ -8,8 +8,10 @@ canned ACLs, ``x-amz-grant-*`` headers and AccessControlPolicy documents, with A
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from botocore.exceptions import ClientError
 from tests.conftest import EngineServer, empty_bucket
 
 from .helpers import error_code
+from .test_s3cmd import s3cmd as s3cmd_fixture
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
@@ -319,3 +322,35 @@ def test_enforced_bucket_ignores_acls(s3: Any, anonymous: Any, writer_bucket: st
     s3.put_bucket_ownership_controls(Bucket=writer_bucket, OwnershipControls={
         "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
     expect("AccessDenied", 403, anonymous.get_object, Bucket=writer_bucket, Key="public")
+
+
+# --- s3cmd with its default settings: cp / mv copy the source's ACL document --------------------------------
+s3cmd = s3cmd_fixture          # the s3cmd fixture (default settings, this engine)
+
+
+def test_s3cmd_defaults_work_with_bucket_owner_enforced(engine: EngineServer, s3: Any, s3cmd: Any,
+                                                        unique_name: Callable[[str], str], tmp_path: Path) -> None:
+    name, public = unique_name("s3cmd"), unique_name("s3cmd-pub")
+    source = tmp_path / "f.txt"
+    source.write_bytes(b"s3cmd")
+    s3cmd("mb", f"s3://{name}")
+    try:
+        assert s3.get_bucket_ownership_controls(Bucket=name)["OwnershipControls"]["Rules"] == [
+            {"ObjectOwnership": "BucketOwnerEnforced"}]
+        s3cmd("put", str(source), f"s3://{name}/a")
+        s3cmd("cp", f"s3://{name}/a", f"s3://{name}/b")              # GetObjectAcl, copy, PutObjectAcl
+        s3cmd("mv", f"s3://{name}/b", f"s3://{name}/c")
+        assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=name)["Contents"]) == ["a", "c"]
+        assert b"FULL_CONTROL" in s3cmd("info", f"s3://{name}/c").stdout
+        refused = s3cmd("setacl", "--acl-public", f"s3://{name}/a", check=False)
+        assert refused.returncode != 0 and b"AccessControlListNotSupported" in refused.stderr + refused.stdout
+        # --acl-public on mb asks for ObjectWriter itself: the bucket is public-read.
+        s3cmd("mb", "--acl-public", f"s3://{public}")
+        assert (ALL_USERS, "READ") in grants(s3.get_bucket_acl(Bucket=public))
+        s3cmd("put", "--acl-public", str(source), f"s3://{public}/p")
+        assert (ALL_USERS, "READ") in grants(s3.get_object_acl(Bucket=public, Key="p"))
+    finally:
+        for bucket in (name, public):
+            empty_bucket(s3, bucket)
+            with contextlib.suppress(ClientError):
+                s3.delete_bucket(Bucket=bucket)
