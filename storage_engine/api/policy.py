@@ -36,7 +36,7 @@ from storage_engine.api.router import Endpoint
 from storage_engine.errors import AccessDenied, NoSuchBucket, S3Error
 from storage_engine.iam.actions import actions_for, copy_source_action, resource_arn
 from storage_engine.iam.policy import Decision, Policy, Request, evaluate
-from storage_engine.iam.principal import Principal
+from storage_engine.iam.principal import ACCOUNT_ID, Principal
 
 __all__ = ["Authorizer", "Sources", "authorize", "authorize_action", "authorize_copy_source", "decide", "decision"]
 
@@ -70,13 +70,26 @@ def decision(principal: Principal, request: Request, sources: Sources) -> Decisi
     anonymous = principal.is_anonymous
     identity = "none" if anonymous else evaluate(sources.identity, request)
     session = sources.session.evaluate(request) if sources.session is not None else "allow"
-    bucket = sources.bucket.evaluate(request) if sources.bucket is not None else "none"
+    bucket = "none" if sources.bucket is None else \
+        evaluate([sources.bucket], request) if principal.kind != "sts" or not principal.role else \
+        _either(sources.bucket, request, role_arn(principal))
     if "deny" in (identity, session, bucket) or session != "allow":
         return "deny"
     if bucket == "allow" and anonymous and sources.bucket_public and sources.block.restrict_public_buckets:
         bucket = "none"
     owner = not anonymous and sources.owner is not None and sources.owner == principal.owner_id
     return "allow" if identity == "allow" or bucket == "allow" or owner else "none"
+
+
+def role_arn(principal: Principal) -> str:
+    """The role an STS session assumed: bucket policies may name it instead of the session."""
+    return f"arn:aws:iam::{ACCOUNT_ID}:role/{principal.role}"
+
+
+def _either(policy: Policy, request: Request, arn: str) -> Decision:
+    """The bucket policy for a session: its statements naming the session or its role (a Deny of either wins)."""
+    answers = (policy.evaluate(request), policy.evaluate(replace(request, principal=arn)))
+    return "deny" if "deny" in answers else "allow" if "allow" in answers else "none"
 
 
 def decide(principal: Principal, request: Request, sources: Sources, *, acl: bool = False) -> bool:

@@ -54,6 +54,10 @@ ALLOW_ALL, DENY_ALL = bucket_policy("Allow"), bucket_policy("Deny")
 ALLOW_ALICE = bucket_policy("Allow", {"AWS": "arn:aws:iam::000000000000:user/alice"})
 SESSION_PUT = Policy.from_document({"Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "*"}]})
 RESTRICT = PublicAccessBlock(restrict_public_buckets=True)
+READER = Principal("sts", "ASIAREADER", "alice", parent="alice", role="reader", session_name="s1")
+WRITER = Principal("sts", "ASIAWRITER", "alice", parent="alice", role="writer", session_name="s1")
+ALLOW_READER_ROLE = bucket_policy("Allow", {"AWS": "arn:aws:iam::000000000000:role/reader"})
+ALLOW_READER_SESSION = bucket_policy("Allow", {"AWS": READER.arn})
 
 # (case, principal, sources, acl grants it, allowed)
 TABLE: list[tuple[str, Principal, Sources, bool, bool]] = [
@@ -89,6 +93,12 @@ TABLE: list[tuple[str, Principal, Sources, bool, bool]] = [
     ("anonymous: owns nothing", ANONYMOUS, Sources(owner=ANONYMOUS.owner_id), False, False),
     ("anonymous: public ACL", ANONYMOUS, Sources(), True, True),
     ("anonymous: bucket deny beats a public ACL", ANONYMOUS, Sources(bucket=DENY_ALL), True, False),
+    ("session: a bucket policy naming its role", READER, Sources(bucket=ALLOW_READER_ROLE), False, True),
+    ("session: a bucket policy naming its session", READER, Sources(bucket=ALLOW_READER_SESSION), False, True),
+    ("session: a bucket policy naming another role", WRITER, Sources(bucket=ALLOW_READER_ROLE), False, False),
+    ("session: a Deny naming its role wins", READER,
+     Sources(identity=[ALLOW_ID], bucket=bucket_policy("Deny", {"AWS": "arn:aws:iam::000000000000:role/reader"})),
+     False, False),
 ]
 
 
