@@ -8,9 +8,10 @@ The decision (docs/iam.md "The decision"), :func:`decide`, pure:
 
 1. root: allow (the engine's admin endpoints are root-only whatever policies say);
 2. an explicit Deny in an identity policy, the session policy or the bucket policy: deny;
-3. allow when (an identity policy allows, or the bucket policy allows this principal, or the caller owns
-   the bucket (``BucketMeta.owner == principal.owner_id``), or an ACL grants it (``api/acl.py``)) and
-   (there is no session policy, or it allows). Anonymous callers have no identity policies and own nothing;
+3. allow when (an identity policy allows, or the bucket policy allows this principal (an STS session: or
+   its role), or the caller owns the bucket (``BucketMeta.owner == principal.owner_id``), or an ACL grants
+   it (``api/acl.py``)) and (there is no session policy, or it allows). Anonymous callers have no identity
+   policies and own nothing;
 4. PublicAccessBlock: with RestrictPublicBuckets, a public bucket policy allows no anonymous caller.
 
 Handlers never decide access themselves. The root user pays nothing: it is checked first. Others pay one
@@ -22,9 +23,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from storage_engine.api.bucket_policy import is_public, parsed_policy
