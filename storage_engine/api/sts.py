@@ -232,6 +232,7 @@ def _iam_store(ctx: ReqCtx) -> IamStore:
 
 
 _OIDC: dict[tuple[str, str, str], OidcProvider] = {}
+_SESSIONS: list[aiohttp.ClientSession] = []         # sessions made here (a CA file): providers do not close them
 _LDAP: dict[int, tuple[EngineSettings, LdapDirectory]] = {}
 
 
@@ -244,8 +245,20 @@ def _oidc_provider(settings: EngineSettings) -> OidcProvider:
         if settings.oidc_ca_file:
             context = ssl.create_default_context(cafile=settings.oidc_ca_file)
             session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context))
+            _SESSIONS.append(session)
         provider = _OIDC[key] = OidcProvider(settings.oidc_issuer, settings.oidc_client_id, session=session)
     return provider
+
+
+async def close_providers() -> None:
+    """Close the OpenID providers' HTTP sessions (the server's shutdown calls this)."""
+    providers = list(_OIDC.values())
+    _OIDC.clear()
+    for provider in providers:
+        await provider.close()
+    for session in _SESSIONS:
+        await session.close()
+    _SESSIONS.clear()
 
 
 def _ldap_directory(settings: EngineSettings) -> LdapDirectory | None:

@@ -19,6 +19,7 @@ import logging
 import uuid
 
 from storage_engine import errors
+from storage_engine.api import sts as sts_api
 from storage_engine.api.app import S3App
 from storage_engine.api.router import HEALTH_LIVE, HEALTH_READY
 from storage_engine.api.xml import CONTENT_TYPE, error_body
@@ -210,6 +211,7 @@ class Node:
             await self._locker.close()
         await self.rpc.close()
         await self.peers.close_all()
+        await sts_api.close_providers()     # the OpenID providers' HTTP sessions (AssumeRoleWithWebIdentity)
 
 
 def topology_digest(pools: list[Pool]) -> str:

@@ -162,3 +162,4 @@ def test_an_unreachable_provider_is_idp_communication_error(engine_factory: Call
         assert error_of(lambda: web_identity(server, token)) == ("IDPCommunicationError", 400)
     finally:
         server.stop()
+    assert "Unclosed client session" not in server.log_path.read_text()     # closed on shutdown
