@@ -28,6 +28,10 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _PRINCIPAL_TYPES = {"root": "Account", "user": "User", "service-account": "User", "sts": "AssumedRole",
                     "anonymous": "Anonymous"}
+# Request headers that are no condition keys: the signature's own, and secrets (SSE-C keys).
+_NOT_KEYS = frozenset({"x-amz-date", "x-amz-content-sha256", "x-amz-security-token",
+                       "x-amz-server-side-encryption-customer-key",
+                       "x-amz-copy-source-server-side-encryption-customer-key"})
 # Query parameters that are condition keys of the list operations.
 _QUERY_KEYS = (("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys"),
                ("versionId", "s3:versionid"))
@@ -104,8 +108,7 @@ def request_conditions(request: Request, principal: Principal, trusted_proxies: 
         if param in query:
             out[key] = [query[param]]
     for name, value in headers.items():
-        if name.startswith("x-amz-") and name not in ("x-amz-date", "x-amz-content-sha256",
-                                                      "x-amz-security-token"):
+        if name.startswith("x-amz-") and name not in _NOT_KEYS:
             out.setdefault("s3:" + name, []).append(value)
     tagging = headers.get("x-amz-tagging")
     if tagging:

@@ -205,3 +205,13 @@ def test_authorize_anonymous_by_the_stored_bucket_policy(with_layer: Callable[..
         await layer.buckets.update(BUCKET, lambda meta: replace(meta, public_access_block=(False, False, False, True)))
         assert not await _anonymous_decision(layer, Endpoint.GetObject, "GET")
     with_layer(check)
+
+
+def test_request_headers_as_condition_keys_never_secrets() -> None:
+    http = _http_request("PUT", "/data/k", headers={"x-amz-acl": "private", "x-amz-tagging": "team=a",
+                                                    "x-amz-server-side-encryption-customer-key": "c2VjcmV0",
+                                                    "x-amz-security-token": "token"})
+    conditions = request_conditions(http, ALICE, ())
+    assert conditions["s3:x-amz-acl"] == ["private"] and conditions["s3:requestobjecttag/team"] == ["a"]
+    assert not any("customer-key" in key or "security-token" in key for key in conditions)
+    assert "c2VjcmV0" not in repr(conditions)
