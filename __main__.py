@@ -18,5 +18,6 @@ platform = ObjectStoragePlatform(
 pulumi.export("kubeconfig", platform.kubeconfig)
 pulumi.export("tenants", {name: {"endpoint": tenant.endpoint,
                                  "credentialsSecret": tenant.credentials_secret_name,
-                                 "coldTierSecret": tenant.cold_tier_secret_name}
+                                 "coldTierSecret": tenant.cold_tier_secret_name,
+                                 "iamUsers": tenant.iam_users}  # secret: identity.users' generated keys
                           for name, tenant in platform.tenants.items()})

@@ -12,6 +12,7 @@ mounted read-only with the users' secrets (Secret `<tenant>-iam-users`, generate
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from storage_engine.iam.bootstrap import parse_bootstrap
 
 from rustfs_component.config.identity import CaRef, IdentityConfig, LdapSettings, OidcSettings
 
+BOOTSTRAP_ANNOTATION = "rustfs.io/iam-bootstrap-sha256"
 IAM_VOLUME = "iam"
 IAM_MOUNT = "/etc/rustfs/iam"
 BOOTSTRAP_KEY = "bootstrap.json"
@@ -41,6 +43,8 @@ class EngineIdentity:
     settings: Mapping[str, Any] = field(default_factory=dict)        # by EngineSettings field name
     secret_env: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # field -> (Secret, key)
     sources: tuple[VolumeProjectionArgsDict, ...] = ()                # of the projected volume at IAM_MOUNT
+    # Pod template annotations: the bootstrap document's digest, so a change rolls the pods (applied at start).
+    pod_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
     def volumes(self) -> list[VolumeArgsDict]:
         if not self.sources:
@@ -121,6 +125,7 @@ def tenant_identity(name: str, tenant: str, namespace: str, labels: Mapping[str,
     secret_env: dict[str, tuple[str, str]] = {}
     sources: list[VolumeProjectionArgsDict] = []
     ready: list[pulumi.Resource] = []
+    annotations: dict[str, pulumi.Input[str]] = {}
     if config.oidc is not None:
         s, e, v = _oidc(name, tenant, namespace, labels, config.oidc, opts, ready)
         settings.update(s)
@@ -163,7 +168,8 @@ def tenant_identity(name: str, tenant: str, namespace: str, labels: Mapping[str,
         sources.insert(0, {"config_map": {"name": f"{tenant}-iam-bootstrap",
                                           "items": [{"key": BOOTSTRAP_KEY, "path": BOOTSTRAP_KEY}]}})
         settings["iam_bootstrap_file"] = f"{IAM_MOUNT}/{BOOTSTRAP_KEY}"
-    engine = EngineIdentity(settings, secret_env, tuple(sources))
+        annotations[BOOTSTRAP_ANNOTATION] = document.apply(lambda text: hashlib.sha256(text.encode()).hexdigest())
+    engine = EngineIdentity(settings, secret_env, tuple(sources), annotations)
     return TenantIdentityObjects(engine, users, users_secret, tuple(ready))
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.core.v1 import PersistentVolumeClaimArgsDict, PodSpecArgsDict
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 
 from rustfs_component.config import PoolConfig
 from rustfs_component.engine import (ENGINE_PORT, EngineKms, PoolTopology, engine_container, pod_security_context,
@@ -85,6 +86,14 @@ def pod_spec(ctx: PoolContext, pool: PoolConfig, node_selector: Mapping[str, str
     return spec
 
 
+def _template_metadata(ctx: PoolContext, labels: Mapping[str, str]) -> ObjectMetaArgsDict:
+    """The pods' labels, and the identity's annotations (the IAM bootstrap document's digest) when there are some."""
+    metadata: ObjectMetaArgsDict = {"labels": dict(labels)}
+    if ctx.identity is not None and ctx.identity.pod_annotations:
+        metadata["annotations"] = dict(ctx.identity.pod_annotations)
+    return metadata
+
+
 def create_pool(name: str, ctx: PoolContext, pool: PoolConfig, storage_class: str,
                 node_selector: Mapping[str, str], opts: pulumi.ResourceOptions) -> k8s.apps.v1.StatefulSet:
     """Create the pool's objects; `name` is the logical-name prefix (`<platform>-<tenant>-<pool>`)."""
@@ -111,7 +120,7 @@ def create_pool(name: str, ctx: PoolContext, pool: PoolConfig, storage_class: st
             "update_strategy": {"type": "RollingUpdate"},
             "selector": {"match_labels": selector},
             "persistent_volume_claim_retention_policy": {"when_deleted": "Retain", "when_scaled": "Retain"},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec(ctx, pool, node_selector)},
+            "template": {"metadata": _template_metadata(ctx, labels), "spec": pod_spec(ctx, pool, node_selector)},
             "volume_claim_templates": _claim_templates(pool, storage_class, {**ctx.labels, **selector}),
         },
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[headless])))

@@ -6,6 +6,7 @@ name the field."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 from typing import Any
@@ -19,6 +20,7 @@ from storage_engine.config import EngineSettings, env_name
 from storage_engine.iam.bootstrap import parse_bootstrap
 
 from rustfs_component.config import PlatformConfig, TenantConfig
+from rustfs_component.identity import BOOTSTRAP_ANNOTATION
 from rustfs_component.plan import REDACTED, Plan
 
 IAM_MOUNT = "/etc/rustfs/iam"
@@ -131,6 +133,11 @@ def test_the_bootstrap_document_is_the_engines_with_users_secrets_by_file(plans:
         config_map = _objects(plan, "ConfigMap", namespace)[f"{tenant.name}-iam-bootstrap"]
         validate_builtin(config_map, "1.31")
         bootstrap = parse_bootstrap(json.loads(config_map["data"]["bootstrap.json"]))
+        sets = _objects(plan, "StatefulSet", namespace)
+        for pool in tenant.pools:  # a changed document rolls the pods: the engine applies it at start
+            annotations = sets[f"{tenant.name}-{pool.name}"]["spec"]["template"]["metadata"]["annotations"]
+            assert annotations[BOOTSTRAP_ANNOTATION] == \
+                hashlib.sha256(config_map["data"]["bootstrap.json"].encode()).hexdigest()
         assert set(bootstrap.policies) == set(tenant.identity.policies)
         assert set(bootstrap.users) == set(tenant.identity.users)
         if not tenant.identity.users:
@@ -226,3 +233,6 @@ def test_a_users_change_of_groups_changes_only_the_bootstrap_document(tmp_path: 
     assert json.loads(before["data"]["bootstrap.json"])["users"]["etl"]["access_key"] == \
         document["users"]["etl"]["access_key"]  # the user's generated key stays
     assert {r.urn for r in plan.registrations} == {r.urn for r in plans["eks"].registrations}
+    digests = [_objects(p, "StatefulSet", "analytics")["analytics-pool0"]["spec"]["template"]["metadata"]
+               ["annotations"][BOOTSTRAP_ANNOTATION] for p in (plans["eks"], plan)]
+    assert digests[0] != digests[1]
