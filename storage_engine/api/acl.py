@@ -357,6 +357,15 @@ async def new_object_access(ctx: ReqCtx, meta: BucketMeta) -> tuple[str, bytes |
     return ("" if writer.id == owner.id else writer.id), (None if canned == "private" else pack_grants(grants))
 
 
+async def marker_owner(ctx: ReqCtx) -> str:
+    """The owner of a delete marker this request may create (DeleteObject, DeleteObjects): the caller, or
+    "" (the bucket owner) for the bucket owner, anonymous callers and under BucketOwnerEnforced."""
+    meta = await bucket_record(ctx)
+    if meta.ownership == ENFORCED or _is_anonymous(ctx) or ctx.identity.owner_id == bucket_owner(ctx, meta).id:
+        return ""
+    return ctx.identity.owner_id
+
+
 async def new_bucket_access(ctx: ReqCtx, ownership: str) -> bytes | None:
     """CreateBucket: the packed ACL of the new bucket (None = private), from the request's headers."""
     me = _caller(ctx)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from storage_engine.api.acl import marker_owner
 from storage_engine.api.body import read_small_body
 from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
 from storage_engine.api.names import validate_key
@@ -52,13 +53,13 @@ def parse_delete(data: bytes) -> tuple[bool, list[DeleteTarget]]:
 
 
 async def _delete_one(ctx: ReqCtx, target: DeleteTarget, limit: asyncio.Semaphore,
-                      authorizer: Authorizer) -> DeleteResult | S3Error:
+                      authorizer: Authorizer, owner: str) -> DeleteResult | S3Error:
     try:
         validate_key(target.key)
         await authorizer.check(actions_for(Endpoint.DeleteObject, version_id=bool(target.version_id))[0],
                                ctx.bucket, target.key, version_id=target.version_id)
         async with limit:
-            return await ctx.layer.delete_object(ctx.bucket, target.key, target.version_id)
+            return await ctx.layer.delete_object(ctx.bucket, target.key, target.version_id, owner=owner)
     except S3Error as exc:
         return exc
     except Exception:
@@ -68,10 +69,10 @@ async def _delete_one(ctx: ReqCtx, target: DeleteTarget, limit: asyncio.Semaphor
 
 async def handle_delete_objects(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     quiet, targets = parse_delete(await read_small_body(req.body, ctx.headers, MAX_DELETE_BODY))
-    await ctx.layer.get_bucket_info(ctx.bucket)        # NoSuchBucket fails the whole request
+    owner = await marker_owner(ctx)        # of new delete markers; NoSuchBucket fails the whole request
     limit = asyncio.Semaphore(CONCURRENCY)
     authorizer = await Authorizer.create(ctx, req)     # s3:DeleteObject on each key (a refused one: <Error>)
-    results = await asyncio.gather(*(_delete_one(ctx, target, limit, authorizer) for target in targets))
+    results = await asyncio.gather(*(_delete_one(ctx, target, limit, authorizer, owner) for target in targets))
     w = XmlWriter("DeleteResult")
     for target, result in zip(targets, results):
         if isinstance(result, S3Error):

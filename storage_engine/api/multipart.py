@@ -190,7 +190,7 @@ async def handle_list_parts(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     w.elem("Bucket", ctx.bucket)
     w.elem("Key", ctx.key)
     w.elem("UploadId", upload_id)
-    owners = Owners(ctx, await bucket_record(ctx))
+    owners = await Owners(ctx, await bucket_record(ctx)).load([upload.owner])
     w.raw(owners.xml(upload.owner, "Initiator") + owners.xml(upload.owner))
     w.elem("StorageClass", upload.storage_class)
     w.elem("PartNumberMarker", marker)
@@ -222,7 +222,7 @@ async def handle_list_multipart_uploads(ctx: ReqCtx, req: VerifiedRequest) -> Re
     key_marker, upload_id_marker = query.get("key-marker", ""), query.get("upload-id-marker", "")
     result = await ctx.layer.list_multipart_uploads(ctx.bucket, prefix, delimiter, key_marker,
                                                     upload_id_marker, max_uploads)
-    owners = Owners(ctx, await bucket_record(ctx))
+    owners = await Owners(ctx, await bucket_record(ctx)).load(u.owner for u in result.uploads)
     w = XmlWriter("ListMultipartUploadsResult")
     w.elem("Bucket", ctx.bucket)
     w.elem("KeyMarker", encode_name(key_marker, encode))

@@ -6,7 +6,7 @@ bytes from the ObjectReader and closes it when the response is done (``Response.
 
 from __future__ import annotations
 
-from storage_engine.api.acl import bucket_record, new_object_access
+from storage_engine.api.acl import bucket_record, marker_owner, new_object_access
 from storage_engine.api.conditions import check_read_conditions, content_range, parse_range
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, version_headers
 from storage_engine.api.meta import MAX_SINGLE_PUT, checksum_headers, object_headers, put_options
@@ -177,7 +177,9 @@ async def handle_head_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
 
 async def handle_delete_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     del req
-    result = await ctx.layer.delete_object(ctx.bucket, ctx.key, version_id_param(ctx.query))
+    version_id = version_id_param(ctx.query)
+    result = await ctx.layer.delete_object(ctx.bucket, ctx.key, version_id,
+                                           owner=await marker_owner(ctx) if version_id is None else "")
     headers: list[tuple[str, str]] = []
     if result.delete_marker:
         headers.append(("x-amz-delete-marker", "true"))

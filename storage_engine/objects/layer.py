@@ -259,7 +259,8 @@ class ErasureObjectLayer:
             return None
         return await self.sse.open_key(envelope, bucket, key, customer_key)
 
-    async def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> DeleteResult:
+    async def delete_object(self, bucket: str, key: str, version_id: str | None = None, *,
+                            owner: str = "") -> DeleteResult:
         names.check_key(key)
         if version_id is not None:
             names.check_version_id(version_id)
@@ -268,7 +269,8 @@ class ErasureObjectLayer:
         async with es.lock(bucket, key):
             view = await es.get_meta(bucket, key)
             old = view.versions if view else []
-            new_list, removed, result = versions.apply_delete(old, version_id, bucket_meta.versioning, time.time())
+            new_list, removed, result = versions.apply_delete(old, version_id, bucket_meta.versioning, time.time(),
+                                                              owner)
             if new_list == old:
                 return result
             await es.commit(bucket, key, view, new_list)

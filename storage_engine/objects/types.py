@@ -254,7 +254,8 @@ class ObjectLayer(Protocol):
         """SSE-C objects need ``customer_key`` (SseCustomerKeyRequired without, AccessDenied if wrong)."""
         ...
 
-    async def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> DeleteResult:
+    async def delete_object(self, bucket: str, key: str, version_id: str | None = None, *,
+                            owner: str = "") -> DeleteResult:   # owner: of a new delete marker ("" = the bucket's)
         """S3 semantics: unversioned removes; Enabled adds a delete marker; Suspended replaces the
         null version with a null delete marker; a version id removes exactly that version.
         Deleting a key that does not exist succeeds."""

@@ -32,20 +32,20 @@ def apply_put(versions: list[Version], new: Version) -> tuple[list[Version], lis
 
 
 def apply_delete(versions: list[Version], version_id: str | None, versioning: VersioningStatus,
-                 now: float) -> tuple[list[Version], list[Version], DeleteResult]:
-    """(new version list, versions removed, the result to report)."""
+                 now: float, owner: str = "") -> tuple[list[Version], list[Version], DeleteResult]:
+    """(new version list, versions removed, the result to report); a new delete marker is ``owner``'s."""
     if version_id is not None:
         target = find(versions, version_id)
         if target is None:
             return versions, [], DeleteResult(version_id, False)
         return [v for v in versions if v is not target], [target], DeleteResult(version_id, target.delete_marker)
     if versioning == "Enabled":
-        marker = Version(str(uuid.uuid4()), uuid.uuid4().hex, now, delete_marker=True)
+        marker = Version(str(uuid.uuid4()), uuid.uuid4().hex, now, delete_marker=True, owner=owner)
         return [marker, *versions], [], DeleteResult(marker.version_id, True)
     removed = [v for v in versions if v.version_id == NULL_VERSION]
     kept = [v for v in versions if v.version_id != NULL_VERSION]
     if versioning == "Suspended":
-        marker = Version(NULL_VERSION, uuid.uuid4().hex, now, delete_marker=True)
+        marker = Version(NULL_VERSION, uuid.uuid4().hex, now, delete_marker=True, owner=owner)
         return [marker, *kept], removed, DeleteResult(NULL_VERSION, True)
     return kept, removed, DeleteResult(None, False)
 

@@ -181,7 +181,8 @@ class FakeLayer:
     async def get_object_info(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
         return self._find(bucket, key, version_id).info
 
-    async def delete_object(self, bucket: str, key: str, version_id: str | None = None) -> DeleteResult:
+    async def delete_object(self, bucket: str, key: str, version_id: str | None = None, *,
+                            owner: str = "") -> DeleteResult:
         b = self._bucket(bucket)
         versions = b.objects.get(key, [])
         if version_id is not None:

@@ -123,3 +123,23 @@ def test_buckets_belong_to_their_creator(engine: EngineServer, s3: Any, user: tu
     finally:
         empty_bucket(s3, name)
         s3.delete_bucket(Bucket=name)
+
+
+def test_delete_markers_belong_to_the_deleter(engine: EngineServer, s3: Any, user: tuple[dict[str, str], Any],
+                                              writer_bucket: str) -> None:
+    owner, client = user
+    s3.put_bucket_versioning(Bucket=writer_bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=writer_bucket, Key="a", Body=b"1")
+    s3.put_object(Bucket=writer_bucket, Key="b", Body=b"2")
+    client.delete_object(Bucket=writer_bucket, Key="a")
+    client.delete_objects(Bucket=writer_bucket, Delete={"Objects": [{"Key": "b"}]})
+    s3.delete_object(Bucket=writer_bucket, Key="b")
+    markers = s3.list_object_versions(Bucket=writer_bucket)["DeleteMarkers"]
+    assert sorted((m["Key"], m["Owner"]["ID"]) for m in markers) == sorted(
+        [("a", owner["ID"]), ("b", owner["ID"]), ("b", root_owner(engine)["ID"])])
+    assert all(m["Owner"] == owner for m in markers if m["Owner"]["ID"] == owner["ID"])
+    s3.put_bucket_ownership_controls(Bucket=writer_bucket, OwnershipControls={
+        "Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    client.delete_object(Bucket=writer_bucket, Key="c")
+    markers = s3.list_object_versions(Bucket=writer_bucket, Prefix="c")["DeleteMarkers"]
+    assert [m["Owner"] for m in markers] == [root_owner(engine)]

@@ -74,6 +74,12 @@ def test_layer_records_owner_and_acl(with_layer: Callable[..., Any]) -> None:
         assert [o.owner for o in listed.objects] == [BOB.owner_id]
         versions = await layer.list_object_versions("bkt")
         assert [v.owner for v in versions.versions] == [BOB.owner_id]
+        await layer.set_bucket_versioning("bkt", "Enabled")
+        deleted = await layer.delete_object("bkt", "gone", owner=BOB.owner_id)
+        versions = await layer.list_object_versions("bkt", prefix="gone")
+        assert [(v.version_id, v.delete_marker, v.owner) for v in versions.versions] == [
+            (deleted.version_id, True, BOB.owner_id)]
+        await layer.set_bucket_versioning("bkt", "Suspended")
         updated = await layer.put_object_acl("bkt", "o", None, None)
         assert updated.acl is None and updated.owner == BOB.owner_id and updated.etag == info.etag
 
