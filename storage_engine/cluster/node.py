@@ -35,6 +35,7 @@ from storage_engine.drives.base import Drive, DriveError
 from storage_engine.drives.format import FormatPending, FormatQuorumLost
 from storage_engine.drives.local import LocalDrive
 from storage_engine.http.types import Request, Response
+from storage_engine.metrics.cluster import ClusterView, local_node_name
 from storage_engine.objects.layer import ErasureObjectLayer, open_object_layer
 from storage_engine.topology import Pool
 
@@ -66,6 +67,7 @@ class Node:
         self._fatal: BaseException | None = None
         self._started = asyncio.Event()
         self._peer_urls: list[str] = []
+        self.metrics_view: ClusterView | None = None
 
     # --- the HTTP app ---------------------------------------------------------------------------------
     async def __call__(self, request: Request) -> Response:
@@ -98,6 +100,7 @@ class Node:
             drives = await self._open_drives()
             self.layer = await self._open_layer(drives)
             self._s3 = S3App(self.layer, self.settings)
+            await self._start_metrics(self.layer)
             self.status = "ready"
             log.info("node ready: %d pool(s), %d drive(s)", len(self.pools), sum(len(p) for p in drives))
         except asyncio.CancelledError:
@@ -176,6 +179,13 @@ class Node:
         register_config_service(self.rpc, layer.buckets.config)
         return layer
 
+    async def _start_metrics(self, layer: ErasureObjectLayer) -> None:
+        """This node's capacity and health metrics (``metrics/cluster.py``)."""
+        drives = [d for es in layer.all_sets for d in es.drives]
+        view = ClusterView(layer, self.pools, local_node_name(self.settings, self.pools, drives))
+        await view.start()
+        self.metrics_view = view
+
     async def _ping(self, args: dict[str, object]) -> dict[str, str]:
         del args
         return {"topology": self.topology}
@@ -205,6 +215,8 @@ class Node:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self.metrics_view is not None:
+            await self.metrics_view.stop()
         if self.layer is not None:
             await self.layer.close()
         if self._locker is not None:

@@ -38,6 +38,7 @@ class ObjectHealResult:
     shards_rebuilt: int = 0
     metadata_repaired: int = 0
     failed: bool = False
+    bytes_rebuilt: int = 0      # bytes of the shards rebuilt (the rustfs_heal_bytes_healed_total metric)
     details: list[str] = field(default_factory=list)
 
     @property
@@ -150,6 +151,7 @@ async def _heal_version(es: ErasureSet, bucket: str, key: str, view: MetaView, v
         for s, shard in rebuilt.items():
             inline_fixes.setdefault(version.distribution[s], {})[version.data_id] = shard
         result.shards_rebuilt += len(rebuilt)
+        result.bytes_rebuilt += sum(len(shard) for shard in rebuilt.values())
         result.details.append(f"{bucket}/{key} version {version.version_id}: rebuilt {len(rebuilt)} inline shard(s)")
         return
     base = f"{paths.data_container(key)}/{version.data_id}"
@@ -160,6 +162,7 @@ async def _heal_version(es: ErasureSet, bucket: str, key: str, view: MetaView, v
             return await _install(es, bucket, key, version, path, tmp_files)
         moved = await heal_shard_file(es, codec, layout, version.distribution, bucket, path, install, result)
         result.shards_rebuilt += moved
+        result.bytes_rebuilt += moved * layout.file_size
         if moved:
             result.details.append(f"{bucket}/{key} version {version.version_id} part {part.number}: "
                                   f"rebuilt {moved} shard(s)")

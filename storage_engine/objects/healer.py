@@ -20,6 +20,7 @@ import asyncio
 import fcntl
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -53,6 +54,16 @@ class _MissedDrives:
     failures: int = 0
 
 
+@dataclass(slots=True)
+class HealStats:
+    """What this process healed since it started (the rustfs_heal_* metrics, ``metrics/cluster.py``)."""
+
+    objects_healed: int = 0           # objects (and uploads) with a shard or a record rebuilt
+    bytes_healed: int = 0             # bytes of the shards rebuilt
+    errors: int = 0                   # heals that failed (a drive or a shard could not be repaired)
+    last_scan_completed: float = 0.0  # end of the last full pass (seconds since the epoch); 0 = none yet
+
+
 class Healer:
     def __init__(self, placement: Placement, buckets: BucketStore, multipart: Multipart, interval: int) -> None:
         self.placement = placement
@@ -67,6 +78,18 @@ class Healer:
         self._tasks: list[asyncio.Task[None]] = []
         self._busy = False
         self._repaired_by_reads = 0           # keys the background worker repaired since the last full pass
+        self.stats = HealStats()
+
+    def queue_length(self) -> int:
+        """Keys queued by reads plus partial writes waiting (the rustfs_heal_queue_objects gauge)."""
+        return len(self._queued) + self._missed_count
+
+    def _count(self, result: ObjectHealResult) -> ObjectHealResult:
+        stats = self.stats
+        stats.objects_healed += int(result.changed)
+        stats.bytes_healed += result.bytes_rebuilt
+        stats.errors += int(result.failed)
+        return result
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._worker(), name="heal-worker"))
@@ -180,12 +203,13 @@ class Healer:
                 await self._heal_set(es, [b.name for b in await self.buckets.list()], report)
                 result = ObjectHealResult(report.shards_rebuilt, report.metadata_repaired, bool(report.failures))
             elif isinstance(item, UploadRef):
-                result = await self.multipart.heal_upload(es, item)
+                result = self._count(await self.multipart.heal_upload(es, item))
             else:
-                result = await heal_object(es, *item)
+                result = self._count(await heal_object(es, *item))
         except asyncio.CancelledError:
             raise
         except Exception:
+            self.stats.errors += 1
             log.exception("healing the partial write %r in %s failed", item, es)
             return True
         if result.changed:
@@ -206,13 +230,14 @@ class Healer:
                 # A read found damage: maybe a drive was wiped a moment ago. Notice that before writing
                 # to it, or it would hold data without a format (and never pass for a replacement).
                 await asyncio.gather(*(d.probe() for d in es.drives if isinstance(d, CheckedDrive)))
-                result = await heal_object(es, bucket, key)
+                result = self._count(await heal_object(es, bucket, key))
                 self._repaired_by_reads += int(result.changed)
                 for line in result.details:
                     log.info("background heal: %s", line)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self.stats.errors += 1
                 log.exception("background heal of %s/%s failed", bucket, key)
             finally:
                 self._queued.discard((es.pool, es.index, bucket, key))
@@ -261,6 +286,8 @@ class Healer:
                 report.details.append(f"{drive.endpoint}: healed completely")
         elif healing:
             report.details.append(f"{len(healing)} drive(s) still healing: the next full pass resumes")
+        if bucket is None:
+            self.stats.last_scan_completed = time.time()
         return report
 
     async def _heal_set(self, es: ErasureSet, buckets: list[str], report: HealReport) -> None:
@@ -268,13 +295,13 @@ class Healer:
         for name in buckets:
             async for key in _all_keys(es, name):
                 report.objects_scanned += 1
-                result = await heal_object(es, name, key)
+                result = self._count(await heal_object(es, name, key))
                 report.objects_healed += int(result.changed)
                 _add(report, result)
         for upload in await self.multipart.scan(es):
             if upload.bucket in buckets:
-                _add(report, await self.multipart.heal_upload(es, UploadRef(upload.bucket, upload.key,
-                                                                            upload.upload_id)))
+                _add(report, self._count(await self.multipart.heal_upload(
+                    es, UploadRef(upload.bucket, upload.key, upload.upload_id))))
 
     async def _heal_formats(self, report: HealReport) -> list[CheckedDrive]:
         """Check every drive now; give a drive that lost its format (wiped while we run, or since) its

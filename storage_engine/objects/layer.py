@@ -42,6 +42,7 @@ from storage_engine.objects.buckets import BucketStore
 from storage_engine.objects.healer import Healer
 from storage_engine.objects.multipart import Multipart
 from storage_engine.objects.placement import Placement, discard, write_data
+from storage_engine.objects.scanner import UsageScanner
 from storage_engine.objects.transform import ReadTransform
 from storage_engine.objects.types import (BucketInfo, CompletePart, DeleteResult, HealReport, ListObjectsResult,
                                           ListPartsResult, ListUploadsResult, ListVersionsResult, ObjectInfo,
@@ -101,6 +102,8 @@ class ErasureObjectLayer:
         self.iam = IamStore(buckets.config, self.sse, settings)
         self.multipart = Multipart(self.placement, buckets, self.sse)
         self.healer = Healer(self.placement, buckets, self.multipart, settings.heal_interval_seconds)
+        self.scanner = UsageScanner(self.placement, buckets, buckets.config,
+                                    interval=settings.scanner_interval_seconds, delay=settings.scanner_delay)
 
     # --- placement (kept for callers that look inside) ------------------------------------------------
     @property
@@ -367,6 +370,7 @@ class ErasureObjectLayer:
         return await rewrap.rewrap_keys(self.placement, self.buckets, self.sse, bucket)
 
     async def close(self) -> None:
+        await self.scanner.stop()
         await self.healer.stop()
         await self.sse.close()
         await self.buckets.config.stop()
@@ -459,6 +463,7 @@ async def open_object_layer(pools: list[Pool], settings: EngineSettings, *,
     if settings.iam_bootstrap_file:  # the IAM store is up: apply the declared policies, groups and users
         await _apply_iam_bootstrap(layer.iam, settings.iam_bootstrap_file)
     layer.healer.start()
+    layer.scanner.start()
     if replaced:
         layer.healer.schedule_full_heal()
     return layer

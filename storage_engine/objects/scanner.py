@@ -1,0 +1,141 @@
+"""The bucket usage scanner: objects, versions and bytes per bucket (the ``rustfs_bucket_*`` metrics).
+
+One process of the cluster scans at a time (the leader rule below); it lists every bucket's versions
+through the erasure sets' quorum listings, a page at a time, and after each page sleeps the time the page
+took times ``scanner_delay`` (at most ``MAX_WAIT_SECONDS``), as MinIO's data scanner does, so a scan costs
+at most ``1 / (1 + delay)`` of one listing client. The result goes to the config store (kind ``usage``,
+``metrics/usage.py``), where every node's metrics read it. A pass starts every ``scanner_interval_seconds``.
+
+Leader rule: the process scans when the first drive of the config store's erasure set that is online (as
+it sees the drives) is one of its own, and, among the worker processes of one node, when it holds the
+``usage-scanner.lock`` file lock on that drive. When the leader's node goes down its drives go offline
+and the next node takes over at its next pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import time
+
+from storage_engine.cluster.config_store import ConfigStore
+from storage_engine.drives.base import DriveError
+from storage_engine.drives.health import CheckedDrive
+from storage_engine.drives.local import LocalDrive
+from storage_engine.errors import InsufficientReadQuorum, InsufficientWriteQuorum, NoSuchBucket
+from storage_engine.metrics.usage import USAGE_KIND, USAGE_NAME, BucketUsage, UsageReport
+from storage_engine.objects import listing
+from storage_engine.objects.buckets import BucketStore
+from storage_engine.objects.placement import Placement
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 250                 # versions listed per page: the pacing step
+MAX_WAIT_SECONDS = 1.0          # the longest pause after one page (MinIO's default max wait)
+LOCK_FILE = "usage-scanner.lock"
+
+
+class UsageScanner:
+    def __init__(self, placement: Placement, buckets: BucketStore, config: ConfigStore, *,
+                 interval: float, delay: float) -> None:
+        self.placement = placement
+        self.buckets = buckets
+        self.config = config
+        self.interval = interval
+        self.delay = delay
+        self._task: asyncio.Task[None] | None = None
+        self._lock_fd = -1
+
+    def start(self) -> None:
+        if self.interval > 0 and self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="usage-scanner")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            if not self.is_leader():
+                continue
+            try:
+                report = await self.scan()
+                await self.config.put(USAGE_KIND, USAGE_NAME, report.encode())
+            except asyncio.CancelledError:
+                raise
+            except (InsufficientReadQuorum, InsufficientWriteQuorum, DriveError) as exc:
+                log.warning("usage scan not saved: %s", exc)
+            except Exception:
+                log.exception("usage scan failed")
+
+    # --- leader rule --------------------------------------------------------------------------------
+    def is_leader(self) -> bool:
+        """This process scans (see the module docstring)."""
+        first = next((d for d in self.placement.all_sets[0].drives
+                      if d is not None and (not isinstance(d, CheckedDrive) or d.online)), None)
+        inner = first.inner if isinstance(first, CheckedDrive) else first
+        if not isinstance(inner, LocalDrive):
+            self._release()
+            return False
+        if self._lock_fd >= 0:
+            return True
+        try:
+            fd = os.open(os.path.join(inner.sys_root, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def _release(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    # --- one pass -----------------------------------------------------------------------------------
+    async def scan(self) -> UsageReport:
+        """Count every bucket, paced; the report is returned, not saved."""
+        start = time.monotonic()
+        report = UsageReport()
+        for info in await self.buckets.list():
+            try:
+                report.buckets[info.name] = await self._scan_bucket(info.name)
+            except NoSuchBucket:
+                continue                      # deleted while we scanned
+        report.duration = time.monotonic() - start
+        report.completed = time.time()
+        return report
+
+    async def _scan_bucket(self, bucket: str) -> BucketUsage:
+        usage = BucketUsage()
+        key_marker = version_marker = ""
+        while True:
+            began = time.monotonic()
+            page = await listing.list_versions(self.placement.all_sets, bucket, "", "", key_marker,
+                                               version_marker, PAGE_SIZE)
+            for version in page.versions:
+                if version.delete_marker:
+                    continue
+                usage.versions += 1
+                usage.bytes += version.size
+                usage.objects += int(version.is_latest)
+            await self._pace(time.monotonic() - began)
+            if not page.is_truncated or page.next_key_marker is None:
+                return usage
+            key_marker, version_marker = page.next_key_marker, page.next_version_id_marker or ""
+
+    async def _pace(self, elapsed: float) -> None:
+        if self.delay > 0:
+            await asyncio.sleep(min(elapsed * self.delay, MAX_WAIT_SECONDS))
