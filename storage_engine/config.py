@@ -127,6 +127,14 @@ class EngineSettings(BaseSettings):
         default=1, ge=1, le=64,
         description="Server processes sharing one listening socket. Distributed mode (remote drives) "
                     "runs one process per node. Default 1.")
+    metrics_auth: Literal["token", "public"] = Field(
+        default="token",
+        description="Access to GET /rustfs/metrics: 'token' needs 'Authorization: Bearer <metrics_token>'; "
+                    "'public' needs nothing. Default 'token'.")
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token of GET /rustfs/metrics (metrics_auth 'token'). Default: none (the endpoint "
+                    "answers 403 until one is set).")
     local_host: str = Field(
         default="",
         description="This node's host name as the drive endpoints spell it. Default: found by resolving "

@@ -20,6 +20,7 @@ from storage_engine.api import (
     bucket_policy,
     copy,
     delete,
+    health,
     listing,
     multipart,
     object,
@@ -42,6 +43,7 @@ from storage_engine.config import EngineSettings
 from storage_engine.errors import InternalError, NotImplementedError_, S3Error
 from storage_engine.http.response import RequestIds
 from storage_engine.http.types import Request, Response
+from storage_engine.metrics.endpoint import handle_metrics
 from storage_engine.objects.types import ObjectLayer
 
 log = logging.getLogger(__name__)
@@ -128,7 +130,7 @@ class S3App:
         try:
             route = resolve(request, self._domains)
             if route.endpoint in UNAUTHENTICATED:
-                response = await self._health(route.endpoint)
+                response = await self._health(route.endpoint, request)
             else:
                 response = await self._serve(request, route, request_id)
         except S3Error as exc:
@@ -163,10 +165,15 @@ class S3App:
             raise NotImplementedError_(f"{route.endpoint.value} is not implemented.")
         return await handler(ctx, verified)
 
-    async def _health(self, endpoint: Endpoint) -> Response:
-        """Liveness: the process answers. Readiness: storage can serve reads (a read quorum is online)."""
+    async def _health(self, endpoint: Endpoint, request: Request) -> Response:
+        """Liveness: the process answers. Readiness: storage can serve reads (a read quorum is online).
+        Also the cluster's health (``api/health.py``) and the metrics (``metrics/endpoint.py``)."""
         if endpoint == Endpoint.HealthLive:
             return Response(status=200)
+        if endpoint == Endpoint.Metrics:
+            return await handle_metrics(request, self.settings)
+        if endpoint == Endpoint.HealthCluster:
+            return await health.handle_cluster(self.layer, request)
         layer = self.layer
         try:
             if isinstance(layer, SupportsReadiness):

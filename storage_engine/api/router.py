@@ -26,6 +26,8 @@ from storage_engine.http.types import Request
 RESERVED_BUCKET = "rustfs"
 HEALTH_LIVE = "/rustfs/health/live"
 HEALTH_READY = "/rustfs/health/ready"
+HEALTH_CLUSTER = "/rustfs/health/cluster"
+METRICS = "/rustfs/metrics"
 ADMIN_PREFIX = "/rustfs/admin/v3/"
 
 
@@ -120,14 +122,16 @@ class Endpoint(enum.Enum):
     # the engine's own
     HealthLive = "HealthLive"
     HealthReady = "HealthReady"
+    HealthCluster = "HealthCluster"         # every erasure set has its write quorum (api/health.py)
+    Metrics = "Metrics"                     # Prometheus; its own bearer token (metrics/endpoint.py)
     AdminHeal = "AdminHeal"
     AdminKmsRewrap = "AdminKmsRewrap"
     Options = "Options"                     # CORS preflight
     QueryApi = "QueryApi"                   # IAM / STS over the query protocol: a form POST / (api/query.py)
 
 
-# Endpoints answered without authentication (Kubernetes probes).
-UNAUTHENTICATED = frozenset({Endpoint.HealthLive, Endpoint.HealthReady})
+# Endpoints answered without S3 authentication (probes; the metrics check their own bearer token).
+UNAUTHENTICATED = frozenset({Endpoint.HealthLive, Endpoint.HealthReady, Endpoint.HealthCluster, Endpoint.Metrics})
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +231,8 @@ def resolve(request: Request, domains: list[str]) -> Route:
     else:
         if path in (HEALTH_LIVE, HEALTH_READY) and method in ("GET", "HEAD"):
             return Route(Endpoint.HealthLive if path == HEALTH_LIVE else Endpoint.HealthReady)
+        if path in (HEALTH_CLUSTER, METRICS) and method in ("GET", "HEAD"):
+            return Route(Endpoint.HealthCluster if path == HEALTH_CLUSTER else Endpoint.Metrics)
         if path.startswith(ADMIN_PREFIX):
             return _admin_route(method, path[len(ADMIN_PREFIX):], query)
         raw_bucket, _, raw_key = path[1:].partition("/")

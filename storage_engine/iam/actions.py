@@ -123,6 +123,8 @@ _ACTIONS: dict[Endpoint, tuple[str, ...]] = {
     # the engine's own
     E.HealthLive: (),
     E.HealthReady: (),
+    E.HealthCluster: (),
+    E.Metrics: (),
     E.AdminHeal: ("admin:Heal",),
     E.AdminKmsRewrap: ("admin:KmsRewrap",),
     E.Options: (),

@@ -87,8 +87,18 @@ async def open_kms(settings: EngineSettings, config: ConfigStore) -> Kms:
     ``kms/static-key`` record, created here on the first start. Raises KmsError (a bad key file, a
     default key id the backend lacks) and the config store's quorum errors.
     """
-    if settings.kms_backend == "vault":
-        from storage_engine.crypto.kms.vault import VaultKms
-        return VaultKms(settings)
-    from storage_engine.crypto.kms.static import load_static_kms
-    return await load_static_kms(settings, config)
+    from storage_engine.metrics import metrics
+    from storage_engine.metrics.kms import MeteredKms   # every call counted (rustfs_kms_*)
+
+    try:
+        if settings.kms_backend == "vault":
+            from storage_engine.crypto.kms.vault import VaultKms
+            kms: Kms = VaultKms(settings)
+        else:
+            from storage_engine.crypto.kms.static import load_static_kms
+            kms = await load_static_kms(settings, config)
+    except Exception:
+        metrics.kms.opened(False)
+        raise
+    metrics.kms.opened(True)
+    return MeteredKms(kms)
