@@ -115,26 +115,10 @@ class EngineSettings(BaseSettings):
         default=3600, ge=0,
         description="Seconds between background heal scans of all objects; 0 disables the scan "
                     "(shards found bad on read are still healed). Default 3600.")
-    scanner_interval_seconds: float = Field(
-        default=60.0, ge=0,
-        description="Seconds between the bucket usage scanner's passes (objects, versions and bytes per "
-                    "bucket, for the rustfs_bucket_* metrics); 0 disables the scanner. Default 60.")
-    scanner_delay: float = Field(
-        default=2.0, ge=0, le=100,
-        description="Pacing of the usage scanner, as MinIO's: after each page of a listing it sleeps the "
-                    "time that page took times this factor (at most 1 s); 0 scans flat out. Default 2.")
     workers: int = Field(
         default=1, ge=1, le=64,
         description="Server processes sharing one listening socket. Distributed mode (remote drives) "
                     "runs one process per node. Default 1.")
-    metrics_auth: Literal["token", "public"] = Field(
-        default="token",
-        description="Access to GET /rustfs/metrics: 'token' needs 'Authorization: Bearer <metrics_token>'; "
-                    "'public' needs nothing. Default 'token'.")
-    metrics_token: SecretStr = Field(
-        default=SecretStr(""),
-        description="Bearer token of GET /rustfs/metrics (metrics_auth 'token'). Default: none (the endpoint "
-                    "answers 403 until one is set).")
     local_host: str = Field(
         default="",
         description="This node's host name as the drive endpoints spell it. Default: found by resolving "
@@ -295,6 +279,62 @@ class EngineSettings(BaseSettings):
         default_factory=dict,
         description="User or group DN -> policy names (JSON in the environment); DNs compare case-"
                     "insensitively. Default: none.")
+
+    # Audit log and logs (docs/audit.md, docs/observability.md)
+    audit_stdout: bool = Field(
+        default=True, description="One JSON audit record per request on stdout (JSON lines). Default true.")
+    audit_file: str = Field(
+        default="", description="Append audit records (JSON lines) to this file; reopened on SIGHUP or when "
+                                "moved. Default: none.")
+    audit_webhook_url: str = Field(
+        default="", description="POST batches of audit records to this http(s) URL. Default: none.")
+    audit_webhook_format: Literal["json", "elasticsearch"] = Field(
+        default="json", description="'json': NDJSON batches; 'elasticsearch': the _bulk API (the URL ends in "
+                                    "/_bulk) into audit_webhook_index. Default 'json'.")
+    audit_webhook_index: str = Field(
+        default="rustfs-audit", description="The Elasticsearch / OpenSearch index of the records. "
+                                            "Default 'rustfs-audit'.")
+    audit_webhook_auth_token: SecretStr = Field(
+        default=SecretStr(""), description="Bearer token of the webhook; excludes audit_webhook_username. "
+                                           "Default: none.")
+    audit_webhook_username: str = Field(
+        default="", description="Basic-auth user of the webhook (with audit_webhook_password). Default: none.")
+    audit_webhook_password: SecretStr = Field(
+        default=SecretStr(""), description="Basic-auth password of the webhook. Default: none.")
+    audit_webhook_ca_file: str = Field(
+        default="", description="CA bundle (PEM) that verifies an https webhook. Default: the system's.")
+    audit_webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Timeout of one webhook POST. Default 5.")
+    audit_queue_size: int = Field(
+        default=10000, ge=1, description="Records each target buffers; a full queue drops (and counts) the "
+                                         "newest. Default 10000.")
+    audit_batch_size: int = Field(
+        default=100, ge=1, description="Records per write / POST at most. Default 100.")
+    audit_flush_seconds: float = Field(
+        default=1.0, gt=0, description="A partial batch is sent after this many seconds. Default 1.0.")
+    audit_retry_max: int = Field(
+        default=3, ge=0, description="Retries of a failed webhook batch before it is dropped (and counted). "
+                                     "Default 3.")
+    audit_retry_backoff_seconds: float = Field(
+        default=0.5, gt=0, description="First retry delay; doubles each retry, at most 30 s. Default 0.5.")
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="The engine's own log records on stderr: 'json' lines or 'text'. "
+                                    "Default 'json'.")
+
+    @field_validator("audit_webhook_url")
+    @classmethod
+    def _check_audit_webhook_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("audit_webhook_url must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _check_audit(self) -> EngineSettings:
+        if self.audit_webhook_auth_token.get_secret_value() and self.audit_webhook_username:
+            raise ValueError("audit_webhook_auth_token and audit_webhook_username exclude each other")
+        if bool(self.audit_webhook_username) != bool(self.audit_webhook_password.get_secret_value()):
+            raise ValueError("audit_webhook_username and audit_webhook_password: give both or neither")
+        return self
 
     @property
     def region_is_explicit(self) -> bool:

@@ -19,23 +19,22 @@ import errno
 import logging
 import os
 import select
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from storage_engine.audit import AuditLog, install as install_audit
 from storage_engine.cluster.endpoints import is_distributed
 from storage_engine.config import EngineSettings
 from storage_engine.malloc import configure_malloc
-from storage_engine.metrics import enable_multiprocess, worker_exited
 from storage_engine.errors import S3Error
 from storage_engine.http.server import ServerLimits, serve
 from storage_engine.http.tls import ServerTls, TlsError
 from storage_engine.http.types import App
+from storage_engine.logs import configure_logging
 from storage_engine.topology import Pool
 
 log = logging.getLogger("storage_engine.server")
@@ -118,10 +117,15 @@ async def _worker_main(settings: EngineSettings, pools: list[Pool], sock: socket
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    audit_log = AuditLog.from_settings(settings)      # before the app: S3App takes audit.current()
+    audit_log.start()
+    install_audit(audit_log)
+    loop.add_signal_handler(signal.SIGHUP, audit_log.reopen)
     build = app_factory or _build_app
     try:
         app, close = await build(settings, pools)
     except (OSError, ValueError, S3Error) as exc:
+        await audit_log.close()
         raise StartupError(f"cannot open the drives: {exc}") from exc
     fatal = asyncio.create_task(_stop_on_fatal(app, stop), name="startup-watch")
     watcher = asyncio.create_task(tls.watch(settings.tls_reload_seconds), name="tls-watch") if tls else None
@@ -137,6 +141,8 @@ async def _worker_main(settings: EngineSettings, pools: list[Pool], sock: socket
             fatal.cancel()
         error = (await asyncio.gather(fatal, return_exceptions=True))[0]
         await close()
+        install_audit(None)
+        await audit_log.close()
     if isinstance(error, BaseException) and not isinstance(error, asyncio.CancelledError):
         raise StartupError(f"cannot open the drives: {error}") from error
 
@@ -155,9 +161,7 @@ def run_server(settings: EngineSettings, pools: list[Pool], *,
     in tests of the server itself.
     """
     configure_malloc()
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format)
     if settings.workers > 1 and is_distributed(d for pool in pools for d in pool.drives):
         # Lock tables and open shard handles of the node-to-node API live in one process.
         log.warning("distributed mode runs one process per node; ignoring RUSTFS_WORKERS=%d", settings.workers)
@@ -214,9 +218,6 @@ def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
     children: dict[int, int] = {}                # pid -> worker index
 
     parent_pid = os.getpid()
-    # The workers' metrics live in per-process files here; a scrape sums them (storage_engine/metrics).
-    metrics_dir = tempfile.mkdtemp(prefix="rustfs-metrics-")
-    enable_multiprocess(metrics_dir)
 
     def spawn(index: int) -> None:
         pid = os.fork()
@@ -250,6 +251,15 @@ def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+
+    def reopen(signum: int, _frame: object) -> None:     # the workers reopen their audit files
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGHUP)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGHUP, reopen)
     for index in range(settings.workers):
         spawn(index)
     if not _wait_ready(ready_read, settings.workers, children):
@@ -266,7 +276,6 @@ def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
         except InterruptedError:                 # pragma: no cover - PEP 475 retries for us
             continue
         index = children.pop(pid, None)
-        worker_exited(pid)
         if index is None or stopping:
             continue
         code = os.waitstatus_to_exitcode(status)
@@ -282,7 +291,6 @@ def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
     os.close(ready_read)
     os.close(ready_write)
     sock.close()
-    shutil.rmtree(metrics_dir, ignore_errors=True)
     return exit_code
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
+from storage_engine import audit
 from storage_engine.api import (
     acl,
     admin,
@@ -20,7 +22,6 @@ from storage_engine.api import (
     bucket_policy,
     copy,
     delete,
-    health,
     listing,
     multipart,
     object,
@@ -43,7 +44,7 @@ from storage_engine.config import EngineSettings
 from storage_engine.errors import InternalError, NotImplementedError_, S3Error
 from storage_engine.http.response import RequestIds
 from storage_engine.http.types import Request, Response
-from storage_engine.metrics.endpoint import handle_metrics
+from storage_engine.iam.principal import Principal
 from storage_engine.objects.types import ObjectLayer
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,26 @@ HANDLERS.update({endpoint: unconfigured.handle_unconfigured for endpoint in unco
 READY_TIMEOUT_SECONDS = 5.0
 
 
+class _Finished:
+    """One request's "request finished" hook: what the app knows of it, called by the server with what it
+    measured (bytes, times). Used by the audit log (and the request metrics)."""
+
+    __slots__ = ("app", "request", "route", "request_id", "started", "principal", "code", "response")
+
+    def __init__(self, app: S3App, request: Request, route: Route, request_id: str) -> None:
+        self.app = app
+        self.request = request
+        self.route = route
+        self.request_id = request_id
+        self.started = time.time()
+        self.principal: Principal | None = None
+        self.code = ""                          # the S3 error code, "" for a success
+        self.response: Response | None = None
+
+    def __call__(self, received: int, sent: int, ttfb: float, total: float) -> None:
+        self.app._request_finished(self, received, sent, ttfb, total)
+
+
 @runtime_checkable
 class SupportsReadiness(Protocol):
     """Optional on an ObjectLayer: whether every erasure set has a read quorum of drives online."""
@@ -123,28 +144,50 @@ class S3App:
             or CredentialStore.from_settings(settings)
         self._domains = settings.domains
         self._request_ids = RequestIds()     # random per process, then a counter: no syscall per request
+        self._audit = audit.current()
 
     async def __call__(self, request: Request) -> Response:
         request_id = self._request_ids.next()
         route: Route | None = None
+        finished: _Finished | None = None
         try:
             route = resolve(request, self._domains)
             if route.endpoint in UNAUTHENTICATED:
-                response = await self._health(route.endpoint, request)
+                response = await self._health(route.endpoint)
             else:
-                response = await self._serve(request, route, request_id)
+                finished = _Finished(self, request, route, request_id)
+                response = await self._serve(request, route, request_id, finished)
         except S3Error as exc:
             response = self._error_response(request, route, exc, request_id)
+            if finished is not None:
+                finished.code = exc.code
         except Exception:   # never BaseException: cancellation must propagate
             log.exception("internal error serving %s %s (request %s)", request.method, request.raw_path, request_id)
             response = self._error_response(request, route, InternalError(), request_id)
+            if finished is not None:
+                finished.code = InternalError.code
         response.headers.append(("x-amz-request-id", request_id))
         response.headers.append(("x-amz-id-2", request_id))
+        if finished is not None:
+            finished.response = response
+            response.on_finished = finished
         return response
 
-    async def _serve(self, request: Request, route: Route, request_id: str) -> Response:
+    def _request_finished(self, done: _Finished, received: int, sent: int, ttfb: float, total: float) -> None:
+        """The request's outcome, once per request (http/types.py ``Response.on_finished``)."""
+        response = done.response
+        assert response is not None
+        if self._audit is not None:
+            request = done.request
+            self._audit.emit(audit.Entry(
+                done.started, done.request_id, done.route.endpoint.value, done.route.bucket, done.route.key,
+                response.status, done.code, received, sent, ttfb, total, request.client, request.headers,
+                request.query, response.headers, done.principal))
+
+    async def _serve(self, request: Request, route: Route, request_id: str, finished: _Finished) -> Response:
         verified = await verify_request(request, self.credentials, self.settings)
         identity = verified.principal
+        finished.principal = identity
         if route.bucket:
             validate_bucket_name(route.bucket)
         if route.key:
@@ -165,15 +208,10 @@ class S3App:
             raise NotImplementedError_(f"{route.endpoint.value} is not implemented.")
         return await handler(ctx, verified)
 
-    async def _health(self, endpoint: Endpoint, request: Request) -> Response:
-        """Liveness: the process answers. Readiness: storage can serve reads (a read quorum is online).
-        Also the cluster's health (``api/health.py``) and the metrics (``metrics/endpoint.py``)."""
+    async def _health(self, endpoint: Endpoint) -> Response:
+        """Liveness: the process answers. Readiness: storage can serve reads (a read quorum is online)."""
         if endpoint == Endpoint.HealthLive:
             return Response(status=200)
-        if endpoint == Endpoint.Metrics:
-            return await handle_metrics(request, self.settings)
-        if endpoint == Endpoint.HealthCluster:
-            return await health.handle_cluster(self.layer, request)
         layer = self.layer
         try:
             if isinstance(layer, SupportsReadiness):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl
 
@@ -313,6 +314,8 @@ class HttpConnection(asyncio.Protocol):
         request_id = self._server.request_ids.next()
         response: Response | None = None
         pending.body.continue_if_empty()
+        started = head_at = self._loop.time()
+        sent = 0
         try:
             try:
                 response = await self._server.app(request)
@@ -323,8 +326,10 @@ class HttpConnection(asyncio.Protocol):
                 response = error_response(InternalError(), request.raw_path, request_id)
             pending.keep_alive = self._decide_keep_alive(pending)
             transport = self._transport
+            head_at = self._loop.time()
             if transport is not None and not transport.is_closing():
-                await send_response(self, request, response, request_id, pending.keep_alive, pending.http10)
+                sent = await send_response(self, request, response, request_id, pending.keep_alive,
+                                           pending.http10)
         except asyncio.CancelledError:
             self._abort()
             raise
@@ -336,12 +341,21 @@ class HttpConnection(asyncio.Protocol):
         finally:
             if response is not None and response.on_close is not None:
                 await self._call_on_close(response)
+            if response is not None and response.on_finished is not None:
+                self._call_on_finished(response.on_finished, pending.body.received, sent, started, head_at)
             task = self._task
             if task is not None:
                 self._server.tasks.discard(task)
             self._task = None
             self._current = None
         self._after_response(pending)
+
+    def _call_on_finished(self, on_finished: Callable[[int, int, float, float], None], received: int, sent: int,
+                          started: float, head_at: float) -> None:
+        try:
+            on_finished(received, sent, head_at - started, self._loop.time() - started)
+        except Exception:
+            log.exception("error in response on_finished")
 
     async def _call_on_close(self, response: Response) -> None:
         assert response.on_close is not None

@@ -70,7 +70,8 @@ def _declared_length(response: Response) -> int | None:
 
 
 async def send_response(writer: Writer, request: Request, response: Response, request_id: str,
-                        keep_alive: bool, http10: bool) -> None:
+                        keep_alive: bool, http10: bool) -> int:
+    """Write ``response``; returns the body bytes sent."""
     transport = writer.transport
     if transport is None:
         raise ConnectionResetError("connection lost")
@@ -80,12 +81,12 @@ async def send_response(writer: Writer, request: Request, response: Response, re
         await _close_iterator(body)
         transport.write(render_head(response, request_id, keep_alive=keep_alive, http10=http10,
                                     length=None, chunked=False))
-        return
+        return 0
     if request.method == "HEAD":
         await _close_iterator(body)
         transport.write(render_head(response, request_id, keep_alive=keep_alive, http10=http10,
                                     length=_declared_length(response), chunked=False))
-        return
+        return 0
     if isinstance(body, (bytes, bytearray, memoryview)):
         head = render_head(response, request_id, keep_alive=keep_alive, http10=http10,
                            length=len(body), chunked=False)
@@ -96,7 +97,7 @@ async def send_response(writer: Writer, request: Request, response: Response, re
             transport.writelines([head, body])
         if len(body) > 65536:
             await writer.drain()
-        return
+        return len(body)
     length = response.content_length
     # Without a length, HTTP/1.1 uses chunked framing; HTTP/1.0 delimits by closing.
     chunked = length is None and not http10
@@ -104,12 +105,13 @@ async def send_response(writer: Writer, request: Request, response: Response, re
         keep_alive = False
     transport.write(render_head(response, request_id, keep_alive=keep_alive, http10=http10,
                                 length=length, chunked=chunked))
-    await _stream(writer, body, length, chunked)
+    sent = await _stream(writer, body, length, chunked)
     if not keep_alive and length is None and http10:
         transport.close()
+    return sent
 
 
-async def _stream(writer: Writer, body: AsyncIterator[bytes | memoryview], length: int | None, chunked: bool) -> None:
+async def _stream(writer: Writer, body: AsyncIterator[bytes | memoryview], length: int | None, chunked: bool) -> int:
     sent = 0
     try:
         async for chunk in body:
@@ -134,6 +136,7 @@ async def _stream(writer: Writer, body: AsyncIterator[bytes | memoryview], lengt
             raise ConnectionResetError("connection lost")
         if chunked:
             transport.write(b"0\r\n\r\n")
+        return sent
     finally:
         await _close_iterator(body)
 

@@ -85,6 +85,11 @@ class Response:
     content_length: int | None = None
     # Called once the response is fully sent or the connection dropped (e.g. to close an ObjectReader).
     on_close: Callable[[], Awaitable[None]] | None = None
+    # The "request finished" hook (metrics, audit): called once the exchange is over (fully sent, or the
+    # connection dropped) with (request body bytes received, response body bytes sent (0 when the
+    # connection dropped), seconds to the response head, seconds to the end), timed from the app's call.
+    # It runs on the event loop: it must not block or raise.
+    on_finished: Callable[[int, int, float, float], None] | None = None
 
 
 App = Callable[[Request], Awaitable[Response]]

@@ -1,0 +1,159 @@
+"""One audit record: what the request path hands over (:class:`Entry`), and the JSON document built from
+it off the request path (:func:`build_record`), with every secret removed (docs/audit.md).
+
+The request path only fills an :class:`Entry` (references to objects the request already has: its
+headers, its decoded query, the response's header list, the principal); redaction and encoding happen in
+the target's writer task.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import http
+from typing import Any, NamedTuple
+
+from storage_engine.http.types import Headers
+from storage_engine.iam.principal import Principal
+
+VERSION = "1"
+REDACTED = "REDACTED"
+
+# Header names (lower case) whose values never reach a record: credentials, signatures, SSE-C keys,
+# cookies. The SSE-C key MD5s stay (they identify, they do not unlock).
+REDACTED_HEADERS = frozenset({
+    "authorization",
+    "proxy-authorization",
+    "x-amz-security-token",
+    "x-amz-server-side-encryption-customer-key",
+    "x-amz-copy-source-server-side-encryption-customer-key",
+    "cookie",
+    "set-cookie",
+})
+
+# Query parameter names (compared lower case) whose values never reach a record: presigned URLs'
+# signatures, credentials and session tokens (SigV4 and SigV2), STS tokens and passwords, POST policies.
+REDACTED_QUERY = frozenset({
+    "x-amz-signature",
+    "signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "awsaccesskeyid",
+    "webidentitytoken",
+    "token",
+    "ldappassword",
+    "password",
+    "secretaccesskey",
+    "sessiontoken",
+    "policy",
+    "x-amz-server-side-encryption-customer-key",
+})
+
+
+class Entry(NamedTuple):
+    """What the request path hands to the audit log: cheap to make (references only)."""
+
+    time: float                                 # epoch seconds at the request's start
+    request_id: str
+    api: str                                    # the router's Endpoint name
+    bucket: str
+    key: str
+    status: int                                 # HTTP status
+    code: str                                   # S3 error code, "" for success
+    rx: int                                     # request body bytes received
+    tx: int                                     # response body bytes sent
+    ttfb: float                                 # seconds to the response head
+    total: float                                # seconds to the last byte
+    remote: str                                 # "ip:port" of the peer
+    headers: Headers                            # the request's headers
+    query: dict[str, str]                       # the request's decoded query
+    response_headers: list[tuple[str, str]]
+    principal: Principal | None                 # None when the request never authenticated
+
+
+def rfc3339(epoch: float) -> str:
+    """``2026-11-30T10:42:00.123456Z``: RFC 3339, UTC, microseconds."""
+    return _dt.datetime.fromtimestamp(epoch, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def redact_headers(items: list[tuple[str, str]]) -> dict[str, str]:
+    """Header name -> value (repeated names joined with ","), secrets replaced by ``REDACTED``."""
+    out: dict[str, str] = {}
+    for name, value in items:
+        name = name.lower()
+        if name in REDACTED_HEADERS:
+            value = REDACTED
+        elif name in out:
+            value = out[name] + "," + value
+        out[name] = value
+    return out
+
+
+def redact_query(query: dict[str, str]) -> dict[str, str]:
+    """The decoded query, secrets replaced by ``REDACTED`` (empty values, e.g. ``?policy``, stay)."""
+    return {name: (REDACTED if value and name.lower() in REDACTED_QUERY else value)
+            for name, value in query.items()}
+
+
+def _claims(principal: Principal) -> dict[str, Any]:
+    claims: dict[str, Any] = {}
+    for name, values in principal.claims:
+        claims[name] = values[0] if len(values) == 1 else list(values)
+    if principal.role:
+        claims["role"] = principal.role
+    if principal.session_name:
+        claims["roleSessionName"] = principal.session_name
+    if principal.expires is not None:
+        claims["exp"] = int(principal.expires)
+    return claims
+
+
+def _status_text(status: int) -> str:
+    """"OK" for a success; for an error answered without an S3 code, the HTTP reason ("BadRequest")."""
+    if status < 400:
+        return "OK"
+    try:
+        return http.HTTPStatus(status).phrase.replace(" ", "")
+    except ValueError:
+        return str(status)
+
+
+def build_record(entry: Entry, node: str) -> dict[str, Any]:
+    """The audit record of ``entry`` (docs/audit.md), ready for JSON encoding."""
+    principal = entry.principal
+    version_id = ""
+    for name, value in entry.response_headers:
+        if name.lower() == "x-amz-version-id":
+            version_id = value
+            break
+    else:
+        version_id = entry.query.get("versionId", "")
+    remote = entry.remote
+    host = remote.rpartition(":")[0] if ":" in remote else remote
+    headers = entry.headers
+    record: dict[str, Any] = {
+        "version": VERSION,
+        "time": rfc3339(entry.time),
+        "requestID": entry.request_id,
+        "node": node,
+        "api": {
+            "name": entry.api,
+            "bucket": entry.bucket,
+            "object": entry.key,
+            "versionId": version_id,
+            "status": entry.code or _status_text(entry.status),
+            "statusCode": entry.status,
+            "rx": entry.rx,
+            "tx": entry.tx,
+            "timeToFirstByte": round(entry.ttfb, 6),
+            "timeToResponse": round(entry.total, 6),
+        },
+        "remoteHost": host.strip("[]"),
+        "userAgent": headers.get("user-agent", "") or "",
+        "accessKey": principal.access_key if principal is not None else "",
+        "parentUser": principal.parent if principal is not None else "",
+        "requestClaims": _claims(principal) if principal is not None and principal.kind != "root" else {},
+        "requestQuery": redact_query(entry.query),
+        "requestHeader": redact_headers(headers.items()),
+        "responseHeader": redact_headers(entry.response_headers),
+    }
+    return record

@@ -1,0 +1,162 @@
+"""The audit record (storage_engine/audit/record.py) and the targets' queues (audit/targets.py).
+
+Every item of docs/observability.md's "Never" list is checked: its value appears nowhere in the
+encoded record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from storage_engine.audit import AuditLog
+from storage_engine.audit.record import REDACTED, Entry, build_record
+from storage_engine.audit.targets import FileTarget, WebhookTarget
+from storage_engine.config import EngineSettings
+from storage_engine.http.types import Headers
+from storage_engine.iam.principal import Principal
+
+SECRETS = {
+    "authorization": "AWS4-HMAC-SHA256 Credential=AKIDSECRET1/20261130/us-east-1/s3/aws4_request, "
+                     "SignedHeaders=host, Signature=deadbeefsecret2",
+    "x-amz-security-token": "SESSIONTOKENSECRET3",
+    "x-amz-server-side-encryption-customer-key": "U1NFQ0tFWVNFQ1JFVDQ=",
+    "x-amz-copy-source-server-side-encryption-customer-key": "Q09QWUtFWVNFQ1JFVDU=",
+    "cookie": "session=COOKIESECRET6",
+}
+QUERY_SECRETS = {
+    "X-Amz-Signature": "presignsig7",
+    "X-Amz-Credential": "AKIDSECRET8/20261130/us-east-1/s3/aws4_request",
+    "X-Amz-Security-Token": "QUERYTOKEN9",
+    "Signature": "v2sig10",
+    "WebIdentityToken": "eyJwebidentity11",
+    "LDAPPassword": "ldappassword12",
+    "policy": "eyJwb2xpY3kiOiJwb2xpY3kxMyJ9",
+}
+
+
+def _entry(headers: dict[str, str] | None = None, query: dict[str, str] | None = None,
+           response_headers: list[tuple[str, str]] | None = None, principal: Principal | None = None,
+           code: str = "", status: int = 200) -> Entry:
+    return Entry(time=1_796_000_000.123456, request_id="REQ1", api="PutObject", bucket="b", key="k/x.txt",
+                 status=status, code=code, rx=4096, tx=0, ttfb=0.0012, total=0.0034,
+                 remote="127.0.0.1:5555", headers=Headers(list((headers or {}).items())),
+                 query=query or {}, response_headers=response_headers or [], principal=principal)
+
+
+def test_record_fields() -> None:
+    principal = Principal(kind="sts", access_key="ASIAKEY", user="alice", parent="alice", role="reader",
+                          session_name="s1", claims=(("jwt:sub", ("alice",)), ("jwt:groups", ("a", "b"))))
+    record = build_record(_entry(headers={"User-Agent": "boto3/1.0", "Content-Length": "4096"},
+                                 response_headers=[("x-amz-version-id", "v123"), ("ETag", '"e"')],
+                                 principal=principal), node="node1:9000")
+    assert record["version"] == "1"
+    assert record["time"] == "2026-11-30T00:53:20.123456Z"
+    assert record["requestID"] == "REQ1" and record["node"] == "node1:9000"
+    assert record["api"] == {"name": "PutObject", "bucket": "b", "object": "k/x.txt", "versionId": "v123",
+                             "status": "OK", "statusCode": 200, "rx": 4096, "tx": 0,
+                             "timeToFirstByte": 0.0012, "timeToResponse": 0.0034}
+    assert record["remoteHost"] == "127.0.0.1"
+    assert record["userAgent"] == "boto3/1.0"
+    assert record["accessKey"] == "ASIAKEY" and record["parentUser"] == "alice"
+    assert record["requestClaims"]["jwt:sub"] == "alice"
+    assert record["requestClaims"]["jwt:groups"] == ["a", "b"]
+    assert record["requestClaims"]["role"] == "reader"
+    assert record["requestHeader"]["content-length"] == "4096"
+    assert record["responseHeader"]["etag"] == '"e"'
+
+
+def test_error_status_and_version_from_query() -> None:
+    record = build_record(_entry(query={"versionId": "v9"}, code="NoSuchKey", status=404), node="n")
+    assert record["api"]["status"] == "NoSuchKey" and record["api"]["statusCode"] == 404
+    assert record["api"]["versionId"] == "v9"
+    assert record["accessKey"] == "" and record["requestClaims"] == {}
+
+
+def test_never_list_is_redacted() -> None:
+    headers = dict(SECRETS)
+    headers["x-amz-server-side-encryption-customer-key-md5"] = "keymd5stays=="
+    response = [("Set-Cookie", "id=SETCOOKIESECRET14")]
+    record = build_record(_entry(headers=headers, query=dict(QUERY_SECRETS), response_headers=response), node="n")
+    text = json.dumps(record)
+    for value in [*SECRETS.values(), *QUERY_SECRETS.values(), "SETCOOKIESECRET14"]:
+        assert value not in text
+    for name in SECRETS:
+        assert record["requestHeader"][name] == REDACTED
+    for name in QUERY_SECRETS:
+        assert record["requestQuery"][name] == REDACTED
+    assert record["requestHeader"]["x-amz-server-side-encryption-customer-key-md5"] == "keymd5stays=="
+    assert record["responseHeader"]["set-cookie"] == REDACTED
+
+
+def test_empty_subresource_query_kept() -> None:
+    record = build_record(_entry(query={"policy": "", "uploads": ""}), node="n")
+    assert record["requestQuery"] == {"policy": "", "uploads": ""}
+
+
+def test_full_queue_drops_and_counts(tmp_path: Path) -> None:
+    async def main() -> FileTarget:
+        target = FileTarget("n", str(tmp_path / "audit.log"), queue_size=3, batch_size=100, flush_seconds=30)
+        target.start()
+        for _ in range(5):
+            target.put(_entry())
+        assert target.queue_length == 3 and target.dropped == 2
+        await target.close()
+        return target
+
+    target = asyncio.run(main())
+    lines = (tmp_path / "audit.log").read_text().splitlines()
+    assert len(lines) == 3 and target.records == 3 and target.dropped == 2
+    assert json.loads(lines[0])["api"]["name"] == "PutObject"
+
+
+def test_file_reopened_when_moved(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+
+    async def main() -> None:
+        target = FileTarget("n", str(path), queue_size=10, batch_size=1, flush_seconds=0.01)
+        target.start()
+        target.put(_entry())
+        while target.records < 1:
+            await asyncio.sleep(0.01)
+        path.rename(tmp_path / "audit.log.1")
+        target.put(_entry())
+        while target.records < 2:
+            await asyncio.sleep(0.01)
+        await target.close()
+
+    asyncio.run(main())
+    assert len(path.read_text().splitlines()) == 1
+    assert len((tmp_path / "audit.log.1").read_text().splitlines()) == 1
+
+
+def test_elasticsearch_bulk_body() -> None:
+    target = WebhookTarget("n", "http://127.0.0.1:1/_bulk", fmt="elasticsearch", index="audit-x",
+                           queue_size=10, batch_size=10, flush_seconds=1)
+    lines = target.encode([_entry(), _entry()]).decode().splitlines()
+    assert len(lines) == 4
+    assert json.loads(lines[0]) == {"index": {"_index": "audit-x"}}
+    assert json.loads(lines[1])["requestID"] == "REQ1"
+
+
+def test_targets_from_settings(tmp_path: Path) -> None:
+    settings = EngineSettings.model_validate({"audit_stdout": False, "audit_file": str(tmp_path / "a.log"),
+                                              "audit_webhook_url": "http://127.0.0.1:1/x"})
+    assert [t.name for t in AuditLog.from_settings(settings).targets] == ["file", "webhook"]
+    assert AuditLog.from_settings(EngineSettings.model_validate({"audit_stdout": False})).enabled is False
+
+
+@pytest.mark.parametrize("values, field", [
+    ({"audit_webhook_url": "ftp://x"}, "audit_webhook_url"),
+    ({"audit_webhook_auth_token": "t", "audit_webhook_username": "u", "audit_webhook_password": "p"},
+     "audit_webhook_auth_token"),
+    ({"audit_webhook_username": "u"}, "audit_webhook_password"),
+    ({"audit_queue_size": 0}, "audit_queue_size"),
+    ({"log_format": "xml"}, "log_format"),
+])
+def test_settings_errors_name_the_field(values: dict[str, object], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        EngineSettings.model_validate(values)
