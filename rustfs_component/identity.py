@@ -13,17 +13,21 @@ mounted read-only with the users' secrets (Secret `<tenant>-iam-users`, generate
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import ipaddress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pulumi_kubernetes.core.v1 import KeyToPathArgsDict, VolumeArgsDict, VolumeMountArgsDict, VolumeProjectionArgsDict
+from pulumi_kubernetes.networking.v1 import NetworkPolicyEgressRuleArgsDict, NetworkPolicyPeerArgsDict
 from storage_engine.iam.bootstrap import parse_bootstrap
 
 from rustfs_component.config.identity import CaRef, IdentityConfig, LdapSettings, OidcSettings
+from rustfs_component.labels import tenant_selector
 
 BOOTSTRAP_ANNOTATION = "rustfs.io/iam-bootstrap-sha256"
 IAM_VOLUME = "iam"
@@ -118,6 +122,27 @@ def _ldap(ldap: LdapSettings) -> tuple[dict[str, Any], dict[str, tuple[str, str]
     return settings, secret_env, sources
 
 
+def _egress(url: str, cidrs: Sequence[str] | None) -> NetworkPolicyEgressRuleArgsDict:
+    """Egress to an identity provider at `url`: its port, to `cidrs`, else to the Service's namespace for
+    `<service>.<namespace>.svc[...]`, to the address for an IP literal, else anywhere."""
+    parts = urlsplit(url)
+    port = parts.port or {"https": 443, "http": 80, "ldaps": 636, "ldap": 389}[parts.scheme]
+    host = parts.hostname or ""
+    labels = host.split(".")
+    to: list[NetworkPolicyPeerArgsDict]
+    if cidrs:
+        to = [{"ip_block": {"cidr": cidr}} for cidr in cidrs]
+    elif len(labels) >= 3 and labels[2] == "svc":
+        to = [{"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": labels[1]}}}]
+    else:
+        try:
+            address = ipaddress.ip_address(host)
+            to = [{"ip_block": {"cidr": f"{address}/{address.max_prefixlen}"}}]
+        except ValueError:
+            to = [{"ip_block": {"cidr": "0.0.0.0/0"}}]
+    return {"to": to, "ports": [{"port": port, "protocol": "TCP"}]}
+
+
 def tenant_identity(name: str, tenant: str, namespace: str, labels: Mapping[str, str], config: IdentityConfig,
                     opts: pulumi.ResourceOptions) -> TenantIdentityObjects:
     """Create the tenant's identity objects; `opts` carry parent and provider (random resources get the parent)."""
@@ -169,6 +194,16 @@ def tenant_identity(name: str, tenant: str, namespace: str, labels: Mapping[str,
                                           "items": [{"key": BOOTSTRAP_KEY, "path": BOOTSTRAP_KEY}]}})
         settings["iam_bootstrap_file"] = f"{IAM_MOUNT}/{BOOTSTRAP_KEY}"
         annotations[BOOTSTRAP_ANNOTATION] = document.apply(lambda text: hashlib.sha256(text.encode()).hexdigest())
+    # Tenants' egress is denied by default (network.py): the engines must reach the issuer and the directory.
+    egress = [_egress(p.issuer if isinstance(p, OidcSettings) else p.server_url, p.egress_cidrs)
+              for p in (config.oidc, config.ldap) if p is not None]
+    if egress:
+        ready.append(k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-identity",
+            metadata={"name": f"{tenant}-allow-identity", "namespace": namespace, "labels": dict(labels)},
+            spec={"pod_selector": {"match_labels": tenant_selector(tenant)}, "policy_types": ["Egress"],
+                  "egress": egress},
+            opts=opts))
     engine = EngineIdentity(settings, secret_env, tuple(sources), annotations)
     return TenantIdentityObjects(engine, users, users_secret, tuple(ready))
 

@@ -16,6 +16,7 @@ Secret in the tenant's namespace, or a Pulumi secret config value the component 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any
 
@@ -31,6 +32,20 @@ SecretKey = Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]{1,253}$")
 IdentityUserName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 ConfigKey = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9_.-]+:)?[A-Za-z][A-Za-z0-9_.-]*$")]
 PolicyNames = list[Annotated[str, StringConstraints(pattern=r"^[\w+=,.@-]{1,128}$")]]
+
+
+def _check_cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(f"not a CIDR such as 10.0.0.0/24 (host bits unset): {value!r}") from None
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_check_cidr)]
+EGRESS_DOC = ("Where the engines may connect to it (the tenant's egress NetworkPolicy `<tenant>-allow-identity`): these "
+              "CIDRs. Default: the Service's namespace for an in-cluster address '<service>.<namespace>.svc', the "
+              "address itself for an IP, else anywhere on its port.")
 _LOOPBACK = re.compile(r"^http://(localhost|127\.[0-9.]+|\[::1\])(:[0-9]+)?(/|$)")
 
 
@@ -90,6 +105,7 @@ class OidcSettings(StrictModel):
                                       "'groups'.")
     group_policies: dict[str, PolicyNames] = Field(
         default_factory=dict, description="Groups / roles claim value -> policy names. Default none.")
+    egress_cidrs: list[Cidr] | None = Field(default=None, min_length=1, description=EGRESS_DOC)
 
     @model_validator(mode="after")
     def _https(self) -> OidcSettings:
@@ -116,6 +132,7 @@ class LdapSettings(StrictModel):
                                 "'(&(objectClass=groupOfNames)(member=%d))'. Needs group_search_base. Default none.")
     policies: dict[str, PolicyNames] = Field(
         default_factory=dict, description="User or group DN -> policy names. Default none (every login refused).")
+    egress_cidrs: list[Cidr] | None = Field(default=None, min_length=1, description=EGRESS_DOC)
 
     @model_validator(mode="after")
     def _filters(self) -> LdapSettings:

@@ -157,6 +157,35 @@ def test_the_bootstrap_document_is_the_engines_with_users_secrets_by_file(plans:
         assert row["inputs"]["stringData"] == REDACTED
 
 
+EXPECTED_EGRESS = {  # the stacks' providers: (port, peer)
+    "https://sso.example.com/realms/storage": (443, {"ipBlock": {"cidr": "0.0.0.0/0"}}),
+    "ldap://openldap.directory.svc:389": (389, {"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "directory"}}}),
+    "https://sso.games.example.com/realms/players": (443, {"ipBlock": {"cidr": "0.0.0.0/0"}}),
+    "ldaps://dc1.research.example.org:636": (636, {"ipBlock": {"cidr": "10.20.0.0/24"}}),
+    "https://oidc.ci.example.internal": (443, {"ipBlock": {"cidr": "0.0.0.0/0"}}),
+}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_engines_may_reach_their_identity_providers(plans: dict[str, Plan], stack: str) -> None:
+    """Tenants' egress is denied by default: `<tenant>-allow-identity` opens the issuer's / directory's port."""
+    for tenant in _identity_tenants(stack):
+        oidc, ldap = tenant.identity.oidc, tenant.identity.ldap
+        urls = ([oidc.issuer] if oidc else []) + ([ldap.server_url] if ldap else [])
+        policies = _objects(plans[stack], "NetworkPolicy", tenant.namespace_name)
+        if not urls:
+            assert f"{tenant.name}-allow-identity" not in policies
+            continue
+        policy = policies[f"{tenant.name}-allow-identity"]
+        validate_builtin(policy, "1.31")
+        spec = policy["spec"]
+        assert spec["podSelector"]["matchLabels"]["rustfs.io/tenant"] == tenant.name
+        assert spec["policyTypes"] == ["Egress"] and "ingress" not in spec
+        assert [(rule["ports"], rule["to"]) for rule in spec["egress"]] == [
+            ([{"port": EXPECTED_EGRESS[url][0], "protocol": "TCP"}], [EXPECTED_EGRESS[url][1]]) for url in urls]
+
+
 def test_a_tenant_without_identity_renders_none_of_it(plans: dict[str, Plan]) -> None:
     config = PlatformConfig.model_validate(_platform("eks"))
     [backups] = [t for t in config.tenants if t.name == "backups"]
@@ -213,6 +242,8 @@ def _errors(stack: str, mutate: Any) -> dict[str, str]:
      "tenants.0", "would be plain text"),
     ("eks", lambda t: t["engine_settings"].update(oidc_client_id="other"),
      "tenants.0", "give the oidc settings in identity.oidc only"),
+    ("tanzu", lambda t: t["identity"]["ldap"].update(egress_cidrs=["10.20.0.1/24"]),
+     "tenants.0.identity.ldap.egress_cidrs.0", "not a CIDR"),
     ("eks", lambda t: t["engine_settings"].update(iam_bootstrap_file="/x"),
      "tenants.0.engine_settings", "set by the component"),
 ])

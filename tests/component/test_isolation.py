@@ -159,13 +159,15 @@ def test_with_no_clients_only_the_tenants_own_pods_reach_it(tmp_path: Path) -> N
     def shut(config: dict[str, Any]) -> None:
         config["rustfs-platform:platform"]["network"] = {
             "clients": {"same_namespace": False}, "ingress_controller_namespace": None, "monitoring_namespace": None}
+        config["rustfs-platform:platform"]["monitoring"] = {"mode": "none"}  # no Prometheus to admit
 
     plan = render_variant(tmp_path, "existing", shut)
     for tenant in ("dev", "ci"):
         assert _ingress_peers(plan, tenant) == {(_own_pods(tenant), ())}
         names = {p["metadata"]["name"] for p in _policies(plan, tenant)}
         assert names == {f"{tenant}-default-deny", f"{tenant}-allow-intra-tenant", f"{tenant}-allow-dns",
-                         f"{tenant}-allow-vault"}  # egress to Vault (test_vault_tenants)
+                         f"{tenant}-allow-vault",  # egress to Vault (test_vault_tenants)
+                         *([f"{tenant}-allow-identity"] if tenant == "ci" else [])}  # OIDC (test_identity_render)
 
 
 @pytest.mark.parametrize(("where", "cidr", "location"), [
