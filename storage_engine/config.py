@@ -115,10 +115,26 @@ class EngineSettings(BaseSettings):
         default=3600, ge=0,
         description="Seconds between background heal scans of all objects; 0 disables the scan "
                     "(shards found bad on read are still healed). Default 3600.")
+    scanner_interval_seconds: float = Field(
+        default=60.0, ge=0,
+        description="Seconds between the bucket usage scanner's passes (objects, versions and bytes per "
+                    "bucket, for the rustfs_bucket_* metrics); 0 disables the scanner. Default 60.")
+    scanner_delay: float = Field(
+        default=2.0, ge=0, le=100,
+        description="Pacing of the usage scanner, as MinIO's: after each page of a listing it sleeps the "
+                    "time that page took times this factor (at most 1 s); 0 scans flat out. Default 2.")
     workers: int = Field(
         default=1, ge=1, le=64,
         description="Server processes sharing one listening socket. Distributed mode (remote drives) "
                     "runs one process per node. Default 1.")
+    metrics_auth: Literal["token", "public"] = Field(
+        default="token",
+        description="Access to GET /rustfs/metrics: 'token' needs 'Authorization: Bearer <metrics_token>'; "
+                    "'public' needs nothing. Default 'token'.")
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token of GET /rustfs/metrics (metrics_auth 'token'). Default: none (the endpoint "
+                    "answers 403 until one is set).")
     local_host: str = Field(
         default="",
         description="This node's host name as the drive endpoints spell it. Default: found by resolving "
@@ -279,7 +295,6 @@ class EngineSettings(BaseSettings):
         default_factory=dict,
         description="User or group DN -> policy names (JSON in the environment); DNs compare case-"
                     "insensitively. Default: none.")
-
     # Audit log and logs (docs/audit.md, docs/observability.md)
     audit_stdout: bool = Field(
         default=True, description="One JSON audit record per request on stdout (JSON lines). Default true.")

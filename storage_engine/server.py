@@ -19,9 +19,11 @@ import errno
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -30,6 +32,7 @@ from storage_engine.audit import AuditLog, install as install_audit
 from storage_engine.cluster.endpoints import is_distributed
 from storage_engine.config import EngineSettings
 from storage_engine.malloc import configure_malloc
+from storage_engine.metrics import enable_multiprocess, worker_exited
 from storage_engine.errors import S3Error
 from storage_engine.http.server import ServerLimits, serve
 from storage_engine.http.tls import ServerTls, TlsError
@@ -218,6 +221,9 @@ def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
     children: dict[int, int] = {}                # pid -> worker index
 
     parent_pid = os.getpid()
+    # The workers' metrics live in per-process files here; a scrape sums them (storage_engine/metrics).
+    metrics_dir = tempfile.mkdtemp(prefix="rustfs-metrics-")
+    enable_multiprocess(metrics_dir)
 
     def spawn(index: int) -> None:
         pid = os.fork()
@@ -276,6 +282,7 @@ def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
         except InterruptedError:                 # pragma: no cover - PEP 475 retries for us
             continue
         index = children.pop(pid, None)
+        worker_exited(pid)
         if index is None or stopping:
             continue
         code = os.waitstatus_to_exitcode(status)
@@ -291,6 +298,7 @@ def _supervise(settings: EngineSettings, pools: list[Pool], sock: socket.socket,
     os.close(ready_read)
     os.close(ready_write)
     sock.close()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     return exit_code
 
 

@@ -22,6 +22,7 @@ from storage_engine.api import (
     bucket_policy,
     copy,
     delete,
+    health,
     listing,
     multipart,
     object,
@@ -44,6 +45,7 @@ from storage_engine.config import EngineSettings
 from storage_engine.errors import InternalError, NotImplementedError_, S3Error
 from storage_engine.http.response import RequestIds
 from storage_engine.http.types import Request, Response
+from storage_engine.metrics.endpoint import handle_metrics
 from storage_engine.iam.principal import Principal
 from storage_engine.objects.types import ObjectLayer
 
@@ -153,7 +155,7 @@ class S3App:
         try:
             route = resolve(request, self._domains)
             if route.endpoint in UNAUTHENTICATED:
-                response = await self._health(route.endpoint)
+                response = await self._health(route.endpoint, request)
             else:
                 finished = _Finished(self, request, route, request_id)
                 response = await self._serve(request, route, request_id, finished)
@@ -208,10 +210,15 @@ class S3App:
             raise NotImplementedError_(f"{route.endpoint.value} is not implemented.")
         return await handler(ctx, verified)
 
-    async def _health(self, endpoint: Endpoint) -> Response:
-        """Liveness: the process answers. Readiness: storage can serve reads (a read quorum is online)."""
+    async def _health(self, endpoint: Endpoint, request: Request) -> Response:
+        """Liveness: the process answers. Readiness: storage can serve reads (a read quorum is online).
+        Also the cluster's health (``api/health.py``) and the metrics (``metrics/endpoint.py``)."""
         if endpoint == Endpoint.HealthLive:
             return Response(status=200)
+        if endpoint == Endpoint.Metrics:
+            return await handle_metrics(request, self.settings)
+        if endpoint == Endpoint.HealthCluster:
+            return await health.handle_cluster(self.layer, request)
         layer = self.layer
         try:
             if isinstance(layer, SupportsReadiness):
