@@ -4,6 +4,8 @@
   one record per request, with the right fields;
 - no secret reaches a record: SigV4 header auth, presigned URLs (SigV4 and SigV2), SSE-C keys (and the
   copy source's), STS session tokens, cookies, STS WebIdentityToken / LDAPPassword, POST policies;
+- a dead target (connection refused, or one that never answers) neither fails nor blocks S3 requests,
+  and its drops are counted (``rustfs_audit_records_dropped_total`` in /rustfs/metrics).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -26,7 +29,7 @@ import pytest
 import urllib3
 from botocore.config import Config
 
-from tests.conftest import EngineServer
+from tests.conftest import EngineServer, free_port, raw_request
 
 METRICS_TOKEN = "audit-test-metrics-token"
 
@@ -278,3 +281,43 @@ def test_no_secret_reaches_a_record(json_engine: EngineServer, webhook: Receiver
     assert session_record["api"]["name"] == "ListObjectsV2"
     assert session_record["accessKey"] == creds["AccessKeyId"]
     assert session_record["requestClaims"]["roleSessionName"] == "audit"
+
+
+def dropped(engine: EngineServer) -> float:
+    status, body = raw_request(engine.port, "GET", "/rustfs/metrics",
+                               headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert status == 200, body[:300]
+    match = re.search(rb'^rustfs_audit_records_dropped_total\{target="webhook"\} (\S+)$', body, re.M)
+    assert match, body[:2000]
+    return float(match.group(1))
+
+
+def hanging_listener() -> socket.socket:
+    """Accepts connections (the backlog) and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
+@pytest.mark.parametrize("kind", ["refused", "hanging"])
+def test_dead_target_neither_fails_nor_blocks_requests(kind: str, make_engine: Callable[..., EngineServer]) -> None:
+    listener = hanging_listener() if kind == "hanging" else None
+    port = listener.getsockname()[1] if listener is not None else free_port()
+    try:
+        engine = make_engine(name=f"audit-{kind}", env={
+            "RUSTFS_AUDIT_STDOUT": "false", "RUSTFS_AUDIT_WEBHOOK_URL": f"http://127.0.0.1:{port}/audit",
+            "RUSTFS_AUDIT_QUEUE_SIZE": "5", "RUSTFS_AUDIT_BATCH_SIZE": "2", "RUSTFS_AUDIT_FLUSH_SECONDS": "0.05",
+            "RUSTFS_AUDIT_RETRY_MAX": "2", "RUSTFS_AUDIT_WEBHOOK_TIMEOUT_SECONDS": "30",
+            "RUSTFS_METRICS_TOKEN": METRICS_TOKEN})
+        s3 = engine.client(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=20)
+        bucket = f"audit-dead-{kind}"
+        s3.create_bucket(Bucket=bucket)
+        for i in range(40):
+            s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x" * 4096)
+            assert s3.get_object(Bucket=bucket, Key=f"k{i}")["Body"].read() == b"x" * 4096
+        assert len(s3.list_objects_v2(Bucket=bucket)["Contents"]) == 40
+        assert dropped(engine) >= 40
+    finally:
+        if listener is not None:
+            listener.close()
