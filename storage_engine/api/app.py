@@ -45,11 +45,13 @@ from storage_engine.config import EngineSettings
 from storage_engine.errors import InternalError, NotImplementedError_, S3Error
 from storage_engine.http.response import RequestIds
 from storage_engine.http.types import Request, Response
+from storage_engine.metrics import metrics
 from storage_engine.metrics.endpoint import handle_metrics
 from storage_engine.iam.principal import Principal
 from storage_engine.objects.types import ObjectLayer
 
 log = logging.getLogger(__name__)
+_requests = metrics.requests
 
 Handler = Callable[[ReqCtx, VerifiedRequest], Awaitable[Response]]
 
@@ -158,6 +160,7 @@ class S3App:
                 response = await self._health(route.endpoint, request)
             else:
                 finished = _Finished(self, request, route, request_id)
+                _requests.started()
                 response = await self._serve(request, route, request_id, finished)
         except S3Error as exc:
             response = self._error_response(request, route, exc, request_id)
@@ -179,6 +182,10 @@ class S3App:
         """The request's outcome, once per request (http/types.py ``Response.on_finished``)."""
         response = done.response
         assert response is not None
+        principal = done.principal
+        _requests.finished(done.route.endpoint.value, done.route.bucket,
+                           principal is not None and not principal.is_anonymous, response.status, done.code,
+                           received, sent, ttfb, total)
         if self._audit is not None:
             request = done.request
             self._audit.emit(audit.Entry(

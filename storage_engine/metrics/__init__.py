@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from prometheus_client import (
-    CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values,
+    CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest, values,
 )
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+disable_created_metrics()      # no *_created series: Prometheus does not use them, they double the families
 
 # The process's one registry: metrics created through this module, collectors, process_* / python_*.
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -120,6 +122,8 @@ def multiprocess_dir() -> str | None:
 
 def exposition() -> bytes:
     """The node's metrics in the Prometheus text format 0.0.4."""
+    for flush in _FLUSH_HOOKS:
+        flush()
     if _multiprocess_dir is None:
         return generate_latest(REGISTRY)
     registry = CollectorRegistry(auto_describe=False)
@@ -134,6 +138,8 @@ def exposition() -> bytes:
 
 # Called after enable_multiprocess (caches of labelled children must be dropped).
 _RESET_HOOKS: list[Callable[[], None]] = []
+# Called before a scrape: what hot paths accumulate outside the metrics goes into them.
+_FLUSH_HOOKS: list[Callable[[], None]] = []
 
 
 class _Metrics:
@@ -146,6 +152,8 @@ class _Metrics:
         self.requests = RequestMetrics()
         self.kms = KmsMetrics()
         _RESET_HOOKS.append(self.requests.reset)
+        _RESET_HOOKS.append(self.kms.reset)
+        _FLUSH_HOOKS.append(self.requests.flush)
 
 
 metrics = _Metrics()

@@ -25,6 +25,13 @@ class KmsMetrics:
         # The node's KMS is online only when every live worker's last call reached it.
         self.online = gauge("rustfs_kms_online", "1 when the KMS answered the last call (or the opening), "
                                                  "0 when it was unreachable.", multiprocess_mode="livemin")
+        self.reset()
+
+    def reset(self) -> None:
+        """Every operation's series exists from the start, at 0 (a rate over them works at once)."""
+        for op in OPS:
+            self.requests.labels(op)
+            self.errors.labels(op)
 
     def called(self, op: str, error: BaseException | None) -> None:
         from storage_engine.crypto.kms import KmsUnavailable

@@ -6,16 +6,22 @@ HTTP server calls once the response is sent, with the bytes received and sent an
 response's head and to its end. The engine's own probes and scrapes (``/rustfs/health/*``,
 ``/rustfs/metrics``) and requests that cannot be routed are not counted.
 
-Cost: the labelled children of one (api, bucket) are looked up once and cached with their bound
-methods, so an observation is a dict lookup and a few additions (see the micro-benchmark in
-``docs/metrics.md``). The bucket label is bounded by the buckets that exist: requests answered
-NoSuchBucket / InvalidBucketName, and failed ones of anonymous or unauthenticated callers, count under
-``bucket=""`` (their bucket names are whatever a client sent).
+Cost: an observation only adds to plain per-(api, bucket) numbers (a dict lookup, two bisects, a few
+list additions; no lock: one event loop per process). :meth:`RequestMetrics.flush` moves them into the
+prometheus-client metrics: before every scrape (``metrics.exposition``) and, with several workers,
+every second in each worker (a scrape then sums the workers' files, at most that old). The
+micro-benchmark is in ``docs/metrics.md``.
+
+The bucket label is bounded by the buckets that exist: requests answered NoSuchBucket /
+InvalidBucketName, and failed ones of anonymous or unauthenticated callers, count under ``bucket=""``
+(their bucket names are whatever a client sent).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from bisect import bisect_left
+from typing import Any
 
 from storage_engine.metrics import counter, gauge, histogram
 
@@ -25,8 +31,14 @@ LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1.0, 2.5, 5.0
 # Answers that say the bucket does not exist: their bucket names come from the client, unbounded.
 UNKNOWN_BUCKET_CODES = frozenset({"NoSuchBucket", "InvalidBucketName"})
 
-_Children = tuple[Callable[..., None], Callable[..., None], Callable[..., None], Callable[..., None],
-                  Callable[..., None]]
+# Per (api, bucket), a list: requests, received, sent, ttfb sum, duration sum, then the TTFB histogram's
+# per-bucket counts (LATENCY_BUCKETS and +Inf), then the duration histogram's.
+_REQ, _RX, _TX, _TTFB_SUM, _DUR_SUM, _TTFB0 = range(6)
+_NB = len(LATENCY_BUCKETS) + 1
+_DUR0 = _TTFB0 + _NB
+_WIDTH = _DUR0 + _NB
+
+FLUSH_SECONDS = 1.0          # with several workers: how stale a scrape may be
 
 
 class RequestMetrics:
@@ -48,26 +60,31 @@ class RequestMetrics:
         self.sent = counter("rustfs_s3_sent_bytes", "Response body bytes sent.", labels)
         self.inflight = gauge("rustfs_s3_requests_inflight", "S3 requests being served now.",
                               multiprocess_mode="livesum")
-        self._children: dict[tuple[str, str], _Children] = {}
-        self._errors: dict[tuple[str, str, str, int], Callable[..., None]] = {}
-        self._inflight_inc = self.inflight.inc
-        self._inflight_dec = self.inflight.dec
+        self._acc: dict[tuple[str, str], list[float]] = {}
+        self._errors: dict[tuple[str, str, str, int], int] = {}
+        self._inflight = 0
+        self._inflight_flushed = -1
+        self.periodic = False                 # flush every FLUSH_SECONDS (several workers)
+        self._timer: asyncio.TimerHandle | None = None
 
     def reset(self) -> None:
-        """Drop the cached children (the metrics' values were re-created: multiprocess mode)."""
-        self._children.clear()
+        """Forget what was not flushed (the metrics' values were re-created: multiprocess mode)."""
+        self._acc.clear()
         self._errors.clear()
-        self._inflight_inc = self.inflight.inc
-        self._inflight_dec = self.inflight.dec
+        self._inflight_flushed = -1
+        self.periodic = True
 
+    # --- the hot path --------------------------------------------------------------------------------
     def started(self) -> None:
         """A request arrived: in flight until :meth:`finished`."""
-        self._inflight_inc()
+        self._inflight += 1
+        if self.periodic and self._timer is None:
+            self._schedule()
 
     def finished(self, api: str, bucket: str, authenticated: bool, status: int, code: str, received: int,
                  sent: int, ttfb: float, duration: float) -> None:
         """A request :meth:`started` is over: observed, with its bucket label bounded (module doc)."""
-        self._inflight_dec()
+        self._inflight -= 1
         if status < 400:
             code = ""
         if code in UNKNOWN_BUCKET_CODES or (status >= 400 and not authenticated):
@@ -77,27 +94,57 @@ class RequestMetrics:
     def observe(self, api: str, bucket: str, status: int, code: str, received: int, sent: int,
                 ttfb: float, duration: float) -> None:
         """One finished request (``code``: its S3 error code, "" when it succeeded)."""
-        children = self._children.get((api, bucket))
-        if children is None:
-            children = self._child(api, bucket)
-        requests, rx, tx, ttfb_observe, duration_observe = children
-        requests()
-        if received:
-            rx(received)
-        if sent:
-            tx(sent)
-        ttfb_observe(ttfb)
-        duration_observe(duration)
+        acc = self._acc.get((api, bucket))
+        if acc is None:
+            acc = self._acc[(api, bucket)] = [0.0] * _WIDTH
+        acc[_REQ] += 1
+        acc[_RX] += received
+        acc[_TX] += sent
+        acc[_TTFB_SUM] += ttfb
+        acc[_DUR_SUM] += duration
+        acc[_TTFB0 + bisect_left(LATENCY_BUCKETS, ttfb)] += 1
+        acc[_DUR0 + bisect_left(LATENCY_BUCKETS, duration)] += 1
         if status >= 400:
             key = (api, bucket, code, status)
-            error = self._errors.get(key)
-            if error is None:
-                error = self._errors[key] = self.errors.labels(api, bucket, code, str(status)).inc
-            error()
+            self._errors[key] = self._errors.get(key, 0) + 1
 
-    def _child(self, api: str, bucket: str) -> _Children:
-        children = (self.requests.labels(api, bucket).inc, self.received.labels(api, bucket).inc,
-                    self.sent.labels(api, bucket).inc, self.ttfb.labels(api, bucket).observe,
-                    self.duration.labels(api, bucket).observe)
-        self._children[(api, bucket)] = children
-        return children
+    # --- into prometheus-client ------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Move what was observed since the last flush into the registry's metrics."""
+        for (api, bucket), acc in self._acc.items():
+            if not acc[_REQ]:
+                continue
+            self.requests.labels(api, bucket).inc(acc[_REQ])
+            self.received.labels(api, bucket).inc(acc[_RX])
+            self.sent.labels(api, bucket).inc(acc[_TX])
+            _add_histogram(self.ttfb.labels(api, bucket), acc[_TTFB_SUM], acc[_TTFB0:_TTFB0 + _NB])
+            _add_histogram(self.duration.labels(api, bucket), acc[_DUR_SUM], acc[_DUR0:_DUR0 + _NB])
+            acc[:] = [0.0] * _WIDTH
+        for (api, bucket, code, status), count in self._errors.items():
+            if count:
+                self.errors.labels(api, bucket, code, str(status)).inc(count)
+        self._errors = dict.fromkeys(self._errors, 0)
+        if self._inflight != self._inflight_flushed:
+            self.inflight.set(self._inflight)
+            self._inflight_flushed = self._inflight
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._timer = loop.call_later(FLUSH_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        self.flush()
+        self._schedule()
+
+
+def _add_histogram(child: Any, total: float, counts: list[float]) -> None:
+    """Add per-bucket counts and a sum to a prometheus-client histogram child (its own non-cumulative
+    bucket values, as ``Histogram.observe`` keeps them)."""
+    child._sum.inc(total)
+    for value, count in zip(child._buckets, counts):
+        if count:
+            value.inc(count)

@@ -123,6 +123,62 @@ def delta(after: dict[str, float], before: dict[str, float], key: str) -> float:
     return after.get(key, 0.0) - before.get(key, 0.0)
 
 
+def test_requests_errors_bytes_and_latency_of_real_traffic(server: Endpoint) -> None:
+    client = server.client()
+    bucket = f"m-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    before, _ = scrape(server)
+    client.put_object(Bucket=bucket, Key="a", Body=b"x" * 1000)
+    client.put_object(Bucket=bucket, Key="b", Body=b"y" * 24)
+    assert client.get_object(Bucket=bucket, Key="a")["Body"].read() == b"x" * 1000
+    with pytest.raises(ClientError):
+        client.get_object(Bucket=bucket, Key="missing")
+    stranger = f"nope-{uuid.uuid4().hex[:12]}"
+    with pytest.raises(ClientError):
+        client.list_objects_v2(Bucket=stranger)
+    after, text = scrape(server)
+
+    put = f'{{api="PutObject",bucket="{bucket}"}}'
+    get = f'{{api="GetObject",bucket="{bucket}"}}'
+    assert delta(after, before, f"rustfs_s3_requests_total{put}") == 2
+    assert delta(after, before, f"rustfs_s3_requests_total{get}") == 2
+    assert delta(after, before, f"rustfs_s3_received_bytes_total{put}") == 1024
+    assert delta(after, before, f"rustfs_s3_sent_bytes_total{get}") >= 1000     # the object, then the error XML
+    assert delta(after, before,
+                 f'rustfs_s3_errors_total{{api="GetObject",bucket="{bucket}",code="NoSuchKey",status="404"}}') == 1
+    # A bucket that does not exist never becomes a label value (cardinality): it counts under bucket="".
+    assert delta(after, before,
+                 'rustfs_s3_errors_total{api="ListObjectsV2",bucket="",code="NoSuchBucket",status="404"}') == 1
+    assert stranger not in text
+    # The scrapes themselves are not S3 requests.
+    assert 'api="Metrics"' not in text
+    for histogram in ("rustfs_s3_request_duration_seconds", "rustfs_s3_ttfb_seconds"):
+        assert delta(after, before, f"{histogram}_count{put}") == 2
+        les = re.findall(rf'^{histogram}_bucket{{api="PutObject",bucket="{bucket}",le="([^"]+)"}}', text, re.M)
+        assert les == BUCKETS
+    ttfb = delta(after, before, f"rustfs_s3_ttfb_seconds_sum{get}")
+    total = delta(after, before, f"rustfs_s3_request_duration_seconds_sum{get}")
+    assert 0 < ttfb <= total < 10
+    assert after["rustfs_s3_requests_inflight"] == 0
+
+
+def test_unauthenticated_requests_never_label_their_bucket(server: Endpoint) -> None:
+    import http.client
+
+    host, port = server.host_port
+    name = f"anon-{uuid.uuid4().hex[:12]}"
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request("GET", f"/{name}/key")
+        assert conn.getresponse().status == 403
+    finally:
+        conn.close()
+    _, text = scrape(server)
+    assert name not in text
+    assert re.search(r'^rustfs_s3_errors_total\{api="GetObject",bucket="",code="AccessDenied",status="403"\} ',
+                     text, re.M)
+
+
 # --- KMS ------------------------------------------------------------------------------------------------
 def test_kms_calls_errors_and_reachability(tmp_path: Any) -> None:
     async def static() -> None:
