@@ -19,6 +19,9 @@ from rustfs_component.services.gateway import GatewayApi, TenantHosts
 from rustfs_component.services.vault import SERVICE_ACCOUNT as VAULT_SERVICE_ACCOUNT
 from rustfs_component.services.vault import Vault
 from rustfs_component.services.vault_configure import tenants_vault
+from rustfs_component.services.fluent_bit import FluentBit
+from rustfs_component.services.monitoring import KubePrometheusStack
+from rustfs_component.tenant_monitoring import TenantMonitoring
 from rustfs_component.services.ingress import (LBC_NAMESPACE, LBC_SERVICE_ACCOUNT, IngressNginx, WayIn,
                                                load_balancer_controller_values)
 from rustfs_component.tenant import Tenant, TenantPlacement
@@ -52,6 +55,8 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
     ingress: IngressNginx | None
     gateway: GatewayApi | None
     vault: Vault | None
+    monitoring: KubePrometheusStack | None
+    fluent_bit: FluentBit | None
 
     def __init__(self, name: str, config: PlatformConfig | Mapping[str, Any], *,
                  kubeconfig: pulumi.Input[str] | None = None, kubernetes_provider: k8s.Provider | None = None,
@@ -130,23 +135,47 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
         vault = tenants_vault(name, config, handle.provider, parent=self,
                               vault=[self.vault.release] if self.vault else [])
         way_in, gateway, way_in_after = self._way_in(name, config, cloud, handle)
+        monitoring = self._monitoring(name, config, handle)
         self.tenants = {}
         for tenant in config.tenants:
             placement = TenantPlacement(
                 namespace=tenant.namespace_name, storage_classes=tiers.class_names, image=config.engine.image,
                 image_pull_secret=config.engine.pull_secret, node_selectors=node_selectors, network=config.network,
                 way_in=way_in, gateway=gateway, way_in_after=way_in_after,
-                issuers=self.cert_manager.issuers if self.cert_manager else None, vault=vault)
+                issuers=self.cert_manager.issuers if self.cert_manager else None, vault=vault, monitoring=monitoring)
             self.tenants[tenant.name] = Tenant(
                 f"{name}-{tenant.name}", tenant, placement, handle.provider, platform=name,
                 cold_tier=cold.access[tenant.name] if cold else None,
                 depends_on=[namespaces[tenant.namespace_name], tiers], opts=child)
+
+        self.fluent_bit = None
+        logs = config.monitoring.logs
+        if logs.enabled and logs.elasticsearch is not None:
+            self.fluent_bit = FluentBit(
+                f"{name}-fluent-bit", logs.elasticsearch, config.monitoring.namespace,
+                [t.namespace_name for t in config.tenants], handle.provider,
+                labels={"app.kubernetes.io/part-of": name, "app.kubernetes.io/managed-by": "pulumi"},
+                depends_on=[*handle.ready, *([self.monitoring.release] if self.monitoring else [])], opts=child)
 
         self.register_outputs({
             "kubeconfig": self.kubeconfig,
             "tenants": {t: {"endpoint": r.endpoint, "credentialsSecret": r.credentials_secret_name,
                             "coldTierSecret": r.cold_tier_secret_name} for t, r in self.tenants.items()},
         })
+
+    def _monitoring(self, name: str, config: PlatformConfig, handle: ClusterHandle) -> TenantMonitoring | None:
+        """kube-prometheus-stack with `monitoring.mode` 'install'; what the tenants' monitoring objects need."""
+        monitoring = config.monitoring
+        self.monitoring = None
+        if monitoring.mode == "none":
+            return None
+        if monitoring.mode == "install":
+            self.monitoring = KubePrometheusStack(
+                f"{name}-monitoring", monitoring, handle.provider,
+                labels={"app.kubernetes.io/part-of": name, "app.kubernetes.io/managed-by": "pulumi"},
+                depends_on=list(handle.ready), opts=pulumi.ResourceOptions(parent=self))
+        return TenantMonitoring(scrape_interval=monitoring.scrape_interval,
+                                after=[self.monitoring.release] if self.monitoring else [])
 
     def _vault(self, name: str, config: PlatformConfig, handle: ClusterHandle, tiers: StorageTiers,
                transit_token: pulumi.Input[str] | None) -> Vault | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -12,7 +12,7 @@ import pulumi_random as random
 from rustfs_component.clouds import ColdTierAccess
 from rustfs_component.config import NetworkAllowances, TenantConfig, TierName
 from rustfs_component.engine import ACCESS_KEY_SECRET_KEY, ENGINE_PORT, SECRET_KEY_SECRET_KEY, EngineKms
-from rustfs_component.identity import tenant_identity
+from rustfs_component.identity import EngineIdentity, tenant_identity
 from rustfs_component.labels import tenant_labels, tenant_selector
 from rustfs_component.network import VaultPeer, tenant_network_policies
 from rustfs_component.pool import PoolContext, create_pool, pool_topology
@@ -20,6 +20,8 @@ from rustfs_component.services.gateway import tenant_routes
 from rustfs_component.services.ingress import WayIn, tenant_ingress
 from rustfs_component.services.cert_manager import Issuers, certificate, tenant_dns_names, tls_secret_names
 from rustfs_component.services.vault_configure import AUDIENCE, VAULT_POD_SELECTOR, TenantVault, tenant_key
+from rustfs_component.tenant_monitoring import (EngineMonitoring, TenantMonitoring, audit_engine,
+                                                audit_network_policy, metrics_token, tenant_monitoring)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class TenantPlacement:
     way_in_after: Sequence[pulumi.Resource] = ()  # the controller / Gateway the route waits for (and outlives on destroy)
     issuers: Issuers | None = None  # TLS on: cert-manager's issuers (docs/tls.md); None: plain HTTP
     vault: TenantVault | None = None  # Vault as the engines' KMS (docs/encryption.md); None: each engine's static key
+    monitoring: TenantMonitoring | None = None  # monitoring.mode install | existing (docs/observability.md); None: off
 
 
 class Tenant(pulumi.ComponentResource):
@@ -92,12 +95,14 @@ class Tenant(pulumi.ComponentResource):
         kms = self._kms(name, tenant, namespace, labels, placement.vault, k8s_opts) if placement.vault else None
         identity = tenant_identity(name, tenant, namespace, labels, config.identity, k8s_opts)
         self.iam_users = identity.users
+        engine_identity = self._monitoring(name, config, placement, platform, labels, tls_secret, identity.engine,
+                                           k8s_opts)
         ctx = PoolContext(
             platform=platform, tenant=tenant, namespace=namespace, labels=labels, image=placement.image,
             image_pull_secret=placement.image_pull_secret, service_account=tenant,
             credentials_secret=f"{tenant}-credentials", engine_settings=_engine_settings(config),
             topology=[pool_topology(tenant, namespace, pool) for pool in config.pools], tls_secret=tls_secret,
-            kms=kms, identity=identity.engine)
+            kms=kms, identity=engine_identity)
         # With Vault, engines start once the vault-configure Job has made their key and role.
         pool_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[
             service_account, credentials, *identity.ready, *(placement.vault.ready if placement.vault else [])]))
@@ -127,6 +132,30 @@ class Tenant(pulumi.ComponentResource):
                       f":{ENGINE_PORT}")
         self.register_outputs({"endpoint": self.endpoint, "credentialsSecretName": self.credentials_secret_name,
                                "coldTierSecretName": self.cold_tier_secret_name, "iamUsers": self.iam_users})
+
+    def _monitoring(self, name: str, config: TenantConfig, placement: TenantPlacement, platform: str,
+                    labels: Mapping[str, str], tls_secret: str | None, engine: EngineIdentity,
+                    opts: pulumi.ResourceOptions) -> EngineIdentity:
+        """The metrics token, ServiceMonitor, PrometheusRule and dashboard (with monitoring), the audit target's
+        settings and egress (with `audit`): returns the engine's identity settings with theirs added."""
+        tenant, namespace = config.name, placement.namespace
+        parts: list[EngineMonitoring] = []
+        if placement.monitoring is not None:
+            token_secret, metrics = metrics_token(name, tenant, namespace, labels, opts)
+            parts.append(metrics)
+            tenant_monitoring(name, platform=platform, tenant=tenant, namespace=namespace, labels=labels,
+                              monitoring=placement.monitoring, token_secret=token_secret, tls_secret=tls_secret,
+                              cluster_domain=placement.cluster_domain, opts=opts)
+        if config.audit is not None:
+            parts.append(audit_engine(tenant, config.audit))
+            audit_network_policy(name, tenant, namespace, labels, config.audit, opts)
+        if not parts:
+            return engine
+        settings, secret_env = dict(engine.settings), dict(engine.secret_env)
+        for part in parts:
+            settings.update(part.settings)
+            secret_env.update(part.secret_env)
+        return replace(engine, settings=settings, secret_env=secret_env)
 
     def _certificates(self, name: str, config: TenantConfig, placement: TenantPlacement, labels: Mapping[str, str],
                       issuers: Issuers, opts: pulumi.ResourceOptions) -> str:

@@ -14,6 +14,7 @@ from rustfs_component.config.ingress import IngressConfig, ingress_errors
 from rustfs_component.config.kms import KmsConfig, kms_errors
 from rustfs_component.config.network import S3Clients
 from rustfs_component.config.limits import check_dns_subdomain, platform_errors, raise_at
+from rustfs_component.config.monitoring import MonitoringConfig
 from rustfs_component.config.tenants import TenantConfig
 from rustfs_component.config.tls import TlsConfig, acme_errors
 
@@ -78,6 +79,10 @@ class PlatformConfig(StrictModel):
                                    description="The way in from outside the cluster. Default: see IngressConfig.")
     kms: KmsConfig = Field(default_factory=KmsConfig,
                            description="Vault, the KMS of every tenant (installed by default). Default: see KmsConfig.")
+    monitoring: MonitoringConfig = Field(
+        default_factory=MonitoringConfig,
+        description="Prometheus (kube-prometheus-stack or an existing operator), the tenants' ServiceMonitor, "
+                    "alerts and dashboard, Fluent Bit. Default: none. See MonitoringConfig.")
 
     @model_validator(mode="after")
     def _check(self) -> "PlatformConfig":
@@ -101,8 +106,21 @@ class PlatformConfig(StrictModel):
         kms = kms_errors(self.kms, self.cluster.cloud, self.tls.enabled)
         if kms:
             raise ValueError(kms[0])
+        self._check_monitoring()
         raise_at("PlatformConfig", platform_errors(self))  # names the clouds refuse, sizes the volume types refuse
         return self
+
+    def _check_monitoring(self) -> None:
+        monitoring, admitted = self.monitoring, self.network.monitoring_namespace
+        if monitoring.mode == "install" and admitted != monitoring.namespace:
+            raise ValueError(f"monitoring.namespace is '{monitoring.namespace}' but network.monitoring_namespace is "
+                             f"{admitted!r}: the tenants' NetworkPolicies would not admit Prometheus; make them equal")
+        if monitoring.mode == "existing" and admitted is None:
+            raise ValueError("monitoring.mode 'existing' with network.monitoring_namespace null: the tenants' "
+                             "NetworkPolicies would not admit Prometheus; set network.monitoring_namespace to its "
+                             "namespace")
+        if monitoring.logs.enabled and monitoring.mode == "none":
+            raise ValueError("monitoring.logs.enabled needs monitoring.mode 'install' or 'existing'")
 
     def _check_node_pools_for_tiers(self) -> None:
         cluster = self.cluster

@@ -10,13 +10,15 @@ from storage_engine.config import EngineSettings
 from rustfs_component.config.base import DnsLabel, PoolName, Quantity, StrictModel, TenantName, TierName
 from rustfs_component.config.identity import IdentityConfig
 from rustfs_component.config.ingress import Host
+from rustfs_component.config.monitoring import AuditTarget
 from rustfs_component.config.network import S3Clients
 
 # Settings the component renders itself (topology, listen address, credentials): a tenant cannot override them.
 COMPONENT_OWNED_SETTINGS = frozenset({"volumes", "address", "access_key", "secret_key", "tls_path",
                                       "iam_bootstrap_file"})
 # Secrets the engine reads from its environment: the component passes them by Secret reference (`identity`).
-SECRET_SETTINGS = frozenset({"oidc_client_secret", "ldap_lookup_bind_password"})
+SECRET_SETTINGS = frozenset({"oidc_client_secret", "ldap_lookup_bind_password", "metrics_token",
+                             "audit_webhook_auth_token", "audit_webhook_password"})
 
 
 class ResourceAmounts(StrictModel):
@@ -79,6 +81,10 @@ class TenantConfig(StrictModel):
         default_factory=IdentityConfig,
         description="Single sign-on (OIDC, LDAP) and the IAM policies, groups and users applied at every engine "
                     "start (README \"Single sign-on\"). Default: none, the root user only.")
+    audit: AuditTarget | None = Field(
+        default=None,
+        description="The audit target of the tenant's engines (besides their stdout): an Elasticsearch / "
+                    "OpenSearch `_bulk` endpoint or any HTTP endpoint, credentials from a Secret. Default none.")
 
     @property
     def namespace_name(self) -> str:
@@ -116,6 +122,13 @@ class TenantConfig(StrictModel):
             if overlap and getattr(self.identity, kind) is not None:
                 raise ValueError(f"engine_settings {overlap} and identity.{kind}: give the {kind} settings in "
                                  f"identity.{kind} only")
+        return self
+
+    @model_validator(mode="after")
+    def _audit(self) -> "TenantConfig":
+        overlap = sorted(k for k in self.engine_settings if k.startswith("audit_webhook_"))
+        if overlap and self.audit is not None:
+            raise ValueError(f"engine_settings {overlap} and audit: give the audit target in audit only")
         return self
 
     @model_validator(mode="after")

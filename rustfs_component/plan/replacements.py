@@ -55,6 +55,8 @@ _K8S: dict[str, tuple[str, ...]] = {
     "kubernetes:run.tanzu.vmware.com/v1alpha3:TanzuKubernetesCluster": (),
     "kubernetes:cert-manager.io/v1:Certificate": (),
     "kubernetes:cert-manager.io/v1:ClusterIssuer": (),
+    "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": (),
+    "kubernetes:monitoring.coreos.com/v1:PrometheusRule": (),
     # helm_release.go Diff: a changed release `name` or `namespace` is a new release (taken as replacing: unconfirmed).
     "kubernetes:helm.sh/v3:Release": ("name", "namespace"),
 }

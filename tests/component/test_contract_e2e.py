@@ -78,7 +78,9 @@ def rendered() -> tuple[dict[str, Any], dict[str, Any]]:
     assert len(statefulset["spec"]["volumeClaimTemplates"]) == 4
     [certificate] = [plan.raw_inputs(r.urn) for r in plan.find("kubernetes:cert-manager.io/v1:Certificate")
                      if plan.raw_inputs(r.urn)["metadata"]["name"] == f"{TENANT}-tls"]
-    return statefulset, {secret["metadata"]["name"]: secret["stringData"], "__certificate__": certificate}
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in (plan.raw_inputs(r.urn)
+               for r in plan.find("kubernetes:core/v1:Secret")) if "stringData" in s}  # e.g. the metrics token
+    return statefulset, {**secrets, secret["metadata"]["name"]: secret["stringData"], "__certificate__": certificate}
 
 
 def _write_tls_secret(pod: dict[str, Any], container: dict[str, Any], certificate: dict[str, Any], tmp: Path) -> TestCA:

@@ -420,7 +420,8 @@ def test_configure_false_renders_only_the_engines_settings_and_kms_none_nothing(
     for sub in ("unconfigured", "none"):
         (tmp_path / sub).mkdir()
     plan = render_variant(tmp_path / "unconfigured", "existing", unconfigured)
-    assert not _objects(plan, "Job") and not _objects(plan, "ConfigMap")
+    assert not _objects(plan, "Job")
+    assert not [c for c in _objects(plan, "ConfigMap") if "grafana_dashboard" not in c["metadata"]["labels"]]
     for statefulset in _objects(plan, "StatefulSet"):
         env = {e["name"]: e.get("value") for e in statefulset["spec"]["template"]["spec"]["containers"][0]["env"]}
         assert env[env_name("kms_backend")] == "vault"

@@ -1,0 +1,219 @@
+"""The tenants' alert rules and dashboard queries (rustfs_component.alerts, rustfs_component.dashboards), as rendered:
+`promtool check rules` accepts every rendered group; `promtool test rules` fires (and holds) the drive-offline,
+node-offline, write-quorum and capacity alerts on synthetic series laid out as the engine exports them (every node
+reports every drive and node as it sees them; a dead node's own series vanish); and every metric name an alert or a
+panel reads is one a running engine exports after S3 traffic (or, for families only some states produce, one
+docs/metrics.md documents)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from component_support import REPO, kubernetes_objects
+
+from rustfs_component.alerts import ALERTS, metric_names
+from rustfs_component.plan import Plan
+
+TOKEN = "alert-rules-test-token"
+
+
+def _promtool() -> str:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package 'prometheus'; scripts/test installs it)")
+    return promtool
+
+
+def _rules(plans: dict[str, Plan]) -> list[tuple[str, dict[str, Any]]]:
+    return [(stack, o) for stack, plan in sorted(plans.items()) for o in kubernetes_objects(plan)
+            if o["kind"] == "PrometheusRule"]
+
+
+def _dashboards(plans: dict[str, Plan]) -> list[dict[str, Any]]:
+    return [json.loads(value) for plan in plans.values() for o in kubernetes_objects(plan)
+            if o["kind"] == "ConfigMap" and o["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+            for value in o["data"].values()]
+
+
+def test_promtool_accepts_every_rendered_rule_group(plans: dict[str, Plan], tmp_path: Path) -> None:
+    promtool = _promtool()
+    rules = _rules(plans)
+    assert rules, "no stack renders a PrometheusRule"
+    for stack, rule in rules:
+        path = tmp_path / f"{stack}-{rule['metadata']['namespace']}-{rule['metadata']['name']}.yaml"
+        path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+        done = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{stack} {path.name}: {done.stdout}{done.stderr}"
+        names = [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+        assert names == [a.name for a in ALERTS]
+    # The check can fail: a broken expression is refused.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"groups": [{"name": "x", "rules": [{"alert": "A", "expr": "max by (rustfs_drive_online"}]}]}))
+    assert subprocess.run([promtool, "check", "rules", str(bad)], capture_output=True, timeout=60).returncode != 0
+
+
+def _series(name: str, values: str, **labels: str) -> dict[str, str]:
+    rendered = ", ".join(f'{k}="{v}"' for k, v in {"tenant": "dev", **labels}.items())
+    return {"series": f"{name}{{{rendered}}}", "values": values}
+
+
+def _alert(name: str, at: str, *expected: dict[str, str]) -> dict[str, Any]:
+    return {"eval_time": at, "alertname": name,
+            "exp_alerts": [{"exp_labels": {"tenant": "dev", **labels}} for labels in expected]}
+
+
+# Two nodes, n1 (scraped as instance a) and n2 (instance b). n2 dies at minute 3: its own scrape stops (its series
+# go stale, `_`), and n1 reports n2's node and drive offline from then on.
+UNIT_TESTS: list[dict[str, Any]] = [
+    {"name": "a dead node's drives and the node itself, as its peers see them",
+     "interval": "1m",
+     "input_series": [
+         _series("rustfs_drive_online", "1 1 1 0x20", node="n2", drive="/d1", pool="0", set="0", instance="a"),
+         _series("rustfs_drive_online", "1 1 1 stale", node="n2", drive="/d1", pool="0", set="0", instance="b"),
+         _series("rustfs_drive_online", "1x23", node="n1", drive="/d1", pool="0", set="0", instance="a"),
+         _series("rustfs_node_online", "1 1 1 0x20", node="n2", instance="a"),
+         _series("rustfs_node_online", "1 1 1 stale", node="n2", instance="b"),
+         _series("rustfs_node_online", "1x23", node="n1", instance="a"),
+         # One node alone sees a drive offline (a partition, not the drive): no alert.
+         _series("rustfs_drive_online", "0x23", node="n1", drive="/d2", pool="0", set="0", instance="a"),
+         _series("rustfs_drive_online", "1x23", node="n1", drive="/d2", pool="0", set="0", instance="c"),
+     ],
+     "alert_rule_test": [
+         _alert("RustfsDriveOffline", "5m"),  # offline for 2 minutes only
+         _alert("RustfsDriveOffline", "10m", {"severity": "warning", "node": "n2", "drive": "/d1", "pool": "0",
+                                              "set": "0"}),
+         _alert("RustfsNodeOffline", "6m"),
+         _alert("RustfsNodeOffline", "10m", {"severity": "warning", "node": "n2"}),
+     ]},
+    {"name": "an erasure set below its write quorum",
+     "interval": "1m",
+     "input_series": [
+         _series("rustfs_erasure_set_writable", "1 1 0x10", pool="0", set="1", instance="a"),
+         _series("rustfs_erasure_set_writable", "1 1 0x10", pool="0", set="1", instance="b"),
+         _series("rustfs_erasure_set_writable", "1x12", pool="0", set="0", instance="a"),
+     ],
+     "alert_rule_test": [
+         _alert("RustfsWriteQuorumLost", "2m"),
+         _alert("RustfsWriteQuorumLost", "5m", {"severity": "critical", "pool": "0", "set": "1"}),
+     ]},
+    {"name": "capacity over 80% and then over 90% (every node reports the cluster's figures)",
+     "interval": "1m",
+     "input_series": [
+         _series("rustfs_cluster_total_bytes", "1000x60", instance="a"),
+         _series("rustfs_cluster_total_bytes", "1000x60", instance="b"),
+         _series("rustfs_cluster_free_bytes", "300x10 150x20 50x30", instance="a"),
+         _series("rustfs_cluster_free_bytes", "300x10 150x20 50x30", instance="b"),
+     ],
+     "alert_rule_test": [
+         _alert("RustfsCapacity80", "10m"),
+         _alert("RustfsCapacity80", "20m"),  # 85% for 9 minutes: not yet 15
+         _alert("RustfsCapacity80", "28m", {"severity": "warning"}),
+         _alert("RustfsCapacity90", "28m"),
+         _alert("RustfsCapacity80", "50m", {"severity": "warning"}),
+         _alert("RustfsCapacity90", "50m", {"severity": "critical"}),
+     ]},
+    {"name": "5xx over 5% of the requests",
+     "interval": "1m",
+     "input_series": [
+         _series("rustfs_s3_requests_total", "0+100x30", api="GetObject", bucket="b", instance="a"),
+         _series("rustfs_s3_errors_total", "0+10x30", api="GetObject", bucket="b", code="InternalError",
+                 status="500", instance="a"),
+         _series("rustfs_s3_errors_total", "0+50x30", api="GetObject", bucket="b", code="NoSuchKey",
+                 status="404", instance="a"),  # 4xx are the clients' business
+     ],
+     "alert_rule_test": [
+         _alert("RustfsHigh5xxRate", "8m"),
+         _alert("RustfsHigh5xxRate", "20m", {"severity": "critical"}),
+     ]},
+]
+
+
+def test_the_alerts_fire_on_synthetic_series(plans: dict[str, Plan], tmp_path: Path) -> None:
+    promtool = _promtool()
+    [rule] = [r for stack, r in _rules(plans) if stack == "existing" and r["metadata"]["name"] == "dev"]
+    # promtool compares annotations too: the unit tests check expressions, `for` and labels (the annotations'
+    # templates are checked by `promtool check rules` above).
+    groups = [{**g, "rules": [{k: v for k, v in r.items() if k != "annotations"} for r in g["rules"]]}
+              for g in rule["spec"]["groups"]]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    (tmp_path / "tests.yaml").write_text(yaml.safe_dump(
+        {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": UNIT_TESTS}))
+    done = subprocess.run([promtool, "test", "rules", "tests.yaml"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    tested = {t["alertname"] for test in UNIT_TESTS for t in test["alert_rule_test"]}
+    assert {"RustfsDriveOffline", "RustfsNodeOffline", "RustfsWriteQuorumLost", "RustfsCapacity80",
+            "RustfsCapacity90"} <= tested
+
+
+def _documented_families() -> set[str]:
+    """`rustfs_*` families docs/metrics.md lists (in its tables' first column)."""
+    path = REPO / "docs" / "metrics.md"
+    text = path.read_text() if path.exists() else ""
+    return set(re.findall(r"^\| `(rustfs_[a-z0-9_]+)` \|", text, flags=re.MULTILINE))
+
+
+def _family(sample: str) -> str:
+    for suffix in ("_bucket", "_count", "_sum", "_created"):
+        if sample.endswith(suffix):
+            return sample[: -len(suffix)]
+    return sample
+
+
+def _scrape(url: str) -> set[str]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    request = urllib.request.Request(f"{url}/rustfs/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    return {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_every_metric_an_alert_or_panel_reads_is_exported(plans: dict[str, Plan], engine_factory: Any) -> None:
+    used = {name for _, rule in _rules(plans) for group in rule["spec"]["groups"] for r in group["rules"]
+            for name in metric_names(r["expr"])}
+    used |= {name for board in _dashboards(plans) for panel in board["panels"] for target in panel["targets"]
+             for name in metric_names(target["expr"])}
+    assert {"rustfs_drive_online", "rustfs_s3_ttfb_seconds_bucket", "rustfs_bucket_bytes"} <= used
+
+    server = engine_factory(env={"RUSTFS_METRICS_TOKEN": TOKEN, "RUSTFS_SCANNER_INTERVAL_SECONDS": "1"},
+                            name="alert-metrics")
+    client = server.client()
+    client.create_bucket(Bucket="alerts")
+    client.put_object(Bucket="alerts", Key="k", Body=b"x" * 1000)
+    client.get_object(Bucket="alerts", Key="k")["Body"].read()
+    try:
+        client.get_object(Bucket="alerts", Key="missing")
+    except client.exceptions.NoSuchKey:
+        pass
+    exported: set[str] = set()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # the usage scanner's first pass makes the rustfs_bucket_* series
+        exported = _scrape(server.url)
+        if used <= exported:
+            break
+        time.sleep(0.5)
+    missing = used - exported
+    documented = _documented_families()
+    # Families documented but produced only in some states (a heal queue, an audit target): docs/metrics.md names
+    # them; anything else an expression reads must be in the exposition.
+    assert {_family(n) for n in missing} <= documented | _not_yet_landed(documented), sorted(missing)
+    pending = sorted({_family(n) for n in missing} - documented)
+    if pending:
+        pytest.skip(f"not yet exported by the engine (their piece of issue 12 has not landed): {pending}")
+
+
+def _not_yet_landed(documented: set[str]) -> set[str]:
+    """The one tolerance for work in progress: families of docs/observability.md's contract that docs/metrics.md does
+    not list yet (their engineer's piece has not landed; the test then skips, naming them)."""
+    contract = set(re.findall(r"`(rustfs_[a-z0-9_]+)", (REPO / "docs" / "observability.md").read_text()))
+    return contract - documented
