@@ -17,8 +17,7 @@ from rustfs_component.config.network import S3Clients
 COMPONENT_OWNED_SETTINGS = frozenset({"volumes", "address", "access_key", "secret_key", "tls_path",
                                       "iam_bootstrap_file"})
 # Secrets the engine reads from its environment: the component passes them by Secret reference (`identity`).
-SECRET_SETTINGS = frozenset({"oidc_client_secret", "ldap_lookup_bind_password", "metrics_token",
-                             "audit_webhook_auth_token", "audit_webhook_password"})
+SECRET_SETTINGS = frozenset({"oidc_client_secret", "ldap_lookup_bind_password"})
 
 
 class ResourceAmounts(StrictModel):
@@ -126,6 +125,12 @@ class TenantConfig(StrictModel):
 
     @model_validator(mode="after")
     def _audit(self) -> "TenantConfig":
+        secret = sorted(set(self.engine_settings) & {"metrics_token", "audit_webhook_auth_token",
+                                                     "audit_webhook_password"})
+        if secret:
+            raise ValueError(f"engine_settings: {secret} would be plain text in the pod spec; the component "
+                             f"generates the metrics token (monitoring), and audit.credentials names the audit "
+                             f"target's Secret")
         overlap = sorted(k for k in self.engine_settings if k.startswith("audit_webhook_"))
         if overlap and self.audit is not None:
             raise ValueError(f"engine_settings {overlap} and audit: give the audit target in audit only")
