@@ -70,9 +70,17 @@ class Entry(NamedTuple):
     principal: Principal | None                 # None when the request never authenticated
 
 
+_second: list[Any] = [-1, ""]        # the last second formatted, and its text (records come in bursts)
+
+
 def rfc3339(epoch: float) -> str:
     """``2026-11-30T10:42:00.123456Z``: RFC 3339, UTC, microseconds."""
-    return _dt.datetime.fromtimestamp(epoch, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    micros = round(epoch * 1_000_000)
+    second, fraction = divmod(micros, 1_000_000)
+    if second != _second[0]:
+        _second[0], _second[1] = second, _dt.datetime.fromtimestamp(second, _dt.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{fraction:06d}Z"
 
 
 def redact_headers(items: list[tuple[str, str]]) -> dict[str, str]:

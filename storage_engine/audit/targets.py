@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import aiohttp
+import orjson
 
 from storage_engine.audit.record import Entry, build_record
 
@@ -89,8 +90,8 @@ class Target:
         """Release the target's resources (after the writer stopped)."""
 
     def encode(self, entries: list[Entry]) -> bytes:
-        return b"".join(json.dumps(build_record(e, self.node), separators=(",", ":")).encode() + b"\n"
-                        for e in entries)
+        node = self.node
+        return b"".join([orjson.dumps(build_record(e, node), option=orjson.OPT_APPEND_NEWLINE) for e in entries])
 
     async def write(self, data: bytes, count: int) -> None:
         raise NotImplementedError
@@ -239,9 +240,9 @@ class WebhookTarget(Target):
     def encode(self, entries: list[Entry]) -> bytes:
         if self.format != "elasticsearch":
             return super().encode(entries)
-        action = self._action
-        return b"".join(action + json.dumps(build_record(e, self.node), separators=(",", ":")).encode() + b"\n"
-                        for e in entries)
+        action, node = self._action, self.node
+        return b"".join([action + orjson.dumps(build_record(e, node), option=orjson.OPT_APPEND_NEWLINE)
+                         for e in entries])
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
