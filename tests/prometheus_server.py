@@ -55,9 +55,9 @@ class PrometheusServer:
                                "static_configs": [{"targets": targets, "labels": labels or {}}]}
         if token:
             job["authorization"] = {"type": "Bearer", "credentials": token}
+        every = f"{round(interval * 1000)}ms"        # Prometheus durations take no fractions
         config: dict[str, Any] = {
-            "global": {"scrape_interval": f"{interval}s", "scrape_timeout": f"{interval}s",
-                       "evaluation_interval": f"{interval}s"},
+            "global": {"scrape_interval": every, "scrape_timeout": every, "evaluation_interval": every},
             "scrape_configs": [job],
         }
         if rules:

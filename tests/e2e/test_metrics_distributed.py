@@ -1,0 +1,161 @@
+"""Four local nodes (the README's local form: one drive list, one --address each) scraped by a real Prometheus
+that loads the component's own alert rules (rustfs_component/alerts.py, with a short `for:`). Killing a node
+shows in the survivors' node and drive series, and RustfsNodeOffline / RustfsDriveOffline fire for it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.prometheus_server import PrometheusServer, unavailable
+
+REPO = Path(__file__).resolve().parents[2]
+ACCESS, SECRET = "metrics-dist-access", "metrics-dist-secret-0123456789"
+TOKEN = "metrics-dist-" + uuid.uuid4().hex
+TENANT = "dist"
+NODES, DRIVES_PER_NODE = 4, 2
+READY_TIMEOUT = 90.0
+
+pytestmark = pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")
+
+
+def _free_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [int(s.getsockname()[1]) for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+class LocalNode:
+    def __init__(self, root: Path, port: int, endpoints: list[str]) -> None:
+        self.port = port
+        self.address = f"127.0.0.1:{port}"
+        self.endpoints = endpoints
+        self.log_path = root / f"node-{port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTFS_")}
+        env.update(RUSTFS_ACCESS_KEY=ACCESS, RUSTFS_SECRET_KEY=SECRET, RUSTFS_METRICS_TOKEN=TOKEN,
+                   RUSTFS_AUDIT_STDOUT="false", PYTHONPATH=str(REPO))
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "storage_engine", "server", "--address", self.address, *self.endpoints],
+                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
+                start_new_session=True)
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.address}/rustfs/health/ready", timeout=2) as answer:
+                return answer.status == 200
+        except (OSError, urllib.error.HTTPError):
+            return False
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def local_cluster(tmp_path: Path) -> Iterator[list[LocalNode]]:
+    ports = _free_ports(NODES)
+    endpoints = [f"http://127.0.0.1:{port}{tmp_path}/n{n}/d{d}"
+                 for n, port in enumerate(ports) for d in range(DRIVES_PER_NODE)]
+    nodes = [LocalNode(tmp_path, port, endpoints) for port in ports]
+    for node in nodes:
+        node.start()
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not all(node.ready() for node in nodes):
+            if time.monotonic() > deadline or any(n.proc is not None and n.proc.poll() is not None for n in nodes):
+                pytest.fail("the nodes did not get ready:\n" + "\n".join(n.log_tail() for n in nodes))
+            time.sleep(0.3)
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def rules_for_test() -> str:
+    """The component's rule group for one tenant, evaluated every second, its alerts firing after 2 s."""
+    from rustfs_component.alerts import rule_groups
+
+    groups = rule_groups(TENANT)
+    for group in groups:
+        group["interval"] = "1s"
+        group["rules"] = [dict(rule, **{"for": "2s"}) for rule in group["rules"]
+                          if rule["alert"] in ("RustfsNodeOffline", "RustfsDriveOffline")]
+        assert len(group["rules"]) == 2
+    return yaml.safe_dump({"groups": groups}, sort_keys=False)
+
+
+def test_a_killed_node_shows_offline_and_its_alert_fires(local_cluster: list[LocalNode], tmp_path: Path) -> None:
+    nodes = local_cluster
+    with PrometheusServer(tmp_path / "prometheus", [n.address for n in nodes], token=TOKEN,
+                          rules=rules_for_test(), labels={"tenant": TENANT}) as prom:
+        # Every node sees every node and every drive online.
+        prom.wait_for(f'count(up{{job="rustfs"}} == 1) == {NODES}', what="all nodes scraped")
+        prom.wait_for(f'count(rustfs_node_online == 1) == {NODES * NODES}', what="every node sees every node")
+        prom.wait_for(f'count(rustfs_drive_online == 1) == {NODES * NODES * DRIVES_PER_NODE}')
+        prom.wait_for(f'sum(rustfs_cluster_nodes_online) == {NODES * NODES}')
+        online = prom.values("rustfs_node_online")
+        assert {dict(labels)["node"] for labels in online} == {n.address for n in nodes}
+        # Each node reports capacity for its own drives only.
+        for node in nodes:
+            prom.wait_for(f'count(rustfs_drive_total_bytes{{instance="{node.address}",node="{node.address}"}}) '
+                          f'== {DRIVES_PER_NODE}')
+        capacity = [dict(labels) for labels in prom.values("rustfs_drive_total_bytes")]
+        assert len(capacity) == NODES * DRIVES_PER_NODE
+        assert all(labels["node"] == labels["instance"] for labels in capacity)
+        assert not [a for a in prom.alerts() if a["labels"].get("alertname") == "RustfsNodeOffline"]
+
+        victim, survivors = nodes[2], [n for n in nodes if n is not nodes[2]]
+        victim.kill()
+
+        # The survivors' next scrapes: the victim and its drives offline, as each of them sees it.
+        prom.wait_for(f'count(rustfs_node_online{{node="{victim.address}"}} == 0) == {len(survivors)}',
+                      what="every survivor reports the killed node offline")
+        prom.wait_for(f'count(rustfs_drive_online{{node="{victim.address}"}} == 0) '
+                      f'== {len(survivors) * DRIVES_PER_NODE}', what="and its drives")
+        prom.wait_for(f'count(rustfs_cluster_nodes_offline == 1) == {len(survivors)}')
+        prom.wait_for(f'count(rustfs_cluster_drives_offline == {DRIVES_PER_NODE}) == {len(survivors)}')
+        still = prom.values(f'rustfs_node_online{{node!="{victim.address}"}} == 1')
+        assert {dict(labels)["node"] for labels in still} == {n.address for n in survivors}
+        # The set keeps its write quorum: 6 of 8 drives.
+        prom.wait_for(f'count(rustfs_erasure_set_writable == 1) == {len(survivors)}')
+
+        # The component's rules fire in the real Prometheus, for the killed node only.
+        alert = prom.wait_alert("RustfsNodeOffline", "firing")
+        assert alert["labels"]["node"] == victim.address and alert["labels"]["tenant"] == TENANT
+        prom.wait_alert("RustfsDriveOffline", "firing")
+        firing = [a for a in prom.alerts() if a["state"] == "firing"]
+        assert {a["labels"]["node"] for a in firing} == {victim.address}
+        assert len([a for a in firing if a["labels"]["alertname"] == "RustfsDriveOffline"]) == DRIVES_PER_NODE
