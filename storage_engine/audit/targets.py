@@ -15,6 +15,7 @@ import base64
 import json
 import logging
 import os
+import select
 import ssl
 import sys
 from collections import deque
@@ -169,7 +170,18 @@ class StdoutTarget(_ThreadWriter):
 
     def write_blocking(self, data: bytes) -> None:
         sys.stdout.flush()          # keep order with anything print()ed before
-        _write_all(sys.stdout.fileno(), data)
+        fd = sys.stdout.fileno()
+        # Several workers share the pipe: a write of at most PIPE_BUF bytes is atomic, so whole lines
+        # go in writes of up to PIPE_BUF and never interleave with another worker's.
+        start, end, size = 0, 0, len(data)
+        while end < size:
+            nl = data.find(b"\n", end) + 1 or size
+            if nl - start > select.PIPE_BUF and end > start:
+                _write_all(fd, data[start:end])
+                start = end
+            end = nl
+        if end > start:
+            _write_all(fd, data[start:end])
 
 
 class FileTarget(_ThreadWriter):

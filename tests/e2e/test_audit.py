@@ -321,3 +321,20 @@ def test_dead_target_neither_fails_nor_blocks_requests(kind: str, make_engine: C
     finally:
         if listener is not None:
             listener.close()
+
+
+def test_stdout_by_default(engine: EngineServer) -> None:
+    """The default target: JSON lines on stdout (here the engine's log file), among the engine's own JSON logs."""
+    s3 = engine.client()
+    rid = request_id(s3.list_buckets())
+    deadline = time.monotonic() + 20
+    while True:
+        lines = [json.loads(line) for line in engine.log_path.read_text(errors="replace").splitlines()
+                 if line.startswith("{")]
+        found = [r for r in lines if r.get("requestID") == rid]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(found) == 1 and found[0]["api"]["name"] == "ListBuckets"
+    assert found[0]["accessKey"] == engine.access_key
+    assert any(r.get("level") == "info" and r.get("logger") for r in lines)    # log_format json

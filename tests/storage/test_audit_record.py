@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import select
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from storage_engine.audit import AuditLog
 from storage_engine.audit.record import REDACTED, Entry, build_record
-from storage_engine.audit.targets import FileTarget, WebhookTarget
+from storage_engine.audit import targets as targets_module
+from storage_engine.audit.targets import FileTarget, StdoutTarget, WebhookTarget
 from storage_engine.config import EngineSettings
 from storage_engine.http.types import Headers
 from storage_engine.iam.principal import Principal
@@ -160,3 +165,33 @@ def test_targets_from_settings(tmp_path: Path) -> None:
 def test_settings_errors_name_the_field(values: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         EngineSettings.model_validate(values)
+
+
+def test_stdout_writes_whole_lines_of_at_most_pipe_buf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several workers share stdout: each write is whole lines, at most PIPE_BUF bytes (atomic on a pipe)."""
+    writes: list[bytes] = []
+    real_write = os.write
+
+    def spy(fd: int, data: bytes | memoryview) -> int:
+        writes.append(bytes(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(targets_module.os, "write", spy)
+    read_end, write_end = os.pipe()
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(read_end, 65536), b"")))
+    reader.start()
+    monkeypatch.setattr(sys, "stdout", os.fdopen(write_end, "w", closefd=False))
+    try:
+        target = StdoutTarget("n", queue_size=10, batch_size=100, flush_seconds=1)
+        data = target.encode([_entry(headers={"x-pad": "p" * (i * 150)}) for i in range(40)])
+        target.write_blocking(data)
+    finally:
+        os.close(write_end)
+        reader.join()
+        os.close(read_end)
+    assert b"".join(chunks) == data
+    assert len(writes) > 3
+    for chunk in writes:
+        assert chunk.endswith(b"\n")
+        assert len(chunk) <= select.PIPE_BUF or chunk.count(b"\n") == 1

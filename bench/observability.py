@@ -1,0 +1,161 @@
+"""Benchmark: 4 KiB GET and PUT ops/s with observability on against off, in one run (issue 12's target: >= 0.9).
+
+Two engines (4 drives, EC:2) driven as ``bench/run.py`` drives the engine (wrk replaying presigned URLs
+over plain HTTP, concurrency 16):
+
+- ``on``: the audit log POSTed to a webhook (a local sink on loopback that answers 200 to every batch,
+  counting the records), and the request metrics (always on), scraped once at the end;
+- ``off``: no audit target (``RUSTFS_AUDIT_STDOUT=false``, no webhook). The request metrics cannot be
+  switched off: with ``--baseline-rev REV`` the ``off`` engine runs the engine's source at git revision
+  REV instead (e.g. the commit before issue 12's observability), so neither the metrics nor the audit
+  log exist there.
+
+Prints ops/s, p99 and the server's CPU of both, and the ratios on/off, then checks that the sink got
+(about) one record per request and that no record was dropped.
+
+Run: ``.venv/bin/python bench/observability.py`` (``--seconds N`` per figure, default 8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import ACCESS_KEY, KIB, SECRET_KEY, Result, Targets, populate, run_wrk, write_requests  # noqa: E402
+from servers import REPO, Engine, Server  # noqa: E402
+
+METRICS_TOKEN = "bench-metrics-token"
+SIZE = 4 * KIB
+CONNECTIONS = 16
+
+
+class Sink:
+    """A loopback webhook that answers 200 to every POST and counts the NDJSON records it got."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.posts = 0
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"          # keep-alive, as a real collector
+
+            def do_POST(self) -> None:      # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with sink._lock:
+                    sink.records += body.count(b"\n")
+                    sink.posts += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base name)
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/audit"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def snapshot(rev: str, into: Path) -> Path:
+    """The engine's source at ``rev`` (git archive), for PYTHONPATH."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "storage_engine"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def bench(server: Server, work: Path, seconds: float) -> dict[str, Result]:
+    targets = Targets(server)
+    keys = [f"small/{i:05d}" for i in range(2000)]
+    put_file = write_requests(work / f"{server.name}-PUT.txt", [f"PUT {targets.path('PUT', k)}" for k in keys])
+    get_file = write_requests(work / f"{server.name}-GET.txt", [f"GET {targets.path('GET', k)}" for k in keys])
+    results = {"4KiB PUT c16": run_wrk(server, put_file, SIZE, CONNECTIONS, seconds)}
+    populate(server, [targets.path("PUT", k) for k in keys], SIZE)
+    results["4KiB GET c16"] = run_wrk(server, get_file, 0, CONNECTIONS, seconds)
+    return results
+
+
+def audit_counters(server: Server) -> dict[str, float]:
+    request = urllib.request.Request(f"{server.url}/rustfs/metrics",
+                                     headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    found: dict[str, float] = {}
+    for name in ("rustfs_audit_records_total", "rustfs_audit_records_dropped_total"):
+        match = re.search(rf'^{name}{{target="webhook"}} (\S+)$', text, re.M)
+        found[name] = float(match.group(1)) if match else float("nan")
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=8.0, help="wrk duration of each figure")
+    parser.add_argument("--baseline-rev", default="",
+                        help="git revision whose engine is the 'off' side (default: this source, audit off)")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("bench needs wrk: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    base = Path(tempfile.mkdtemp(prefix="rustfs-bench-obs-", dir=os.environ.get("BENCH_DIR", "/var/tmp")))
+    sink = Sink()
+    results: dict[str, dict[str, Result]] = {}
+    counters: dict[str, float] = {}
+    try:
+        off_env = {"RUSTFS_AUDIT_STDOUT": "false"}
+        if args.baseline_rev:
+            off_env["PYTHONPATH"] = str(snapshot(args.baseline_rev, base / "baseline-src"))
+        on_env = {"RUSTFS_AUDIT_STDOUT": "false", "RUSTFS_AUDIT_WEBHOOK_URL": sink.url,
+                  "RUSTFS_METRICS_TOKEN": METRICS_TOKEN}
+        for name, env in (("off", off_env), ("on", on_env)):
+            with Engine(base / name, ACCESS_KEY, SECRET_KEY, env=env, name=name) as server:
+                print(f"== {name} ({server.url})", flush=True)
+                results[name] = bench(server, base, args.seconds)
+                if name == "on":
+                    counters = audit_counters(server)
+    except subprocess.CalledProcessError as exc:
+        print(f"error: git archive {args.baseline_rev}: {exc.stderr.decode().strip()}", file=sys.stderr)
+        return 1
+    finally:
+        sink.close()
+        shutil.rmtree(base, ignore_errors=True)
+    print()
+    baseline = f"engine at {args.baseline_rev}" if args.baseline_rev else "audit off, metrics on"
+    print(f"{'figure':14} {'off':>12} {'on':>12} {'on/off':>7}   p99 off / on      server CPU off / on   "
+          f"(off: {baseline})")
+    for figure, off in results["off"].items():
+        on = results["on"][figure]
+        errors = off.errors + on.errors
+        print(f"{figure:14} {off.ops_per_s:>8,.0f} op/s {on.ops_per_s:>8,.0f} op/s "
+              f"{on.ops_per_s / off.ops_per_s:>7.2f}   {off.p99_ms:5.1f} / {on.p99_ms:5.1f} ms   "
+              f"{off.server_cpu:.2f} / {on.server_cpu:.2f}" + (f"  ERRORS {errors}" if errors else ""))
+    print(f"audit: {sink.records:,} records in {sink.posts:,} POSTs received; the engine counted "
+          f"{counters.get('rustfs_audit_records_total', float('nan')):,.0f} delivered, "
+          f"{counters.get('rustfs_audit_records_dropped_total', float('nan')):,.0f} dropped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
