@@ -9,8 +9,9 @@ Exported families (names and labels: ``docs/observability.md``, rows in ``docs/m
 ``rustfs_drive_{total,free,used}_bytes`` (this node's own drives), ``rustfs_drive_online`` (every drive of
 the cluster, as this node sees it), ``rustfs_node_online`` (every node; itself 1),
 ``rustfs_node_{total,free}_bytes`` (this node), ``rustfs_cluster_*`` (totals over the drives this node
-reaches), ``rustfs_erasure_set_*`` (quorum per set), ``rustfs_heal_*`` (this process's healer) and
-``rustfs_bucket_*`` / ``rustfs_usage_scan_*`` (the usage scanner's last record, the same on every node).
+reaches), ``rustfs_erasure_set_*`` (quorum per set) and ``rustfs_bucket_*`` / ``rustfs_usage_scan_*`` (the
+usage scanner's last record, the same on every node). The ``rustfs_heal_*`` metrics are not the collector's:
+the healer updates them as it works (:class:`HealMetrics`), so with several workers they are the node's sums.
 
 Cost: ``collect()`` does no I/O. Drive states are the live ``CheckedDrive`` states; capacities (``statvfs``
 locally, one small RPC per remote drive) and the usage record are refreshed in the background every
@@ -26,7 +27,6 @@ listen port); ``drive`` is the endpoint as configured (a path, or the URL in dis
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import socket
 import time
@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from storage_engine.drives.base import DiskInfo, Drive, DriveError
@@ -214,7 +214,6 @@ class ClusterView:
         yield _gauge("rustfs_cluster_nodes_offline", "Nodes offline, as this node sees them.",
                      len(node_up) - nodes_up)
         yield from self._sets()
-        yield from self._heal()
         yield from self._buckets()
 
     def _sets(self) -> Iterator[Metric]:
@@ -235,20 +234,6 @@ class ClusterView:
                 family.add_metric(labels, value)
         yield from families
 
-    def _heal(self) -> Iterator[Metric]:
-        healer = self.layer.healer
-        stats = healer.stats
-        yield _gauge("rustfs_heal_queue_objects", "Objects waiting to be healed (read damage, partial writes).",
-                     healer.queue_length())
-        for name, doc, value in (
-                ("rustfs_heal_objects_healed", "Objects healed (a shard or a record rebuilt).", stats.objects_healed),
-                ("rustfs_heal_bytes_healed", "Bytes of shards rebuilt by healing.", stats.bytes_healed),
-                ("rustfs_heal_errors", "Heals that failed.", stats.errors)):
-            yield CounterMetricFamily(name, doc, value=value)
-        yield _gauge("rustfs_heal_scan_last_completed_timestamp_seconds",
-                     "End of the last full heal pass of this process (seconds since the epoch; 0: none yet).",
-                     stats.last_scan_completed)
-
     def _buckets(self) -> Iterator[Metric]:
         report = self._usage
         objects = GaugeMetricFamily("rustfs_bucket_objects", "Objects in the bucket (latest versions that are "
@@ -268,6 +253,44 @@ class ClusterView:
                      report.completed if report else 0.0)
         yield _gauge("rustfs_usage_scan_duration_seconds", "How long the last bucket usage scan took.",
                      report.duration if report else 0.0)
+
+
+class HealMetrics:
+    """The healer's metrics (``objects/healer.py``), process-wide; with several workers, a scrape sums the
+    counters and the queue lengths of the node's workers, and reports the latest pass of any of them."""
+
+    def __init__(self) -> None:
+        from storage_engine.metrics import counter, gauge
+
+        self.objects = counter("rustfs_heal_objects_healed",
+                               "Objects (and multipart uploads) healed: a shard or a metadata record rebuilt.")
+        self.bytes = counter("rustfs_heal_bytes_healed", "Bytes of the shards rebuilt by healing.")
+        self.errors = counter("rustfs_heal_errors", "Heals that failed.")
+        self.queue = gauge("rustfs_heal_queue_objects",
+                           "Objects waiting to be healed (keys queued by reads, writes that missed drives).",
+                           multiprocess_mode="livesum")
+        self.last_scan = gauge("rustfs_heal_scan_last_completed_timestamp_seconds",
+                               "End of the last full heal pass (seconds since the epoch; 0: none yet).",
+                               multiprocess_mode="max")
+
+    def healed(self, changed: bool, bytes_rebuilt: int, failed: bool) -> None:
+        if changed:
+            self.objects.inc()
+        if bytes_rebuilt:
+            self.bytes.inc(bytes_rebuilt)
+        if failed:
+            self.errors.inc()
+
+
+_HEAL_METRICS: HealMetrics | None = None
+
+
+def heal_metrics() -> HealMetrics:
+    """The process's heal metrics (created on first use, in the process registry)."""
+    global _HEAL_METRICS
+    if _HEAL_METRICS is None:
+        _HEAL_METRICS = HealMetrics()
+    return _HEAL_METRICS
 
 
 def _gauge(name: str, doc: str, value: float, **labels: str) -> GaugeMetricFamily:
@@ -306,8 +329,6 @@ def _detach(view: ClusterView) -> None:
 
 
 def _register(collector: _Collector) -> None:
-    """Into the process registry of ``storage_engine.metrics`` (the one dependency on it)."""
-    module = importlib.import_module("storage_engine.metrics")
-    register = getattr(module, "register_collector", None)
-    if register is not None:
-        register(collector)
+    from storage_engine.metrics import register_collector
+
+    register_collector(collector)

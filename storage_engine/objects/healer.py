@@ -29,6 +29,7 @@ from storage_engine.drives.health import CheckedDrive
 from storage_engine.drives.local import LocalDrive
 from storage_engine.erasure.heal import ObjectHealResult, heal_object, takes_writes
 from storage_engine.erasure.set import ErasureSet
+from storage_engine.metrics.cluster import heal_metrics
 from storage_engine.errors import InsufficientReadQuorum
 from storage_engine.objects.buckets import BucketStore
 from storage_engine.objects.multipart import Multipart, UploadRef
@@ -79,6 +80,7 @@ class Healer:
         self._busy = False
         self._repaired_by_reads = 0           # keys the background worker repaired since the last full pass
         self.stats = HealStats()
+        self._metrics = heal_metrics()
 
     def queue_length(self) -> int:
         """Keys queued by reads plus partial writes waiting (the rustfs_heal_queue_objects gauge)."""
@@ -89,7 +91,15 @@ class Healer:
         stats.objects_healed += int(result.changed)
         stats.bytes_healed += result.bytes_rebuilt
         stats.errors += int(result.failed)
+        self._metrics.healed(result.changed, result.bytes_rebuilt, result.failed)
         return result
+
+    def _failed(self) -> None:
+        self.stats.errors += 1
+        self._metrics.errors.inc()
+
+    def _queue_changed(self) -> None:
+        self._metrics.queue.set(self.queue_length())
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._worker(), name="heal-worker"))
@@ -118,6 +128,7 @@ class Healer:
             return
         self._queued.add(ident)
         self._queue.put_nowait((es, bucket, key))
+        self._queue_changed()
 
     # --- partial writes (MRF) ------------------------------------------------------------------------
     def missed_object(self, es: ErasureSet, bucket: str, key: str, positions: list[int]) -> None:
@@ -144,6 +155,7 @@ class Healer:
             if item not in entries:
                 entries[item] = _MissedDrives()
                 self._missed_count += 1
+                self._queue_changed()
         entries[item].positions.update(positions)
         self._mrf_wake.set()
 
@@ -174,6 +186,7 @@ class Healer:
                 # Out while healed: a write that misses a drive meanwhile makes an entry of its own.
                 del entries[item]
                 self._missed_count -= 1
+                self._queue_changed()
                 failed = await self._heal_missed_item(es, item)
                 if failed and all(takes_writes(d) for d in es.drives):
                     missed.failures += 1      # nothing offline explains it: give up after a few tries
@@ -194,6 +207,7 @@ class Healer:
         else:
             entries[item] = missed
             self._missed_count += 1
+            self._queue_changed()
 
     async def _heal_missed_item(self, es: ErasureSet, item: Missed) -> bool:
         """Heal one remembered write on every drive that takes writes; whether anything failed."""
@@ -209,7 +223,7 @@ class Healer:
         except asyncio.CancelledError:
             raise
         except Exception:
-            self.stats.errors += 1
+            self._failed()
             log.exception("healing the partial write %r in %s failed", item, es)
             return True
         if result.changed:
@@ -237,11 +251,12 @@ class Healer:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                self.stats.errors += 1
+                self._failed()
                 log.exception("background heal of %s/%s failed", bucket, key)
             finally:
                 self._queued.discard((es.pool, es.index, bucket, key))
                 self._busy = False
+                self._queue_changed()
 
     async def _scanner(self) -> None:
         lock_fd = _scanner_lock(self.placement)
@@ -288,6 +303,7 @@ class Healer:
             report.details.append(f"{len(healing)} drive(s) still healing: the next full pass resumes")
         if bucket is None:
             self.stats.last_scan_completed = time.time()
+            self._metrics.last_scan.set(self.stats.last_scan_completed)
         return report
 
     async def _heal_set(self, es: ErasureSet, buckets: list[str], report: HealReport) -> None:
