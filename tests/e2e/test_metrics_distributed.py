@@ -1,6 +1,7 @@
 """Four local nodes (the README's local form: one drive list, one --address each) scraped by a real Prometheus
-that loads the component's own alert rules (rustfs_component/alerts.py, with a short `for:`). Killing a node
-shows in the survivors' node and drive series, and RustfsNodeOffline / RustfsDriveOffline fire for it."""
+that loads the component's own alert rules (rustfs_component/alerts.py, with a short `for:`). Every node reports
+the usage scanner's figures; killing a node (the first: the scanner's leader) shows in the survivors' node and drive
+series, RustfsNodeOffline / RustfsDriveOffline fire for it, and another node takes the usage scans over."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 import yaml
+from botocore.config import Config
 
 from tests.prometheus_server import PrometheusServer, unavailable
 
@@ -53,7 +57,7 @@ class LocalNode:
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTFS_")}
         env.update(RUSTFS_ACCESS_KEY=ACCESS, RUSTFS_SECRET_KEY=SECRET, RUSTFS_METRICS_TOKEN=TOKEN,
-                   RUSTFS_AUDIT_STDOUT="false", PYTHONPATH=str(REPO))
+                   RUSTFS_AUDIT_STDOUT="false", RUSTFS_SCANNER_INTERVAL_SECONDS="1", PYTHONPATH=str(REPO))
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "storage_engine", "server", "--address", self.address, *self.endpoints],
@@ -137,7 +141,16 @@ def test_a_killed_node_shows_offline_and_its_alert_fires(local_cluster: list[Loc
         assert all(labels["node"] == labels["instance"] for labels in capacity)
         assert not [a for a in prom.alerts() if a["labels"].get("alertname") == "RustfsNodeOffline"]
 
-        victim, survivors = nodes[2], [n for n in nodes if n is not nodes[2]]
+        # One node scans bucket usage; every node reports its figures.
+        bucket = "dist-" + uuid.uuid4().hex[:10]
+        s3 = client(nodes[1])
+        s3.create_bucket(Bucket=bucket)
+        for i in range(3):
+            s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"u" * 1000)
+        prom.wait_for(f'count(rustfs_bucket_objects{{bucket="{bucket}"}} == 3) == {NODES}',
+                      what="every node reports the usage scan")
+
+        victim, survivors = nodes[0], nodes[1:]      # the first drive's node: the usage scanner's leader
         victim.kill()
 
         # The survivors' next scrapes: the victim and its drives offline, as each of them sees it.
@@ -159,3 +172,16 @@ def test_a_killed_node_shows_offline_and_its_alert_fires(local_cluster: list[Loc
         firing = [a for a in prom.alerts() if a["state"] == "firing"]
         assert {a["labels"]["node"] for a in firing} == {victim.address}
         assert len([a for a in firing if a["labels"]["alertname"] == "RustfsDriveOffline"]) == DRIVES_PER_NODE
+
+        # Another node takes the usage scans over.
+        client(survivors[0]).put_object(Bucket=bucket, Key="after", Body=b"v" * 500)
+        prom.wait_for(f'count(rustfs_bucket_objects{{bucket="{bucket}"}} == 4) == {len(survivors)}',
+                      what="a survivor scans after the leader died")
+        prom.wait_for(f'count(rustfs_bucket_bytes{{bucket="{bucket}"}} == 3500) == {len(survivors)}')
+
+
+def client(node: LocalNode) -> Any:
+    return boto3.session.Session().client(
+        "s3", endpoint_url=f"http://{node.address}", region_name="us-east-1", aws_access_key_id=ACCESS,
+        aws_secret_access_key=SECRET,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"}))
