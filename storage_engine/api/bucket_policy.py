@@ -142,6 +142,8 @@ async def handle_get_bucket_policy_status(ctx: ReqCtx, req: VerifiedRequest) -> 
         policy = None
     else:
         policy = (await buckets.get(ctx.bucket)).policy
-    w = XmlWriter("PolicyStatus")           # no policy: not public
-    w.elem("IsPublic", policy is not None and is_public(parsed_policy(policy)))
+    if policy is None:                      # as AWS: no policy, no status
+        raise NoSuchBucketPolicy()
+    w = XmlWriter("PolicyStatus")
+    w.elem("IsPublic", is_public(parsed_policy(policy)))
     return xml_response(w.finish())

@@ -367,7 +367,7 @@ def test_not_implemented_and_methods(c: Client) -> None:
     assert c("GET", "/nope?cors").code == "NoSuchBucket"
     assert c("GET", "/bkt?lifecycle").code == "NoSuchLifecycleConfiguration"
     assert c("GET", "/bkt?logging").status == 200
-    assert c("GET", "/bkt?policyStatus").find("IsPublic") == "false"
+    assert c("GET", "/bkt?policyStatus").code == "NoSuchBucketPolicy"
     assert c("PATCH", "/bkt/k").code == "MethodNotAllowed"
     assert c("GET", "/bkt?acl").find("AccessControlList/Grant/Permission") == "FULL_CONTROL"
 
