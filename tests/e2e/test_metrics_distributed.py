@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
+from boto3.session import Session
 from botocore.config import Config
 
 from tests.prometheus_server import PrometheusServer, unavailable
@@ -181,7 +181,7 @@ def test_a_killed_node_shows_offline_and_its_alert_fires(local_cluster: list[Loc
 
 
 def client(node: LocalNode) -> Any:
-    return boto3.session.Session().client(
+    return Session().client(
         "s3", endpoint_url=f"http://{node.address}", region_name="us-east-1", aws_access_key_id=ACCESS,
         aws_secret_access_key=SECRET,
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"}))
