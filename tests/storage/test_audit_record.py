@@ -195,3 +195,35 @@ def test_stdout_writes_whole_lines_of_at_most_pipe_buf(monkeypatch: pytest.Monke
     for chunk in writes:
         assert chunk.endswith(b"\n")
         assert len(chunk) <= select.PIPE_BUF or chunk.count(b"\n") == 1
+
+
+def test_json_log_lines_carry_the_traceback() -> None:
+    """log_format json: one JSON object per record, an error's traceback inside it (one line per event)."""
+    import io
+    import logging
+
+    from storage_engine.logs import JsonFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("storage_engine.test_json_logs")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.exception("serving %s failed", "GET /b/k")
+        logger.warning("plain")
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    error, warning = json.loads(lines[0]), json.loads(lines[1])
+    assert error["level"] == "error" and error["logger"] == "storage_engine.test_json_logs"
+    assert error["message"] == "serving GET /b/k failed"
+    assert "Traceback" in error["error"] and "ValueError: boom" in error["error"]
+    assert error["time"].endswith("Z") and warning == {**warning, "level": "warning", "message": "plain"}
+    assert "error" not in warning
