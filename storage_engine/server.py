@@ -32,7 +32,7 @@ from storage_engine.audit import AuditLog, install as install_audit
 from storage_engine.cluster.endpoints import is_distributed
 from storage_engine.config import EngineSettings
 from storage_engine.malloc import configure_malloc
-from storage_engine.metrics import enable_multiprocess, worker_exited
+from storage_engine.metrics import enable_multiprocess, worker_exited, worker_started as metrics_worker_started
 from storage_engine.errors import S3Error
 from storage_engine.http.server import ServerLimits, serve
 from storage_engine.http.tls import ServerTls, TlsError
@@ -124,6 +124,7 @@ async def _worker_main(settings: EngineSettings, pools: list[Pool], sock: socket
     audit_log.start()
     install_audit(audit_log)
     loop.add_signal_handler(signal.SIGHUP, audit_log.reopen)
+    metrics_worker_started()                         # several workers: flush every second
     build = app_factory or _build_app
     try:
         app, close = await build(settings, pools)

@@ -13,21 +13,24 @@ Several workers (``RUSTFS_WORKERS > 1``): before forking, the server calls
 :func:`enable_multiprocess` with a fresh directory; every metric value then lives in a per-process
 mmap file there (prometheus-client's multiprocess mode) and a scrape, whichever worker answers, sums
 the counters and histograms of all the node's workers (gauges as declared: ``livesum``, ``max``...).
-Collectors (:func:`register_collector`) run in the answering worker: they report the node's state,
-the same from any worker. ``process_*`` describes the answering process.
+Collectors (:func:`register_collector`): their counter families (per-process activity: audit records,
+heals) are mirrored into multiprocess counters by each worker every second (:func:`worker_started`) and
+summed like the rest; their gauges (node state, the same from any worker) are the answering worker's.
+``process_*`` describes the answering process.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 from prometheus_client import (
     CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest, values,
 )
 from prometheus_client.gc_collector import GCCollector
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -35,7 +38,7 @@ from prometheus_client.registry import Collector
 
 __all__ = [
     "REGISTRY", "CONTENT_TYPE", "register_collector", "counter", "gauge", "histogram", "exposition",
-    "enable_multiprocess", "worker_exited", "metrics",
+    "enable_multiprocess", "worker_started", "worker_exited", "flush", "metrics",
 ]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -120,16 +123,88 @@ def multiprocess_dir() -> str | None:
     return _multiprocess_dir
 
 
+def flush() -> None:
+    """Move what this process accumulated outside the registry's metrics into them (before a scrape,
+    and every ``FLUSH_SECONDS`` in each worker with several)."""
+    for hook in _FLUSH_HOOKS:
+        hook()
+    if _multiprocess_dir is not None:
+        _BRIDGE.mirror()
+
+
+def worker_started() -> None:
+    """In each worker (on its event loop), with several workers: flush every ``FLUSH_SECONDS``, so a
+    scrape answered by another worker sees this one's counts at most that old."""
+    if _multiprocess_dir is None:
+        return
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+
+    def tick() -> None:
+        try:
+            flush()
+        except Exception:                      # a metric must never take the worker down
+            import logging
+            logging.getLogger(__name__).exception("metrics flush failed")
+        loop.call_later(FLUSH_SECONDS, tick)
+
+    loop.call_later(FLUSH_SECONDS, tick)
+
+
+class _CounterBridge:
+    """With several workers: the counter families of the collectors (per-process activity such as audit
+    records or heals) are mirrored into multiprocess counters, so a scrape sums them over the workers
+    like the request metrics; their gauges (node state) are the answering worker's."""
+
+    def __init__(self) -> None:
+        self._counters: dict[str, Counter] = {}
+        self._last: dict[tuple[str, tuple[str, ...]], float] = {}
+
+    def mirror(self) -> None:
+        for collector in _COLLECTORS:
+            for family in collector.collect():
+                if family.type != "counter":
+                    continue
+                for sample in family.samples:
+                    if not sample.name.endswith("_total"):
+                        continue
+                    names = tuple(sorted(sample.labels))
+                    counter = self._counters.get(family.name)
+                    if counter is None:
+                        counter = self._counters[family.name] = Counter(
+                            family.name, family.documentation, names, registry=None)
+                    label_values = tuple(sample.labels[n] for n in names)
+                    key = (family.name, label_values)
+                    last = self._last.get(key, 0.0)
+                    if sample.value > last:
+                        (counter.labels(*label_values) if names else counter).inc(sample.value - last)
+                    self._last[key] = sample.value
+
+
+class _GaugesOf:
+    """A collector's families minus its counters (mirrored by ``_CounterBridge`` with several workers)."""
+
+    def __init__(self, collector: Collector) -> None:
+        self._collector = collector
+
+    def collect(self) -> Iterator[Metric]:
+        return (family for family in self._collector.collect() if family.type != "counter")
+
+
+_BRIDGE = _CounterBridge()
+FLUSH_SECONDS = 1.0
+
+
 def exposition() -> bytes:
     """The node's metrics in the Prometheus text format 0.0.4."""
-    for flush in _FLUSH_HOOKS:
-        flush()
+    flush()
     if _multiprocess_dir is None:
         return generate_latest(REGISTRY)
     registry = CollectorRegistry(auto_describe=False)
     MultiProcessCollector(registry, _multiprocess_dir)
     for collector in _COLLECTORS:
-        registry.register(collector)
+        registry.register(_GaugesOf(collector))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)

@@ -9,7 +9,8 @@ response's head and to its end. The engine's own probes and scrapes (``/rustfs/h
 Cost: an observation only adds to plain per-(api, bucket) numbers (a dict lookup, two bisects, a few
 list additions; no lock: one event loop per process). :meth:`RequestMetrics.flush` moves them into the
 prometheus-client metrics: before every scrape (``metrics.exposition``) and, with several workers,
-every second in each worker (a scrape then sums the workers' files, at most that old). The
+every second in each worker (``metrics.worker_started``; a scrape then sums the workers' files, at most
+that old). The
 micro-benchmark is in ``docs/metrics.md``.
 
 The bucket label is bounded by the buckets that exist: requests answered NoSuchBucket /
@@ -19,7 +20,6 @@ InvalidBucketName, and failed ones of anonymous or unauthenticated callers, coun
 
 from __future__ import annotations
 
-import asyncio
 from bisect import bisect_left
 from typing import Any
 
@@ -37,8 +37,6 @@ _REQ, _RX, _TX, _TTFB_SUM, _DUR_SUM, _TTFB0 = range(6)
 _NB = len(LATENCY_BUCKETS) + 1
 _DUR0 = _TTFB0 + _NB
 _WIDTH = _DUR0 + _NB
-
-FLUSH_SECONDS = 1.0          # with several workers: how stale a scrape may be
 
 
 class RequestMetrics:
@@ -64,22 +62,17 @@ class RequestMetrics:
         self._errors: dict[tuple[str, str, str, int], int] = {}
         self._inflight = 0
         self._inflight_flushed = -1
-        self.periodic = False                 # flush every FLUSH_SECONDS (several workers)
-        self._timer: asyncio.TimerHandle | None = None
 
     def reset(self) -> None:
         """Forget what was not flushed (the metrics' values were re-created: multiprocess mode)."""
         self._acc.clear()
         self._errors.clear()
         self._inflight_flushed = -1
-        self.periodic = True
 
     # --- the hot path --------------------------------------------------------------------------------
     def started(self) -> None:
         """A request arrived: in flight until :meth:`finished`."""
         self._inflight += 1
-        if self.periodic and self._timer is None:
-            self._schedule()
 
     def finished(self, api: str, bucket: str, authenticated: bool, status: int, code: str, received: int,
                  sent: int, ttfb: float, duration: float) -> None:
@@ -127,18 +120,6 @@ class RequestMetrics:
         if self._inflight != self._inflight_flushed:
             self.inflight.set(self._inflight)
             self._inflight_flushed = self._inflight
-
-    def _schedule(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        self._timer = loop.call_later(FLUSH_SECONDS, self._tick)
-
-    def _tick(self) -> None:
-        self._timer = None
-        self.flush()
-        self._schedule()
 
 
 def _add_histogram(child: Any, total: float, counts: list[float]) -> None:

@@ -1,6 +1,6 @@
 """GET /rustfs/metrics of a real engine: docs/metrics.md lists exactly the rustfs_* families it exports
 (after S3 traffic, SSE included), with their types; with RUSTFS_WORKERS=2 a scrape, whichever worker
-answers, counts the requests both workers served.
+answers, counts the requests both workers served (and the audit records both wrote).
 """
 
 from __future__ import annotations
@@ -84,11 +84,17 @@ def test_a_scrape_sums_the_workers(make_engine: Callable[..., Any]) -> None:
         served[worker] = served.get(worker, 0) + 1
         sent += 1
     assert len(served) == 2, f"one worker answered all {sent} requests: {served}"
-    time.sleep(2.5)            # each worker moves its counts into its file every second
+    time.sleep(3.5)            # each worker moves its counts into its file every second (audit: batches of 1 s)
     series = f'rustfs_s3_requests_total{{api="HeadBucket",bucket="{bucket}"}}'
-    for _ in range(6):
+    audited: set[float] = set()
+    for _ in range(8):
         text = scrape(server)
         match = re.search(rf"^{re.escape(series)} (\S+)$", text, re.M)
         assert match, text[:2000]
         assert float(match.group(1)) == sent, (served, match.group(0))
+        # A collector's counters (the audit log's, per worker) are summed too: the same from any worker.
+        records = re.search(r'^rustfs_audit_records_total\{target="stdout"\} (\S+)$', text, re.M)
+        assert records, text[:3000]
+        audited.add(float(records.group(1)))
+    assert len(audited) == 1 and audited.pop() >= sent + 1, served
     assert re.search(r"^rustfs_s3_requests_inflight 0\.0$", text, re.M)
