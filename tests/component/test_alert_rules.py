@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,6 @@ from component_support import REPO, kubernetes_objects
 
 from rustfs_component.alerts import ALERTS, metric_names
 from rustfs_component.plan import Plan
-
-TOKEN = "alert-rules-test-token"
 
 
 def _promtool() -> str:
@@ -169,13 +168,32 @@ def _family(sample: str) -> str:
     return sample
 
 
-def _scrape(url: str) -> set[str]:
+def _scrape(url: str, token: str | None) -> set[str]:
     from prometheus_client.parser import text_string_to_metric_families
 
-    request = urllib.request.Request(f"{url}/rustfs/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    request = urllib.request.Request(f"{url}/rustfs/metrics", headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         text = response.read().decode()
     return {sample.name for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def _rendered_metrics_access(plan: Plan, tenant: str) -> tuple[dict[str, str], str]:
+    """The engine's RUSTFS_METRICS_* env of the tenant's StatefulSet (secret references resolved from the rendered
+    Secrets), and the bearer token the tenant's ServiceMonitor sends."""
+    objects = kubernetes_objects(plan)
+    secrets = {o["metadata"]["name"]: o["stringData"] for o in objects
+               if o["kind"] == "Secret" and o["metadata"].get("namespace") == tenant and "stringData" in o}
+    [statefulset] = [o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["namespace"] == tenant]
+    [container] = statefulset["spec"]["template"]["spec"]["containers"]
+    env = {}
+    for item in container["env"]:
+        if item["name"].startswith("RUSTFS_METRICS_"):
+            ref = item.get("valueFrom", {}).get("secretKeyRef")
+            env[item["name"]] = secrets[ref["name"]][ref["key"]] if ref else item["value"]
+    [monitor] = [o for o in objects if o["kind"] == "ServiceMonitor" and o["metadata"]["namespace"] == tenant]
+    credentials = monitor["spec"]["endpoints"][0]["authorization"]["credentials"]
+    return env, secrets[credentials["name"]][credentials["key"]]
 
 
 def test_every_metric_an_alert_or_panel_reads_is_exported(plans: dict[str, Plan], engine_factory: Any) -> None:
@@ -185,8 +203,14 @@ def test_every_metric_an_alert_or_panel_reads_is_exported(plans: dict[str, Plan]
              for name in metric_names(target["expr"])}
     assert {"rustfs_drive_online", "rustfs_s3_ttfb_seconds_bucket", "rustfs_bucket_bytes"} <= used
 
-    server = engine_factory(env={"RUSTFS_METRICS_TOKEN": TOKEN, "RUSTFS_SCANNER_INTERVAL_SECONDS": "1"},
-                            name="alert-metrics")
+    # The engine runs with the metrics settings rendered for the existing stack's tenant dev (the token from its
+    # Secret, by the secretKeyRef), and is scraped with the token the ServiceMonitor names.
+    env, token = _rendered_metrics_access(plans["existing"], "dev")
+    assert env["RUSTFS_METRICS_AUTH"] == "token" and env["RUSTFS_METRICS_TOKEN"] == token and len(token) == 40
+    server = engine_factory(env={**env, "RUSTFS_SCANNER_INTERVAL_SECONDS": "1"}, name="alert-metrics")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _scrape(server.url, None)
+    assert refused.value.code == 401
     client = server.client()
     client.create_bucket(Bucket="alerts")
     client.put_object(Bucket="alerts", Key="k", Body=b"x" * 1000)
@@ -198,7 +222,7 @@ def test_every_metric_an_alert_or_panel_reads_is_exported(plans: dict[str, Plan]
     exported: set[str] = set()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # the usage scanner's first pass makes the rustfs_bucket_* series
-        exported = _scrape(server.url)
+        exported = _scrape(server.url, token)
         if used <= exported:
             break
         time.sleep(0.5)
