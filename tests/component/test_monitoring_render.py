@@ -278,3 +278,61 @@ def _set(path: str, value: Any) -> Any:
 def test_config_errors_name_the_field(stack: str, mutate: Any, field: str, words: str) -> None:
     errors = _errors(stack, mutate)
     assert any(loc.startswith(field) and words in message for loc, message in errors.items()), errors
+
+
+def test_the_engine_with_the_rendered_audit_env_indexes_its_records_in_bulk(tmp_path: Path,
+                                                                             engine_factory: Any) -> None:
+    """The eks stack's analytics audit target, pointed at a local `_bulk` receiver: the engine started with the
+    rendered RUSTFS_AUDIT_* env (the Secret's username and password stood in) posts its records there."""
+    import base64
+    import http.server
+    import threading
+    import time
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Bulk(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            received.append((self.path, self.headers.get("Authorization", ""), body))
+            reply = b'{"took":1,"errors":false,"items":[]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Bulk)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+
+        def local(config: dict[str, Any]) -> None:
+            [tenant] = [t for t in config["rustfs-platform:platform"]["tenants"] if t.get("audit")]
+            tenant["audit"]["url"] = url
+
+        plan = render_variant(tmp_path, "eks", local)
+        [tenant] = [t for t in _config("eks").tenants if t.audit is not None]
+        statefulset = next(iter(_objects(plan, "StatefulSet", tenant.namespace_name).values()))
+        stand_in = {"username": "audit-writer", "password": "s3cret-audit"}
+        env = {name: e["value"] if "value" in e else stand_in[e["valueFrom"]["secretKeyRef"]["key"]]
+               for name, e in _env(statefulset).items() if name.startswith("RUSTFS_AUDIT_")}
+        engine = engine_factory(env={**env, "RUSTFS_AUDIT_FLUSH_SECONDS": "0.2"}, name="audit-render")
+        client = engine.client()
+        client.create_bucket(Bucket="audited")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not received:
+            time.sleep(0.1)
+        engine.stop()
+    finally:
+        server.shutdown()
+    assert received, "no _bulk request reached the receiver"
+    path, authorization, body = received[0]
+    assert path == "/_bulk"
+    assert authorization == "Basic " + base64.b64encode(b"audit-writer:s3cret-audit").decode()
+    lines = [json.loads(line) for line in body.decode().splitlines()]
+    assert tenant.audit is not None and lines[0] == {"index": {"_index": tenant.audit.index}}
+    assert any(line.get("api", {}).get("name") == "CreateBucket" for line in lines[1::2])
