@@ -174,7 +174,7 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
                 f"{name}-monitoring", monitoring, handle.provider,
                 labels={"app.kubernetes.io/part-of": name, "app.kubernetes.io/managed-by": "pulumi"},
                 depends_on=list(handle.ready), opts=pulumi.ResourceOptions(parent=self))
-        return TenantMonitoring(scrape_interval=monitoring.scrape_interval,
+        return TenantMonitoring(scrape_interval=monitoring.scrape_interval, rule_labels=dict(monitoring.rule_labels),
                                 after=[self.monitoring.release] if self.monitoring else [])
 
     def _vault(self, name: str, config: PlatformConfig, handle: ClusterHandle, tiers: StorageTiers,

@@ -59,6 +59,7 @@ class TenantMonitoring:
 
     scrape_interval: str = "30s"
     after: Sequence[pulumi.Resource] = ()
+    rule_labels: Mapping[str, str] = field(default_factory=dict)  # on the ServiceMonitor and PrometheusRule
 
 
 def metrics_token(name: str, tenant: str, namespace: str, labels: Mapping[str, str],
@@ -103,7 +104,7 @@ def tenant_monitoring(name: str, *, platform: str, tenant: str, namespace: str, 
     """The ServiceMonitor, the PrometheusRule (both wait for `monitoring.after`: the operator's CRDs) and the
     dashboard ConfigMap."""
     after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(monitoring.after)))
-    metadata = {"name": tenant, "namespace": namespace, "labels": dict(labels)}
+    metadata = {"name": tenant, "namespace": namespace, "labels": {**monitoring.rule_labels, **labels}}
     service_monitor = k8s.apiextensions.CustomResource(
         f"{name}-service-monitor", api_version=MONITORING_API, kind="ServiceMonitor", metadata=metadata,
         spec=service_monitor_spec(tenant, namespace, token_secret=token_secret, tls_secret=tls_secret,

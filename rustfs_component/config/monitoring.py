@@ -124,6 +124,11 @@ class MonitoringConfig(StrictModel):
         description="kube-prometheus-stack values merged over the component's (mode 'install'). Default none.")
     scrape_interval: str = Field(default="30s", pattern=r"^[0-9]+(ms|s|m)$",
                                  description="The ServiceMonitor's interval. Default '30s'.")
+    rule_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra labels on every tenant's ServiceMonitor and PrometheusRule, for an existing Prometheus "
+                    "whose serviceMonitorSelector / ruleSelector ask for them (e.g. {release: prometheus}). "
+                    "Default none (the installed Prometheus selects all).")
     logs: LogsConfig = Field(default_factory=LogsConfig, description="Fluent Bit. Default off.")
 
     @property

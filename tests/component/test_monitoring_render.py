@@ -100,6 +100,9 @@ def test_each_tenant_is_scraped_with_its_token_alerted_and_drawn(plans: dict[str
         namespace = tenant.namespace_name
         monitor = _objects(plan, "ServiceMonitor", namespace)[tenant.name]
         assert validate_custom(monitor) == []
+        # An existing Prometheus's selectors (`rule_labels`) find the ServiceMonitor and the PrometheusRule.
+        assert config.monitoring.rule_labels.items() <= monitor["metadata"]["labels"].items()
+        assert config.monitoring.rule_labels or config.monitoring.mode == "install"
         [endpoint] = monitor["spec"]["endpoints"]
         assert endpoint["path"] == "/rustfs/metrics" and endpoint["interval"] == config.monitoring.scrape_interval
         # The token: a generated Secret (redacted in the plan), the engine's and the scrape's.
@@ -132,6 +135,7 @@ def test_each_tenant_is_scraped_with_its_token_alerted_and_drawn(plans: dict[str
 
         rule = _objects(plan, "PrometheusRule", namespace)[tenant.name]
         assert validate_custom(rule) == []
+        assert config.monitoring.rule_labels.items() <= rule["metadata"]["labels"].items()
         alerts = [r for g in rule["spec"]["groups"] for r in g["rules"]]
         assert [r["alert"] for r in alerts] == [a.name for a in ALERTS] == [
             "RustfsDriveOffline", "RustfsNodeOffline", "RustfsWriteQuorumLost", "RustfsCapacity80",
