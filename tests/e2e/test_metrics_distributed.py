@@ -173,6 +173,12 @@ def test_a_killed_node_shows_offline_and_its_alert_fires(local_cluster: list[Loc
         assert {a["labels"]["node"] for a in firing} == {victim.address}
         assert len([a for a in firing if a["labels"]["alertname"] == "RustfsDriveOffline"]) == DRIVES_PER_NODE
 
+        # A dead peer never held a survivor's scrape up: none of their scrapes failed (or timed out, at 1 s)
+        # during the last minute, the kill included.
+        for node in survivors:
+            assert prom.values(f'min_over_time(up{{instance="{node.address}"}}[1m])') \
+                == {(("instance", node.address), ("job", "rustfs"), ("tenant", TENANT)): 1.0}
+
         # Another node takes the usage scans over.
         client(survivors[0]).put_object(Bucket=bucket, Key="after", Body=b"v" * 500)
         prom.wait_for(f'count(rustfs_bucket_objects{{bucket="{bucket}"}} == 4) == {len(survivors)}',
