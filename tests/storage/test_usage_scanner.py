@@ -187,3 +187,23 @@ def test_heal_counters_count_objects_and_bytes_rebuilt(tmp_path: Path) -> None:
 def test_scanner_settings_are_engine_settings() -> None:
     settings = EngineSettings(_env_file=None)  # type: ignore[call-arg]
     assert settings.scanner_delay == 2.0 and settings.scanner_interval_seconds == 60.0
+
+
+def test_one_scanner_per_node_among_its_worker_processes(tmp_path: Path) -> None:
+    """Two processes on the same drives (workers): the one holding the lock file scans; the other takes over
+    once it is gone."""
+    async def scenario() -> None:
+        layer = await open_layer(tmp_path, scanner_interval_seconds=0)
+        try:
+            first = scanner_module.UsageScanner(layer.placement, layer.buckets, layer.buckets.config,
+                                                interval=0, delay=0)
+            second = scanner_module.UsageScanner(layer.placement, layer.buckets, layer.buckets.config,
+                                                 interval=0, delay=0)
+            assert first.is_leader() and not second.is_leader()
+            assert first.is_leader()                    # keeps it
+            await first.stop()
+            assert second.is_leader()
+            await second.stop()
+        finally:
+            await layer.close()
+    run(scenario())
