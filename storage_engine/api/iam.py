@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 from storage_engine.api.context import ReqCtx, VerifiedRequest
@@ -234,30 +235,7 @@ async def _rotate_keyring(c: Call) -> None:
     c.result().elem("KeyId", await c.store.rotate_key())
 
 
-# --- actions: inline and managed policies -----------------------------------------------------------------
-async def _put_user_policy(c: Call) -> None:
-    await c.store.put_user_policy(c.need("UserName"), c.need("PolicyName"), c.need("PolicyDocument"))
-
-
-async def _get_user_policy(c: Call) -> None:
-    user, name = c.need("UserName"), c.need("PolicyName")
-    document = await c.store.get_user_policy(user, name)
-    w = c.result()
-    w.elem("UserName", user)
-    w.elem("PolicyName", name)
-    _document(w, "PolicyDocument", document)
-
-
-async def _list_user_policies(c: Call) -> None:
-    w = c.result()
-    _members(w, "PolicyNames", await c.store.list_user_policies(c.need("UserName")))
-    w.elem("IsTruncated", "false")
-
-
-async def _delete_user_policy(c: Call) -> None:
-    await c.store.delete_user_policy(c.need("UserName"), c.need("PolicyName"))
-
-
+# --- actions: managed policies ---------------------------------------------------------------------------
 async def _create_policy(c: Call) -> None:
     policy = await c.store.create_policy(c.need("PolicyName"), c.need("PolicyDocument"),
                                          c.params.get("Description", ""))
@@ -301,18 +279,6 @@ async def _list_policies(c: Call) -> None:
 
 async def _delete_policy(c: Call) -> None:
     await c.store.delete_policy(c.need("PolicyArn"))
-
-
-async def _attach_user_policy(c: Call) -> None:
-    await c.store.attach_user_policy(c.need("UserName"), c.need("PolicyArn"))
-
-
-async def _detach_user_policy(c: Call) -> None:
-    await c.store.detach_user_policy(c.need("UserName"), c.need("PolicyArn"))
-
-
-async def _list_attached_user_policies(c: Call) -> None:
-    _attached(c.result(), await c.store.list_attached_user_policies(c.need("UserName")))
 
 
 # --- actions: groups ----------------------------------------------------------------------------------------
@@ -362,39 +328,48 @@ async def _remove_user_from_group(c: Call) -> None:
     await c.store.remove_user_from_group(c.need("GroupName"), c.need("UserName"))
 
 
-async def _put_group_policy(c: Call) -> None:
-    await c.store.put_group_policy(c.need("GroupName"), c.need("PolicyName"), c.need("PolicyDocument"))
+# --- actions: the inline and attached policies of users and groups (one piece of code for both) -----------
+def _policy_actions(kind: str) -> dict[str, tuple[str, Action]]:
+    """Put/Get/List/Delete<kind>Policy, Attach/Detach<kind>Policy, ListAttached<kind>Policies for ``kind``
+    "User" or "Group": the store's ``put_user_policy`` / ``put_group_policy``... with ``UserName`` /
+    ``GroupName``."""
+    key, noun = f"{kind}Name", kind.lower()
 
+    def store(c: Call, method: str) -> Callable[..., Awaitable[Any]]:
+        return getattr(c.store, method.format(noun))
 
-async def _get_group_policy(c: Call) -> None:
-    group, name = c.need("GroupName"), c.need("PolicyName")
-    document = await c.store.get_group_policy(group, name)
-    w = c.result()
-    w.elem("GroupName", group)
-    w.elem("PolicyName", name)
-    _document(w, "PolicyDocument", document)
+    async def put(c: Call) -> None:
+        await store(c, "put_{}_policy")(c.need(key), c.need("PolicyName"), c.need("PolicyDocument"))
 
+    async def get(c: Call) -> None:
+        name, policy = c.need(key), c.need("PolicyName")
+        document = await store(c, "get_{}_policy")(name, policy)
+        w = c.result()
+        w.elem(key, name)
+        w.elem("PolicyName", policy)
+        _document(w, "PolicyDocument", document)
 
-async def _list_group_policies(c: Call) -> None:
-    w = c.result()
-    _members(w, "PolicyNames", await c.store.list_group_policies(c.need("GroupName")))
-    w.elem("IsTruncated", "false")
+    async def list_inline(c: Call) -> None:
+        w = c.result()
+        _members(w, "PolicyNames", await store(c, "list_{}_policies")(c.need(key)))
+        w.elem("IsTruncated", "false")
 
+    async def delete(c: Call) -> None:
+        await store(c, "delete_{}_policy")(c.need(key), c.need("PolicyName"))
 
-async def _delete_group_policy(c: Call) -> None:
-    await c.store.delete_group_policy(c.need("GroupName"), c.need("PolicyName"))
+    async def attach(c: Call) -> None:
+        await store(c, "attach_{}_policy")(c.need(key), c.need("PolicyArn"))
 
+    async def detach(c: Call) -> None:
+        await store(c, "detach_{}_policy")(c.need(key), c.need("PolicyArn"))
 
-async def _attach_group_policy(c: Call) -> None:
-    await c.store.attach_group_policy(c.need("GroupName"), c.need("PolicyArn"))
+    async def list_attached(c: Call) -> None:
+        _attached(c.result(), await store(c, "list_attached_{}_policies")(c.need(key)))
 
-
-async def _detach_group_policy(c: Call) -> None:
-    await c.store.detach_group_policy(c.need("GroupName"), c.need("PolicyArn"))
-
-
-async def _list_attached_group_policies(c: Call) -> None:
-    _attached(c.result(), await c.store.list_attached_group_policies(c.need("GroupName")))
+    return {f"Put{kind}Policy": (noun, put), f"Get{kind}Policy": (noun, get),
+            f"List{kind}Policies": (noun, list_inline), f"Delete{kind}Policy": (noun, delete),
+            f"Attach{kind}Policy": (noun, attach), f"Detach{kind}Policy": (noun, detach),
+            f"ListAttached{kind}Policies": (noun, list_attached)}
 
 
 # --- dispatch -------------------------------------------------------------------------------------------------
@@ -408,10 +383,7 @@ ACTIONS: dict[str, tuple[str, Action]] = {
     "CreateServiceAccount": ("user", _create_service_account),
     "ListServiceAccounts": ("user", _list_service_accounts),
     "DeleteServiceAccount": ("user/*", _delete_service_account), "RotateKeyring": ("*", _rotate_keyring),
-    "PutUserPolicy": ("user", _put_user_policy), "GetUserPolicy": ("user", _get_user_policy),
-    "ListUserPolicies": ("user", _list_user_policies), "DeleteUserPolicy": ("user", _delete_user_policy),
-    "AttachUserPolicy": ("user", _attach_user_policy), "DetachUserPolicy": ("user", _detach_user_policy),
-    "ListAttachedUserPolicies": ("user", _list_attached_user_policies),
+    **_policy_actions("User"),
     "CreatePolicy": ("policy", _create_policy), "GetPolicy": ("policy", _get_policy),
     "GetPolicyVersion": ("policy", _get_policy_version), "ListPolicies": ("policy/*", _list_policies),
     "DeletePolicy": ("policy", _delete_policy),
@@ -419,10 +391,7 @@ ACTIONS: dict[str, tuple[str, Action]] = {
     "ListGroups": ("group/*", _list_groups), "DeleteGroup": ("group", _delete_group),
     "AddUserToGroup": ("group", _add_user_to_group), "RemoveUserFromGroup": ("group", _remove_user_from_group),
     "ListGroupsForUser": ("user", _list_groups_for_user),
-    "PutGroupPolicy": ("group", _put_group_policy), "GetGroupPolicy": ("group", _get_group_policy),
-    "ListGroupPolicies": ("group", _list_group_policies), "DeleteGroupPolicy": ("group", _delete_group_policy),
-    "AttachGroupPolicy": ("group", _attach_group_policy), "DetachGroupPolicy": ("group", _detach_group_policy),
-    "ListAttachedGroupPolicies": ("group", _list_attached_group_policies),
+    **_policy_actions("Group"),
 }
 
 

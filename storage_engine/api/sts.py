@@ -66,14 +66,9 @@ async def handle(ctx: ReqCtx, req: VerifiedRequest, action: str, params: dict[st
 
 
 def error_response(code: str, message: str, status: int, request_id: str) -> Response:
-    w = XmlWriter("ErrorResponse", namespace=STS_NS)
-    w.open("Error")
-    w.elem("Type", "Receiver" if status >= 500 else "Sender")
-    w.elem("Code", code)
-    w.elem("Message", message)
-    w.close("Error")
-    w.elem("RequestId", request_id)
-    return Response(status=status, headers=[("Content-Type", CONTENT_TYPE)], body=w.finish())
+    """The query protocol's error document (``api/query.py``), in STS's namespace."""
+    from storage_engine.api.query import error_response as query_error      # query imports this module
+    return query_error(code, message, status, request_id, STS_NS)
 
 
 # --- actions ----------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -213,30 +213,39 @@ async def apply_bootstrap_file(store: IamStore, path: str) -> None:
              len(bootstrap.groups), len(bootstrap.users))
 
 
-async def _ensure_group(store: IamStore, name: str, group: BootstrapGroup) -> None:
-    existing = await _absent_is_none(store.get_group(name))
+async def _get_or_create(get: Callable[[str], Awaitable[T]], create: Callable[[str], Awaitable[object]],
+                         name: str) -> T:
+    """The user / group ``name``, created when missing (a racing node's EntityAlreadyExists is fine)."""
+    existing = await _absent_is_none(get(name))
     if existing is None:
-        await _exists_is_fine(store.create_group(name))
-        existing = await store.get_group(name)
-    for policy in sorted(set(group.policies) - set(existing.attached)):
-        await store.attach_group_policy(name, policy)
-    for policy in sorted(set(existing.attached) - set(group.policies)):
-        await _absent_is_none(store.detach_group_policy(name, policy))
+        await _exists_is_fine(create(name))
+        existing = await get(name)
+    return existing
+
+
+async def _converge(declared: Iterable[str], current: Iterable[str], add: Callable[[str], Awaitable[object]],
+                    remove: Callable[[str], Awaitable[object]]) -> None:
+    """Make ``current`` (attachments, memberships) exactly ``declared``: add the missing, remove the undeclared
+    (one already gone is fine)."""
+    wanted, present = set(declared), set(current)
+    for item in sorted(wanted - present):
+        await add(item)
+    for item in sorted(present - wanted):
+        await _absent_is_none(remove(item))
+
+
+async def _ensure_group(store: IamStore, name: str, group: BootstrapGroup) -> None:
+    existing = await _get_or_create(store.get_group, store.create_group, name)
+    await _converge(group.policies, existing.attached, lambda p: store.attach_group_policy(name, p),
+                    lambda p: store.detach_group_policy(name, p))
 
 
 async def _ensure_user(store: IamStore, name: str, user: BootstrapUser, secret: str | None) -> None:
-    existing = await _absent_is_none(store.get_user(name))
-    if existing is None:
-        await _exists_is_fine(store.create_user(name))
-        existing = await store.get_user(name)
-    for group in sorted(set(user.groups) - set(existing.groups)):
-        await store.add_user_to_group(group, name)
-    for group in sorted(set(existing.groups) - set(user.groups)):
-        await _absent_is_none(store.remove_user_from_group(group, name))
-    for policy in sorted(set(user.policies) - set(existing.attached)):
-        await store.attach_user_policy(name, policy)
-    for policy in sorted(set(existing.attached) - set(user.policies)):
-        await _absent_is_none(store.detach_user_policy(name, policy))
+    existing = await _get_or_create(store.get_user, store.create_user, name)
+    await _converge(user.groups, existing.groups, lambda g: store.add_user_to_group(g, name),
+                    lambda g: store.remove_user_from_group(g, name))
+    await _converge(user.policies, existing.attached, lambda p: store.attach_user_policy(name, p),
+                    lambda p: store.detach_user_policy(name, p))
     if user.access_key is None or secret is None:
         return
     keys = {k.access_key: k for k in await store.list_access_keys(name)}

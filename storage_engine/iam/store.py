@@ -29,7 +29,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -458,24 +458,16 @@ class IamStore:
 
     # --- inline user policies ---------------------------------------------------------------------
     async def put_user_policy(self, user: str, policy_name: str, document: str) -> None:
-        parse_policy(document)
-        name = policy_name_of(policy_name)
-        await self._update_user(user, lambda u: u.inline.__setitem__(name, document))
+        await _put_inline(self._update_user, user, policy_name, document)
 
     async def get_user_policy(self, user: str, policy_name: str) -> str:
-        found = (await self.get_user(user)).inline.get(policy_name)
-        if found is None:
-            raise _no_such("user policy", policy_name)
-        return found
+        return _inline_document(await self.get_user(user), "user policy", policy_name)
 
     async def list_user_policies(self, user: str) -> list[str]:
         return sorted((await self.get_user(user)).inline)
 
     async def delete_user_policy(self, user: str, policy_name: str) -> None:
-        def change(u: User) -> None:
-            if u.inline.pop(policy_name, None) is None:
-                raise _no_such("user policy", policy_name)
-        await self._update_user(user, change)
+        await _delete_inline(self._update_user, user, "user policy", policy_name)
 
     # --- managed policies -------------------------------------------------------------------------
     async def create_policy(self, name: str, document: str, description: str = "") -> ManagedPolicy:
@@ -600,24 +592,16 @@ class IamStore:
         return [u for u in [await self._user(n) for n in (await self.get_group(group)).members] if u is not None]
 
     async def put_group_policy(self, group: str, policy_name: str, document: str) -> None:
-        parse_policy(document)
-        name = policy_name_of(policy_name)
-        await self._update_group(group, lambda g: g.inline.__setitem__(name, document))
+        await _put_inline(self._update_group, group, policy_name, document)
 
     async def get_group_policy(self, group: str, policy_name: str) -> str:
-        found = (await self.get_group(group)).inline.get(policy_name)
-        if found is None:
-            raise _no_such("group policy", policy_name)
-        return found
+        return _inline_document(await self.get_group(group), "group policy", policy_name)
 
     async def list_group_policies(self, group: str) -> list[str]:
         return sorted((await self.get_group(group)).inline)
 
     async def delete_group_policy(self, group: str, policy_name: str) -> None:
-        def change(g: Group) -> None:
-            if g.inline.pop(policy_name, None) is None:
-                raise _no_such("group policy", policy_name)
-        await self._update_group(group, change)
+        await _delete_inline(self._update_group, group, "group policy", policy_name)
 
     async def attach_group_policy(self, group: str, policy_arn: str) -> None:
         name = (await self.get_policy(policy_arn)).name
@@ -834,3 +818,28 @@ def _removed(items: tuple[str, ...], name: str, what: str) -> tuple[str, ...]:
     if name not in items:
         raise IamError("NoSuchEntity", f"{what} {_arn('policy', name)} was not found.")
     return tuple(i for i in items if i != name)
+
+
+# --- inline policies of users and groups: one piece of code for both ------------------------------------------
+_Update = Callable[[str, Callable[[Any], object]], Awaitable[object]]
+
+
+async def _put_inline(update: _Update, owner: str, policy_name: str, document: str) -> None:
+    """Put{User,Group}Policy: ``update`` is the store's ``_update_user`` / ``_update_group``."""
+    parse_policy(document)
+    name = policy_name_of(policy_name)
+    await update(owner, lambda o: o.inline.__setitem__(name, document))
+
+
+def _inline_document(owner: User | Group, what: str, policy_name: str) -> str:
+    found = owner.inline.get(policy_name)
+    if found is None:
+        raise _no_such(what, policy_name)
+    return found
+
+
+async def _delete_inline(update: _Update, owner: str, what: str, policy_name: str) -> None:
+    def change(o: User | Group) -> None:
+        if o.inline.pop(policy_name, None) is None:
+            raise _no_such(what, policy_name)
+    await update(owner, change)
