@@ -142,7 +142,8 @@ class ObjectStoragePlatform(pulumi.ComponentResource):
                 namespace=tenant.namespace_name, storage_classes=tiers.class_names, image=config.engine.image,
                 image_pull_secret=config.engine.pull_secret, node_selectors=node_selectors, network=config.network,
                 way_in=way_in, gateway=gateway, way_in_after=way_in_after,
-                issuers=self.cert_manager.issuers if self.cert_manager else None, vault=vault, monitoring=monitoring)
+                issuers=self.cert_manager.issuers if self.cert_manager else None, vault=vault, monitoring=monitoring,
+                pod_cidrs=pod_cidrs(cluster_config))
             self.tenants[tenant.name] = Tenant(
                 f"{name}-{tenant.name}", tenant, placement, handle.provider, platform=name,
                 cold_tier=cold.access[tenant.name] if cold else None,
@@ -245,3 +246,15 @@ def _kubernetes_provider(argument: k8s.Provider | None, opts: pulumi.ResourceOpt
                          f"not exist before it: the component builds that cluster's provider itself; pass one for "
                          f"cloud 'existing' (the cluster) or 'tanzu' (the Supervisor) only")
     return cast("k8s.Provider | None", provider)
+
+def pod_cidrs(cluster: Any) -> tuple[str, ...]:
+    """The addresses the cluster's pods (the ingress controller's among them) have, where the component knows them:
+    EKS (VPC CNI) and ACK terway: the VPC's; ACK flannel and Tanzu: `pod_cidr`; TKE: `cluster_cidr`; an existing
+    cluster: unknown (docs/iam.md, "aws:SourceIp behind the ingress")."""
+    if cluster.cloud == "eks" or (cluster.cloud == "ack" and cluster.cni == "terway"):
+        return (cluster.vpc_cidr,)
+    if cluster.cloud in ("ack", "tanzu"):
+        return (cluster.pod_cidr,)
+    if cluster.cloud == "tke":
+        return (cluster.cluster_cidr,)
+    return ()

@@ -41,6 +41,7 @@ class TenantPlacement:
     issuers: Issuers | None = None  # TLS on: cert-manager's issuers (docs/tls.md); None: plain HTTP
     vault: TenantVault | None = None  # Vault as the engines' KMS (docs/encryption.md); None: each engine's static key
     monitoring: TenantMonitoring | None = None  # monitoring.mode install | existing (docs/observability.md); None: off
+    pod_cidrs: tuple[str, ...] = ()  # the cluster's pod addresses where known: the proxies' (trusted_proxies' default)
 
 
 class Tenant(pulumi.ComponentResource):
@@ -100,7 +101,7 @@ class Tenant(pulumi.ComponentResource):
         ctx = PoolContext(
             platform=platform, tenant=tenant, namespace=namespace, labels=labels, image=placement.image,
             image_pull_secret=placement.image_pull_secret, service_account=tenant,
-            credentials_secret=f"{tenant}-credentials", engine_settings=_engine_settings(config),
+            credentials_secret=f"{tenant}-credentials", engine_settings=_engine_settings(config, placement),
             topology=[pool_topology(tenant, namespace, pool) for pool in config.pools], tls_secret=tls_secret,
             kms=kms, identity=engine_identity)
         # With Vault, engines start once the vault-configure Job has made their key and role.
@@ -227,10 +228,17 @@ def _vault_peer(vault: TenantVault) -> VaultPeer:
     return VaultPeer.of_address(vault.access.address, VAULT_POD_SELECTOR if vault.access.installed else None)
 
 
-def _engine_settings(config: TenantConfig) -> dict[str, object]:
-    """The tenant's engine settings, plus its external hosts as `server_domains` (virtual-hosted-style buckets);
-    the env name comes from storage_engine.config like every other setting."""
+def _engine_settings(config: TenantConfig, placement: TenantPlacement) -> dict[str, object]:
+    """The tenant's engine settings, plus its external hosts as `server_domains` (virtual-hosted-style buckets) and
+    the proxies whose X-Forwarded-For is believed (`trusted_proxies`: the tenant's, else for a tenant behind the
+    platform's way in the cluster's pod CIDR, so aws:SourceIp is the client's); the env names come from
+    storage_engine.config like every other setting."""
     settings: dict[str, object] = dict(config.engine_settings)
     if config.hosts:
         settings["server_domains"] = ",".join(config.hosts)
+    proxies = config.trusted_proxies
+    if proxies is None and config.hosts and placement.way_in is not None and placement.pod_cidrs:
+        proxies = list(placement.pod_cidrs)
+    if proxies is not None:
+        settings["trusted_proxies"] = ",".join(proxies)
     return settings

@@ -11,7 +11,7 @@ from rustfs_component.config.base import DnsLabel, PoolName, Quantity, StrictMod
 from rustfs_component.config.identity import IdentityConfig
 from rustfs_component.config.ingress import Host
 from rustfs_component.config.monitoring import AuditTarget
-from rustfs_component.config.network import S3Clients
+from rustfs_component.config.network import Cidr, S3Clients
 
 # Settings the component renders itself (topology, listen address, credentials): a tenant cannot override them.
 COMPONENT_OWNED_SETTINGS = frozenset({"volumes", "address", "access_key", "secret_key", "tls_path",
@@ -84,6 +84,14 @@ class TenantConfig(StrictModel):
         default=None,
         description="The audit target of the tenant's engines (besides their stdout): an Elasticsearch / "
                     "OpenSearch `_bulk` endpoint or any HTTP endpoint, credentials from a Secret. Default none.")
+    trusted_proxies: list[Cidr] | None = Field(
+        default=None,
+        description="CIDRs of the proxies in front of the engines (the ingress controller or Gateway pods) whose "
+                    "X-Forwarded-For the engines believe, so that aws:SourceIp in policies is the client's "
+                    "address (engine setting `trusted_proxies`); [] trusts none. Default: for a tenant with "
+                    "`hosts` behind the platform's ingress, the cluster's pod CIDR where the component knows it "
+                    "(EKS and ACK terway: the VPC CIDR, ACK flannel: pod_cidr, TKE: cluster_cidr, Tanzu: "
+                    "pod_cidr); on an existing cluster none (give it here) (docs/iam.md).")
 
     @property
     def namespace_name(self) -> str:
@@ -134,6 +142,13 @@ class TenantConfig(StrictModel):
         overlap = sorted(k for k in self.engine_settings if k.startswith("audit_webhook_"))
         if overlap and self.audit is not None:
             raise ValueError(f"engine_settings {overlap} and audit: give the audit target in audit only")
+        return self
+
+    @model_validator(mode="after")
+    def _trusted_proxies(self) -> "TenantConfig":
+        if self.trusted_proxies is not None and "trusted_proxies" in self.engine_settings:
+            raise ValueError("engine_settings.trusted_proxies and trusted_proxies: give the proxies in "
+                             "trusted_proxies only")
         return self
 
     @model_validator(mode="after")

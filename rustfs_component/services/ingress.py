@@ -87,6 +87,10 @@ def chart_values(config: IngressConfig, namespace: str) -> dict[str, Any]:
             "ingressClass": config.class_name,
             "ingressClassResource": {"name": config.class_name, "enabled": True, "default": False},
             "allowSnippetAnnotations": False,
+            # X-Forwarded-For to the engines is the connection's peer, the client (the Service keeps its address:
+            # externalTrafficPolicy Local), never a client-sent header: the engines trust the pods' X-Forwarded-For
+            # (tenants' trusted_proxies), so aws:SourceIp in policies is the client's (docs/iam.md).
+            "config": {"use-forwarded-headers": "false", "compute-full-forwarded-for": "false"},
             "service": {"enabled": False},
             "publishService": {"enabled": True, "pathOverride": f"{namespace}/{SERVICE_NAME}"},
         },

@@ -301,3 +301,60 @@ def test_the_engine_applies_the_rendered_document_and_the_rendered_key_works(
     with pytest.raises(ClientError) as denied:
         etl.put_object(Bucket="other", Key="e1", Body=b"x")
     assert denied.value.response["Error"]["Code"] == "AccessDenied"
+
+
+# --- aws:SourceIp behind the way in: the engines trust the proxies' X-Forwarded-For (docs/iam.md) ------------------
+def _pod_cidr(cluster: Any) -> str | None:
+    """The stack's pod addresses, read from its cluster config (eks / ack terway: VPC CNI; else the CNI's range)."""
+    return {"eks": getattr(cluster, "vpc_cidr", None), "ack": getattr(cluster, "vpc_cidr", None),
+            "tke": getattr(cluster, "cluster_cidr", None), "tanzu": getattr(cluster, "pod_cidr", None)
+            }.get(cluster.cloud)
+
+
+def _plain_env(plan: Plan, tenant: TenantConfig) -> list[dict[str, str]]:
+    return [{e["name"]: e["value"] for e in pod["containers"][0]["env"] if "value" in e} for pod in _pods(plan, tenant)]
+
+
+def _proxies(values: dict[str, str]) -> tuple[str, ...]:
+    """The proxies the engine trusts with this environment (its own setting's parsing)."""
+    return _engine_reads({env_name("trusted_proxies"): values[env_name("trusted_proxies")]}).trusted_proxy_networks
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_tenants_behind_the_way_in_trust_the_pod_cidr(plans: dict[str, Plan], stack: str) -> None:
+    config = PlatformConfig.model_validate(_platform(stack))
+    assert stack != "ack" or getattr(config.cluster, "cni") == "terway"        # ack's example: pods in the VPC's vswitches
+    expected = _pod_cidr(config.cluster)
+    for tenant in config.tenants:
+        for values in _plain_env(plans[stack], tenant):
+            if tenant.hosts and expected is not None:
+                assert _proxies(values) == (expected,), tenant.name
+            else:                                                     # no way in, or an unknown pod CIDR
+                assert env_name("trusted_proxies") not in values, tenant.name
+
+
+def test_a_tenants_trusted_proxies_reach_the_engine(tmp_path: Any) -> None:
+    def mutate(config: dict[str, Any]) -> None:
+        config["rustfs-platform:platform"]["tenants"][0]["trusted_proxies"] = ["10.244.0.0/16", "fd00::/64"]
+    plan = render_variant(tmp_path, "existing", mutate)
+    tenant = TenantConfig.model_validate(_platform("existing")["tenants"][0])
+    for values in _plain_env(plan, tenant):
+        assert _proxies(values) == ("10.244.0.0/16", "fd00::/64")
+
+
+@pytest.mark.parametrize(("mutate", "field", "words"), [
+    (lambda t: t.update(trusted_proxies=["10.0.0.1/8"]), "tenants.0.trusted_proxies.0", "not a CIDR"),
+    (lambda t: (t.update(trusted_proxies=[]), t["engine_settings"].update(trusted_proxies="")),
+     "tenants.0", "give the proxies in trusted_proxies only"),
+])
+def test_trusted_proxies_errors_name_the_field(mutate: Any, field: str, words: str) -> None:
+    errors = _errors("eks", mutate)
+    assert field in errors and words in errors[field], errors
+
+
+def test_ingress_nginx_forwards_the_clients_address(plans: dict[str, Plan]) -> None:
+    # X-Forwarded-For is the connection's peer (the client: externalTrafficPolicy Local), never a header the
+    # client sent: trusting the controller pods' X-Forwarded-For cannot be fooled.
+    [release] = [r for r in plans["eks"].resources() if r["name"].endswith("-ingress-release")]
+    config = plans["eks"].raw_inputs(release["urn"])["values"]["controller"]["config"]
+    assert config == {"use-forwarded-headers": "false", "compute-full-forwarded-for": "false"}
