@@ -247,6 +247,7 @@ def _kubernetes_provider(argument: k8s.Provider | None, opts: pulumi.ResourceOpt
                          f"cloud 'existing' (the cluster) or 'tanzu' (the Supervisor) only")
     return cast("k8s.Provider | None", provider)
 
+
 def pod_cidrs(cluster: Any) -> tuple[str, ...]:
     """The addresses the cluster's pods (the ingress controller's among them) have, where the component knows them:
     EKS (VPC CNI) and ACK terway: the VPC's; ACK flannel and Tanzu: `pod_cidr`; TKE: `cluster_cidr`; an existing
