@@ -55,7 +55,8 @@ class EngineMonitoring:
 
 @dataclass(frozen=True)
 class TenantMonitoring:
-    """Where a tenant's monitoring goes: `mode` 'install' | 'existing'; `after`: the release its CRs wait for."""
+    """A tenant's monitoring (monitoring.mode 'install' or 'existing'): the scrape interval, `after` (the
+    kube-prometheus-stack release whose CRDs its ServiceMonitor and PrometheusRule need) and `rule_labels`."""
 
     scrape_interval: str = "30s"
     after: Sequence[pulumi.Resource] = ()
