@@ -33,12 +33,8 @@ def _empty_document(endpoint: Endpoint) -> bytes:
         return XmlWriter("NotificationConfiguration").finish()
     if endpoint is Endpoint.GetBucketAccelerateConfiguration:
         return XmlWriter("AccelerateConfiguration").finish()
-    if endpoint is Endpoint.GetBucketRequestPayment:
-        w = XmlWriter("RequestPaymentConfiguration")
-        w.elem("Payer", "BucketOwner")
-        return w.finish()
-    w = XmlWriter("PolicyStatus")                       # GetBucketPolicyStatus: private
-    w.elem("IsPublic", False)
+    w = XmlWriter("RequestPaymentConfiguration")        # GetBucketRequestPayment
+    w.elem("Payer", "BucketOwner")
     return w.finish()
 
 
@@ -53,5 +49,4 @@ async def handle_unconfigured(ctx: ReqCtx, req: VerifiedRequest) -> Response:
 
 ENDPOINTS: tuple[Endpoint, ...] = (*_NOT_CONFIGURED, Endpoint.GetBucketLogging,
                                    Endpoint.GetBucketNotificationConfiguration,
-                                   Endpoint.GetBucketAccelerateConfiguration, Endpoint.GetBucketRequestPayment,
-                                   Endpoint.GetBucketPolicyStatus)
+                                   Endpoint.GetBucketAccelerateConfiguration, Endpoint.GetBucketRequestPayment)
