@@ -265,3 +265,47 @@ def _not_yet_landed(documented: set[str]) -> set[str]:
     not list yet (their engineer's piece has not landed; the test then skips, naming them)."""
     contract = set(re.findall(r"`(rustfs_[a-z0-9_]+)", (REPO / "docs" / "observability.md").read_text()))
     return contract - documented
+
+
+def test_a_real_prometheus_scrapes_as_the_service_monitor_says_and_evaluates_every_rule(
+        plans: dict[str, Plan], engine_factory: Any, tmp_path: Path) -> None:
+    """Prometheus (Debian's) with the ServiceMonitor's path and token and its `tenant` label, and the tenant's
+    PrometheusRule (evaluated every second here): the target is up, every rule evaluates without error against the
+    engine's real series (vector matching, label sets), and the cluster-wide expressions give one value for the
+    tenant."""
+    from tests.prometheus_server import PrometheusServer, unavailable
+
+    if (why := unavailable()) is not None:
+        pytest.skip(why)
+    plan = plans["existing"]
+    env, token = _rendered_metrics_access(plan, "dev")
+    [monitor] = [o for o in kubernetes_objects(plan) if o["kind"] == "ServiceMonitor"
+                 and o["metadata"]["namespace"] == "dev"]
+    [endpoint] = monitor["spec"]["endpoints"]
+    [relabel] = endpoint["relabelings"]
+    [rule] = [r for stack, r in _rules(plans) if stack == "existing" and r["metadata"]["name"] == "dev"]
+    groups = [{**g, "interval": "1s"} for g in rule["spec"]["groups"]]
+    server = engine_factory(env=env, name="alert-prometheus")
+    client = server.client()
+    client.create_bucket(Bucket="evaluated")
+    client.put_object(Bucket="evaluated", Key="k", Body=b"x" * 100)
+    assert endpoint["path"] == "/rustfs/metrics"  # PrometheusServer's metrics_path
+    with PrometheusServer(tmp_path / "prometheus", [server.address], token=token,
+                          labels={relabel["targetLabel"]: relabel["replacement"]},
+                          rules=yaml.safe_dump({"groups": groups})) as prometheus:
+        prometheus.wait_for('up{job="rustfs"} == 1', what="the engine scraped with the ServiceMonitor's token")
+        deadline = time.monotonic() + 60
+        while True:
+            [loaded] = prometheus._get("/api/v1/rules")["groups"]
+            evaluated = {r["name"]: r for r in loaded["rules"] if r.get("lastEvaluation", "").startswith("20")}
+            if len(evaluated) == len(ALERTS) or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        assert set(evaluated) == {a.name for a in ALERTS}
+        assert {name: r.get("lastError", "") for name, r in evaluated.items() if r["health"] != "ok"} == {}
+        # No alert fires for a healthy single-node tenant.
+        assert [a for a in prometheus.alerts() if a["state"] == "firing"] == []
+        used = prometheus.values(
+            '1 - min by (tenant) (rustfs_cluster_free_bytes{tenant="dev"}) / '
+            'max by (tenant) (rustfs_cluster_total_bytes{tenant="dev"})')
+        assert list(used) == [(("tenant", "dev"),)] and 0 < next(iter(used.values())) < 1
