@@ -40,7 +40,6 @@ from storage_engine.api.router import UNAUTHENTICATED, Endpoint, Route, resolve
 from storage_engine.api.xml import CONTENT_TYPE, error_body
 from storage_engine.auth import CredentialStore, verify_request
 from storage_engine.auth.credentials import CredentialLookup
-from storage_engine.auth.credentials import CredentialLookup
 from storage_engine.config import EngineSettings
 from storage_engine.errors import InternalError, NotImplementedError_, S3Error
 from storage_engine.http.response import RequestIds
