@@ -110,12 +110,14 @@ def render_tenant(tmp: Path, servers: int, drives: int, engine_settings: Mapping
 
     platform_name = platform["name"]
     statefulset = manifest("kubernetes:apps/v1:StatefulSet", f"{platform_name}-{tenant}-pool0")
-    secret = manifest("kubernetes:core/v1:Secret", f"{platform_name}-{tenant}-credentials")
+    # Every rendered Secret: the env refers to several (credentials, metrics token...).
+    secrets_by_name = {inputs["metadata"]["name"]: inputs.get("stringData") or {}
+                       for inputs in (plan.raw_inputs(r.urn) for r in plan.find("kubernetes:core/v1:Secret"))}
     mounted = {v["secret"]["secretName"] for v in statefulset["spec"]["template"]["spec"].get("volumes", [])
                if "secret" in v}
     certificates = [plan.raw_inputs(r.urn) for r in plan.find("kubernetes:cert-manager.io/v1:Certificate")]
     certificate = next((c for c in certificates if c["spec"]["secretName"] in mounted), None)
-    return RenderedTenant(statefulset, {secret["metadata"]["name"]: secret["stringData"]}, certificate)
+    return RenderedTenant(statefulset, secrets_by_name, certificate)
 
 
 # --- the image -----------------------------------------------------------------------------------------
