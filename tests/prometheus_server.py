@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from tests.processes import stop_process
+
 BINARY = "prometheus"
 START_TIMEOUT = 30.0
 
@@ -87,13 +89,7 @@ class PrometheusServer:
         raise RuntimeError(f"prometheus not ready after {START_TIMEOUT}s:\n{self.log()}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=15)
 
     def __enter__(self) -> PrometheusServer:
         return self.start()
