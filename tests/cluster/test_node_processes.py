@@ -20,21 +20,11 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.conftest import free_ports
+
 REPO = Path(__file__).resolve().parents[2]
 ACCESS, SECRET = "node-test-access", "node-test-secret-0123456789"
 DEADLINE = 60.0
-
-
-def free_ports(count: int) -> list[int]:
-    import socket
-
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 class Node:

@@ -109,7 +109,8 @@ def test_cluster_health_needs_no_credentials_and_takes_no_bucket(make_engine: Ca
 def test_four_local_nodes_one_stopped(tmp_path: Path) -> None:
     """4 nodes x 2 drives (one set of 8, EC:4: a write needs 5 drives): all up, any node may go down for
     maintenance (6 left); one stopped, the others still have the quorum (200) but none may go (412)."""
-    from tests.cluster.test_node_processes import Node, endpoints, free_ports, wait_until
+    from tests.cluster.test_node_processes import Node, endpoints, wait_until
+    from tests.conftest import free_ports
 
     ports = free_ports(4)
     drives = endpoints(tmp_path, ports)

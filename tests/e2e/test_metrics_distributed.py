@@ -22,6 +22,7 @@ import yaml
 from boto3.session import Session
 from botocore.config import Config
 
+from tests.conftest import free_ports
 from tests.prometheus_server import PrometheusServer, unavailable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,18 +33,6 @@ NODES, DRIVES_PER_NODE = 4, 2
 READY_TIMEOUT = 90.0
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")
-
-
-def _free_ports(count: int) -> list[int]:
-    import socket
-
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [int(s.getsockname()[1]) for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 class LocalNode:
@@ -90,7 +79,7 @@ class LocalNode:
 
 @pytest.fixture
 def local_cluster(tmp_path: Path) -> Iterator[list[LocalNode]]:
-    ports = _free_ports(NODES)
+    ports = free_ports(NODES)
     endpoints = [f"http://127.0.0.1:{port}{tmp_path}/n{n}/d{d}"
                  for n, port in enumerate(ports) for d in range(DRIVES_PER_NODE)]
     nodes = [LocalNode(tmp_path, port, endpoints) for port in ports]
