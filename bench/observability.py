@@ -5,10 +5,10 @@ over plain HTTP, concurrency 16):
 
 - ``on``: the audit log POSTed to a webhook (a local sink on loopback that answers 200 to every batch,
   counting the records), and the request metrics (always on), scraped once at the end;
-- ``off``: no audit target (``RUSTFS_AUDIT_STDOUT=false``, no webhook). The request metrics cannot be
-  switched off: with ``--baseline-rev REV`` the ``off`` engine runs the engine's source at git revision
-  REV instead (e.g. the commit before issue 12's observability), so neither the metrics nor the audit
-  log exist there.
+- ``off``: the same source with both switched off: no audit target (``RUSTFS_AUDIT_STDOUT=false``, no
+  webhook) and no request metrics (``RUSTFS_METRICS_ENABLED=false``). With ``--baseline-rev REV`` the
+  ``off`` engine runs the engine's source at git revision REV instead (e.g. the commit before issue 12's
+  observability; that also counts whatever else changed since).
 
 Both engines run side by side and the figures alternate (off, on, off, on, ...) for ``--rounds`` rounds,
 so a machine busy with something else slows both alike; each figure keeps its best round. Prints ops/s,
@@ -116,7 +116,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=6.0, help="wrk duration of each figure and round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; each figure keeps its best")
     parser.add_argument("--baseline-rev", default="",
-                        help="git revision whose engine is the 'off' side (default: this source, audit off)")
+                        help="git revision whose engine is the 'off' side (default: this source, audit and "
+                             "metrics off)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("bench needs wrk: apt-get install -y wrk", file=sys.stderr)
@@ -126,7 +127,7 @@ def main() -> int:
     results: dict[str, dict[str, Result]] = {}
     counters: dict[str, float] = {}
     try:
-        off_env = {"RUSTFS_AUDIT_STDOUT": "false"}
+        off_env = {"RUSTFS_AUDIT_STDOUT": "false", "RUSTFS_METRICS_ENABLED": "false"}
         if args.baseline_rev:
             off_env["PYTHONPATH"] = str(snapshot(args.baseline_rev, base / "baseline-src"))
         on_env = {"RUSTFS_AUDIT_STDOUT": "false", "RUSTFS_AUDIT_WEBHOOK_URL": sink.url,
@@ -152,7 +153,7 @@ def main() -> int:
         sink.close()
         shutil.rmtree(base, ignore_errors=True)
     print()
-    baseline = f"engine at {args.baseline_rev}" if args.baseline_rev else "audit off, metrics on"
+    baseline = f"engine at {args.baseline_rev}" if args.baseline_rev else "audit and metrics off"
     print(f"{'figure':14} {'off':>12} {'on':>12} {'on/off':>7}   p99 off / on      server CPU off / on   "
           f"(off: {baseline})")
     for figure, off in results["off"].items():

@@ -127,6 +127,10 @@ class EngineSettings(BaseSettings):
         default=1, ge=1, le=64,
         description="Server processes sharing one listening socket. Distributed mode (remote drives) "
                     "runs one process per node. Default 1.")
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Keep the S3 request metrics (rustfs_s3_*) and serve GET /rustfs/metrics. False: neither "
+                    "(the endpoint answers 404); the audit log is set apart (audit_*). Default true.")
     metrics_auth: Literal["token", "public"] = Field(
         default="token",
         description="Access to GET /rustfs/metrics: 'token' needs 'Authorization: Bearer <metrics_token>'; "

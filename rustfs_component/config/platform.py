@@ -18,6 +18,8 @@ from rustfs_component.config.monitoring import MonitoringConfig
 from rustfs_component.config.tenants import TenantConfig
 from rustfs_component.config.tls import TlsConfig, acme_errors
 
+from storage_engine.config import EngineSettings
+
 # repository[:tag]@sha256:<64 hex>: images are pinned by digest so a re-pushed tag never changes a pod.
 _IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$")
 
@@ -121,6 +123,13 @@ class PlatformConfig(StrictModel):
                              "namespace")
         if monitoring.logs.enabled and monitoring.mode == "none":
             raise ValueError("monitoring.logs.enabled needs monitoring.mode 'install' or 'existing'")
+        if monitoring.mode != "none":
+            for tenant in self.tenants:
+                if "metrics_enabled" in tenant.engine_settings and not EngineSettings.model_validate(
+                        {"metrics_enabled": tenant.engine_settings["metrics_enabled"]}).metrics_enabled:
+                    raise ValueError(f"tenants[{tenant.name}].engine_settings.metrics_enabled is false but "
+                                     f"monitoring.mode is '{monitoring.mode}': Prometheus would scrape a 404; "
+                                     f"drop the setting or set monitoring.mode 'none'")
 
     def _check_node_pools_for_tiers(self) -> None:
         cluster = self.cluster

@@ -112,7 +112,7 @@ class _Finished:
     """One request's "request finished" hook: what the app knows of it, called by the server with what it
     measured (bytes, times). Used by the audit log (and the request metrics)."""
 
-    __slots__ = ("app", "request", "route", "request_id", "started", "principal", "code", "response")
+    __slots__ = ("app", "request", "route", "request_id", "started", "principal", "code")
 
     def __init__(self, app: S3App, request: Request, route: Route, request_id: str) -> None:
         self.app = app
@@ -122,10 +122,9 @@ class _Finished:
         self.started = time.time()
         self.principal: Principal | None = None
         self.code = ""                          # the S3 error code, "" for a success
-        self.response: Response | None = None
 
-    def __call__(self, received: int, sent: int, ttfb: float, total: float) -> None:
-        self.app._request_finished(self, received, sent, ttfb, total)
+    def __call__(self, response: Response, received: int, sent: int, ttfb: float, total: float) -> None:
+        self.app._request_finished(self, response, received, sent, ttfb, total)
 
 
 @runtime_checkable
@@ -148,6 +147,9 @@ class S3App:
         self._domains = settings.domains
         self._request_ids = RequestIds()     # random per process, then a counter: no syscall per request
         self._audit = audit.current()
+        self._metrics = settings.metrics_enabled
+        # Without metrics or an audit log, no request-finished hook at all (nothing to tell).
+        self._observed = self._metrics or self._audit is not None
 
     async def __call__(self, request: Request) -> Response:
         request_id = self._request_ids.next()
@@ -158,8 +160,9 @@ class S3App:
             if route.endpoint in UNAUTHENTICATED:
                 response = await self._health(route.endpoint, request)
             else:
-                finished = _Finished(self, request, route, request_id)
-                _requests.started()
+                finished = _Finished(self, request, route, request_id) if self._observed else None
+                if self._metrics:
+                    _requests.started()
                 response = await self._serve(request, route, request_id, finished)
         except S3Error as exc:
             response = self._error_response(request, route, exc, request_id)
@@ -173,18 +176,17 @@ class S3App:
         response.headers.append(("x-amz-request-id", request_id))
         response.headers.append(("x-amz-id-2", request_id))
         if finished is not None:
-            finished.response = response
             response.on_finished = finished
         return response
 
-    def _request_finished(self, done: _Finished, received: int, sent: int, ttfb: float, total: float) -> None:
+    def _request_finished(self, done: _Finished, response: Response, received: int, sent: int, ttfb: float,
+                          total: float) -> None:
         """The request's outcome, once per request (http/types.py ``Response.on_finished``)."""
-        response = done.response
-        assert response is not None
         principal = done.principal
-        _requests.finished(done.route.endpoint.value, done.route.bucket,
-                           principal is not None and not principal.is_anonymous, response.status, done.code,
-                           received, sent, ttfb, total)
+        if self._metrics:
+            _requests.finished(done.route.endpoint.value, done.route.bucket,
+                               principal is not None and not principal.is_anonymous, response.status, done.code,
+                               received, sent, ttfb, total)
         if self._audit is not None:
             request = done.request
             self._audit.emit(audit.Entry(
@@ -192,10 +194,11 @@ class S3App:
                 response.status, done.code, received, sent, ttfb, total, request.client, request.headers,
                 request.query, response.headers, done.principal))
 
-    async def _serve(self, request: Request, route: Route, request_id: str, finished: _Finished) -> Response:
+    async def _serve(self, request: Request, route: Route, request_id: str, finished: _Finished | None) -> Response:
         verified = await verify_request(request, self.credentials, self.settings)
         identity = verified.principal
-        finished.principal = identity
+        if finished is not None:
+            finished.principal = identity
         if route.bucket:
             validate_bucket_name(route.bucket)
         if route.key:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl
 
@@ -342,7 +341,7 @@ class HttpConnection(asyncio.Protocol):
             if response is not None and response.on_close is not None:
                 await self._call_on_close(response)
             if response is not None and response.on_finished is not None:
-                self._call_on_finished(response.on_finished, pending.body.received, sent, started, head_at)
+                self._call_on_finished(response, pending.body.received, sent, started, head_at)
             task = self._task
             if task is not None:
                 self._server.tasks.discard(task)
@@ -350,10 +349,11 @@ class HttpConnection(asyncio.Protocol):
             self._current = None
         self._after_response(pending)
 
-    def _call_on_finished(self, on_finished: Callable[[int, int, float, float], None], received: int, sent: int,
-                          started: float, head_at: float) -> None:
+    def _call_on_finished(self, response: Response, received: int, sent: int, started: float,
+                          head_at: float) -> None:
+        assert response.on_finished is not None
         try:
-            on_finished(received, sent, head_at - started, self._loop.time() - started)
+            response.on_finished(response, received, sent, head_at - started, self._loop.time() - started)
         except Exception:
             log.exception("error in response on_finished")
 

@@ -86,10 +86,11 @@ class Response:
     # Called once the response is fully sent or the connection dropped (e.g. to close an ObjectReader).
     on_close: Callable[[], Awaitable[None]] | None = None
     # The "request finished" hook (metrics, audit): called once the exchange is over (fully sent, or the
-    # connection dropped) with (request body bytes received, response body bytes sent (0 when the
-    # connection dropped), seconds to the response head, seconds to the end), timed from the app's call.
-    # It runs on the event loop: it must not block or raise.
-    on_finished: Callable[[int, int, float, float], None] | None = None
+    # connection dropped) with (this response, request body bytes received, response body bytes sent (0 when
+    # the connection dropped), seconds to the response head, seconds to the end), timed from the app's call.
+    # It is given the response so it need not hold it: a hook that did would make a reference cycle per
+    # request, left to the garbage collector. It runs on the event loop: it must not block or raise.
+    on_finished: Callable[[Response, int, int, float, float], None] | None = None
 
 
 App = Callable[[Request], Awaitable[Response]]

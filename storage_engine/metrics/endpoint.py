@@ -2,7 +2,7 @@
 
 Access (``RUSTFS_METRICS_AUTH``): ``token`` (default) needs ``Authorization: Bearer <RUSTFS_METRICS_TOKEN>``
 (401 without it, 403 with another token, 403 saying how to configure one while none is set);
-``public`` needs nothing. The answers to refused scrapes are one line of plain text (Prometheus shows
+``public`` needs nothing. With ``RUSTFS_METRICS_ENABLED=false`` it answers 404. The answers to refused scrapes are one line of plain text (Prometheus shows
 it as the scrape error), never an S3 XML document.
 """
 
@@ -26,6 +26,8 @@ def _refuse(status: int, message: str, *, challenge: bool = False) -> Response:
 
 def check_access(request: Request, settings: EngineSettings) -> Response | None:
     """None when the scrape may proceed, else the refusal."""
+    if not settings.metrics_enabled:
+        return _refuse(404, "metrics are switched off on this node (RUSTFS_METRICS_ENABLED=false)")
     if settings.metrics_auth == "public":
         return None
     token = settings.metrics_token.get_secret_value()

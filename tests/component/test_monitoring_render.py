@@ -278,6 +278,7 @@ def _set(path: str, value: Any) -> Any:
      "tenants.0.audit", "index applies to kind 'elasticsearch'"),
     ("eks", _set("tenants.0.engine_settings.audit_webhook_url", "http://x"), "tenants.0", "in audit only"),
     ("eks", _set("tenants.1.engine_settings.metrics_token", "plain"), "tenants.1", "audit.credentials"),
+    ("eks", _set("tenants.0.engine_settings.metrics_enabled", "false"), "", "Prometheus would scrape a 404"),
 ])
 def test_config_errors_name_the_field(stack: str, mutate: Any, field: str, words: str) -> None:
     errors = _errors(stack, mutate)

@@ -87,6 +87,18 @@ def test_public_access_needs_nothing() -> None:
     assert b"process_cpu_seconds_total" in cast(bytes, response.body)
 
 
+def test_metrics_switched_off_answer_404_and_count_nothing() -> None:
+    app = S3App(FakeLayer(), settings(metrics_enabled=False, metrics_auth="public"))
+    response = call(app, "/rustfs/metrics")
+    assert response.status == 404
+    assert b"RUSTFS_METRICS_ENABLED" in cast(bytes, response.body)
+    before = scrape_local()
+    served = call(app, "/")                         # ListBuckets, straight to the app: nobody finishes it
+    assert served.status < 500
+    # With metrics on, the request would be in flight until its hook ran; off, it was never counted.
+    assert scrape_local().get("rustfs_s3_requests_inflight") == before.get("rustfs_s3_requests_inflight")
+
+
 def test_metrics_auth_setting_is_validated() -> None:
     with pytest.raises(ValueError, match="metrics_auth"):
         EngineSettings.model_validate({"metrics_auth": "none"})
