@@ -6,8 +6,10 @@
     audit.emit(entry)                          # per request: never waits, never raises
     await audit.close()                        # flush, stop
 
-The request path hands over an :class:`Entry` (references only); records are built, redacted and
-encoded by each target's writer task (``targets.py``). Metrics ``rustfs_audit_*{target}`` are read
+When a request is over (its response sent), the app hands over an :class:`Entry` (references only);
+``emit`` builds, redacts and encodes its record once, while what it refers to is still fresh in the
+CPU's caches, and queues the JSON line on every target; each target's writer task (``targets.py``)
+writes its queue in batches. Metrics ``rustfs_audit_*{target}`` are read
 from the targets' counters at scrape time (:func:`_register_metrics`).
 """
 
@@ -17,6 +19,8 @@ import logging
 import socket
 from collections.abc import Iterator
 from typing import Any
+
+import orjson
 
 from storage_engine.audit.record import Entry, build_record
 from storage_engine.audit.targets import FileTarget, StdoutTarget, Target, WebhookTarget
@@ -30,8 +34,9 @@ log = logging.getLogger(__name__)
 class AuditLog:
     """The process's audit targets."""
 
-    def __init__(self, targets: list[Target]) -> None:
+    def __init__(self, targets: list[Target], node: str = "") -> None:
         self.targets = targets
+        self.node = node                         # the records' "node"
         self._puts = tuple(t.put for t in targets)
 
     @classmethod
@@ -41,19 +46,19 @@ class AuditLog:
                                       flush_seconds=settings.audit_flush_seconds)
         targets: list[Target] = []
         if settings.audit_stdout:
-            targets.append(StdoutTarget(node, **common))
+            targets.append(StdoutTarget(**common))
         if settings.audit_file:
-            targets.append(FileTarget(node, settings.audit_file, **common))
+            targets.append(FileTarget(settings.audit_file, **common))
         if settings.audit_webhook_url:
             targets.append(WebhookTarget(
-                node, settings.audit_webhook_url, fmt=settings.audit_webhook_format,
+                settings.audit_webhook_url, fmt=settings.audit_webhook_format,
                 index=settings.audit_webhook_index,
                 token=settings.audit_webhook_auth_token.get_secret_value(),
                 username=settings.audit_webhook_username,
                 password=settings.audit_webhook_password.get_secret_value(),
                 ca_file=settings.audit_webhook_ca_file, timeout=settings.audit_webhook_timeout_seconds,
                 retry_max=settings.audit_retry_max, backoff=settings.audit_retry_backoff_seconds, **common))
-        return cls(targets)
+        return cls(targets, node)
 
     @property
     def enabled(self) -> bool:
@@ -64,8 +69,16 @@ class AuditLog:
             target.start()
 
     def emit(self, entry: Entry) -> None:
+        """Queue the request's record on every target. Never waits, never raises."""
+        try:
+            line = orjson.dumps(build_record(entry, self.node), option=orjson.OPT_APPEND_NEWLINE)
+        except Exception:       # never fail a request's end over its record: counted as dropped
+            log.exception("audit: cannot encode the record of request %s", entry.request_id)
+            for target in self.targets:
+                target.dropped += 1
+            return
         for put in self._puts:
-            put(entry)
+            put(line)
 
     def reopen(self) -> None:
         """SIGHUP: the file target reopens its file (after a log rotation)."""

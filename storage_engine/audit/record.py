@@ -1,9 +1,9 @@
-"""One audit record: what the request path hands over (:class:`Entry`), and the JSON document built from
-it off the request path (:func:`build_record`), with every secret removed (docs/audit.md).
+"""One audit record: what the app hands over when a request is over (:class:`Entry`), and the JSON
+document built from it (:func:`build_record`), with every secret removed (docs/audit.md).
 
-The request path only fills an :class:`Entry` (references to objects the request already has: its
-headers, its decoded query, the response's header list, the principal); redaction and encoding happen in
-the target's writer task.
+The app only fills an :class:`Entry` (references to objects the request already has: its headers, its
+decoded query, the response's header list, the principal) after the response is sent; ``AuditLog.emit``
+builds and encodes the record once for all the targets.
 """
 
 from __future__ import annotations
@@ -130,8 +130,8 @@ def _status_text(status: int) -> str:
 
 
 def build_record(entry: Entry, node: str) -> dict[str, Any]:
-    """The audit record of ``entry`` (docs/audit.md), ready for JSON encoding. Runs once per request, in
-    the target's writer: one unpacking of the entry, dictionaries built in C where it can."""
+    """The audit record of ``entry`` (docs/audit.md), ready for JSON encoding. Runs once per request: one
+    unpacking of the entry, dictionaries built in C where it can."""
     (started, request_id, api, bucket, key, status, code, rx, tx, ttfb, total, remote, headers, query,
      response_headers, principal) = entry
     response = redact_headers(response_headers)

@@ -1,8 +1,8 @@
 """Where audit records go: stdout, a file, a webhook (NDJSON or Elasticsearch ``_bulk``).
 
-Every target has a bounded queue of :class:`~storage_engine.audit.record.Entry` and one writer task
-that takes up to ``batch_size`` entries (or what is there after ``flush_seconds``), builds and encodes
-the records, and writes them in one go. ``put`` never waits: a full queue drops the entry and counts
+Every target has a bounded queue of encoded records (JSON lines, built once per request by
+:meth:`~storage_engine.audit.AuditLog.emit` and shared by the targets) and one writer task that takes up to
+``batch_size`` of them (or what is there after ``flush_seconds``) and writes them in one go. ``put`` never waits: a full queue drops the entry and counts
 it. Blocking writes (stdout, the file) run on the target's own thread, so a stuck pipe stalls only that
 target, whose queue then fills and drops; the webhook retries a failed batch with exponential
 backoff, then drops it (counted).
@@ -23,9 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import aiohttp
-import orjson
-
-from storage_engine.audit.record import Entry, build_record
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +34,11 @@ class Target:
 
     name = "target"
 
-    def __init__(self, node: str, *, queue_size: int, batch_size: int, flush_seconds: float) -> None:
-        self.node = node
+    def __init__(self, *, queue_size: int, batch_size: int, flush_seconds: float) -> None:
         self.queue_size = queue_size
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
-        self._queue: deque[Entry] = deque()
+        self._queue: deque[bytes] = deque()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -60,13 +56,13 @@ class Target:
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"audit-{self.name}")
 
-    def put(self, entry: Entry) -> None:
-        """Queue ``entry``, or drop and count it when the queue is full. Never waits."""
+    def put(self, line: bytes) -> None:
+        """Queue one encoded record (a JSON line), or drop and count it when the queue is full. Never waits."""
         queue = self._queue
         if len(queue) >= self.queue_size or self._task is None:
             self.dropped += 1
             return
-        queue.append(entry)
+        queue.append(line)
         if len(queue) >= self.batch_size and self._wake is not None:
             self._wake.set()
 
@@ -90,9 +86,9 @@ class Target:
     async def aclose(self) -> None:
         """Release the target's resources (after the writer stopped)."""
 
-    def encode(self, entries: list[Entry]) -> bytes:
-        node = self.node
-        return b"".join([orjson.dumps(build_record(e, node), option=orjson.OPT_APPEND_NEWLINE) for e in entries])
+    def encode(self, lines: list[bytes]) -> bytes:
+        """One write's bytes: the records' JSON lines as they are (NDJSON)."""
+        return b"".join(lines)
 
     async def write(self, data: bytes, count: int) -> None:
         raise NotImplementedError
@@ -113,12 +109,7 @@ class Target:
                     return
                 continue
             batch = [queue.popleft() for _ in range(min(self.batch_size, len(queue)))]
-            try:
-                data = self.encode(batch)
-            except Exception:       # never lose the writer to one bad record
-                log.exception("audit %s: cannot encode %d record(s)", self.name, len(batch))
-                self.dropped += len(batch)
-                continue
+            data = self.encode(batch)
             if await self._deliver(data, len(batch)):
                 self.records += len(batch)
             else:
@@ -142,8 +133,8 @@ class Target:
 class _ThreadWriter(Target):
     """Blocking writes on a thread of the target's own."""
 
-    def __init__(self, node: str, **kwargs: Any) -> None:
-        super().__init__(node, **kwargs)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"audit-{self.name}")
 
     async def write(self, data: bytes, count: int) -> None:
@@ -189,8 +180,8 @@ class FileTarget(_ThreadWriter):
 
     name = "file"
 
-    def __init__(self, node: str, path: str, **kwargs: Any) -> None:
-        super().__init__(node, **kwargs)
+    def __init__(self, path: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.path = path
         self._fd: int | None = None
         self._reopen = False
@@ -228,11 +219,11 @@ class WebhookTarget(Target):
 
     name = "webhook"
 
-    def __init__(self, node: str, url: str, *, fmt: Literal["json", "elasticsearch"] = "json",
+    def __init__(self, url: str, *, fmt: Literal["json", "elasticsearch"] = "json",
                  index: str = "rustfs-audit", token: str = "", username: str = "", password: str = "",
                  ca_file: str = "", timeout: float = 5.0, retry_max: int = 3, backoff: float = 0.5,
                  **kwargs: Any) -> None:
-        super().__init__(node, **kwargs)
+        super().__init__(**kwargs)
         self.url = url
         self.format = fmt
         self._action = (json.dumps({"index": {"_index": index}}, separators=(",", ":")) + "\n").encode()
@@ -249,12 +240,11 @@ class WebhookTarget(Target):
         self.backoff = backoff
         self._session: aiohttp.ClientSession | None = None
 
-    def encode(self, entries: list[Entry]) -> bytes:
+    def encode(self, lines: list[bytes]) -> bytes:
         if self.format != "elasticsearch":
-            return super().encode(entries)
-        action, node = self._action, self.node
-        return b"".join([action + orjson.dumps(build_record(e, node), option=orjson.OPT_APPEND_NEWLINE)
-                         for e in entries])
+            return super().encode(lines)
+        action = self._action
+        return b"".join([action + line for line in lines])
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:

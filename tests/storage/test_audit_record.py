@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+import orjson
 import pytest
 
 from storage_engine.audit import AuditLog
@@ -50,6 +51,30 @@ def _entry(headers: dict[str, str] | None = None, query: dict[str, str] | None =
                  status=status, code=code, rx=4096, tx=0, ttfb=0.0012, total=0.0034,
                  remote="127.0.0.1:5555", headers=Headers(list((headers or {}).items())),
                  query=query or {}, response_headers=response_headers or [], principal=principal)
+
+
+def _line(entry: Entry | None = None) -> bytes:
+    """An encoded record, as AuditLog.emit queues it on the targets."""
+    return orjson.dumps(build_record(entry or _entry(), "n"), option=orjson.OPT_APPEND_NEWLINE)
+
+
+def test_emit_encodes_once_and_queues_the_line_on_every_target(tmp_path: Path) -> None:
+    async def main() -> tuple[FileTarget, FileTarget]:
+        first = FileTarget(str(tmp_path / "a.log"), queue_size=10, batch_size=100, flush_seconds=30)
+        second = FileTarget(str(tmp_path / "b.log"), queue_size=10, batch_size=100, flush_seconds=30)
+        audit = AuditLog([first, second], node="node1:9000")
+        audit.start()
+        audit.emit(_entry(headers=SECRETS))
+        broken = _entry()._replace(time=float("nan"))    # no RFC 3339 time: the record cannot be built
+        audit.emit(broken)                               # counted as dropped, never raised
+        await audit.close()
+        return first, second
+
+    first, second = asyncio.run(main())
+    assert (tmp_path / "a.log").read_bytes() == (tmp_path / "b.log").read_bytes()
+    record = json.loads((tmp_path / "a.log").read_text())
+    assert record["node"] == "node1:9000" and record["requestHeader"]["authorization"] == REDACTED
+    assert (first.records, first.dropped, second.records, second.dropped) == (1, 1, 1, 1)
 
 
 def test_record_fields() -> None:
@@ -104,10 +129,10 @@ def test_empty_subresource_query_kept() -> None:
 
 def test_full_queue_drops_and_counts(tmp_path: Path) -> None:
     async def main() -> FileTarget:
-        target = FileTarget("n", str(tmp_path / "audit.log"), queue_size=3, batch_size=100, flush_seconds=30)
+        target = FileTarget(str(tmp_path / "audit.log"), queue_size=3, batch_size=100, flush_seconds=30)
         target.start()
         for _ in range(5):
-            target.put(_entry())
+            target.put(_line())
         assert target.queue_length == 3 and target.dropped == 2
         await target.close()
         return target
@@ -122,13 +147,13 @@ def test_file_reopened_when_moved(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
 
     async def main() -> None:
-        target = FileTarget("n", str(path), queue_size=10, batch_size=1, flush_seconds=0.01)
+        target = FileTarget(str(path), queue_size=10, batch_size=1, flush_seconds=0.01)
         target.start()
-        target.put(_entry())
+        target.put(_line())
         while target.records < 1:
             await asyncio.sleep(0.01)
         path.rename(tmp_path / "audit.log.1")
-        target.put(_entry())
+        target.put(_line())
         while target.records < 2:
             await asyncio.sleep(0.01)
         await target.close()
@@ -139,9 +164,9 @@ def test_file_reopened_when_moved(tmp_path: Path) -> None:
 
 
 def test_elasticsearch_bulk_body() -> None:
-    target = WebhookTarget("n", "http://127.0.0.1:1/_bulk", fmt="elasticsearch", index="audit-x",
+    target = WebhookTarget("http://127.0.0.1:1/_bulk", fmt="elasticsearch", index="audit-x",
                            queue_size=10, batch_size=10, flush_seconds=1)
-    lines = target.encode([_entry(), _entry()]).decode().splitlines()
+    lines = target.encode([_line(), _line()]).decode().splitlines()
     assert len(lines) == 4
     assert json.loads(lines[0]) == {"index": {"_index": "audit-x"}}
     assert json.loads(lines[1])["requestID"] == "REQ1"
@@ -183,8 +208,8 @@ def test_stdout_writes_whole_lines_of_at_most_pipe_buf(monkeypatch: pytest.Monke
     reader.start()
     monkeypatch.setattr(sys, "stdout", os.fdopen(write_end, "w", closefd=False))
     try:
-        target = StdoutTarget("n", queue_size=10, batch_size=100, flush_seconds=1)
-        data = target.encode([_entry(headers={"x-pad": "p" * (i * 150)}) for i in range(40)])
+        target = StdoutTarget(queue_size=10, batch_size=100, flush_seconds=1)
+        data = target.encode([_line(_entry(headers={"x-pad": "p" * (i * 150)})) for i in range(40)])
         target.write_blocking(data)
     finally:
         os.close(write_end)
