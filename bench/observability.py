@@ -11,7 +11,8 @@ over plain HTTP, concurrency 16):
   observability; that also counts whatever else changed since).
 
 Both engines run side by side and the figures alternate (off, on, off, on, ...) for ``--rounds`` rounds,
-so a machine busy with something else slows both alike; each figure keeps its best round. Prints ops/s,
+so a machine busy with something else slows both alike; each figure keeps its best round, and the ratio of
+the two sides' median rounds is printed too (less swayed by one lucky round on this noisy VM). Prints ops/s,
 p99 and the server's CPU of both and the ratios on/off, then the records the sink got and the engine's
 delivered / dropped counters.
 
@@ -24,6 +25,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -125,6 +127,7 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="rustfs-bench-obs-", dir=os.environ.get("BENCH_DIR", "/var/tmp")))
     sink = Sink()
     results: dict[str, dict[str, Result]] = {}
+    rounds: dict[tuple[str, str], list[float]] = {}
     counters: dict[str, float] = {}
     try:
         off_env = {"RUSTFS_AUDIT_STDOUT": "false", "RUSTFS_METRICS_ENABLED": "false"}
@@ -142,6 +145,7 @@ def main() -> int:
                         path, size = files[name][figure]
                         result = run_wrk(server, path, size, CONNECTIONS, args.seconds)
                         print(f"round {round_} {figure} {name}: {result.ops_per_s:,.0f} op/s", flush=True)
+                        rounds.setdefault((name, figure), []).append(result.ops_per_s)
                         best = results.setdefault(name, {}).get(figure)
                         if best is None or result.ops_per_s > best.ops_per_s:
                             results[name][figure] = result
@@ -154,13 +158,14 @@ def main() -> int:
         shutil.rmtree(base, ignore_errors=True)
     print()
     baseline = f"engine at {args.baseline_rev}" if args.baseline_rev else "audit and metrics off"
-    print(f"{'figure':14} {'off':>12} {'on':>12} {'on/off':>7}   p99 off / on      server CPU off / on   "
+    print(f"{'figure':14} {'off':>12} {'on':>12} {'on/off':>7} {'median':>7}   p99 off / on      server CPU off / on   "
           f"(off: {baseline})")
     for figure, off in results["off"].items():
         on = results["on"][figure]
         errors = off.errors + on.errors
+        medians = statistics.median(rounds[("on", figure)]) / statistics.median(rounds[("off", figure)])
         print(f"{figure:14} {off.ops_per_s:>8,.0f} op/s {on.ops_per_s:>8,.0f} op/s "
-              f"{on.ops_per_s / off.ops_per_s:>7.2f}   {off.p99_ms:5.1f} / {on.p99_ms:5.1f} ms   "
+              f"{on.ops_per_s / off.ops_per_s:>7.2f} {medians:>7.2f}   {off.p99_ms:5.1f} / {on.p99_ms:5.1f} ms   "
               f"{off.server_cpu:.2f} / {on.server_cpu:.2f}" + (f"  ERRORS {errors}" if errors else ""))
     print(f"audit: {sink.records:,} records in {sink.posts:,} POSTs received; the engine counted "
           f"{counters.get('rustfs_audit_records_total', float('nan')):,.0f} delivered, "
