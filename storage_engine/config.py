@@ -123,6 +123,10 @@ class EngineSettings(BaseSettings):
         default=2.0, ge=0, le=100,
         description="Pacing of the usage scanner, as MinIO's: after each page of a listing it sleeps the "
                     "time that page took times this factor (at most 1 s); 0 scans flat out. Default 2.")
+    ilm_clock_offset_seconds: float = Field(
+        default=0.0, ge=0,
+        description="Tests only: seconds added to the clock the lifecycle rules see, so that 'Days: 1' is due "
+                    "without waiting a day (the scanner applies expirations on its passes). Default 0.")
     workers: int = Field(
         default=1, ge=1, le=64,
         description="Server processes sharing one listening socket. Distributed mode (remote drives) "

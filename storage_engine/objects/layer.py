@@ -42,6 +42,7 @@ from storage_engine.objects.buckets import BucketStore
 from storage_engine.objects.healer import Healer
 from storage_engine.objects.multipart import Multipart
 from storage_engine.objects.placement import Placement, discard, write_data
+from storage_engine.objects.lifecycle import Expirer
 from storage_engine.objects.scanner import UsageScanner
 from storage_engine.objects.transform import ReadTransform
 from storage_engine.objects.types import (BucketInfo, CompletePart, DeleteResult, HealReport, ListObjectsResult,
@@ -102,8 +103,10 @@ class ErasureObjectLayer:
         self.iam = IamStore(buckets.config, self.sse, settings)
         self.multipart = Multipart(self.placement, buckets, self.sse)
         self.healer = Healer(self.placement, buckets, self.multipart, settings.heal_interval_seconds)
+        offset = settings.ilm_clock_offset_seconds
         self.scanner = UsageScanner(self.placement, buckets, buckets.config,
-                                    interval=settings.scanner_interval_seconds, delay=settings.scanner_delay)
+                                    interval=settings.scanner_interval_seconds, delay=settings.scanner_delay,
+                                    expirer=Expirer(self.placement, lambda: time.time() + offset))
 
     # --- placement (kept for callers that look inside) ------------------------------------------------
     @property

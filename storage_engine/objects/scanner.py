@@ -1,4 +1,5 @@
-"""The bucket usage scanner: objects, versions and bytes per bucket (the ``rustfs_bucket_*`` metrics).
+"""The bucket usage scanner: objects, versions and bytes per bucket (the ``rustfs_bucket_*`` metrics), and
+on the same walk the expirations of buckets with lifecycle rules (``objects/lifecycle.py``).
 
 One process of the cluster scans at a time (the leader rule below); it lists every bucket's versions
 through the erasure sets' quorum listings, a page at a time, and after each page sleeps the time the page
@@ -27,7 +28,9 @@ from storage_engine.drives.local import LocalDrive
 from storage_engine.errors import InsufficientReadQuorum, InsufficientWriteQuorum, NoSuchBucket
 from storage_engine.metrics.usage import USAGE_KIND, USAGE_NAME, BucketUsage, UsageReport
 from storage_engine.objects import listing
+from storage_engine.lifecycle import rules
 from storage_engine.objects.buckets import BucketStore
+from storage_engine.objects.lifecycle import Expirer
 from storage_engine.objects.placement import Placement
 
 log = logging.getLogger(__name__)
@@ -39,8 +42,9 @@ LOCK_FILE = "usage-scanner.lock"
 
 class UsageScanner:
     def __init__(self, placement: Placement, buckets: BucketStore, config: ConfigStore, *,
-                 interval: float, delay: float) -> None:
+                 interval: float, delay: float, expirer: Expirer | None = None) -> None:
         self.placement = placement
+        self.expirer = expirer
         self.buckets = buckets
         self.config = config
         self.interval = interval
@@ -120,6 +124,9 @@ class UsageScanner:
 
     async def _scan_bucket(self, bucket: str) -> BucketUsage:
         usage = BucketUsage()
+        meta = await self.buckets.get(bucket)
+        # The bucket's lifecycle rules: each listed key's due expirations are applied as the walk passes it.
+        lifecycle = rules.parse(meta.lifecycle) if meta.lifecycle is not None and self.expirer else None
         key_marker = version_marker = ""
         while True:
             began = time.monotonic()
@@ -131,6 +138,12 @@ class UsageScanner:
                 usage.versions += 1
                 usage.bytes += version.size
                 usage.objects += int(version.is_latest)
+            if lifecycle is not None and self.expirer is not None:
+                for key in dict.fromkeys(v.key for v in page.versions):
+                    try:
+                        await self.expirer.key(meta, lifecycle, key)
+                    except (InsufficientReadQuorum, InsufficientWriteQuorum, DriveError) as exc:
+                        log.warning("lifecycle: %s/%s not expired this pass: %s", bucket, key, exc)
             await self._pace(time.monotonic() - began)
             if not page.is_truncated or page.next_key_marker is None:
                 return usage

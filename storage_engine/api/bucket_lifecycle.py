@@ -1,0 +1,56 @@
+"""Bucket lifecycle: Put/Get/DeleteBucketLifecycleConfiguration (``/<bucket>?lifecycle``).
+
+The document is parsed and validated by ``lifecycle/rules.py`` (AWS's errors) and kept in its canonical
+form in the bucket's record; the scanner applies its expirations (``objects/lifecycle.py``). A transition
+names a tier, and no tier can be configured yet: one is refused with ``InvalidStorageClass``
+(docs/tiering.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from storage_engine.api.body import read_small_body
+from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
+from storage_engine.api.public_access_block import bucket_store
+from storage_engine.api.router import Endpoint
+from storage_engine.errors import NoSuchLifecycleConfiguration, NotImplementedError_
+from storage_engine.http.types import Response
+from storage_engine.lifecycle import rules
+from storage_engine.objects.buckets import BucketStore
+
+
+async def _buckets(ctx: ReqCtx) -> BucketStore:
+    buckets = bucket_store(ctx)
+    if buckets is None:
+        await ctx.layer.get_bucket_info(ctx.bucket)      # NoSuchBucket first
+        if ctx.endpoint is Endpoint.GetBucketLifecycleConfiguration:
+            raise NoSuchLifecycleConfiguration()
+        raise NotImplementedError_("This server keeps no lifecycle configurations.")
+    return buckets
+
+
+def _no_tier(name: str) -> bool:
+    return False                                         # tiers: docs/tiering.md (not built yet)
+
+
+async def handle_put_bucket_lifecycle(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    buckets = await _buckets(ctx)
+    body = await read_small_body(req.body, ctx.headers, rules.MAX_BODY)
+    canonical = rules.document(rules.parse(body, known_tier=_no_tier))
+    await buckets.update(ctx.bucket, lambda meta: replace(meta, lifecycle=canonical))
+    return Response(status=200)
+
+
+async def handle_get_bucket_lifecycle(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    meta = await (await _buckets(ctx)).get(ctx.bucket)
+    if meta.lifecycle is None:
+        raise NoSuchLifecycleConfiguration()
+    return xml_response(meta.lifecycle)
+
+
+async def handle_delete_bucket_lifecycle(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    del req
+    await (await _buckets(ctx)).update(ctx.bucket, lambda meta: replace(meta, lifecycle=None))
+    return Response(status=204)

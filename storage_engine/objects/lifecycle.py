@@ -1,0 +1,62 @@
+"""Applying a bucket's lifecycle expirations to one key (docs/tiering.md), for the scanner.
+
+Every decision is taken on the key's metadata as it is under the key's lock, so a version written or
+deleted since the scanner listed the key is judged as it is now: a fresh overwrite is never expired for
+its predecessor's age. Removed versions' data goes after the commit, as a DELETE's does. Transitions wait
+for tiers (not built yet): ``Due.TRANSITION`` is ignored here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from storage_engine.erasure.metadata import Version
+from storage_engine.lifecycle.rules import Action, Lifecycle, VersionFacts
+from storage_engine.objects import versions
+from storage_engine.objects.buckets import BucketMeta
+from storage_engine.objects.placement import Placement
+
+
+def facts_of(key: str, stored: list[Version]) -> list[VersionFacts]:
+    """What the rules see of each version of ``key`` (newest first, as stored)."""
+    return [VersionFacts(key, v.mod_time, v.size, v.tags, is_latest=i == 0, delete_marker=v.delete_marker,
+                         successor_mod_time=stored[i - 1].mod_time if i else None,
+                         newer_noncurrent=max(i - 1, 0), only_version=len(stored) == 1)
+            for i, v in enumerate(stored)]
+
+
+class Expirer:
+    """Expires what a bucket's rules say is due; ``clock`` is the rules' "now" (``ilm_clock_offset_seconds``
+    shifts it in tests)."""
+
+    def __init__(self, placement: Placement, clock: Callable[[], float] = time.time) -> None:
+        self.placement = placement
+        self.clock = clock
+        self.expired = 0                      # versions removed and delete markers placed (metrics, tests)
+
+    async def key(self, bucket: BucketMeta, lifecycle: Lifecycle, key: str) -> int:
+        """Apply the due expirations to ``key``; returns how many versions went (a new delete marker counts)."""
+        es, found = await self.placement.locate(bucket.name, key)
+        if found is None:
+            return 0
+        now = self.clock()
+        async with es.lock(bucket.name, key):
+            view = await es.get_meta(bucket.name, key)
+            if view is None:
+                return 0
+            stored = view.versions
+            due = [lifecycle.due(f, now).action for f in facts_of(key, stored)]
+            kept = [v for v, action in zip(stored, due) if action is not Action.EXPIRE_VERSION]
+            removed = [v for v, action in zip(stored, due) if action is Action.EXPIRE_VERSION]
+            changes = len(removed)
+            if due and due[0] is Action.EXPIRE:
+                kept, gone, _ = versions.apply_delete(kept, None, bucket.versioning, time.time())
+                removed += gone
+                changes += 1
+            if not changes:
+                return 0
+            await es.commit(bucket.name, key, view, kept)
+        await es.remove_data(bucket.name, key, versions.data_ids(removed))
+        self.expired += changes
+        return changes

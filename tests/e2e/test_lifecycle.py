@@ -1,0 +1,123 @@
+"""Bucket lifecycle over S3 (docs/tiering.md): the configuration API with boto3, AWS's errors for bad
+rules, and expirations applied by the scanner on an engine whose rule clock runs three days ahead."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+DAY = 86400
+RULES = {"Rules": [
+    {"ID": "old-logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 1}},
+    {"ID": "noncurrent", "Status": "Enabled", "Filter": {"Prefix": "docs/"},
+     "NoncurrentVersionExpiration": {"NoncurrentDays": 1}},
+    {"ID": "markers", "Status": "Enabled", "Filter": {"Prefix": "gone/"},
+     "Expiration": {"ExpiredObjectDeleteMarker": True}},
+    {"ID": "big-tmp", "Status": "Enabled",
+     "Filter": {"And": {"Prefix": "tmp/", "Tags": [{"Key": "class", "Value": "scratch"}],
+                        "ObjectSizeGreaterThan": 10}},
+     "Expiration": {"Days": 2}},
+    {"ID": "off", "Status": "Disabled", "Filter": {"Prefix": "keep/"}, "Expiration": {"Days": 1}},
+]}
+
+
+@pytest.fixture(scope="module")
+def ahead(engine_factory: Callable[..., Any]) -> Any:
+    """An engine whose lifecycle clock is three days ahead and whose scanner passes every half second."""
+    return engine_factory(name="lifecycle", env={"RUSTFS_SCANNER_INTERVAL_SECONDS": "0.5",
+                                                  "RUSTFS_SCANNER_DELAY": "0",
+                                                  "RUSTFS_ILM_CLOCK_OFFSET_SECONDS": str(3 * DAY)})
+
+
+def error_code(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
+    response: Any = exc.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_lifecycle_configuration_round_trip(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+    assert error_code(exc) == ("NoSuchLifecycleConfiguration", 404)
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=RULES)
+    got = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert [r["ID"] for r in got] == ["old-logs", "noncurrent", "markers", "big-tmp", "off"]
+    assert got[0]["Expiration"] == {"Days": 1} and got[0]["Filter"] == {"Prefix": "logs/"}
+    assert got[3]["Filter"]["And"]["Tags"] == [{"Key": "class", "Value": "scratch"}]
+    assert got[4]["Status"] == "Disabled"
+    s3.delete_bucket_lifecycle(Bucket=bucket)
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+    assert error_code(exc) == ("NoSuchLifecycleConfiguration", 404)
+
+
+@pytest.mark.parametrize(("rule", "code"), [
+    ({"ID": "a", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 0}}, "InvalidArgument"),
+    ({"ID": "a", "Status": "Enabled", "Filter": {"Prefix": ""},
+      "Transitions": [{"Days": 30, "StorageClass": "GLACIER"}]}, "InvalidStorageClass"),
+    ({"ID": "a", "Status": "Enabled", "Filter": {"Prefix": ""},
+      "Expiration": {"Date": "2030-01-01T12:00:00Z"}}, "InvalidArgument"),
+    ({"ID": "a", "Status": "Enabled", "Filter": {"Prefix": ""}}, "InvalidArgument"),
+])
+def test_bad_rules_are_refused_with_aws_errors(s3: Any, bucket: str, rule: dict[str, Any], code: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [rule]})
+    assert error_code(exc) == (code, 400)
+    with pytest.raises(ClientError):                      # nothing was stored
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds:g} s: {what}")
+        time.sleep(0.2)
+
+
+def keys(s3: Any, bucket: str) -> set[str]:
+    return {o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+def test_the_scanner_expires_what_the_rules_say_and_nothing_else(ahead: Any) -> None:
+    s3 = ahead.client()
+    s3.create_bucket(Bucket="plain")
+    for key in ("logs/a", "logs/b", "keep/a", "data/a", "tmp/small", "tmp/big", "tmp/untagged"):
+        s3.put_object(Bucket="plain", Key=key, Body=b"x" * (100 if key != "tmp/small" else 5),
+                      Tagging="class=scratch" if key in ("tmp/small", "tmp/big") else "")
+    s3.put_bucket_lifecycle_configuration(Bucket="plain", LifecycleConfiguration=RULES)
+    wait_until(lambda: not keys(s3, "plain") & {"logs/a", "logs/b", "tmp/big"}, "logs/* and tmp/big expired")
+    assert keys(s3, "plain") == {"keep/a", "data/a", "tmp/small", "tmp/untagged"}
+    # What the rules do not reach stays, byte for byte, through further passes.
+    assert s3.get_object(Bucket="plain", Key="data/a")["Body"].read() == b"x" * 100
+
+
+def test_noncurrent_versions_and_lone_delete_markers_expire_in_a_versioned_bucket(ahead: Any) -> None:
+    s3 = ahead.client()
+    s3.create_bucket(Bucket="versioned")
+    s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket="versioned", Key="docs/a", Body=b"v1")["VersionId"]
+    current = s3.put_object(Bucket="versioned", Key="docs/a", Body=b"v2")["VersionId"]
+    s3.put_object(Bucket="versioned", Key="gone/x", Body=b"x")
+    s3.delete_object(Bucket="versioned", Key="gone/x")
+    s3.put_bucket_lifecycle_configuration(Bucket="versioned", LifecycleConfiguration=RULES)
+
+    def versions() -> list[tuple[str, str, bool]]:
+        listed = s3.list_object_versions(Bucket="versioned")
+        return sorted([(v["Key"], v["VersionId"], False) for v in listed.get("Versions", [])]
+                      + [(m["Key"], m["VersionId"], True) for m in listed.get("DeleteMarkers", [])])
+
+    # docs/a: the noncurrent v1 goes, the current v2 stays. gone/x: the object is noncurrent under its
+    # marker, but only "markers" applies there (no noncurrent rule), so both stay: the marker is not alone.
+    wait_until(lambda: ("docs/a", first, False) not in versions(), "the noncurrent version of docs/a expired")
+    listed = versions()
+    assert ("docs/a", current, False) in listed
+    assert [v for v in listed if v[0] == "gone/x" and v[2]]
+    assert s3.get_object(Bucket="versioned", Key="docs/a")["Body"].read() == b"v2"
+    # Remove the object version under the marker: the marker is now alone, and expires.
+    under = next(v for v in listed if v[0] == "gone/x" and not v[2])
+    s3.delete_object(Bucket="versioned", Key="gone/x", VersionId=under[1])
+    wait_until(lambda: not [v for v in versions() if v[0] == "gone/x"], "the lone delete marker of gone/x expired")
