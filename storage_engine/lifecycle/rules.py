@@ -133,11 +133,12 @@ class Lifecycle:
             return NOTHING
         return transition[1]
 
-    def abort_multipart_after(self, key: str) -> float | None:
-        """Seconds after its initiation an incomplete multipart upload of ``key`` is aborted, if a rule says."""
+    def abort_multipart_days(self, key: str) -> int | None:
+        """Days after its initiation an incomplete multipart upload of ``key`` is aborted (the fewest any
+        enabled rule whose prefix matches gives), or None."""
         days = [r.abort_multipart_days for r in self.rules
                 if r.enabled and r.abort_multipart_days is not None and key.startswith(r.filter.prefix)]
-        return min(days) * DAY if days else None
+        return min(days) if days else None
 
 
 def _expiry(rule: Rule, v: VersionFacts, now: float) -> Due | None:

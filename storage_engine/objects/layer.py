@@ -106,7 +106,7 @@ class ErasureObjectLayer:
         offset = settings.ilm_clock_offset_seconds
         self.scanner = UsageScanner(self.placement, buckets, buckets.config,
                                     interval=settings.scanner_interval_seconds, delay=settings.scanner_delay,
-                                    expirer=Expirer(self.placement, lambda: time.time() + offset))
+                                    expirer=Expirer(self.placement, self.multipart, lambda: time.time() + offset))
 
     # --- placement (kept for callers that look inside) ------------------------------------------------
     @property

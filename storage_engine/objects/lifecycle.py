@@ -2,8 +2,9 @@
 
 Every decision is taken on the key's metadata as it is under the key's lock, so a version written or
 deleted since the scanner listed the key is judged as it is now: a fresh overwrite is never expired for
-its predecessor's age. Removed versions' data goes after the commit, as a DELETE's does. Transitions wait
-for tiers (not built yet): ``Due.TRANSITION`` is ignored here.
+its predecessor's age. Removed versions' data goes after the commit, as a DELETE's does. Incomplete
+multipart uploads older than an AbortIncompleteMultipartUpload rule allows are aborted. Transitions wait for
+tiers (not built yet): ``Due.TRANSITION`` is ignored here.
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from storage_engine import errors
 from storage_engine.erasure.metadata import Version
-from storage_engine.lifecycle.rules import Action, Lifecycle, VersionFacts
+from storage_engine.lifecycle.rules import Action, Lifecycle, VersionFacts, expiry_time
+from storage_engine.metrics.ilm import ilm_metrics
 from storage_engine.objects import versions
 from storage_engine.objects.buckets import BucketMeta
+from storage_engine.objects.multipart import Multipart
 from storage_engine.objects.placement import Placement
+
+MAX_UPLOADS = 100_000          # uploads looked at per bucket and pass
 
 
 def facts_of(key: str, stored: list[Version]) -> list[VersionFacts]:
@@ -30,10 +36,11 @@ class Expirer:
     """Expires what a bucket's rules say is due; ``clock`` is the rules' "now" (``ilm_clock_offset_seconds``
     shifts it in tests)."""
 
-    def __init__(self, placement: Placement, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, placement: Placement, multipart: Multipart, clock: Callable[[], float] = time.time) -> None:
         self.placement = placement
+        self.multipart = multipart
         self.clock = clock
-        self.expired = 0                      # versions removed and delete markers placed (metrics, tests)
+        self.metrics = ilm_metrics()
 
     async def key(self, bucket: BucketMeta, lifecycle: Lifecycle, key: str) -> int:
         """Apply the due expirations to ``key``; returns how many versions went (a new delete marker counts)."""
@@ -58,5 +65,24 @@ class Expirer:
                 return 0
             await es.commit(bucket.name, key, view, kept)
         await es.remove_data(bucket.name, key, versions.data_ids(removed))
-        self.expired += changes
+        self.metrics.expired.inc(changes)
         return changes
+
+    async def stale_uploads(self, bucket: BucketMeta, lifecycle: Lifecycle) -> int:
+        """Abort the bucket's incomplete multipart uploads older than its rules allow; returns how many."""
+        if not any(r.enabled and r.abort_multipart_days is not None for r in lifecycle.rules):
+            return 0
+        now = self.clock()
+        aborted = 0
+        listed = await self.multipart.list_uploads(bucket.name, "", "", "", "", MAX_UPLOADS)
+        for upload in listed.uploads:
+            days = lifecycle.abort_multipart_days(upload.key)
+            if days is None or expiry_time(upload.initiated, days) > now:
+                continue
+            try:
+                await self.multipart.abort(bucket.name, upload.key, upload.upload_id)
+            except errors.NoSuchUpload:
+                continue                      # completed or aborted meanwhile
+            aborted += 1
+        self.metrics.aborted.inc(aborted)
+        return aborted

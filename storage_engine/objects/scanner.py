@@ -143,9 +143,12 @@ class UsageScanner:
                     try:
                         await self.expirer.key(meta, lifecycle, key)
                     except (InsufficientReadQuorum, InsufficientWriteQuorum, DriveError) as exc:
+                        self.expirer.metrics.errors.inc()
                         log.warning("lifecycle: %s/%s not expired this pass: %s", bucket, key, exc)
             await self._pace(time.monotonic() - began)
             if not page.is_truncated or page.next_key_marker is None:
+                if lifecycle is not None and self.expirer is not None:
+                    await self.expirer.stale_uploads(meta, lifecycle)
                 return usage
             key_marker, version_marker = page.next_key_marker, page.next_version_id_marker or ""
 

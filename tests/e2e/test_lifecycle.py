@@ -22,6 +22,8 @@ RULES = {"Rules": [
                         "ObjectSizeGreaterThan": 10}},
      "Expiration": {"Days": 2}},
     {"ID": "off", "Status": "Disabled", "Filter": {"Prefix": "keep/"}, "Expiration": {"Days": 1}},
+    {"ID": "uploads", "Status": "Enabled", "Filter": {"Prefix": "up/"},
+     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
 ]}
 
 
@@ -44,7 +46,8 @@ def test_lifecycle_configuration_round_trip(s3: Any, bucket: str) -> None:
     assert error_code(exc) == ("NoSuchLifecycleConfiguration", 404)
     s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=RULES)
     got = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    assert [r["ID"] for r in got] == ["old-logs", "noncurrent", "markers", "big-tmp", "off"]
+    assert [r["ID"] for r in got] == ["old-logs", "noncurrent", "markers", "big-tmp", "off", "uploads"]
+    assert got[5]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     assert got[0]["Expiration"] == {"Days": 1} and got[0]["Filter"] == {"Prefix": "logs/"}
     assert got[3]["Filter"]["And"]["Tags"] == [{"Key": "class", "Value": "scratch"}]
     assert got[4]["Status"] == "Disabled"
@@ -93,6 +96,23 @@ def test_the_scanner_expires_what_the_rules_say_and_nothing_else(ahead: Any) -> 
     assert keys(s3, "plain") == {"keep/a", "data/a", "tmp/small", "tmp/untagged"}
     # What the rules do not reach stays, byte for byte, through further passes.
     assert s3.get_object(Bucket="plain", Key="data/a")["Body"].read() == b"x" * 100
+
+
+def test_incomplete_uploads_under_the_rule_are_aborted(ahead: Any) -> None:
+    s3 = ahead.client()
+    s3.create_bucket(Bucket="uploads")
+    stale = s3.create_multipart_upload(Bucket="uploads", Key="up/big")["UploadId"]
+    kept = s3.create_multipart_upload(Bucket="uploads", Key="other/big")["UploadId"]
+    s3.put_bucket_lifecycle_configuration(Bucket="uploads", LifecycleConfiguration=RULES)
+
+    def uploads() -> set[str]:
+        return {u["UploadId"] for u in s3.list_multipart_uploads(Bucket="uploads").get("Uploads", [])}
+
+    wait_until(lambda: stale not in uploads(), "the upload under up/ aborted")
+    assert kept in uploads()
+    with pytest.raises(ClientError) as exc:
+        s3.list_parts(Bucket="uploads", Key="up/big", UploadId=stale)
+    assert error_code(exc) == ("NoSuchUpload", 404)
 
 
 def test_noncurrent_versions_and_lone_delete_markers_expire_in_a_versioned_bucket(ahead: Any) -> None:

@@ -165,5 +165,5 @@ def test_expired_object_delete_markers_go_only_when_alone() -> None:
 
 def test_abort_incomplete_multipart_uploads_by_prefix() -> None:
     lifecycle = parse(EVERYTHING)
-    assert lifecycle.abort_multipart_after("tmp/upload") == 2 * DAY
-    assert lifecycle.abort_multipart_after("logs/upload") is None
+    assert lifecycle.abort_multipart_days("tmp/upload") == 2
+    assert lifecycle.abort_multipart_days("logs/upload") is None
