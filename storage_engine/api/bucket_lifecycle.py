@@ -12,22 +12,15 @@ from dataclasses import replace
 
 from storage_engine.api.body import read_small_body
 from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
-from storage_engine.api.public_access_block import bucket_store
-from storage_engine.api.router import Endpoint
-from storage_engine.errors import NoSuchLifecycleConfiguration, NotImplementedError_
+from storage_engine.api.public_access_block import bucket_records
+from storage_engine.errors import NoSuchLifecycleConfiguration
 from storage_engine.http.types import Response
 from storage_engine.lifecycle import rules
 from storage_engine.objects.buckets import BucketStore
 
 
 async def _buckets(ctx: ReqCtx) -> BucketStore:
-    buckets = bucket_store(ctx)
-    if buckets is None:
-        await ctx.layer.get_bucket_info(ctx.bucket)      # NoSuchBucket first
-        if ctx.endpoint is Endpoint.GetBucketLifecycleConfiguration:
-            raise NoSuchLifecycleConfiguration()
-        raise NotImplementedError_("This server keeps no lifecycle configurations.")
-    return buckets
+    return await bucket_records(ctx, "lifecycle configurations", NoSuchLifecycleConfiguration)
 
 
 def _no_tier(name: str) -> bool:

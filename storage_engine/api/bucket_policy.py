@@ -23,10 +23,9 @@ from functools import lru_cache
 
 from storage_engine.api.body import read_small_body
 from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
-from storage_engine.api.public_access_block import bucket_store, public_access_block
-from storage_engine.api.router import Endpoint
+from storage_engine.api.public_access_block import bucket_records, bucket_store, public_access_block
 from storage_engine.api.xml import XmlWriter
-from storage_engine.errors import AccessDenied, MalformedPolicy, NoSuchBucketPolicy, NotImplementedError_
+from storage_engine.errors import AccessDenied, MalformedPolicy, NoSuchBucketPolicy
 from storage_engine.http.types import Response
 from storage_engine.iam.conditions import Condition
 from storage_engine.iam.policy import Policy, PolicyError, Statement
@@ -95,13 +94,7 @@ def is_public(policy: Policy) -> bool:
 
 
 async def _buckets(ctx: ReqCtx) -> BucketStore:
-    buckets = bucket_store(ctx)
-    if buckets is None:
-        await ctx.layer.get_bucket_info(ctx.bucket)      # NoSuchBucket first
-        if ctx.endpoint is Endpoint.GetBucketPolicy:
-            raise NoSuchBucketPolicy()
-        raise NotImplementedError_("This server keeps no bucket policies.")
-    return buckets
+    return await bucket_records(ctx, "bucket policies", NoSuchBucketPolicy)
 
 
 async def handle_put_bucket_policy(ctx: ReqCtx, req: VerifiedRequest) -> Response:

@@ -20,11 +20,11 @@ from dataclasses import astuple, dataclass, replace
 from storage_engine.api.body import read_small_body
 from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
 from storage_engine.api.xml import XmlWriter, parse_xml
-from storage_engine.errors import MalformedXML, NoSuchPublicAccessBlockConfiguration, NotImplementedError_
+from storage_engine.errors import MalformedXML, NoSuchPublicAccessBlockConfiguration, NotImplementedError_, S3Error
 from storage_engine.http.types import Response
 from storage_engine.objects.buckets import BucketMeta, BucketStore
 
-__all__ = ["NO_BLOCK", "PublicAccessBlock", "bucket_store", "public_access_block", "parse_public_access_block",
+__all__ = ["NO_BLOCK", "PublicAccessBlock", "bucket_records", "bucket_store", "public_access_block", "parse_public_access_block",
            "public_access_block_document"]
 
 MAX_BODY = 8 * 1024
@@ -80,12 +80,21 @@ def bucket_store(ctx: ReqCtx) -> BucketStore | None:
     return buckets if isinstance(buckets, BucketStore) else None
 
 
-async def _buckets(ctx: ReqCtx) -> BucketStore:
+async def bucket_records(ctx: ReqCtx, what: str, not_configured: type[S3Error] | None = None) -> BucketStore:
+    """The bucket records a configuration handler reads and updates. A layer without them (test fakes)
+    answers NoSuchBucket first, then a read with ``not_configured`` (as for a bucket without the
+    configuration), anything else NotImplemented ("This server keeps no <what>.")."""
     buckets = bucket_store(ctx)
     if buckets is None:
-        await ctx.layer.get_bucket_info(ctx.bucket)      # NoSuchBucket first
-        raise NotImplementedError_("This server keeps no bucket access settings.")
+        await ctx.layer.get_bucket_info(ctx.bucket)
+        if not_configured is not None and ctx.endpoint.value.startswith("Get"):
+            raise not_configured()
+        raise NotImplementedError_(f"This server keeps no {what}.")
     return buckets
+
+
+async def _buckets(ctx: ReqCtx) -> BucketStore:
+    return await bucket_records(ctx, "bucket access settings")
 
 
 async def handle_put_public_access_block(ctx: ReqCtx, req: VerifiedRequest) -> Response:
