@@ -22,6 +22,7 @@ from storage_engine.config import EngineSettings
 
 ADMIN_HEAL_PATH = "/rustfs/admin/v3/heal"
 ADMIN_KMS_REWRAP_PATH = "/rustfs/admin/v3/kms/rewrap"
+ADMIN_ILM_RUN_PATH = "/rustfs/admin/v3/ilm/run"
 # Healing a large bucket can take a long time; the server answers once the pass is complete.
 TIMEOUT_SECONDS = 3600.0
 
@@ -45,6 +46,14 @@ def kms_rewrap(settings: EngineSettings, endpoint: str | None, bucket: str | Non
     """Re-wrap the data keys of ``bucket`` (or everything) on the server at ``endpoint``; print the report."""
     path = ADMIN_KMS_REWRAP_PATH + (f"?bucket={quote(bucket, safe='')}" if bucket else "")
     return _report(settings, endpoint, path, "kms-rewrap", lambda report: format_rewrap_report(report, bucket))
+
+
+def ilm_run(settings: EngineSettings, endpoint: str | None, bucket: str | None) -> int:
+    """Apply the lifecycle rules of ``bucket`` (or every bucket) now on the server at ``endpoint``; print the report."""
+    path = ADMIN_ILM_RUN_PATH + (f"?bucket={quote(bucket, safe='')}" if bucket else "")
+    return _report(settings, endpoint, path, "ilm-run",
+                   lambda report: format_counts(f"Lifecycle run of {bucket or 'all buckets'}:", report,
+                                                ("buckets", "versions_expired", "uploads_aborted", "failures")))
 
 
 def _report(settings: EngineSettings, endpoint: str | None, path: str, what: str,
@@ -118,6 +127,10 @@ def format_report(report: dict[str, object], bucket: str | None) -> str:
         lines.append("  details:")
         lines.extend(f"    {line}" for line in details)
     return "\n".join(lines)
+
+
+def format_counts(title: str, report: dict[str, object], fields: tuple[str, ...]) -> str:
+    return "\n".join([title, *(f"  {field.replace('_', ' ')}: {report.get(field, 0)}" for field in fields)])
 
 
 def format_rewrap_report(report: dict[str, object], bucket: str | None) -> str:

@@ -1,5 +1,5 @@
 """Command line: ``python -m storage_engine server [--address HOST:PORT] DRIVES...``, ``heal``,
-``kms-rewrap``, ``credentials`` and ``admin`` (users, groups, policies, service accounts: admin_iam.py).
+``kms-rewrap``, ``ilm-run``, ``credentials`` and ``admin`` (users, groups, policies, service accounts: admin_iam.py).
 
 Flags override ``RUSTFS_*`` environment variables (see ``config.py``).
 """
@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     rewrap.add_argument("--endpoint", default=None,
                         help="server URL (default http://127.0.0.1:<port of RUSTFS_ADDRESS>)")
     rewrap.add_argument("bucket", nargs="?", default=None, help="bucket to re-wrap (default: all)")
+    ilm = sub.add_parser("ilm-run", help="apply the lifecycle rules of a bucket, or all, now on a running server "
+                                         "(the scanner applies them on every pass anyway)")
+    ilm.add_argument("--endpoint", default=None, help="server URL (default http://127.0.0.1:<port of RUSTFS_ADDRESS>)")
+    ilm.add_argument("bucket", nargs="?", default=None, help="bucket whose rules to apply (default: all)")
     creds = sub.add_parser("credentials", help="print the root credentials the engine generated and keeps on DRIVES")
     creds.add_argument("--export", action="store_true",
                        help="print them as a shell command setting AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
@@ -158,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         from storage_engine.admin_client import kms_rewrap
 
         return kms_rewrap(settings, endpoint=args.endpoint, bucket=args.bucket)
+    if args.command == "ilm-run":
+        from storage_engine.admin_client import ilm_run
+
+        return ilm_run(settings, endpoint=args.endpoint, bucket=args.bucket)
     if args.command == "admin":
         return admin_iam.run(settings, args)
     return 2

@@ -91,6 +91,7 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.ListMultipartUploads: multipart.handle_list_multipart_uploads,
     Endpoint.AdminHeal: admin.handle_admin_heal,
     Endpoint.AdminKmsRewrap: admin.handle_admin_kms_rewrap,
+    Endpoint.AdminIlmRun: admin.handle_admin_ilm_run,
     Endpoint.GetBucketEncryption: bucket_encryption.handle_get_bucket_encryption,
     Endpoint.PutBucketEncryption: bucket_encryption.handle_put_bucket_encryption,
     Endpoint.DeleteBucketEncryption: bucket_encryption.handle_delete_bucket_encryption,

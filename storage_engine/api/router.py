@@ -126,6 +126,7 @@ class Endpoint(enum.Enum):
     Metrics = "Metrics"                     # Prometheus; its own bearer token (metrics/endpoint.py)
     AdminHeal = "AdminHeal"
     AdminKmsRewrap = "AdminKmsRewrap"
+    AdminIlmRun = "AdminIlmRun"
     Options = "Options"                     # CORS preflight
     QueryApi = "QueryApi"                   # IAM / STS over the query protocol: a form POST / (api/query.py)
 
@@ -258,11 +259,13 @@ def _is_form_post(request: Request) -> bool:
 
 def _admin_route(method: str, rest: str, query: dict[str, str]) -> Route:
     """``POST /rustfs/admin/v3/heal`` heals everything, ``.../heal/<bucket>`` one bucket;
-    ``POST .../kms/rewrap[?bucket=<bucket>]`` re-wraps data keys under the KMS keys' newest versions."""
-    if rest.rstrip("/") == "kms/rewrap":
-        if method != "POST":
-            raise MethodNotAllowed()
-        return Route(Endpoint.AdminKmsRewrap, query.get("bucket", ""))
+    ``POST .../kms/rewrap[?bucket=<bucket>]`` re-wraps data keys under the KMS keys' newest versions;
+    ``POST .../ilm/run[?bucket=<bucket>]`` applies the lifecycle rules now."""
+    for path, endpoint in (("kms/rewrap", Endpoint.AdminKmsRewrap), ("ilm/run", Endpoint.AdminIlmRun)):
+        if rest.rstrip("/") == path:
+            if method != "POST":
+                raise MethodNotAllowed()
+            return Route(endpoint, query.get("bucket", ""))
     name, _, bucket = rest.partition("/")
     if name != "heal":
         raise InvalidURI("Unknown admin API.")

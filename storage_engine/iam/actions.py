@@ -127,6 +127,7 @@ _ACTIONS: dict[Endpoint, tuple[str, ...]] = {
     E.Metrics: (),
     E.AdminHeal: ("admin:Heal",),
     E.AdminKmsRewrap: ("admin:KmsRewrap",),
+    E.AdminIlmRun: ("admin:IlmRun",),
     E.Options: (),
     E.QueryApi: (),             # IAM / STS actions are authorized by their APIs (api/iam.py, api/sts.py)
 }

@@ -20,6 +20,7 @@ import fcntl
 import logging
 import os
 import time
+from dataclasses import dataclass
 
 from storage_engine.cluster.config_store import ConfigStore
 from storage_engine.drives.base import DriveError
@@ -38,6 +39,26 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 250                 # versions listed per page: the pacing step
 MAX_WAIT_SECONDS = 1.0          # the longest pause after one page (MinIO's default max wait)
 LOCK_FILE = "usage-scanner.lock"
+
+
+@dataclass
+class IlmReport:
+    """What one lifecycle run did (``admin ilm-run``)."""
+
+    buckets: int = 0
+    versions_expired: int = 0          # versions removed and delete markers placed
+    uploads_aborted: int = 0
+    failures: int = 0                  # keys whose rules could not be applied (quorum, drives): retried
+
+
+@dataclass
+class BucketPass:
+    """One walk of a bucket: its usage, and what its lifecycle rules did."""
+
+    usage: BucketUsage
+    expired: int = 0
+    aborted: int = 0
+    failures: int = 0
 
 
 class UsageScanner:
@@ -115,15 +136,32 @@ class UsageScanner:
         report = UsageReport()
         for info in await self.buckets.list():
             try:
-                report.buckets[info.name] = await self._scan_bucket(info.name)
+                report.buckets[info.name] = (await self._scan_bucket(info.name)).usage
             except NoSuchBucket:
                 continue                      # deleted while we scanned
         report.duration = time.monotonic() - start
         report.completed = time.time()
         return report
 
-    async def _scan_bucket(self, bucket: str) -> BucketUsage:
-        usage = BucketUsage()
+    async def run_lifecycle(self, bucket: str | None = None) -> IlmReport:
+        """Apply the lifecycle rules of ``bucket`` (or every bucket) now, unpaced (``admin ilm-run``)."""
+        report = IlmReport()
+        names = [bucket] if bucket else [info.name for info in await self.buckets.list()]
+        for name in names:
+            try:
+                done = await self._scan_bucket(name, paced=False)
+            except NoSuchBucket:
+                continue
+            report.buckets += 1
+            report.versions_expired += done.expired
+            report.uploads_aborted += done.aborted
+            report.failures += done.failures
+        return report
+
+    async def _scan_bucket(self, bucket: str, paced: bool = True) -> BucketPass:
+        """The bucket's usage, and what its lifecycle rules expired and aborted."""
+        done = BucketPass(BucketUsage())
+        usage = done.usage
         meta = await self.buckets.get(bucket)
         # The bucket's lifecycle rules: each listed key's due expirations are applied as the walk passes it.
         lifecycle = rules.parse(meta.lifecycle) if meta.lifecycle is not None and self.expirer else None
@@ -141,15 +179,17 @@ class UsageScanner:
             if lifecycle is not None and self.expirer is not None:
                 for key in dict.fromkeys(v.key for v in page.versions):
                     try:
-                        await self.expirer.key(meta, lifecycle, key)
+                        done.expired += await self.expirer.key(meta, lifecycle, key)
                     except (InsufficientReadQuorum, InsufficientWriteQuorum, DriveError) as exc:
+                        done.failures += 1
                         self.expirer.metrics.errors.inc()
                         log.warning("lifecycle: %s/%s not expired this pass: %s", bucket, key, exc)
-            await self._pace(time.monotonic() - began)
+            if paced:
+                await self._pace(time.monotonic() - began)
             if not page.is_truncated or page.next_key_marker is None:
                 if lifecycle is not None and self.expirer is not None:
-                    await self.expirer.stale_uploads(meta, lifecycle)
-                return usage
+                    done.aborted = await self.expirer.stale_uploads(meta, lifecycle)
+                return done
             key_marker, version_marker = page.next_key_marker, page.next_version_id_marker or ""
 
     async def _pace(self, elapsed: float) -> None:
