@@ -21,6 +21,7 @@ import pytest
 from botocore.config import Config
 
 from tests.conftest import free_ports
+from tests.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 ACCESS, SECRET = "node-test-access", "node-test-secret-0123456789"
@@ -42,13 +43,7 @@ class Node:
                  *self.drives], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 15)
 
     def ready(self) -> int:
         try:

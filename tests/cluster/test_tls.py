@@ -34,6 +34,7 @@ from storage_engine.drives.base import DriveOffline
 from tests.tls_helpers import CA_FILE, Leaf, TestCA, tls_files, write_secret_volume
 
 from .conftest import ACCESS_KEY, SECRET_KEY, make_settings
+from tests.processes import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -203,13 +204,7 @@ class TlsNode:
                  *self.drives], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 15)
 
     def ready(self) -> int:
         """The readiness answer over HTTPS (any certificate: this asks for state, not trust); 0 if none."""

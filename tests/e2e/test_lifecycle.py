@@ -9,10 +9,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.local_cluster import local_cluster
 
 DAY = 86400
 RULES = {"Rules": [
@@ -175,3 +178,22 @@ def test_ilm_run_applies_the_rules_now_and_reports(engine_factory: Callable[...,
     assert not s3.list_multipart_uploads(Bucket="now").get("Uploads")
     status, out = run_cli(server, "ilm-run", "no-such-bucket")
     assert status == 1 and "NoSuchBucket" in out
+
+
+def test_rules_put_through_one_node_expire_for_every_node(tmp_path: Path) -> None:
+    """Four local nodes: the rules go in through node 1, whichever node leads the scans applies them, and
+    every node reads the result."""
+    env = {"RUSTFS_ACCESS_KEY": "ilm-dist-access", "RUSTFS_SECRET_KEY": "ilm-dist-secret-0123456789",
+           "RUSTFS_AUDIT_STDOUT": "false", "RUSTFS_SCANNER_INTERVAL_SECONDS": "0.5", "RUSTFS_SCANNER_DELAY": "0",
+           "RUSTFS_ILM_CLOCK_OFFSET_SECONDS": str(3 * DAY)}
+    with local_cluster(tmp_path, env) as nodes:
+        first = nodes[0].client()
+        first.create_bucket(Bucket="shared")
+        for key in ("logs/1", "logs/2", "data/1"):
+            nodes[2].client().put_object(Bucket="shared", Key=key, Body=b"x" * 1000)
+        first.put_bucket_lifecycle_configuration(Bucket="shared", LifecycleConfiguration=RULES)
+        assert nodes[3].client().get_bucket_lifecycle_configuration(Bucket="shared")["Rules"][0]["ID"] == "old-logs"
+        last = nodes[-1].client()
+        wait_until(lambda: keys(last, "shared") == {"data/1"}, "logs/* expired, as every node sees")
+        for node in nodes:
+            assert keys(node.client(), "shared") == {"data/1"}

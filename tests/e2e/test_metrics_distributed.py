@@ -5,13 +5,6 @@ series, RustfsNodeOffline / RustfsDriveOffline fire for it, and another node tak
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,82 +12,25 @@ from typing import Any
 
 import pytest
 import yaml
-from boto3.session import Session
-from botocore.config import Config
 
-from tests.conftest import free_ports
+from tests.local_cluster import LocalNode
+from tests.local_cluster import local_cluster as start_local_cluster
 from tests.prometheus_server import PrometheusServer, unavailable
 
-REPO = Path(__file__).resolve().parents[2]
 ACCESS, SECRET = "metrics-dist-access", "metrics-dist-secret-0123456789"
 TOKEN = "metrics-dist-" + uuid.uuid4().hex
 TENANT = "dist"
 NODES, DRIVES_PER_NODE = 4, 2
-READY_TIMEOUT = 90.0
 
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")
 
 
-class LocalNode:
-    def __init__(self, root: Path, port: int, endpoints: list[str]) -> None:
-        self.port = port
-        self.address = f"127.0.0.1:{port}"
-        self.endpoints = endpoints
-        self.log_path = root / f"node-{port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTFS_")}
-        env.update(RUSTFS_ACCESS_KEY=ACCESS, RUSTFS_SECRET_KEY=SECRET, RUSTFS_METRICS_TOKEN=TOKEN,
-                   RUSTFS_AUDIT_STDOUT="false", RUSTFS_SCANNER_INTERVAL_SECONDS="1", PYTHONPATH=str(REPO))
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "storage_engine", "server", "--address", self.address, *self.endpoints],
-                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
-                start_new_session=True)
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://{self.address}/rustfs/health/ready", timeout=2) as answer:
-                return answer.status == 200
-        except (OSError, urllib.error.HTTPError):
-            return False
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
-
-
 @pytest.fixture
 def local_cluster(tmp_path: Path) -> Iterator[list[LocalNode]]:
-    ports = free_ports(NODES)
-    endpoints = [f"http://127.0.0.1:{port}{tmp_path}/n{n}/d{d}"
-                 for n, port in enumerate(ports) for d in range(DRIVES_PER_NODE)]
-    nodes = [LocalNode(tmp_path, port, endpoints) for port in ports]
-    for node in nodes:
-        node.start()
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not all(node.ready() for node in nodes):
-            if time.monotonic() > deadline or any(n.proc is not None and n.proc.poll() is not None for n in nodes):
-                pytest.fail("the nodes did not get ready:\n" + "\n".join(n.log_tail() for n in nodes))
-            time.sleep(0.3)
+    env = {"RUSTFS_ACCESS_KEY": ACCESS, "RUSTFS_SECRET_KEY": SECRET, "RUSTFS_METRICS_TOKEN": TOKEN,
+           "RUSTFS_AUDIT_STDOUT": "false", "RUSTFS_SCANNER_INTERVAL_SECONDS": "1"}
+    with start_local_cluster(tmp_path, env, NODES, DRIVES_PER_NODE) as nodes:
         yield nodes
-    finally:
-        for node in nodes:
-            node.stop()
 
 
 def rules_for_test() -> str:
@@ -176,7 +112,4 @@ def test_a_killed_node_shows_offline_and_its_alert_fires(local_cluster: list[Loc
 
 
 def client(node: LocalNode) -> Any:
-    return Session().client(
-        "s3", endpoint_url=f"http://{node.address}", region_name="us-east-1", aws_access_key_id=ACCESS,
-        aws_secret_access_key=SECRET,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"}))
+    return node.client()
