@@ -39,20 +39,24 @@ def default_endpoint(settings: EngineSettings) -> str:
 def heal(settings: EngineSettings, endpoint: str | None, bucket: str | None) -> int:
     """Heal ``bucket`` (or everything) on the server at ``endpoint``; print the report. Exit status."""
     path = ADMIN_HEAL_PATH + (f"/{quote(bucket, safe='')}" if bucket else "")
-    return _report(settings, endpoint, path, "heal", lambda report: format_report(report, bucket))
+    return _report(settings, endpoint, path, "heal", lambda report: format_report(
+        f"Heal of {bucket or 'all buckets'}:", report,
+        ("objects_scanned", "objects_healed", "shards_rebuilt", "metadata_repaired", "repaired_by_reads", "failures")))
 
 
 def kms_rewrap(settings: EngineSettings, endpoint: str | None, bucket: str | None) -> int:
     """Re-wrap the data keys of ``bucket`` (or everything) on the server at ``endpoint``; print the report."""
     path = ADMIN_KMS_REWRAP_PATH + (f"?bucket={quote(bucket, safe='')}" if bucket else "")
-    return _report(settings, endpoint, path, "kms-rewrap", lambda report: format_rewrap_report(report, bucket))
+    return _report(settings, endpoint, path, "kms-rewrap", lambda report: format_report(
+        f"KMS re-wrap of {bucket or 'all buckets'}:", report,
+        ("versions_scanned", "rewrapped", "unchanged", "skipped", "failures")))
 
 
 def ilm_run(settings: EngineSettings, endpoint: str | None, bucket: str | None) -> int:
     """Apply the lifecycle rules of ``bucket`` (or every bucket) now on the server at ``endpoint``; print the report."""
     path = ADMIN_ILM_RUN_PATH + (f"?bucket={quote(bucket, safe='')}" if bucket else "")
     return _report(settings, endpoint, path, "ilm-run",
-                   lambda report: format_counts(f"Lifecycle run of {bucket or 'all buckets'}:", report,
+                   lambda report: format_report(f"Lifecycle run of {bucket or 'all buckets'}:", report,
                                                 ("buckets", "versions_expired", "uploads_aborted", "failures")))
 
 
@@ -117,26 +121,9 @@ def post(settings: EngineSettings, endpoint: str | None, path: str, body: bytes,
         connection.close()
 
 
-def format_report(report: dict[str, object], bucket: str | None) -> str:
-    lines = [f"Heal of {bucket or 'all buckets'}:"]
-    for field in ("objects_scanned", "objects_healed", "shards_rebuilt", "metadata_repaired", "repaired_by_reads",
-                  "failures"):
-        lines.append(f"  {field.replace('_', ' ')}: {report.get(field, 0)}")
-    details = report.get("details")
-    if isinstance(details, list) and details:
-        lines.append("  details:")
-        lines.extend(f"    {line}" for line in details)
-    return "\n".join(lines)
-
-
-def format_counts(title: str, report: dict[str, object], fields: tuple[str, ...]) -> str:
-    return "\n".join([title, *(f"  {field.replace('_', ' ')}: {report.get(field, 0)}" for field in fields)])
-
-
-def format_rewrap_report(report: dict[str, object], bucket: str | None) -> str:
-    lines = [f"KMS re-wrap of {bucket or 'all buckets'}:"]
-    for field in ("versions_scanned", "rewrapped", "unchanged", "skipped", "failures"):
-        lines.append(f"  {field.replace('_', ' ')}: {report.get(field, 0)}")
+def format_report(title: str, report: dict[str, object], fields: tuple[str, ...]) -> str:
+    """An admin report as text: the title, one line per counter in ``fields``, then any ``details``."""
+    lines = [title, *(f"  {field.replace('_', ' ')}: {report.get(field, 0)}" for field in fields)]
     details = report.get("details")
     if isinstance(details, list) and details:
         lines.append("  details:")

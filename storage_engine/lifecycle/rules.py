@@ -133,6 +133,10 @@ class Lifecycle:
             return NOTHING
         return transition[1]
 
+    def may_apply(self, key: str) -> bool:
+        """Whether any enabled rule's prefix takes ``key``: the scanner judges (locks, reads) only those keys."""
+        return any(r.enabled and key.startswith(r.filter.prefix) for r in self.rules)
+
     def abort_multipart_days(self, key: str) -> int | None:
         """Days after its initiation an incomplete multipart upload of ``key`` is aborted (the fewest any
         enabled rule whose prefix matches gives), or None."""

@@ -28,8 +28,8 @@ from storage_engine.drives.health import CheckedDrive
 from storage_engine.drives.local import LocalDrive
 from storage_engine.errors import InsufficientReadQuorum, InsufficientWriteQuorum, NoSuchBucket
 from storage_engine.metrics.usage import USAGE_KIND, USAGE_NAME, BucketUsage, UsageReport
-from storage_engine.objects import listing
 from storage_engine.lifecycle import rules
+from storage_engine.objects import listing
 from storage_engine.objects.buckets import BucketStore
 from storage_engine.objects.lifecycle import Expirer
 from storage_engine.objects.placement import Placement
@@ -163,8 +163,9 @@ class UsageScanner:
         done = BucketPass(BucketUsage())
         usage = done.usage
         meta = await self.buckets.get(bucket)
-        # The bucket's lifecycle rules: each listed key's due expirations are applied as the walk passes it.
-        lifecycle = rules.parse(meta.lifecycle) if meta.lifecycle is not None and self.expirer else None
+        # The bucket's lifecycle rules: each listed key they may reach is judged as the walk passes it.
+        lifecycle = rules.parse(meta.lifecycle) if meta.lifecycle is not None else None
+        expirer = self.expirer if lifecycle is not None else None
         key_marker = version_marker = ""
         while True:
             began = time.monotonic()
@@ -176,19 +177,19 @@ class UsageScanner:
                 usage.versions += 1
                 usage.bytes += version.size
                 usage.objects += int(version.is_latest)
-            if lifecycle is not None and self.expirer is not None:
-                for key in dict.fromkeys(v.key for v in page.versions):
+            if expirer is not None and lifecycle is not None:
+                for key in dict.fromkeys(v.key for v in page.versions if lifecycle.may_apply(v.key)):
                     try:
-                        done.expired += await self.expirer.key(meta, lifecycle, key)
+                        done.expired += await expirer.key(meta, lifecycle, key)
                     except (InsufficientReadQuorum, InsufficientWriteQuorum, DriveError) as exc:
                         done.failures += 1
-                        self.expirer.metrics.errors.inc()
+                        expirer.metrics.errors.inc()
                         log.warning("lifecycle: %s/%s not expired this pass: %s", bucket, key, exc)
             if paced:
                 await self._pace(time.monotonic() - began)
             if not page.is_truncated or page.next_key_marker is None:
-                if lifecycle is not None and self.expirer is not None:
-                    done.aborted = await self.expirer.stale_uploads(meta, lifecycle)
+                if expirer is not None and lifecycle is not None:
+                    done.aborted = await expirer.stale_uploads(meta, lifecycle)
                 return done
             key_marker, version_marker = page.next_key_marker, page.next_version_id_marker or ""
 

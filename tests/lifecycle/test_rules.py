@@ -163,6 +163,12 @@ def test_expired_object_delete_markers_go_only_when_alone() -> None:
         is Action.NONE
 
 
+def test_only_keys_an_enabled_rule_may_reach_are_judged() -> None:
+    lifecycle = parse(EVERYTHING)                     # enabled: logs/, tmp/; disabled: old/
+    assert lifecycle.may_apply("logs/x") and lifecycle.may_apply("tmp/y")
+    assert not lifecycle.may_apply("old/z") and not lifecycle.may_apply("data/a")
+
+
 def test_abort_incomplete_multipart_uploads_by_prefix() -> None:
     lifecycle = parse(EVERYTHING)
     assert lifecycle.abort_multipart_days("tmp/upload") == 2
