@@ -14,9 +14,10 @@ import binascii
 import ipaddress
 import json
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "RUSTFS_"
@@ -68,6 +69,80 @@ def parse_kms_secret_key(value: str) -> tuple[str, bytes]:
     if len(key) != KMS_KEY_BYTES:
         raise ValueError(f"the KMS secret key must be {KMS_KEY_BYTES} bytes, got {len(key)}")
     return key_id, key
+
+
+# A tier's name is the StorageClass lifecycle rules transition to (AWS spells storage classes this way).
+TIER_NAME_PATTERN = r"^[A-Z][A-Z0-9_-]{0,31}$"
+RESERVED_STORAGE_CLASSES = frozenset({"STANDARD", "REDUCED_REDUNDANCY"})
+
+
+class _TierBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=TIER_NAME_PATTERN,
+                      description="The storage class rules transition to and x-amz-storage-class reports, e.g. 'WARM'.")
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_STORAGE_CLASSES:
+            raise ValueError(f"{value!r} is the hot set's own storage class, not a tier name")
+        return value
+
+
+class PoolTierSpec(_TierBase):
+    """A warm tier: one more pool of drives, erasure-coded like the hot pools but never chosen for new writes."""
+
+    type: Literal["pool"] = "pool"
+    drives: str = Field(min_length=1, description="The pool's drives, one ellipsis expression as in 'volumes', "
+                                                  "e.g. '/hdd{1...4}' or 'http://warm-{0...3}.svc:9000/data{1...2}'.")
+
+
+class WebIdentity(BaseModel):
+    """Credentials from STS AssumeRoleWithWebIdentity (EKS IRSA): the projected token, exchanged for keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role_arn: str = Field(min_length=1)
+    token_file: str = Field(default="/var/run/secrets/eks.amazonaws.com/serviceaccount/token", min_length=1)
+    sts_endpoint: str = Field(default="", description="Default: https://sts.<region>.amazonaws.com.")
+
+
+class S3TierSpec(_TierBase):
+    """A cold tier: a bucket and prefix on an S3-compatible service (AWS S3, OSS, COS, any S3 endpoint).
+
+    Credentials: key files (a mounted Secret; read again when they change), or ``web_identity``."""
+
+    type: Literal["s3"] = "s3"
+    endpoint: str = Field(description="http(s)://host[:port] of the service, path-style requests.")
+    bucket: str = Field(min_length=3, max_length=63)
+    prefix: str = Field(default="", description="Key prefix of this engine's objects in the bucket, e.g. 'tenant/'.")
+    region: str = "us-east-1"
+    storage_class: str = Field(default="STANDARD", pattern=r"^[A-Z][A-Z0-9_]{0,63}$",
+                               description="x-amz-storage-class of the objects put there, e.g. 'STANDARD_IA'.")
+    access_key_file: str = ""
+    secret_key_file: str = ""
+    web_identity: WebIdentity | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError("a tier endpoint must look like http(s)://host[:port]")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_credential_source(self) -> S3TierSpec:
+        files = (bool(self.access_key_file), bool(self.secret_key_file))
+        if files[0] != files[1]:
+            raise ValueError("access_key_file and secret_key_file: give both or neither")
+        if files[0] == (self.web_identity is not None):
+            raise ValueError("give exactly one credential source: the key files or web_identity")
+        return self
+
+
+TierSpec = Annotated[PoolTierSpec | S3TierSpec, Field(discriminator="type")]
 
 
 class EngineSettings(BaseSettings):
@@ -123,6 +198,20 @@ class EngineSettings(BaseSettings):
         default=2.0, ge=0, le=100,
         description="Pacing of the usage scanner, as MinIO's: after each page of a listing it sleeps the "
                     "time that page took times this factor (at most 1 s); 0 scans flat out. Default 2.")
+    tiers: list[TierSpec] = Field(
+        default_factory=list,
+        description="Tiers declared at start (JSON list in the environment): {'type': 'pool', 'name', 'drives'} "
+                    "for a warm pool, {'type': 's3', 'name', 'endpoint', 'bucket', 'prefix', 'region', "
+                    "'storage_class', 'access_key_file' + 'secret_key_file' | 'web_identity': {'role_arn', "
+                    "'token_file', 'sts_endpoint'}} for a cold bucket (docs/tiering.md). More cold tiers can be added "
+                    "with the admin API. Default: none.")
+    lifecycle_defaults: dict[str, str] = Field(
+        default_factory=dict,
+        description="Default lifecycle configurations (JSON: bucket name, or '*' for every bucket -> "
+                    "LifecycleConfiguration XML as PutBucketLifecycleConfiguration takes it). The engine puts it "
+                    "on each such bucket that has no configuration of its own, at start and at CreateBucket, "
+                    "through the same code as the API; a configuration a user put or deleted is left alone. "
+                    "Default: none.")
     ilm_clock_offset_seconds: float = Field(
         default=0.0, ge=0,
         description="Tests only: seconds added to the clock the lifecycle rules see, so that 'Days: 1' is due "
@@ -451,6 +540,22 @@ class EngineSettings(BaseSettings):
             raise ValueError("ldap_group_search_filter must contain %d (the user's DN) or %s (the username)")
         return value
 
+    @field_validator("tiers")
+    @classmethod
+    def _unique_tier_names(cls, value: list[PoolTierSpec | S3TierSpec]) -> list[PoolTierSpec | S3TierSpec]:
+        names = [t.name for t in value]
+        if len(set(names)) != len(names):
+            raise ValueError("two tiers have the same name")
+        return value
+
+    @field_validator("lifecycle_defaults")
+    @classmethod
+    def _check_lifecycle_defaults(cls, value: dict[str, str]) -> dict[str, str]:
+        for bucket, body in value.items():
+            if not bucket or not body.strip():
+                raise ValueError("each entry maps a bucket name (or '*') to a LifecycleConfiguration document")
+        return value
+
     @field_validator("oidc_group_policies", "ldap_policies")
     @classmethod
     def _check_policy_map(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -551,6 +656,7 @@ def render_env(**values: Any) -> dict[str, str]:
         elif value is None:                   # unset: the engine's own default applies
             continue
         elif isinstance(value, (dict, list)):   # pydantic-settings parses complex settings from JSON
-            value = json.dumps(value, separators=(",", ":"))
+            value = json.dumps([v.model_dump(mode="json", exclude_none=True) if isinstance(v, BaseModel) else v
+                                for v in value] if isinstance(value, list) else value, separators=(",", ":"))
         env[env_name(field)] = str(value)
     return env
