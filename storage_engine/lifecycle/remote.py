@@ -358,7 +358,7 @@ class RemoteTier:
         delay = self._backoff
         for attempt in range(1, attempts + 1):
             keys = await self._keys()
-            request_headers = dict(headers or {})
+            request_headers = {"Accept-Encoding": "identity", **(headers or {})}   # the stored bytes, as stored
             if keys.session_token:
                 request_headers["x-amz-security-token"] = keys.session_token
             request_headers.update(sign_request(method, url, request_headers, payload_hash, keys.access_key,

@@ -258,6 +258,7 @@ def test_web_identity_gets_temporary_keys_from_sts(sts_engine: EngineServer, oid
 
     async def use(tier: RemoteTier) -> bytes:
         await tier.probe()
+        token_file.unlink()                  # the temporary keys are cached: no second exchange
         await tier.put("web", chunks(data), len(data))
         return await read(tier, "web", 0, len(data))
 
@@ -273,3 +274,25 @@ def test_web_identity_with_a_refused_token_names_sts(sts_engine: EngineServer, t
                                                sts_endpoint=sts_engine.url))
     with pytest.raises(TierError, match=r"^put: sts: 400 InvalidIdentityToken"):
         with_tier(spec, lambda tier: tier.probe())
+
+
+def test_a_read_cut_mid_stream_fails(make_engine: Callable[..., EngineServer], tmp_path: Path) -> None:
+    server = make_engine(name="cold-cut")
+    server.client().create_bucket(Bucket="cold")
+    data = os.urandom(48 * MIB)
+    server.client().put_object(Bucket="cold", Key="p/big", Body=data)
+    (tmp_path / "access").write_text(server.access_key)
+    (tmp_path / "secret").write_text(server.secret_key)
+    spec = S3TierSpec(name="COLD", endpoint=server.url, bucket="cold", prefix="p/",
+                      access_key_file=str(tmp_path / "access"), secret_key_file=str(tmp_path / "secret"))
+
+    async def use(tier: RemoteTier) -> int:
+        received = 0
+        with pytest.raises(TierError, match="cut"):
+            async for piece in tier.get("big", "", 0, len(data)):
+                if not received:
+                    server.kill9()        # the tier dies after the first bytes went out
+                received += len(piece)
+        return received
+
+    assert 0 < with_tier(spec, use) < len(data)
