@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pulumi import Input
 from pulumi_kubernetes.core.v1 import (ContainerArgsDict, EnvVarArgsDict, PodSecurityContextArgsDict, ProbeArgsDict,
                                        VolumeArgsDict, VolumeMountArgsDict)
 from storage_engine.config import EngineSettings, env_name, render_env
 from storage_engine.topology import parse_pools
 
 from rustfs_component.identity import EngineIdentity
+
+if TYPE_CHECKING:
+    from rustfs_component.engine_tiers import EngineTiers
 
 ENGINE_PORT = 9000
 LISTEN_ADDRESS = f":{ENGINE_PORT}"
@@ -106,13 +110,15 @@ def drive_paths(drives_per_server: int) -> list[str]:
     return [f"{DATA_MOUNT_PREFIX}{i}" for i in range(drives_per_server)]
 
 
-def topology_expressions(pools: Sequence[PoolTopology], *, tls: bool = False) -> list[str]:
+def topology_expressions(pools: Sequence[PoolTopology], *, tls: bool = False,
+                         peers: Sequence[PoolTopology] = ()) -> list[str]:
     """One ellipsis expression per pool, e.g.
     `https://t1-pool0-{0...3}.t1-pool0-hl.ns.svc.cluster.local:9000/data{0...3}` (`http://` without `tls`).
 
-    A tenant of one single-server pool uses local paths (`/data{0...3}`): there are no peers to reach.
+    A tenant of one single-server pool uses local paths (`/data{0...3}`): there are no peers to reach. `peers` are
+    the tenant's other pools (its warm tier's): with any, every pool is reached by URL.
     """
-    if len(pools) == 1 and pools[0].servers == 1:
+    if len(pools) == 1 and pools[0].servers == 1 and not peers:
         return [f"{DATA_MOUNT_PREFIX}{_range(pools[0].drives_per_server)}"]
     return [
         f"{'https' if tls else 'http'}://{p.statefulset}-{_range(p.servers)}.{p.headless_service}.{p.namespace}.svc.{p.cluster_domain}"
@@ -121,9 +127,10 @@ def topology_expressions(pools: Sequence[PoolTopology], *, tls: bool = False) ->
     ]
 
 
-def server_args(pools: Sequence[PoolTopology], *, tls: bool = False) -> list[str]:
-    """The container args: `server --address :9000 <one expression per pool>`."""
-    expressions = topology_expressions(pools, tls=tls)
+def server_args(pools: Sequence[PoolTopology], *, tls: bool = False,
+                peers: Sequence[PoolTopology] = ()) -> list[str]:
+    """The container args: `server --address :9000 <one expression per pool>` (`peers`: see topology_expressions)."""
+    expressions = topology_expressions(pools, tls=tls, peers=peers)
     # Validate through the engine's own settings model and topology parser, so a bad render fails here
     # at preview time rather than in a crash-looping pod.
     EngineSettings.model_validate({"address": LISTEN_ADDRESS, "volumes": " ".join(expressions)})
@@ -132,7 +139,8 @@ def server_args(pools: Sequence[PoolTopology], *, tls: bool = False) -> list[str
 
 
 def engine_env(credentials_secret: str, settings: Mapping[str, Any], *, tls: bool = False,
-               kms: EngineKms | None = None, identity: EngineIdentity | None = None) -> list[EnvVarArgsDict]:
+               kms: EngineKms | None = None, identity: EngineIdentity | None = None,
+               tiers: EngineTiers | None = None) -> list[EnvVarArgsDict]:
     """Container env: the tenant's extra settings (validated by `render_env`; with `tls`, the TLS directory; with
     `kms`, Vault's settings, which the tenant's own may override, e.g. `kms_auto_encryption: false`), then the root
     credentials by reference to the tenant's Secret (`secretKeyRef`), so no secret value appears in the pod spec."""
@@ -149,9 +157,11 @@ def engine_env(credentials_secret: str, settings: Mapping[str, Any], *, tls: boo
     # rendered as secretKeyRef only.
     by_reference = {field: "given-by-secret-reference" for field in refs}
     references = {env_name(field) for field in refs}
-    env: list[EnvVarArgsDict] = [{"name": name, "value": value}
-                                 for name, value in sorted(render_env(**rendered, **by_reference).items())
-                                 if name not in references]
+    values: dict[str, Input[str]] = {name: value for name, value in render_env(**rendered, **by_reference).items()
+                                     if name not in references}
+    if tiers is not None and not tiers.empty:  # the cold bucket's name is an Output: rendered once known
+        values[env_name("tiers")] = tiers.env_value()
+    env: list[EnvVarArgsDict] = [{"name": name, "value": values[name]} for name in sorted(values)]
     for field, (secret, key) in refs.items():
         env.append({"name": env_name(field), "value_from": {"secret_key_ref": {"name": secret, "key": key}}})
     return env
@@ -166,12 +176,15 @@ def _probe(path: str, period: int, failures: int, *, tls: bool = False) -> Probe
 def engine_container(*, image: str, pools: Sequence[PoolTopology], drives_per_server: int,
                      credentials_secret: str, settings: Mapping[str, Any],
                      resources: Mapping[str, Mapping[str, str]], tls: bool = False,
-                     kms: EngineKms | None = None, identity: EngineIdentity | None = None) -> ContainerArgsDict:
+                     kms: EngineKms | None = None, identity: EngineIdentity | None = None,
+                     tiers: EngineTiers | None = None, peers: Sequence[PoolTopology] = ()) -> ContainerArgsDict:
     """The engine container of one pool's pods (a `ContainerArgsDict`-shaped dict, snake_case keys).
 
     With `tls`, the pod must have the volume `tls_volume()`: it is mounted at `TLS_MOUNT`, where
     `RUSTFS_TLS_PATH` points, and the engine serves (and probes use) HTTPS. With `kms`, the pod must have the volumes
-    `kms.volumes()`: the engine uses Vault (`EngineKms`)."""
+    `kms.volumes()`: the engine uses Vault (`EngineKms`). With `tiers`, the pod must have `tiers.volumes()`: the
+    engine declares the tenant's WARM and COLD tiers (`RUSTFS_TIERS`); `peers` are the pools not in `pools` (the
+    warm tier's), which the drive expressions must reach."""
     mounts: list[VolumeMountArgsDict] = [
         {"name": f"data{i}", "mount_path": path} for i, path in enumerate(drive_paths(drives_per_server))]
     mounts.append({"name": "tmp", "mount_path": TMP_MOUNT})
@@ -181,12 +194,14 @@ def engine_container(*, image: str, pools: Sequence[PoolTopology], drives_per_se
         mounts += kms.mounts()
     if identity is not None:
         mounts += identity.mounts()
+    if tiers is not None:
+        mounts += tiers.mounts()
     return {
         "name": CONTAINER_NAME,
         "image": image,
         "image_pull_policy": "IfNotPresent",
-        "args": server_args(pools, tls=tls),
-        "env": engine_env(credentials_secret, settings, tls=tls, kms=kms, identity=identity),
+        "args": server_args(pools, tls=tls, peers=peers),
+        "env": engine_env(credentials_secret, settings, tls=tls, kms=kms, identity=identity, tiers=tiers),
         "ports": [{"name": "s3", "container_port": ENGINE_PORT, "protocol": "TCP"}],
         "volume_mounts": mounts,
         "resources": {"requests": dict(resources["requests"]), "limits": dict(resources["limits"])},

@@ -13,6 +13,7 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgsDict
 from rustfs_component.config import PoolConfig
 from rustfs_component.engine import (ENGINE_PORT, EngineKms, PoolTopology, engine_container, pod_security_context,
                                      tls_volume)
+from rustfs_component.engine_tiers import EngineTiers
 from rustfs_component.identity import EngineIdentity
 from rustfs_component.labels import pool_selector
 
@@ -32,10 +33,12 @@ class PoolContext:
     service_account: str
     credentials_secret: str
     engine_settings: Mapping[str, object]
-    topology: Sequence[PoolTopology]  # every pool of the tenant: each server must know them all
+    topology: Sequence[PoolTopology]  # every write pool of the tenant: each server must know them all
     tls_secret: str | None = None  # the tenant's Certificate Secret: mounted, and HTTPS everywhere; None: plain HTTP
     kms: EngineKms | None = None  # Vault as the KMS (its token and CA mounted); None: the engine's own static key
     identity: EngineIdentity | None = None  # OIDC / LDAP settings and the IAM bootstrap (docs/iam.md "Component")
+    tiers: EngineTiers | None = None  # the WARM and COLD tiers every engine of the tenant declares (README "Tiers")
+    warm_topology: PoolTopology | None = None  # the pool that is the WARM tier (not in `topology`)
 
 
 def pool_topology(tenant: str, namespace: str, pool: PoolConfig) -> PoolTopology:
@@ -65,13 +68,15 @@ def pod_spec(ctx: PoolContext, pool: PoolConfig, node_selector: Mapping[str, str
         "containers": [engine_container(
             image=ctx.image, pools=ctx.topology, drives_per_server=pool.drives_per_server,
             credentials_secret=ctx.credentials_secret, settings=ctx.engine_settings, tls=ctx.tls_secret is not None,
-            kms=ctx.kms, identity=ctx.identity,
+            kms=ctx.kms, identity=ctx.identity, tiers=ctx.tiers,
+            peers=[ctx.warm_topology] if ctx.warm_topology is not None else [],
             resources={"requests": {"cpu": resources.requests.cpu, "memory": resources.requests.memory},
                        "limits": {"cpu": resources.limits.cpu, "memory": resources.limits.memory}})],
         "volumes": [{"name": "tmp", "empty_dir": {"size_limit": TMP_SIZE}},
                     *([tls_volume(ctx.tls_secret)] if ctx.tls_secret is not None else []),
                     *(ctx.kms.volumes() if ctx.kms is not None else []),
-                    *(ctx.identity.volumes() if ctx.identity is not None else [])],
+                    *(ctx.identity.volumes() if ctx.identity is not None else []),
+                    *(ctx.tiers.volumes() if ctx.tiers is not None else [])],
         # Spread servers over nodes (hard: one node failing must not take two) and zones (best effort).
         "topology_spread_constraints": [
             {"max_skew": 1, "topology_key": "kubernetes.io/hostname", "when_unsatisfiable": "DoNotSchedule",

@@ -11,7 +11,9 @@ import pulumi_random as random
 
 from rustfs_component.clouds import ColdTierAccess
 from rustfs_component.config import NetworkAllowances, TenantConfig, TierName
-from rustfs_component.engine import ACCESS_KEY_SECRET_KEY, ENGINE_PORT, SECRET_KEY_SECRET_KEY, EngineKms
+from rustfs_component.engine import (ACCESS_KEY_SECRET_KEY, ENGINE_PORT, SECRET_KEY_SECRET_KEY, EngineKms,
+                                     topology_expressions)
+from rustfs_component.engine_tiers import ACCESS_KEY_ID_ITEM, SECRET_ACCESS_KEY_ITEM, EngineTiers, lifecycle_defaults
 from rustfs_component.identity import EngineIdentity, tenant_identity
 from rustfs_component.labels import tenant_labels, tenant_selector
 from rustfs_component.network import VaultPeer, tenant_network_policies
@@ -87,8 +89,10 @@ class Tenant(pulumi.ComponentResource):
         self.credentials_secret_name = credentials.metadata.apply(lambda m: m.name or "")
 
         self.cold_tier_secret_name = pulumi.Output.from_input(None)
+        cold_secret = None
         if cold_tier is not None:
-            self.cold_tier_secret_name = self._cold_tier_secret(name, tenant, namespace, labels, cold_tier, k8s_opts)
+            cold_secret = self._cold_tier_secret(name, tenant, namespace, labels, cold_tier, k8s_opts)
+            self.cold_tier_secret_name = cold_secret.metadata.apply(lambda m: m.name)
 
         tls_secret = None
         if placement.issuers is not None:
@@ -98,15 +102,25 @@ class Tenant(pulumi.ComponentResource):
         self.iam_users = identity.users
         engine_identity = self._monitoring(name, config, placement, platform, labels, tls_secret, identity.engine,
                                            k8s_opts)
+        # Every pod of the tenant runs the same engine: its write pools' drives, and the same tiers.
+        write_pools = [pool_topology(tenant, namespace, pool) for pool in config.write_pools]
+        warm = config.warm_pool
+        warm_topology = pool_topology(tenant, namespace, warm) if warm is not None else None
+        keys = cold_tier is not None and cold_tier.role_arn is None
+        tiers = EngineTiers(
+            warm_drives=topology_expressions([warm_topology], tls=tls_secret is not None, peers=write_pools)[0]
+            if warm_topology is not None else None,
+            cold=cold_tier, cold_secret=f"{tenant}-cold-tier" if keys else None)
         ctx = PoolContext(
             platform=platform, tenant=tenant, namespace=namespace, labels=labels, image=placement.image,
             image_pull_secret=placement.image_pull_secret, service_account=tenant,
             credentials_secret=f"{tenant}-credentials", engine_settings=_engine_settings(config, placement),
-            topology=[pool_topology(tenant, namespace, pool) for pool in config.pools], tls_secret=tls_secret,
-            kms=kms, identity=engine_identity)
+            topology=write_pools, tls_secret=tls_secret, kms=kms, identity=engine_identity,
+            tiers=tiers if not tiers.empty else None, warm_topology=warm_topology)
         # With Vault, engines start once the vault-configure Job has made their key and role.
         pool_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(depends_on=[
-            service_account, credentials, *identity.ready, *(placement.vault.ready if placement.vault else [])]))
+            service_account, credentials, *identity.ready, *(placement.vault.ready if placement.vault else []),
+            *([cold_secret] if cold_secret is not None else [])]))
         self.statefulsets = [
             create_pool(f"{name}-{pool.name}", ctx, pool, placement.storage_classes[pool.tier],
                         placement.node_selectors.get(pool.tier, {}), pool_opts)
@@ -208,19 +222,19 @@ class Tenant(pulumi.ComponentResource):
             tenant_routes(name, gateway=placement.gateway, **common)
 
     def _cold_tier_secret(self, name: str, tenant: str, namespace: str, labels: Mapping[str, str],
-                          access: ColdTierAccess, opts: pulumi.ResourceOptions) -> pulumi.Output[str | None]:
-        """Where the tenant's cold tier is, and its keys when the cloud gives keys rather than a pod identity."""
+                          access: ColdTierAccess, opts: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
+        """Where the tenant's cold tier is, and its keys when the cloud gives keys rather than a pod identity (the
+        engines mount those two, `EngineTiers`)."""
         data: dict[str, pulumi.Input[str]] = {
             "endpoint": access.endpoint, "region": access.region, "bucket": access.bucket,
             "prefix": access.prefix, "storageClass": access.storage_class}
         if access.access_key_id is not None and access.secret_access_key is not None:
-            data["accessKeyId"] = access.access_key_id
-            data["secretAccessKey"] = access.secret_access_key
-        secret = k8s.core.v1.Secret(
+            data[ACCESS_KEY_ID_ITEM] = access.access_key_id
+            data[SECRET_ACCESS_KEY_ITEM] = access.secret_access_key
+        return k8s.core.v1.Secret(
             f"{name}-cold-tier",
             metadata={"name": f"{tenant}-cold-tier", "namespace": namespace, "labels": dict(labels)},
             type="Opaque", string_data=pulumi.Output.secret(data), opts=opts)
-        return secret.metadata.apply(lambda m: m.name)
 
 
 def _vault_peer(vault: TenantVault) -> VaultPeer:
@@ -241,4 +255,6 @@ def _engine_settings(config: TenantConfig, placement: TenantPlacement) -> dict[s
         proxies = list(placement.pod_cidrs)
     if proxies is not None:
         settings["trusted_proxies"] = ",".join(proxies)
+    if config.lifecycle:
+        settings["lifecycle_defaults"] = lifecycle_defaults(config.lifecycle)
     return settings

@@ -145,6 +145,10 @@ def _cni(name: str, config: AckCluster, vpc: alicloud.vpc.Network, child: pulumi
     return {"pod_vswitch_ids": [v.id for v in pod_vswitches]}
 
 
+# The engine writes to OSS through its S3-compatible API, which spells storage classes as S3 does.
+OSS_S3_STORAGE_CLASSES = {"Archive": "GLACIER", "ColdArchive": "DEEP_ARCHIVE"}
+
+
 def oss_cold_tier(name: str, config: OssColdTier, tenants: Sequence[TenantIdentity], region: str,
                   child: pulumi.ResourceOptions) -> dict[str, ColdTierAccess]:
     """An OSS bucket (encrypted, cold storage class) and a RAM user with a key per tenant."""
@@ -170,7 +174,7 @@ def oss_cold_tier(name: str, config: OssColdTier, tenants: Sequence[TenantIdenti
         key = alicloud.ram.AccessKey(f"{name}-{t.tenant}", user_name=user.name, opts=child)
         access[t.tenant] = ColdTierAccess(
             endpoint=f"https://oss-{region}.aliyuncs.com", region=region, bucket=bucket.bucket, prefix=prefix,
-            storage_class=config.storage_class, access_key_id=key.id,
+            storage_class=OSS_S3_STORAGE_CLASSES[config.storage_class], access_key_id=key.id,
             secret_access_key=pulumi.Output.secret(key.secret))
     return access
 

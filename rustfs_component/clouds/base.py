@@ -81,6 +81,9 @@ class ColdTierAccess:
     access_key_id: pulumi.Output[str] | None = None
     secret_access_key: pulumi.Output[str] | None = None
     service_account_annotations: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    # A pod identity instead of keys (EKS IRSA): the role the engine assumes with its projected token, at `sts_endpoint`.
+    role_arn: pulumi.Output[str] | None = None
+    sts_endpoint: str = ""
     # The only destinations of the tenants' cold-tier egress (object store, token service); None: 0.0.0.0/0.
     egress_cidrs: pulumi.Input[Sequence[str]] | None = None
 

@@ -330,7 +330,7 @@ def _s3_prefix_policy(bucket_arn: str, prefix: str) -> str:
 def s3_cold_tier(name: str, config: S3ColdTier, tenants: Sequence[TenantIdentity], region: str,
                  oidc: aws.iam.OpenIdConnectProvider, child: pulumi.ResourceOptions,
                  egress_cidrs: pulumi.Input[Sequence[str]] | None = None) -> dict[str, ColdTierAccess]:
-    """An S3 bucket (private, encrypted, moved to the cold storage class) and an IRSA role per tenant."""
+    """An S3 bucket (private, encrypted) and an IRSA role per tenant; the engines write in the cold storage class."""
     bucket = aws.s3.Bucket(f"{name}-bucket", bucket_prefix=f"{name}-", force_destroy=config.force_destroy, opts=child)
     aws.s3.BucketPublicAccessBlock(f"{name}-bucket", bucket=bucket.id, block_public_acls=True,
                                    block_public_policy=True, ignore_public_acls=True,
@@ -338,10 +338,11 @@ def s3_cold_tier(name: str, config: S3ColdTier, tenants: Sequence[TenantIdentity
     aws.s3.BucketServerSideEncryptionConfiguration(
         f"{name}-bucket", bucket=bucket.id,
         rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}], opts=child)
+    # The engines write with the storage class and track every object they put: the bucket's own lifecycle only
+    # clears multipart uploads an engine left incomplete (no object it tracks), never moves or expires objects.
     aws.s3.BucketLifecycleConfiguration(
         f"{name}-bucket", bucket=bucket.id,
         rules=[{"id": "cold", "status": "Enabled", "filter": {"prefix": ""},
-                "transitions": [{"days": 0, "storage_class": config.storage_class}],
                 "abort_incomplete_multipart_upload": {"days_after_initiation": 7}}],
         opts=child)
     issuer = oidc.url
@@ -356,10 +357,13 @@ def s3_cold_tier(name: str, config: S3ColdTier, tenants: Sequence[TenantIdentity
         aws.iam.RolePolicy(f"{name}-{t.tenant}", role=role.id,
                            policy=bucket.arn.apply(lambda arn, p=f"{t.tenant}/": _s3_prefix_policy(arn, p)),
                            opts=child)
+        suffix = ".cn" if partition(region) == "aws-cn" else ""
         access[t.tenant] = ColdTierAccess(
-            endpoint=f"https://s3.{region}.amazonaws.com" + (".cn" if partition(region) == "aws-cn" else ""),
+            endpoint=f"https://s3.{region}.amazonaws.com{suffix}",
             region=region, bucket=bucket.bucket, prefix=f"{t.tenant}/", storage_class=config.storage_class,
-            service_account_annotations={"eks.amazonaws.com/role-arn": role.arn}, egress_cidrs=egress_cidrs)
+            service_account_annotations={"eks.amazonaws.com/role-arn": role.arn}, role_arn=role.arn,
+            # The regional STS endpoint: the VPC's interface endpoint answers it (private DNS), inside the egress.
+            sts_endpoint=f"https://sts.{region}.amazonaws.com{suffix}", egress_cidrs=egress_cidrs)
     return access
 
 

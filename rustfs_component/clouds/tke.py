@@ -130,13 +130,11 @@ class TkeClusterResource(pulumi.ComponentResource):
 
 def cos_cold_tier(name: str, config: CosColdTier, tenants: Sequence[TenantIdentity], region: str,
                   child: pulumi.ResourceOptions) -> dict[str, ColdTierAccess]:
-    """A COS bucket (private, encrypted, moved to the cold storage class) and a CAM user per tenant."""
+    """A COS bucket (private, encrypted) and a CAM user per tenant; the engines write in the cold storage class."""
     bucket_name = f"{name}-{config.app_id}"
     bucket = tencentcloud.cos.Bucket(
         f"{name}-bucket", bucket=bucket_name, acl="private", encryption_algorithm="AES256",
-        force_clean=config.force_destroy,
-        lifecycle_rules=[{"id": "cold", "filter_prefix": "",
-                          "transitions": [{"days": 0, "storage_class": config.storage_class}]}],
+        force_clean=config.force_destroy,  # no lifecycle rules: the engines write in the storage class and expire
         opts=child)
     access: dict[str, ColdTierAccess] = {}
     for t in tenants:

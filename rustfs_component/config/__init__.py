@@ -3,6 +3,7 @@
 from rustfs_component.config.base import TIERS, TierName, quantity_value
 from rustfs_component.config.clusters import (AckCluster, ClusterConfig, EksCluster, ExistingCluster, NodePool,
                                               TanzuCluster, TanzuNodePool, TkeCluster)
+from rustfs_component.config.lifecycle import LifecycleDefault, LifecycleRule, LifecycleTransition
 from rustfs_component.config.platform import EngineImage, NetworkAllowances, PlatformConfig
 from rustfs_component.config.tenants import PoolConfig, ResourceAmounts, Resources, TenantConfig
 from rustfs_component.config.tls import AcmeIssuer, TlsConfig
@@ -15,4 +16,5 @@ __all__ = [
     "TkeCluster", "EngineImage", "NetworkAllowances", "PlatformConfig", "PoolConfig", "ResourceAmounts",
     "Resources", "TenantConfig", "AliDiskTier", "CbsTier", "CosColdTier", "EbsTier", "ExternalS3ColdTier",
     "GenericTier", "OssColdTier", "S3ColdTier", "VsphereTier", "AcmeIssuer", "TlsConfig",
+    "LifecycleDefault", "LifecycleRule", "LifecycleTransition",
 ]

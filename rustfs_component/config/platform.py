@@ -109,6 +109,10 @@ class PlatformConfig(StrictModel):
         if kms:
             raise ValueError(kms[0])
         self._check_monitoring()
+        raise_at("PlatformConfig", [
+            (("tenants", t, "lifecycle", i, *loc), "COLD: the platform has no cold tier (cluster.cold_tier)", tier)
+            for t, tenant in enumerate(self.tenants) for i, entry in enumerate(tenant.lifecycle)
+            for loc, tier in entry.tiers() if tier == "COLD" and self.cluster.cold_tier is None])
         raise_at("PlatformConfig", platform_errors(self))  # names the clouds refuse, sizes the volume types refuse
         return self
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from storage_engine.config import EngineSettings
@@ -10,12 +10,14 @@ from storage_engine.config import EngineSettings
 from rustfs_component.config.base import DnsLabel, PoolName, Quantity, StrictModel, TenantName, TierName
 from rustfs_component.config.identity import IdentityConfig
 from rustfs_component.config.ingress import Host
+from rustfs_component.config.lifecycle import LifecycleDefault
+from rustfs_component.config.limits import Loc, raise_at
 from rustfs_component.config.monitoring import AuditTarget
 from rustfs_component.config.network import Cidr, S3Clients
 
 # Settings the component renders itself (topology, listen address, credentials): a tenant cannot override them.
 COMPONENT_OWNED_SETTINGS = frozenset({"volumes", "address", "access_key", "secret_key", "tls_path",
-                                      "iam_bootstrap_file"})
+                                      "iam_bootstrap_file", "tiers", "lifecycle_defaults"})
 # Secrets the engine reads from its environment: the component passes them by Secret reference (`identity`).
 SECRET_SETTINGS = frozenset({"oidc_client_secret", "ldap_lookup_bind_password"})
 
@@ -47,6 +49,14 @@ class PoolConfig(StrictModel):
     drive_size: Quantity = Field(default="100Gi", description="Size of each volume. Default '100Gi'.")
     tier: TierName = Field(default="hot", description="Storage tier of the volumes: 'hot' or 'warm'. Default 'hot'.")
     resources: Resources = Field(default_factory=Resources, description="Container requests/limits. Default: see Resources.")
+    role: Literal["write", "warm-tier"] | None = Field(
+        default=None,
+        description="What the engine makes of the pool: 'write', a pool new objects are written to; or 'warm-tier' "
+                    "(volumes on `tier: warm` only), the engine's WARM tier, which only lifecycle transitions fill "
+                    "(README \"Tiers\"). At most one per tenant, and a tenant needs a 'write' pool. Default: "
+                    "'warm-tier' for a pool on warm volumes in a tenant that also has a pool on hot volumes, else "
+                    "'write'. A warm pool that already holds objects written to it must stay 'write': as the tier "
+                    "its objects would no longer be found.")
 
     @model_validator(mode="after")
     def _erasure_size(self) -> "PoolConfig":
@@ -84,6 +94,13 @@ class TenantConfig(StrictModel):
         default=None,
         description="The audit target of the tenant's engines (besides their stdout): an Elasticsearch / "
                     "OpenSearch `_bulk` endpoint or any HTTP endpoint, credentials from a Secret. Default none.")
+    lifecycle: list[LifecycleDefault] = Field(
+        default_factory=list,
+        description="Default lifecycle rules per bucket ('*': every bucket without an entry of its own), e.g. "
+                    "[{bucket: '*', rules: [{id: age, transitions: [{days: 30, tier: WARM}, {days: 180, tier: "
+                    "COLD}]}]}]: the engines put them on each such bucket that has no lifecycle configuration, at "
+                    "start and at CreateBucket (engine setting `lifecycle_defaults`, docs/tiering.md). WARM needs a "
+                    "'warm-tier' pool, COLD the platform's cluster.cold_tier. Default none.")
     trusted_proxies: list[Cidr] | None = Field(
         default=None,
         description="CIDRs of the proxies in front of the engines (the ingress controller or Gateway pods) whose "
@@ -156,4 +173,54 @@ class TenantConfig(StrictModel):
         names = [p.name for p in self.pools]
         if len(set(names)) != len(names):
             raise ValueError(f"pools: duplicate pool names {names}")
+        return self
+
+    def pool_role(self, pool: PoolConfig) -> Literal["write", "warm-tier"]:
+        """The pool's `role`, its default resolved (see PoolConfig.role)."""
+        if pool.role is not None:
+            return pool.role
+        has_hot = any(p.tier == "hot" for p in self.pools)
+        return "warm-tier" if pool.tier == "warm" and has_hot else "write"
+
+    @property
+    def write_pools(self) -> list[PoolConfig]:
+        """The pools new objects are written to (the engine's volumes), in config order."""
+        return [p for p in self.pools if self.pool_role(p) == "write"]
+
+    @property
+    def warm_pool(self) -> PoolConfig | None:
+        """The pool that is the engine's WARM tier, if any."""
+        return next((p for p in self.pools if self.pool_role(p) == "warm-tier"), None)
+
+    @model_validator(mode="after")
+    def _pool_roles(self) -> "TenantConfig":
+        errors: list[tuple[Loc, str, Any]] = []
+        tier_pools = 0
+        for i, pool in enumerate(self.pools):
+            if pool.role == "warm-tier" and pool.tier != "warm":
+                errors.append((("pools", i, "role"), "a 'warm-tier' pool must be on warm volumes (tier: warm)",
+                               pool.role))
+            elif self.pool_role(pool) == "warm-tier":
+                tier_pools += 1
+                if tier_pools > 1:
+                    errors.append((("pools", i, "role"), "at most one pool per tenant is the engine's WARM tier; "
+                                   "give this one role 'write' or remove it", self.pool_role(pool)))
+        if not errors and not self.write_pools:
+            errors.append((("pools",), "the tenant needs a pool new objects are written to: a pool on hot volumes, "
+                           "or one with role 'write'", [p.name for p in self.pools]))
+        raise_at("TenantConfig", errors)
+        return self
+
+    @model_validator(mode="after")
+    def _lifecycle(self) -> "TenantConfig":
+        errors: list[tuple[Loc, str, Any]] = []
+        buckets = [entry.bucket for entry in self.lifecycle]
+        for i, entry in enumerate(self.lifecycle):
+            if entry.bucket in buckets[:i]:
+                errors.append((("lifecycle", i, "bucket"), f"two entries for bucket {entry.bucket!r}", entry.bucket))
+            for loc, tier in entry.tiers():
+                if tier == "WARM" and self.warm_pool is None:
+                    errors.append((("lifecycle", i, *loc), "WARM: this tenant has no pool with role 'warm-tier' "
+                                   "(a pool on warm volumes next to a hot one)", tier))
+        raise_at("TenantConfig", errors)
         return self

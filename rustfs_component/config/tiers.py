@@ -116,7 +116,8 @@ class S3ColdTier(StrictModel):
 
     storage_class: Literal["GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] = Field(
         default="GLACIER_IR",
-        description="S3 storage class objects move to (by a lifecycle rule) and are written with. "
+        description="S3 storage class the engines write the cold tier's objects with (the bucket's own lifecycle "
+                    "never moves or expires them). "
                     "Default 'GLACIER_IR' (Glacier Instant Retrieval: reads need no restore).")
     force_destroy: bool = Field(
         default=False, description="Let `pulumi destroy` delete a non-empty bucket. Default false.")
@@ -138,7 +139,8 @@ class CosColdTier(StrictModel):
         pattern=r"^[0-9]+$",
         description="The account's APPID; COS bucket names end in '-<APPID>'. Required.")
     storage_class: Literal["ARCHIVE", "DEEP_ARCHIVE"] = Field(
-        default="ARCHIVE", description="COS storage class objects transition to. Default 'ARCHIVE'.")
+        default="ARCHIVE", description="COS storage class the engines write the cold tier's objects with. "
+                                       "Default 'ARCHIVE'.")
     force_destroy: bool = Field(
         default=False, description="Let `pulumi destroy` empty and delete the bucket. Default false.")
 
@@ -155,7 +157,8 @@ class ExternalS3ColdTier(StrictModel):
         description="Existing bucket name (S3 naming rules: 3-63 lowercase letters, digits, '.', '-'). Required.")
     region: str = Field(default="us-east-1", description="Region to sign for. Default 'us-east-1'.")
     storage_class: str = Field(
-        default="GLACIER_IR", description="Storage class to write with. Default 'GLACIER_IR'.")
+        default="GLACIER_IR", pattern=r"^[A-Z][A-Z0-9_]{0,63}$",
+        description="Storage class to write with, as S3 spells it (x-amz-storage-class). Default 'GLACIER_IR'.")
     access_key_id: str = Field(min_length=1, description="Access key id of the shared key pair. Required.")
     egress_cidrs: list[Cidr] | None = Field(
         default=None, min_length=1,

@@ -205,10 +205,10 @@ def test_a_client_secret_from_pulumi_config_becomes_a_secret(tmp_path: Any) -> N
     assert secrets["analytics-oidc-client"]["stringData"] == {"clientSecret": "offline-placeholder-secret"}
     [row] = [r for r in plan.resources() if r["name"].endswith("analytics-oidc-client")]
     assert row["inputs"]["stringData"] == REDACTED
-    [statefulset] = [s for n, s in _objects(plan, "StatefulSet", "analytics").items()]
-    env = statefulset["spec"]["template"]["spec"]["containers"][0]["env"]
-    [ref] = [e["valueFrom"]["secretKeyRef"] for e in env if e["name"] == env_name("oidc_client_secret")]
-    assert ref == {"name": "analytics-oidc-client", "key": "clientSecret"}
+    for statefulset in _objects(plan, "StatefulSet", "analytics").values():  # every pool's, the warm tier's too
+        env = statefulset["spec"]["template"]["spec"]["containers"][0]["env"]
+        [ref] = [e["valueFrom"]["secretKeyRef"] for e in env if e["name"] == env_name("oidc_client_secret")]
+        assert ref == {"name": "analytics-oidc-client", "key": "clientSecret"}
 
 
 def _errors(stack: str, mutate: Any) -> dict[str, str]:

@@ -102,10 +102,10 @@ def test_acme_gives_tenants_with_hosts_an_external_certificate_for_exactly_their
         # The Ingress serves the ACME Secret; the engine keeps mounting its internal one.
         [ingress] = [i for i in _objects(acme_plan, "Ingress") if i["metadata"]["name"] == tenant]
         assert {t["secretName"] for t in ingress["spec"]["tls"]} == {f"{tenant}-external-tls"}
-        [sts] = [s for s in _objects(acme_plan, "StatefulSet")
-                 if s["spec"]["template"]["metadata"]["labels"].get("rustfs.io/tenant") == tenant]
-        secrets = {v["secret"]["secretName"] for v in sts["spec"]["template"]["spec"]["volumes"] if "secret" in v}
-        assert secrets == {f"{tenant}-tls"}
+        for sts in [s for s in _objects(acme_plan, "StatefulSet")  # every pool's, the warm tier's too
+                    if s["spec"]["template"]["metadata"]["labels"].get("rustfs.io/tenant") == tenant]:
+            secrets = {v["secret"]["secretName"] for v in sts["spec"]["template"]["spec"]["volumes"] if "secret" in v}
+            assert secrets == {f"{tenant}-tls"}
 
 
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
