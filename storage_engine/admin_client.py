@@ -57,7 +57,8 @@ def ilm_run(settings: EngineSettings, endpoint: str | None, bucket: str | None) 
     path = ADMIN_ILM_RUN_PATH + (f"?bucket={quote(bucket, safe='')}" if bucket else "")
     return _report(settings, endpoint, path, "ilm-run",
                    lambda report: format_report(f"Lifecycle run of {bucket or 'all buckets'}:", report,
-                                                ("buckets", "versions_expired", "uploads_aborted", "failures")))
+                                                ("buckets", "versions_expired", "versions_transitioned",
+                                                 "uploads_aborted", "failures")))
 
 
 def _report(settings: EngineSettings, endpoint: str | None, path: str, what: str,
@@ -91,9 +92,10 @@ def _call(settings: EngineSettings, endpoint: str | None, path: str, what: str) 
 
 
 def post(settings: EngineSettings, endpoint: str | None, path: str, body: bytes, headers: dict[str, str] | None = None,
-         *, service: str = "s3") -> tuple[int, bytes] | int:
-    """POST ``body`` to ``path``, SigV4-signed for ``service`` with the root credentials: (status, body), or
-    the exit status with the error printed (2: no credentials or a bad endpoint; 1: the server is unreachable)."""
+         *, service: str = "s3", method: str = "POST") -> tuple[int, bytes] | int:
+    """POST (or ``method``) ``body`` to ``path``, SigV4-signed for ``service`` with the root credentials:
+    (status, body), or the exit status with the error printed (2: no credentials or a bad endpoint; 1: the
+    server is unreachable)."""
     secret = settings.secret_key.get_secret_value()
     if not settings.access_key or not secret:
         print("error: set RUSTFS_ACCESS_KEY and RUSTFS_SECRET_KEY to the server's root credentials",
@@ -106,12 +108,12 @@ def post(settings: EngineSettings, endpoint: str | None, path: str, body: bytes,
         print(f"error: bad endpoint {base!r}: expected http(s)://HOST[:PORT]", file=sys.stderr)
         return 2
     headers = dict(headers or {})
-    headers.update(sign_request("POST", url, headers, hashlib.sha256(body).hexdigest(), settings.access_key, secret,
+    headers.update(sign_request(method, url, headers, hashlib.sha256(body).hexdigest(), settings.access_key, secret,
                                 settings.region, service=service))
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = connection_class(parts.netloc, timeout=TIMEOUT_SECONDS)
     try:
-        connection.request("POST", path, body=body, headers=headers)
+        connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
         return response.status, response.read()
     except OSError as exc:

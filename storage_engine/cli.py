@@ -1,5 +1,6 @@
 """Command line: ``python -m storage_engine server [--address HOST:PORT] DRIVES...``, ``heal``,
-``kms-rewrap``, ``ilm-run``, ``credentials`` and ``admin`` (users, groups, policies, service accounts: admin_iam.py).
+``kms-rewrap``, ``ilm-run``, ``credentials``, ``admin`` (users, groups, policies, service accounts:
+admin_iam.py) and ``tier`` (tiers: admin_tier.py).
 
 Flags override ``RUSTFS_*`` environment variables (see ``config.py``).
 """
@@ -12,9 +13,9 @@ import sys
 
 from pydantic import SecretStr, ValidationError
 
-from storage_engine import admin_iam, credentials_file
+from storage_engine import admin_iam, admin_tier, credentials_file
 from storage_engine.config import EngineSettings
-from storage_engine.topology import Pool, parse_pools
+from storage_engine.topology import Pool, all_pools
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--address", help="HOST:PORT to listen on (RUSTFS_ADDRESS, default :9000)")
     server.add_argument("--region", help="the only region signatures may be scoped to (RUSTFS_REGION; default: "
                                          "any, reported as us-east-1)")
+    server.add_argument("--tier", action="append", default=[], metavar="NAME=DRIVES",
+                        help="a warm tier on its own drives, e.g. warm=/hdd{1...4} (its name, upper-cased, is the "
+                             "storage class lifecycle rules transition to); adds to RUSTFS_TIERS")
     server.add_argument("drives", nargs="*", help="drives, with ellipsis expansion, e.g. /data{1...4} (RUSTFS_VOLUMES)")
     heal = sub.add_parser("heal", help="heal a bucket, or everything, on a running server and report")
     heal.add_argument("--endpoint", default=None, help="server URL (default http://127.0.0.1:<port of RUSTFS_ADDRESS>)")
@@ -42,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="print them as a shell command setting AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
     creds.add_argument("drives", nargs="*", help="the server's drives, as given to it (RUSTFS_VOLUMES)")
     admin_iam.add_parser(sub)
+    admin_tier.add_parser(sub)
     return parser
 
 
@@ -53,7 +58,17 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
         overrides["region"] = args.region
     if getattr(args, "drives", None):
         overrides["volumes"] = " ".join(args.drives)
-    return EngineSettings(**overrides)  # type: ignore[arg-type]
+    settings = EngineSettings(**overrides)  # type: ignore[arg-type]
+    flags = getattr(args, "tier", None) or []
+    if flags:
+        tiers = [*settings.tiers, *(_warm_tier(flag) for flag in flags)]
+        settings = EngineSettings(**overrides, tiers=[t.model_dump() for t in tiers])  # type: ignore[arg-type]
+    return settings
+
+
+def _warm_tier(flag: str) -> dict[str, str]:
+    name, sep, drives = flag.partition("=")
+    return {"type": "pool", "name": name.strip().upper() if sep else "", "drives": drives.strip()}
 
 
 class _Refused(Exception):
@@ -132,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command in ("server", "credentials"):
         try:
-            pools = parse_pools(settings.volumes.split())
+            pools = all_pools(settings)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -168,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         return ilm_run(settings, endpoint=args.endpoint, bucket=args.bucket)
     if args.command == "admin":
         return admin_iam.run(settings, args)
+    if args.command == "tier":
+        return admin_tier.run(settings, args)
     return 2
 
 

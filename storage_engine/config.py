@@ -137,9 +137,13 @@ class S3TierSpec(_TierBase):
         files = (bool(self.access_key_file), bool(self.secret_key_file))
         if files[0] != files[1]:
             raise ValueError("access_key_file and secret_key_file: give both or neither")
-        if files[0] == (self.web_identity is not None):
-            raise ValueError("give exactly one credential source: the key files or web_identity")
+        if files[0] and self.web_identity is not None:
+            raise ValueError("give one credential source: the key files or web_identity")
         return self
+
+    @property
+    def has_credential_source(self) -> bool:
+        return bool(self.access_key_file) or self.web_identity is not None
 
 
 TierSpec = Annotated[PoolTierSpec | S3TierSpec, Field(discriminator="type")]
@@ -546,6 +550,10 @@ class EngineSettings(BaseSettings):
         names = [t.name for t in value]
         if len(set(names)) != len(names):
             raise ValueError("two tiers have the same name")
+        for tier in value:
+            if isinstance(tier, S3TierSpec) and not tier.has_credential_source:
+                raise ValueError(f"tier {tier.name}: give its credentials: access_key_file and secret_key_file, "
+                                 "or web_identity")
         return value
 
     @field_validator("lifecycle_defaults")

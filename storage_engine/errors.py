@@ -167,6 +167,9 @@ MalformedACLError = _error(
     "MalformedACLError", 400,
     "The XML you provided was not well-formed or did not validate against our published schema")
 
+# RestoreObject of a version that is not on a tier (AWS: not in an archive storage class).
+InvalidObjectState = _error("InvalidObjectState", 403, "The operation is not valid for the object's storage class.")
+
 # --- conditional requests -------------------------------------------------------------------------
 PreconditionFailed = _error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold.")
 NotModified = _error("NotModified", 304, "Not Modified.")

@@ -10,6 +10,8 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from storage_engine.config import EngineSettings, PoolTierSpec
+
 _ELLIPSIS = re.compile(r"\{([0-9a-fA-F]+)\.\.\.([0-9a-fA-F]+)\}")
 
 # Largest set MinIO and RustFS allow; sets are sized to divide the pool evenly.
@@ -84,5 +86,32 @@ def parse_pools(arguments: list[str]) -> list[Pool]:
     for pool in pools:
         if seen & set(pool.drives):
             raise ValueError("a drive appears in two pools")
+        seen |= set(pool.drives)
+    return pools
+
+
+def warm_pool_count(settings: EngineSettings) -> int:
+    return sum(1 for tier in settings.tiers if isinstance(tier, PoolTierSpec))
+
+
+def all_pools(settings: EngineSettings) -> list[Pool]:
+    """The hot pools of ``volumes``, then one pool per warm tier (``tiers`` of type ``pool``), in order.
+
+    Every node opens them all alike (formats, health, remote drives); the object layer writes only the
+    hot ones (``objects.layer.open_object_layer``)."""
+    hot = parse_pools(settings.volumes.split())
+    warm = [tier.drives for tier in settings.tiers if isinstance(tier, PoolTierSpec)]
+    if not warm:
+        return hot
+    pools = hot[:]
+    for expression in warm:
+        found = parse_pools(expression.split())
+        if len(found) != 1:
+            raise ValueError(f"a warm tier is one pool: {expression!r} makes {len(found)}")
+        pools += found
+    seen: set[str] = set()
+    for pool in pools:
+        if seen & set(pool.drives):
+            raise ValueError("a drive appears in two pools (or in a pool and a warm tier)")
         seen |= set(pool.drives)
     return pools

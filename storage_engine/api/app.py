@@ -92,6 +92,7 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.AdminHeal: admin.handle_admin_heal,
     Endpoint.AdminKmsRewrap: admin.handle_admin_kms_rewrap,
     Endpoint.AdminIlmRun: admin.handle_admin_ilm_run,
+    Endpoint.AdminTier: admin.handle_admin_tier,
     Endpoint.GetBucketEncryption: bucket_encryption.handle_get_bucket_encryption,
     Endpoint.PutBucketEncryption: bucket_encryption.handle_put_bucket_encryption,
     Endpoint.DeleteBucketEncryption: bucket_encryption.handle_delete_bucket_encryption,
@@ -204,7 +205,7 @@ class S3App:
         identity = verified.principal
         if finished is not None:
             finished.principal = identity
-        if route.bucket:
+        if route.bucket and route.endpoint is not Endpoint.AdminTier:   # there it names a tier (upper case)
             validate_bucket_name(route.bucket)
         if route.key:
             validate_key(route.key)

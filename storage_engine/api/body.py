@@ -54,7 +54,7 @@ class StreamBody:
 
     __slots__ = ("_chunks", "_pending", "_offset", "_expected", "_received", "_checksums", "_done")
 
-    def __init__(self, chunks: AsyncIterator[bytes], expected_size: int,
+    def __init__(self, chunks: AsyncIterator[bytes | memoryview], expected_size: int,
                  checksums: dict[str, str] | None = None) -> None:
         self._chunks = chunks
         self._pending = b""         # the current chunk; bytes before _offset were already handed out
@@ -92,7 +92,7 @@ class StreamBody:
                 raise IncompleteBody("The copy source ended early.")
             return False
         self._received += len(chunk)
-        self._pending, self._offset = chunk, 0
+        self._pending, self._offset = chunk if isinstance(chunk, bytes) else bytes(chunk), 0
         return True
 
     def checksums(self) -> dict[str, str]:

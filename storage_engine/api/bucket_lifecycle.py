@@ -1,9 +1,8 @@
 """Bucket lifecycle: Put/Get/DeleteBucketLifecycleConfiguration (``/<bucket>?lifecycle``).
 
 The document is parsed and validated by ``lifecycle/rules.py`` (AWS's errors) and kept in its canonical
-form in the bucket's record; the scanner applies its expirations (``objects/lifecycle.py``). A transition
-names a tier, and no tier can be configured yet: one is refused with ``InvalidStorageClass``
-(docs/tiering.md).
+form in the bucket's record; the scanner applies it (``objects/lifecycle.py``). A transition names a tier
+this engine has (``lifecycle/registry.py``); any other storage class is refused with ``InvalidStorageClass``.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from storage_engine.api.public_access_block import bucket_records
 from storage_engine.errors import NoSuchLifecycleConfiguration
 from storage_engine.http.types import Response
 from storage_engine.lifecycle import rules
+from storage_engine.lifecycle.registry import TierRegistry
 from storage_engine.objects.buckets import BucketStore
 
 
@@ -23,14 +23,16 @@ async def _buckets(ctx: ReqCtx) -> BucketStore:
     return await bucket_records(ctx, "lifecycle configurations", NoSuchLifecycleConfiguration)
 
 
-def _no_tier(name: str) -> bool:
-    return False                                         # tiers: docs/tiering.md (not built yet)
+async def _tier_names(ctx: ReqCtx) -> set[str]:
+    tiers = getattr(ctx.layer, "tiers", None)
+    return await tiers.names() if isinstance(tiers, TierRegistry) else set()
 
 
 async def handle_put_bucket_lifecycle(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     buckets = await _buckets(ctx)
     body = await read_small_body(req.body, ctx.headers, rules.MAX_BODY)
-    canonical = rules.document(rules.parse(body, known_tier=_no_tier))
+    names = await _tier_names(ctx)
+    canonical = rules.document(rules.parse(body, known_tier=names.__contains__))
     await buckets.update(ctx.bucket, lambda meta: replace(meta, lifecycle=canonical))
     return Response(status=200)
 

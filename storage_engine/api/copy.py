@@ -25,6 +25,7 @@ from storage_engine.api.policy import authorize_copy_source
 from storage_engine.api.router import decode_path_segment
 from storage_engine.api.sse import copy_source_customer_key, put_sse, sse_headers
 from storage_engine.api.xml import XmlWriter, iso8601, quote_etag
+from storage_engine.config import RESERVED_STORAGE_CLASSES
 from storage_engine.errors import InvalidArgument, InvalidRequest, MethodNotAllowed
 from storage_engine.http.types import Headers, Response
 from storage_engine.objects.types import NULL_VERSION, ObjectReader, PutOptions
@@ -104,7 +105,9 @@ async def handle_copy_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     reader = await open_copy_source(ctx, source)
     try:
         info = reader.info
-        new_class = storage_class(headers) if headers.get("x-amz-storage-class") else info.storage_class
+        # A source on a tier (its class is the tier's name) copies to the hot set, as on AWS.
+        new_class = storage_class(headers) if headers.get("x-amz-storage-class") else (
+            info.storage_class if info.storage_class in RESERVED_STORAGE_CLASSES else "STANDARD")
         same_object = (source.bucket, source.key) == (ctx.bucket, ctx.key)
         if same_object and metadata_directive == "COPY" and new_class == info.storage_class and sse is None:
             raise InvalidRequest(

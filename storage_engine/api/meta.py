@@ -185,8 +185,10 @@ def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
     metadata = info.metadata
     headers.append(("Content-Type", metadata.get("content-type", DEFAULT_CONTENT_TYPE)))
     for name, value in metadata.items():
-        if name != "content-type":
+        if name not in ("content-type", "x-amz-storage-class"):
             headers.append((name, value))
+    if info.storage_class != "STANDARD":       # a transitioned version's class is its tier's name
+        headers.append(("x-amz-storage-class", info.storage_class))
     if info.version_id and info.version_id != "null":
         headers.append(("x-amz-version-id", info.version_id))
     if info.tags:

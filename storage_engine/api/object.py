@@ -6,6 +6,8 @@ bytes from the ObjectReader and closes it when the response is done (``Response.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from storage_engine.api.acl import bucket_record, marker_owner, new_object_access
 from storage_engine.api.conditions import check_read_conditions, content_range, parse_range
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, version_headers
@@ -146,6 +148,17 @@ def _apply_overrides(query: dict[str, str], headers: list[tuple[str, str]]) -> l
     return kept + list(overrides.values())
 
 
+async def _primed(pieces: AsyncIterator[bytes | memoryview]) -> AsyncIterator[bytes | memoryview]:
+    first = await anext(pieces, None)
+
+    async def all_pieces() -> AsyncIterator[bytes | memoryview]:
+        if first is not None:
+            yield first
+        async for piece in pieces:
+            yield piece
+    return all_pieces()
+
+
 async def handle_get_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     del req
     customer_key = read_customer_key(ctx.headers, ctx.secure, ctx.settings)
@@ -158,8 +171,11 @@ async def handle_get_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
             body = b"".join([piece async for piece in reader.stream(plan.offset, plan.length)])
             await reader.close()
             return Response(status=plan.status, headers=headers, body=body, content_length=len(body))
-        return Response(status=plan.status, headers=headers, body=reader.stream_views(plan.offset, plan.length),
-                        content_length=plan.length, on_close=reader.close)
+        # The first piece before the headers: a source that fails at once (a tier that does not answer)
+        # is an error status, not a cut body.
+        body = await _primed(reader.stream_views(plan.offset, plan.length))
+        return Response(status=plan.status, headers=headers, body=body, content_length=plan.length,
+                        on_close=reader.close)
     except BaseException:
         await reader.close()
         raise

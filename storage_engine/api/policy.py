@@ -42,7 +42,7 @@ from storage_engine.iam.principal import ACCOUNT_ID, Principal
 __all__ = ["Authorizer", "Sources", "authorize", "authorize_action", "authorize_copy_source", "decide", "decision"]
 
 # Engine administration is for the root user whatever policies say.
-ROOT_ONLY = frozenset({Endpoint.AdminHeal, Endpoint.AdminKmsRewrap, Endpoint.AdminIlmRun})
+ROOT_ONLY = frozenset({Endpoint.AdminHeal, Endpoint.AdminKmsRewrap, Endpoint.AdminIlmRun, Endpoint.AdminTier})
 # Managing who may access a bucket: never an anonymous caller, whatever a bucket policy or ACL grants.
 NOT_ANONYMOUS = frozenset({Endpoint.PutBucketPolicy, Endpoint.DeleteBucketPolicy, Endpoint.GetBucketPolicy,
                            Endpoint.GetBucketPolicyStatus, Endpoint.PutPublicAccessBlock,

@@ -127,6 +127,7 @@ class Endpoint(enum.Enum):
     AdminHeal = "AdminHeal"
     AdminKmsRewrap = "AdminKmsRewrap"
     AdminIlmRun = "AdminIlmRun"
+    AdminTier = "AdminTier"                 # tiers: GET list, PUT add, DELETE .../<name>, POST .../<name>/verify
     Options = "Options"                     # CORS preflight
     QueryApi = "QueryApi"                   # IAM / STS over the query protocol: a form POST / (api/query.py)
 
@@ -260,13 +261,23 @@ def _is_form_post(request: Request) -> bool:
 def _admin_route(method: str, rest: str, query: dict[str, str]) -> Route:
     """``POST /rustfs/admin/v3/heal`` heals everything, ``.../heal/<bucket>`` one bucket;
     ``POST .../kms/rewrap[?bucket=<bucket>]`` re-wraps data keys under the KMS keys' newest versions;
-    ``POST .../ilm/run[?bucket=<bucket>]`` applies the lifecycle rules now."""
+    ``POST .../ilm/run[?bucket=<bucket>]`` applies the lifecycle rules now; ``.../tier[/<name>[/verify]]``
+    manages tiers (the route's bucket field carries the tier's name, its key ``verify``)."""
     for path, endpoint in (("kms/rewrap", Endpoint.AdminKmsRewrap), ("ilm/run", Endpoint.AdminIlmRun)):
         if rest.rstrip("/") == path:
             if method != "POST":
                 raise MethodNotAllowed()
             return Route(endpoint, query.get("bucket", ""))
     name, _, bucket = rest.partition("/")
+    if name == "tier":
+        tier, _, action = bucket.strip("/").partition("/")
+        allowed = {("", ""): ("GET", "PUT"), ("name", ""): ("DELETE",), ("name", "verify"): ("POST",)}
+        methods = allowed.get(("name" if tier else "", action))
+        if methods is None:
+            raise InvalidURI("Unknown admin API.")
+        if method not in methods:
+            raise MethodNotAllowed()
+        return Route(Endpoint.AdminTier, decode_path_segment(tier), action)
     if name != "heal":
         raise InvalidURI("Unknown admin API.")
     if method != "POST":

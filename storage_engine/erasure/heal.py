@@ -61,8 +61,8 @@ async def heal_object(es: ErasureSet, bucket: str, key: str) -> ObjectHealResult
         return result
     inline_fixes: dict[int, dict[str, bytes]] = {}
     for version in view.versions:
-        if version.delete_marker:
-            continue
+        if version.delete_marker or version.tier is not None:
+            continue                       # no shards here: the metadata (healed below) is all there is
         try:
             await _heal_version(es, bucket, key, view, version, result, inline_fixes)
         except (InsufficientReadQuorum, DriveError, ValueError) as exc:

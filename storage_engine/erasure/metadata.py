@@ -39,6 +39,29 @@ class PartMeta:
         return cls(int(raw[0]), int(raw[1]), int(raw[2]), str(raw[3]), float(raw[4]), dict(raw[5]))
 
 
+@dataclass(frozen=True, slots=True)
+class TierRef:
+    """Where a transitioned version's stored bytes live: tier name, key there, remote version id; and,
+    while a restored copy sits on the hot drives too (RestoreObject), until when (epoch seconds)."""
+
+    tier: str
+    key: str
+    version: str = ""
+    restored_until: float = 0.0
+
+    def pack(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"t": self.tier, "k": self.key, "v": self.version}
+        if self.restored_until:
+            doc["r"] = self.restored_until
+        return doc
+
+    @classmethod
+    def unpack(cls, raw: Any) -> TierRef:
+        if not isinstance(raw, dict) or not raw.get("t") or not raw.get("k"):
+            raise CorruptMetaFile("damaged tier reference")
+        return cls(str(raw["t"]), str(raw["k"]), str(raw.get("v", "")), float(raw.get("r", 0.0)))
+
+
 @dataclass(slots=True)
 class Version:
     version_id: str                # "null" or a uuid
@@ -62,10 +85,13 @@ class Version:
     sse: dict[str, Any] | None = None      # the encryption envelope, packed; None: stored in plaintext
     owner: str = ""                        # the writer's canonical ID ("" = the bucket owner's; docs/iam.md)
     acl: bytes | None = None               # the object ACL, packed by api/acl.py (None = canned private)
+    # Transitioned: the stored bytes live on a tier (storage_class names it), none on this set's drives.
+    tier: TierRef | None = None
 
     @property
     def has_data(self) -> bool:
-        return not self.delete_marker and not self.inline
+        """Whether the version has shards on this set's drives (data dirs to read, heal and remove)."""
+        return not self.delete_marker and not self.inline and (self.tier is None or self.tier.restored_until > 0)
 
     def pack(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"id": self.version_id, "dd": self.data_id, "mt": self.mod_time}
@@ -84,6 +110,8 @@ class Version:
             doc["se"] = self.sse
         if self.acl is not None:
             doc["ac"] = self.acl
+        if self.tier is not None:
+            doc["tr"] = self.tier.pack()
         return doc
 
     @classmethod
@@ -98,7 +126,8 @@ class Version:
             inline=bool(doc["in"]), data_blocks=int(k), parity_blocks=int(m), block_size=int(block),
             distribution=[int(x) for x in doc["di"]], parts=[PartMeta.unpack(p) for p in doc["pt"]],
             multipart=bool(doc["mp"]), checksums=dict(doc["ck"]), checksum_type=doc["ct"],
-            sse=_envelope_doc(doc.get("se")), owner=str(doc.get("ow", "")), acl=_acl_doc(doc.get("ac")))
+            sse=_envelope_doc(doc.get("se")), owner=str(doc.get("ow", "")), acl=_acl_doc(doc.get("ac")),
+            tier=TierRef.unpack(doc["tr"]) if "tr" in doc else None)
 
     def same_data(self, other: Version) -> bool:
         """Whether two drives' copies describe the same stored data."""

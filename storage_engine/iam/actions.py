@@ -128,6 +128,7 @@ _ACTIONS: dict[Endpoint, tuple[str, ...]] = {
     E.AdminHeal: ("admin:Heal",),
     E.AdminKmsRewrap: ("admin:KmsRewrap",),
     E.AdminIlmRun: ("admin:IlmRun",),
+    E.AdminTier: ("admin:ListTier", "admin:SetTier"),
     E.Options: (),
     E.QueryApi: (),             # IAM / STS actions are authorized by their APIs (api/iam.py, api/sts.py)
 }

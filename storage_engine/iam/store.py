@@ -682,21 +682,28 @@ class IamStore:
         return key
 
     async def _seal(self, access_key: str, secret: str) -> dict[str, str]:
-        key_id, key = await self._newest_key()
-        nonce = os.urandom(12)
-        sealed = AESGCM(key).encrypt(nonce, secret.encode(), b"iam-secret:" + access_key.encode())
-        return {"kid": key_id, "n": base64.b64encode(nonce).decode(), "c": base64.b64encode(sealed).decode()}
+        return await self.seal(f"iam-secret:{access_key}", secret)
 
     async def _open_secret(self, access_key: str, sealed: dict[str, str]) -> str:
+        return await self.unseal(f"iam-secret:{access_key}", sealed)
+
+    async def seal(self, label: str, secret: str) -> dict[str, str]:
+        """``secret`` sealed under the newest keyring key, bound to ``label`` (what it is the secret of)."""
+        key_id, key = await self._newest_key()
+        nonce = os.urandom(12)
+        sealed = AESGCM(key).encrypt(nonce, secret.encode(), label.encode())
+        return {"kid": key_id, "n": base64.b64encode(nonce).decode(), "c": base64.b64encode(sealed).decode()}
+
+    async def unseal(self, label: str, sealed: dict[str, str]) -> str:
+        """What ``seal(label, ...)`` sealed; InternalError (logged) when it does not open."""
         key = await self._keyring_key(sealed["kid"])
         if key is None:
-            log.error("IAM key %s: its secret is sealed under an unknown keyring key", access_key)
+            log.error("%s: sealed under an unknown keyring key", label)
             raise errors.InternalError()
         try:
-            plain = AESGCM(key).decrypt(base64.b64decode(sealed["n"]), base64.b64decode(sealed["c"]),
-                                        b"iam-secret:" + access_key.encode())
+            plain = AESGCM(key).decrypt(base64.b64decode(sealed["n"]), base64.b64decode(sealed["c"]), label.encode())
         except InvalidTag:
-            log.error("IAM key %s: its sealed secret does not open", access_key)
+            log.error("%s: the sealed secret does not open", label)
             raise errors.InternalError() from None
         return plain.decode()
 

@@ -12,6 +12,10 @@ class IlmMetrics:
                                "Versions removed and delete markers placed by lifecycle expiration rules.")
         self.aborted = counter("rustfs_ilm_aborted_uploads",
                                "Incomplete multipart uploads aborted by AbortIncompleteMultipartUpload rules.")
+        self.transitioned = counter("rustfs_ilm_transitioned_versions",
+                                    "Versions whose stored bytes lifecycle transitions moved to a tier.")
+        self.transitioned_bytes = counter("rustfs_ilm_transitioned_bytes",
+                                          "Stored bytes lifecycle transitions moved to tiers.")
         self.errors = counter("rustfs_ilm_errors", "Lifecycle actions that failed (retried on the next pass).")
 
 

@@ -37,6 +37,9 @@ from storage_engine.erasure.metadata import PartMeta, Version, find
 from storage_engine.erasure.reader import VersionReader
 from storage_engine.erasure.set import ErasureSet, MetaView, write_quorum
 from storage_engine.iam.store import IamStore
+from storage_engine.lifecycle.registry import TierRegistry, declared_tiers
+from storage_engine.lifecycle.rules import expiry_time
+from storage_engine.lifecycle.transition import TierReader, Transitions
 from storage_engine.objects import listing, names, rewrap, versions
 from storage_engine.objects.buckets import BucketStore
 from storage_engine.objects.healer import Healer
@@ -49,7 +52,7 @@ from storage_engine.objects.types import (BucketInfo, CompletePart, DeleteResult
                                           ListPartsResult, ListUploadsResult, ListVersionsResult, ObjectInfo,
                                           PartInfo, PutBody, PutOptions, RewrapReport, SseRequest, UploadInfo,
                                           VersioningStatus)
-from storage_engine.topology import Pool
+from storage_engine.topology import Pool, warm_pool_count
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,8 @@ class ObjectReaderImpl:
 
     __slots__ = ("info", "_reader", "_transform")
 
-    def __init__(self, info: ObjectInfo, reader: VersionReader, transform: ReadTransform | None = None) -> None:
+    def __init__(self, info: ObjectInfo, reader: VersionReader | TierReader,
+                 transform: ReadTransform | None = None) -> None:
         self.info = info
         self._reader = reader
         self._transform = transform
@@ -95,18 +99,22 @@ async def _as_bytes(pieces: AsyncIterator[bytes | memoryview]) -> AsyncIterator[
 
 class ErasureObjectLayer:
     def __init__(self, pools: list[list[ErasureSet]], buckets: BucketStore, settings: EngineSettings,
-                 kms: Kms | None = None) -> None:
+                 kms: Kms | None = None, warm: Sequence[list[ErasureSet]] = ()) -> None:
         self.placement = Placement(pools)
         self.buckets = buckets
         self.settings = settings
         self.sse = SseService(settings, buckets.config, kms)
         self.iam = IamStore(buckets.config, self.sse, settings)
+        self.tiers = TierRegistry(buckets.config, self.iam, declared_tiers(settings.tiers, warm))
+        self.transitions = Transitions(self.placement, self.tiers, buckets.config)
         self.multipart = Multipart(self.placement, buckets, self.sse)
+        self.multipart.drop = self.transitions.drop
         self.healer = Healer(self.placement, buckets, self.multipart, settings.heal_interval_seconds)
         offset = settings.ilm_clock_offset_seconds
         self.scanner = UsageScanner(self.placement, buckets, buckets.config,
                                     interval=settings.scanner_interval_seconds, delay=settings.scanner_delay,
-                                    expirer=Expirer(self.placement, self.multipart, lambda: time.time() + offset))
+                                    expirer=Expirer(self.placement, self.multipart, self.transitions,
+                                                    lambda: time.time() + offset))
 
     # --- placement (kept for callers that look inside) ------------------------------------------------
     @property
@@ -199,7 +207,7 @@ class ErasureObjectLayer:
             raise
         if stored.tmp_dirs:
             await discard(es, {p: t for p, t in stored.tmp_dirs.items() if p not in done})
-        await es.remove_data(bucket, key, versions.data_ids(removed))
+        await self.transitions.drop(es, bucket, key, removed)
         info = versions.to_info(bucket, key, version, True)
         return dataclasses.replace(info, sse=sealed.info()) if sealed is not None else info
 
@@ -238,6 +246,8 @@ class ErasureObjectLayer:
             if opened is not None:
                 transform = opened.read_transform([PartSpan(p.number, p.size, p.stored_size) for p in version.parts])
                 info = dataclasses.replace(info, sse=opened.info())
+            if version.tier is not None and not version.has_data:      # on its tier, with no restored copy
+                return ObjectReaderImpl(info, await self.transitions.reader(version), transform)
             reader = await es.open_version(bucket, key, view, version,
                                            on_damage=lambda es=es: self.healer.request(es, bucket, key))
             if reader.readable() or attempt == 2:
@@ -280,7 +290,7 @@ class ErasureObjectLayer:
             if new_list == old:
                 return result
             await es.commit(bucket, key, view, new_list)
-        await es.remove_data(bucket, key, versions.data_ids(removed))
+        await self.transitions.drop(es, bucket, key, removed)
         return result
 
     async def _update_tags(self, bucket: str, key: str, version_id: str | None,
@@ -368,6 +378,27 @@ class ErasureObjectLayer:
     async def heal(self, bucket: str | None = None) -> HealReport:
         return await self.healer.heal(bucket)
 
+    async def restore_object(self, bucket: str, key: str, version_id: str | None, days: int) -> bool:
+        """RestoreObject: a copy of a transitioned version on the hot drives for ``days`` (counted as
+        lifecycle days); True when one was there already (its time extended)."""
+        _, _, version = await self.resolve_version(bucket, key, version_id)
+        until = expiry_time(time.time() + self.settings.ilm_clock_offset_seconds, days)
+        return await self.transitions.restore(bucket, key, version.version_id, until)
+
+    async def versions_on_tier(self, tier: str) -> int:
+        """How many versions, in every bucket, have their data on ``tier`` (their storage class names it)."""
+        count = 0
+        for info in await self.buckets.list():
+            key_marker = version_marker = ""
+            while True:
+                page = await listing.list_versions(self.placement.all_sets, info.name, "", "", key_marker,
+                                                   version_marker, 1000)
+                count += sum(1 for v in page.versions if not v.delete_marker and v.storage_class == tier)
+                if not page.is_truncated or page.next_key_marker is None:
+                    break
+                key_marker, version_marker = page.next_key_marker, page.next_version_id_marker or ""
+        return count
+
     async def rewrap_keys(self, bucket: str | None = None) -> RewrapReport:
         """Data keys under their KMS keys' newest versions, data untouched (``objects/rewrap.py``)."""
         return await rewrap.rewrap_keys(self.placement, self.buckets, self.sse, bucket)
@@ -375,6 +406,7 @@ class ErasureObjectLayer:
     async def close(self) -> None:
         await self.scanner.stop()
         await self.healer.stop()
+        await self.tiers.close()
         await self.sse.close()
         await self.buckets.config.stop()
         drives = {id(d): d for es in self.all_sets for d in es.drives if d is not None}
@@ -450,10 +482,12 @@ async def open_object_layer(pools: list[Pool], settings: EngineSettings, *,
         built.append(sets)
         everything.extend(checked)
         replaced = replaced or any(d.state == "healing" for d in checked)
+    # The last pools are the warm tiers' (``topology.tier_pools``): opened like the others, never written by a PUT.
+    hot = len(built) - warm_pool_count(settings)
     config = ConfigStore(built[0][0], reload_seconds=settings.config_reload_seconds, notify=notify)
-    buckets = BucketStore(config, everything)
+    buckets = BucketStore(config, [d for es in (s for pool in built[:hot] for s in pool) for d in es.drives])
     await buckets.adopt_legacy()
-    layer = ErasureObjectLayer(built, buckets, settings, kms)
+    layer = ErasureObjectLayer(built[:hot], buckets, settings, kms, warm=built[hot:])
     await layer.sse.start()
     # Writes that miss drives are healed when those drives take writes again.
     layer.multipart.on_missed = layer.healer.missed_upload

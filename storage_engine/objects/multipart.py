@@ -164,6 +164,8 @@ class Multipart:
         self.buckets = buckets
         self.sse = sse
         self.on_missed: MissedPart | None = None
+        # Deletes removed versions' data (local shards, tier copies); set by the layer.
+        self.drop: versions.DropVersions = versions.remove_local
 
     # --- lookups ------------------------------------------------------------------------------------
     async def _read_upload(self, es: ErasureSet, bucket: str, key: str, upload_id: str) -> UploadMeta | None:
@@ -324,7 +326,7 @@ class Multipart:
                 await self._remove(es, directory)
         finally:
             await discard(es, {p: t for p, t in tmp_dirs.items() if p not in done})
-        await es.remove_data(bucket, key, versions.data_ids(removed))
+        await self.drop(es, bucket, key, removed)
         assert version is not None
         return versions.to_info(bucket, key, version, True)
 

@@ -1,5 +1,6 @@
 """The bucket usage scanner: objects, versions and bytes per bucket (the ``rustfs_bucket_*`` metrics), and
-on the same walk the expirations of buckets with lifecycle rules (``objects/lifecycle.py``).
+on the same walk the expirations and transitions of buckets with lifecycle rules (``objects/lifecycle.py``);
+each pass first finishes what the tier journal holds (``lifecycle/transition.py``).
 
 One process of the cluster scans at a time (the leader rule below); it lists every bucket's versions
 through the erasure sets' quorum listings, a page at a time, and after each page sleeps the time the page
@@ -47,6 +48,7 @@ class IlmReport:
 
     buckets: int = 0
     versions_expired: int = 0          # versions removed and delete markers placed
+    versions_transitioned: int = 0
     uploads_aborted: int = 0
     failures: int = 0                  # keys whose rules could not be applied (quorum, drives): retried
 
@@ -57,6 +59,7 @@ class BucketPass:
 
     usage: BucketUsage
     expired: int = 0
+    transitioned: int = 0
     aborted: int = 0
     failures: int = 0
 
@@ -92,6 +95,8 @@ class UsageScanner:
             if not self.is_leader():
                 continue
             try:
+                if self.expirer is not None:
+                    await self.expirer.transitions.replay()
                 report = await self.scan()
                 await self.config.put(USAGE_KIND, USAGE_NAME, report.encode())
             except asyncio.CancelledError:
@@ -146,6 +151,8 @@ class UsageScanner:
     async def run_lifecycle(self, bucket: str | None = None) -> IlmReport:
         """Apply the lifecycle rules of ``bucket`` (or every bucket) now, unpaced (``admin ilm-run``)."""
         report = IlmReport()
+        if self.expirer is not None:
+            await self.expirer.transitions.replay()
         names = [bucket] if bucket else [info.name for info in await self.buckets.list()]
         for name in names:
             try:
@@ -154,6 +161,7 @@ class UsageScanner:
                 continue
             report.buckets += 1
             report.versions_expired += done.expired
+            report.versions_transitioned += done.transitioned
             report.uploads_aborted += done.aborted
             report.failures += done.failures
         return report
@@ -180,7 +188,10 @@ class UsageScanner:
             if expirer is not None and lifecycle is not None:
                 for key in dict.fromkeys(v.key for v in page.versions if lifecycle.may_apply(v.key)):
                     try:
-                        done.expired += await expirer.key(meta, lifecycle, key)
+                        result = await expirer.key(meta, lifecycle, key)
+                        done.expired += result.expired
+                        done.transitioned += result.transitioned
+                        done.failures += result.failed
                     except (InsufficientReadQuorum, InsufficientWriteQuorum, DriveError) as exc:
                         done.failures += 1
                         expirer.metrics.errors.inc()

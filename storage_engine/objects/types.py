@@ -112,6 +112,7 @@ class ObjectInfo:
     sse: SseInfo | None = None                     # None: stored in plaintext
     owner: str = ""                                # the owner's canonical ID ("" = the bucket owner)
     acl: bytes | None = None                       # the ACL, packed by api/acl.py (None = canned private)
+    restored_until: float = 0.0                    # a transitioned version with a restored copy: until when
 
 
 @dataclass(frozen=True, slots=True)

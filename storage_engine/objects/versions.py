@@ -10,11 +10,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from storage_engine import errors
 from storage_engine.erasure.metadata import Version, find
-from storage_engine.erasure.set import MetaView
+from storage_engine.erasure.set import ErasureSet, MetaView
 from storage_engine.objects.types import (NULL_VERSION, DeleteResult, ObjectInfo, PartInfo, PutOptions, SseInfo,
                                           SseMode, VersioningStatus)
 
@@ -71,12 +72,22 @@ def to_info(bucket: str, key: str, v: Version, is_latest: bool) -> ObjectInfo:
     return ObjectInfo(bucket, key, v.version_id, v.size, v.etag, v.mod_time, metadata=v.metadata, tags=v.tags,
                       storage_class=v.storage_class, is_latest=is_latest, checksums=v.checksums,
                       checksum_type=v.checksum_type,  # type: ignore[arg-type]
-                      parts=parts, sse=sse_info(v.sse), owner=v.owner, acl=v.acl)
+                      parts=parts, sse=sse_info(v.sse), owner=v.owner, acl=v.acl,
+                      restored_until=v.tier.restored_until if v.tier is not None else 0.0)
 
 
 def data_ids(removed: list[Version]) -> list[str]:
     """Data dirs to delete once ``removed`` is gone from the metadata."""
     return [v.data_id for v in removed if v.has_data]
+
+
+# ``drop(es, bucket, key, removed)``: after a commit removed ``removed``, delete their data (local shards,
+# and copies on tiers: ``lifecycle.transition.Transitions.drop``).
+DropVersions = Callable[[ErasureSet, str, str, list[Version]], Awaitable[None]]
+
+
+async def remove_local(es: ErasureSet, bucket: str, key: str, removed: list[Version]) -> None:
+    await es.remove_data(bucket, key, data_ids(removed))
 
 
 def check_preconditions(view: MetaView | None, opts: PutOptions) -> None:

@@ -1,0 +1,169 @@
+"""Tiering over S3 (docs/tiering.md): lifecycle transitions to a warm pool of drives and to a cold bucket on a
+second engine, with boto3. Data really moves (shard files gone from the hot drives, present on the tier),
+reads stay byte-exact (ranges, SSE), deletes reach the tier, an unreachable cold tier fails cold reads with
+a 503 while hot objects serve, and a restart loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.test_lifecycle import DAY, error_code, run_cli
+
+RULES = {"Rules": [
+    {"ID": "warm", "Status": "Enabled", "Filter": {"Prefix": "w/"}, "Transitions": [{"Days": 1, "StorageClass": "WARM"}]},
+    {"ID": "cold", "Status": "Enabled", "Filter": {"Prefix": "c/"}, "Transitions": [{"Days": 1, "StorageClass": "COLD"}]},
+]}
+BIG = os.urandom(3 * 1024 * 1024 + 12345)      # several erasure blocks, not inline
+SMALL = os.urandom(1000)                         # inline in its metadata
+
+
+def part_files(drives: list[Path]) -> list[Path]:
+    return [p for d in drives for p in d.rglob("part.*") if ".rustfs.sys" not in p.parts]
+
+
+def counts(out: str) -> dict[str, int]:
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s*([a-z ]+):\s*(\d+)\s*$", out, re.M)}
+
+
+@pytest.fixture(scope="module")
+def cold(engine_factory: Callable[..., Any]) -> Any:
+    """The cold tier: a second engine on loopback with a bucket for it."""
+    server = engine_factory(name="cold-tier")
+    server.client().create_bucket(Bucket="cold")
+    return server
+
+
+@pytest.fixture(scope="module")
+def tiered(engine_factory: Callable[..., Any], cold: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """An engine with a warm pool (4 drives) and the cold tier, its rule clock three days ahead, no scanner."""
+    warm = tmp_path_factory.mktemp("warm-drives")
+    keys = tmp_path_factory.mktemp("cold-keys")
+    (keys / "access").write_text(cold.access_key)
+    (keys / "secret").write_text(cold.secret_key)
+    tiers = [{"type": "pool", "name": "WARM", "drives": f"{warm}/h{{1...4}}"},
+             {"type": "s3", "name": "COLD", "endpoint": cold.url, "bucket": "cold", "prefix": "hot-engine/",
+              "access_key_file": str(keys / "access"), "secret_key_file": str(keys / "secret")}]
+    server = engine_factory(name="tiered", env={"RUSTFS_TIERS": json.dumps(tiers),
+                                                "RUSTFS_SCANNER_INTERVAL_SECONDS": "0",
+                                                "RUSTFS_ILM_CLOCK_OFFSET_SECONDS": str(3 * DAY)})
+    server.warm_drives = [warm / f"h{i}" for i in range(1, 5)]
+    yield server
+
+
+def test_transitions_move_the_data_and_reads_stay_byte_exact(tiered: Any, cold: Any) -> None:
+    s3 = tiered.client()
+    s3.create_bucket(Bucket="tier-one")
+    s3.put_bucket_lifecycle_configuration(Bucket="tier-one", LifecycleConfiguration=RULES)
+    for key, body in (("w/big", BIG), ("w/small", SMALL), ("c/big", BIG), ("c/small", SMALL), ("hot/big", BIG)):
+        s3.put_object(Bucket="tier-one", Key=key, Body=body)
+    s3.put_object(Bucket="tier-one", Key="c/sse", Body=BIG, ServerSideEncryption="AES256")
+    hot_parts = len(part_files(tiered.drives))
+    status, out = run_cli(tiered, "ilm-run", "tier-one")
+    assert status == 0, out
+    assert counts(out)["versions transitioned"] == 5, out
+
+    # The hot drives keep only hot/big's shards; the warm pool holds w/big's (w/small's too: never inline there).
+    assert len(part_files(tiered.drives)) == 4 and hot_parts == 16
+    assert all("hot" in str(p) for p in part_files(tiered.drives))
+    assert len(part_files(tiered.warm_drives)) == 8
+    remote = cold.client().list_objects_v2(Bucket="cold", Prefix="hot-engine/")["Contents"]
+    assert len(remote) == 3 and all(not o["Key"].endswith(("big", "small", "sse")) for o in remote)
+    # The stored bytes go out as they are: plaintext objects as themselves, the SSE one as ciphertext.
+    bodies = [cold.client().get_object(Bucket="cold", Key=o["Key"])["Body"].read() for o in remote]
+    assert BIG in bodies and SMALL in bodies
+    [sealed] = [b for b in bodies if b not in (BIG, SMALL)]
+    assert len(sealed) > len(BIG) and BIG[:4096] not in sealed
+
+    for key, body, tier in (("w/big", BIG, "WARM"), ("w/small", SMALL, "WARM"), ("c/big", BIG, "COLD"),
+                            ("c/small", SMALL, "COLD"), ("c/sse", BIG, "COLD"), ("hot/big", BIG, None)):
+        head = s3.head_object(Bucket="tier-one", Key=key)
+        assert head.get("StorageClass") == tier, key
+        assert s3.get_object(Bucket="tier-one", Key=key)["Body"].read() == body, key
+        for first, last in ((0, 0), (1000, 1048576 + 7), (len(body) - 1, len(body) - 1)):
+            if last < len(body):
+                got = s3.get_object(Bucket="tier-one", Key=key, Range=f"bytes={first}-{last}")["Body"].read()
+                assert got == body[first:last + 1], (key, first, last)
+    listed = {o["Key"]: o["StorageClass"] for o in s3.list_objects_v2(Bucket="tier-one")["Contents"]}
+    assert listed == {"w/big": "WARM", "w/small": "WARM", "c/big": "COLD", "c/small": "COLD", "c/sse": "COLD",
+                      "hot/big": "STANDARD"}
+    # A second run finds nothing more to move.
+    status, out = run_cli(tiered, "ilm-run", "tier-one")
+    assert counts(out)["versions transitioned"] == 0, out
+
+    # Deleting a transitioned object deletes its data on the tier too.
+    s3.delete_object(Bucket="tier-one", Key="w/big")
+    s3.delete_object(Bucket="tier-one", Key="c/big")
+    assert len(part_files(tiered.warm_drives)) == 4
+    assert len(cold.client().list_objects_v2(Bucket="cold", Prefix="hot-engine/")["Contents"]) == 2
+
+    # A copy of a cold object lands on the hot set (as on AWS).
+    s3.copy_object(Bucket="tier-one", Key="hot/copy", CopySource={"Bucket": "tier-one", "Key": "c/sse"})
+    assert "StorageClass" not in s3.head_object(Bucket="tier-one", Key="hot/copy")
+    assert s3.get_object(Bucket="tier-one", Key="hot/copy")["Body"].read() == BIG
+
+
+def test_unreachable_cold_tier_fails_cold_reads_only_and_a_restart_loses_nothing(tiered: Any, cold: Any) -> None:
+    s3 = tiered.client()
+    s3.create_bucket(Bucket="tier-two")
+    s3.put_bucket_lifecycle_configuration(Bucket="tier-two", LifecycleConfiguration=RULES)
+    for key in ("c/one", "w/one", "hot/one"):
+        s3.put_object(Bucket="tier-two", Key=key, Body=BIG)
+    assert run_cli(tiered, "ilm-run", "tier-two")[0] == 0
+    cold.stop()
+    try:
+        with pytest.raises(ClientError) as exc:
+            s3.get_object(Bucket="tier-two", Key="c/one")
+        assert error_code(exc) == ("ServiceUnavailable", 503)
+        assert "COLD" in exc.value.response["Error"]["Message"]
+        assert s3.get_object(Bucket="tier-two", Key="hot/one")["Body"].read() == BIG
+        assert s3.get_object(Bucket="tier-two", Key="w/one")["Body"].read() == BIG
+        assert s3.head_object(Bucket="tier-two", Key="c/one")["StorageClass"] == "COLD"   # metadata is local
+    finally:
+        cold.start()
+    tiered.stop()
+    tiered.start()
+    for key, tier in (("c/one", "COLD"), ("w/one", "WARM"), ("hot/one", None)):
+        assert s3.head_object(Bucket="tier-two", Key=key).get("StorageClass") == tier
+        assert s3.get_object(Bucket="tier-two", Key=key)["Body"].read() == BIG
+
+
+def test_tier_admin_commands(tiered: Any, cold: Any, tmp_path: Path) -> None:
+    status, out = run_cli(tiered, "tier", "ls")
+    assert status == 0 and re.search(r"^WARM\tpool\tdeclared", out, re.M) and re.search(r"^COLD\ts3\tdeclared", out, re.M)
+    secret = tmp_path / "secret"
+    secret.write_text(cold.secret_key)
+    add = ["tier", "add", "ARCHIVE", "--url", cold.url, "--bucket", "cold", "--prefix", "archive/",
+           "--access-key", cold.access_key, "--secret-key-file", str(secret)]
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-secret")
+    status, out = run_cli(tiered, *add[:-1], str(wrong))
+    assert status == 1 and "SignatureDoesNotMatch" in out, out
+    status, out = run_cli(tiered, *add)
+    assert status == 0, out
+    status, out = run_cli(tiered, *add)
+    assert status == 1 and "exists already" in out
+    assert run_cli(tiered, "tier", "verify", "ARCHIVE")[0] == 0
+    s3 = tiered.client()
+    s3.create_bucket(Bucket="tier-three")
+    s3.put_bucket_lifecycle_configuration(Bucket="tier-three", LifecycleConfiguration={"Rules": [
+        {"ID": "a", "Status": "Enabled", "Filter": {"Prefix": ""}, "Transitions": [{"Days": 1, "StorageClass": "ARCHIVE"}]}]})
+    s3.put_object(Bucket="tier-three", Key="doc", Body=SMALL)
+    assert run_cli(tiered, "ilm-run", "tier-three")[0] == 0
+    assert s3.head_object(Bucket="tier-three", Key="doc")["StorageClass"] == "ARCHIVE"
+    status, out = run_cli(tiered, "tier", "rm", "ARCHIVE")
+    assert status == 1 and "1 object version" in out, out
+    status, out = run_cli(tiered, "tier", "rm", "COLD")
+    assert status == 1 and "RUSTFS_TIERS" in out
+    s3.delete_object(Bucket="tier-three", Key="doc")
+    s3.delete_bucket_lifecycle(Bucket="tier-three")
+    status, out = run_cli(tiered, "tier", "rm", "ARCHIVE")
+    assert status == 0, out
+    assert "ARCHIVE" not in run_cli(tiered, "tier", "ls")[1]
