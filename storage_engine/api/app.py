@@ -30,6 +30,7 @@ from storage_engine.api import (
     ownership,
     post_object,
     public_access_block,
+    restore,
     tagging,
     unconfigured,
 )
@@ -93,6 +94,7 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.AdminKmsRewrap: admin.handle_admin_kms_rewrap,
     Endpoint.AdminIlmRun: admin.handle_admin_ilm_run,
     Endpoint.AdminTier: admin.handle_admin_tier,
+    Endpoint.RestoreObject: restore.handle_restore_object,
     Endpoint.GetBucketEncryption: bucket_encryption.handle_get_bucket_encryption,
     Endpoint.PutBucketEncryption: bucket_encryption.handle_put_bucket_encryption,
     Endpoint.DeleteBucketEncryption: bucket_encryption.handle_delete_bucket_encryption,

@@ -189,6 +189,9 @@ def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
             headers.append((name, value))
     if info.storage_class != "STANDARD":       # a transitioned version's class is its tier's name
         headers.append(("x-amz-storage-class", info.storage_class))
+    if info.restored_until:                    # RestoreObject made a copy on the hot drives (api/restore.py)
+        headers.append(("x-amz-restore",
+                        f'ongoing-request="false", expiry-date="{http_date(info.restored_until)}"'))
     if info.version_id and info.version_id != "null":
         headers.append(("x-amz-version-id", info.version_id))
     if info.tags:

@@ -36,6 +36,7 @@ class KeyResult:
     expired: int = 0               # versions removed and delete markers placed
     transitioned: int = 0
     failed: int = 0                # transitions that failed (the next pass retries)
+    restores_ended: int = 0        # restored copies dropped (their days are over)
 
 
 def facts_of(key: str, stored: list[Version]) -> list[VersionFacts]:
@@ -75,6 +76,7 @@ class Expirer:
             kept = [v for v, d in zip(stored, due) if d.action is not Action.EXPIRE_VERSION]
             removed = [v for v, d in zip(stored, due) if d.action is Action.EXPIRE_VERSION]
             moves = [(v.version_id, d.tier) for v, d in zip(stored, due) if d.action is Action.TRANSITION]
+            restores_ended = any(v.tier is not None and 0 < v.tier.restored_until <= now for v in stored)
             changes = len(removed)
             if due and due[0].action is Action.EXPIRE:
                 kept, gone, _ = versions.apply_delete(kept, None, bucket.versioning, time.time())
@@ -86,6 +88,8 @@ class Expirer:
             await self.transitions.drop(es, bucket.name, key, removed)
             self.metrics.expired.inc(changes)
             result.expired = changes
+        if restores_ended:
+            result.restores_ended = await self.transitions.end_restore(es, bucket.name, key, now)
         for version_id, tier in moves:
             try:
                 result.transitioned += await self.transitions.transition(bucket.name, key, version_id, tier)

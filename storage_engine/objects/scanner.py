@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 
 from storage_engine.cluster.config_store import ConfigStore
+from storage_engine.config import RESERVED_STORAGE_CLASSES
 from storage_engine.drives.base import DriveError
 from storage_engine.drives.health import CheckedDrive
 from storage_engine.drives.local import LocalDrive
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 250                 # versions listed per page: the pacing step
 MAX_WAIT_SECONDS = 1.0          # the longest pause after one page (MinIO's default max wait)
 LOCK_FILE = "usage-scanner.lock"
+NO_RULES = rules.Lifecycle(())
 
 
 @dataclass
@@ -172,8 +174,8 @@ class UsageScanner:
         usage = done.usage
         meta = await self.buckets.get(bucket)
         # The bucket's lifecycle rules: each listed key they may reach is judged as the walk passes it.
-        lifecycle = rules.parse(meta.lifecycle) if meta.lifecycle is not None else None
-        expirer = self.expirer if lifecycle is not None else None
+        lifecycle = rules.parse(meta.lifecycle) if meta.lifecycle is not None else NO_RULES
+        expirer = self.expirer
         key_marker = version_marker = ""
         while True:
             began = time.monotonic()
@@ -185,8 +187,10 @@ class UsageScanner:
                 usage.versions += 1
                 usage.bytes += version.size
                 usage.objects += int(version.is_latest)
-            if expirer is not None and lifecycle is not None:
-                for key in dict.fromkeys(v.key for v in page.versions if lifecycle.may_apply(v.key)):
+            if expirer is not None:
+                # Keys the rules may reach, and transitioned ones (a restored copy may have had its days).
+                for key in dict.fromkeys(v.key for v in page.versions if lifecycle.may_apply(v.key)
+                                         or v.storage_class not in RESERVED_STORAGE_CLASSES):
                     try:
                         result = await expirer.key(meta, lifecycle, key)
                         done.expired += result.expired
@@ -199,7 +203,7 @@ class UsageScanner:
             if paced:
                 await self._pace(time.monotonic() - began)
             if not page.is_truncated or page.next_key_marker is None:
-                if expirer is not None and lifecycle is not None:
+                if expirer is not None:
                     done.aborted = await expirer.stale_uploads(meta, lifecycle)
                 return done
             key_marker, version_marker = page.next_key_marker, page.next_version_id_marker or ""

@@ -167,3 +167,52 @@ def test_tier_admin_commands(tiered: Any, cold: Any, tmp_path: Path) -> None:
     status, out = run_cli(tiered, "tier", "rm", "ARCHIVE")
     assert status == 0, out
     assert "ARCHIVE" not in run_cli(tiered, "tier", "ls")[1]
+
+
+def test_restore_object_brings_a_copy_back_for_its_days(tiered: Any, cold: Any) -> None:
+    s3 = tiered.client()
+    s3.create_bucket(Bucket="tier-four")
+    s3.put_bucket_lifecycle_configuration(Bucket="tier-four", LifecycleConfiguration=RULES)
+    s3.put_object(Bucket="tier-four", Key="hot/one", Body=SMALL)
+    s3.put_object(Bucket="tier-four", Key="c/multi", Body=b"")
+    upload = s3.create_multipart_upload(Bucket="tier-four", Key="c/multi", ServerSideEncryption="AES256")
+    parts = [os.urandom(5 * 1024 * 1024), BIG[:1024 * 1024] + SMALL]
+    etags = [s3.upload_part(Bucket="tier-four", Key="c/multi", UploadId=upload["UploadId"], PartNumber=n + 1,
+                            Body=body)["ETag"] for n, body in enumerate(parts)]
+    s3.complete_multipart_upload(Bucket="tier-four", Key="c/multi", UploadId=upload["UploadId"], MultipartUpload={
+        "Parts": [{"PartNumber": n + 1, "ETag": e} for n, e in enumerate(etags)]})
+    whole = b"".join(parts)
+    assert run_cli(tiered, "ilm-run", "tier-four")[0] == 0
+    assert not [p for p in part_files(tiered.drives) if "multi" in str(p)]
+    with pytest.raises(ClientError) as exc:
+        s3.restore_object(Bucket="tier-four", Key="hot/one", RestoreRequest={"Days": 1})
+    assert error_code(exc) == ("InvalidObjectState", 403)
+
+    first = s3.restore_object(Bucket="tier-four", Key="c/multi", RestoreRequest={"Days": 2})
+    assert first["ResponseMetadata"]["HTTPStatusCode"] == 202
+    head = s3.head_object(Bucket="tier-four", Key="c/multi")
+    assert head["StorageClass"] == "COLD" and head["Restore"].startswith('ongoing-request="false", expiry-date=')
+    assert len([p for p in part_files(tiered.drives) if "multi" in str(p)]) == 8     # 2 parts x 4 drives
+    again = s3.restore_object(Bucket="tier-four", Key="c/multi", RestoreRequest={"Days": 2})
+    assert again["ResponseMetadata"]["HTTPStatusCode"] == 200
+    cold.stop()                                   # the restored copy serves without the tier
+    try:
+        assert s3.get_object(Bucket="tier-four", Key="c/multi")["Body"].read() == whole
+        got = s3.get_object(Bucket="tier-four", Key="c/multi", PartNumber=2)["Body"].read()
+        assert got == parts[1]
+    finally:
+        cold.start()
+    # Five days on, the restored copy's time is up: the next pass drops it; reads go to the tier again.
+    tiered.stop()
+    tiered.extra_env["RUSTFS_ILM_CLOCK_OFFSET_SECONDS"] = str(8 * DAY)
+    try:
+        tiered.start()
+        assert run_cli(tiered, "ilm-run", "tier-four")[0] == 0
+        assert not [p for p in part_files(tiered.drives) if "multi" in str(p)]
+        head = s3.head_object(Bucket="tier-four", Key="c/multi")
+        assert head["StorageClass"] == "COLD" and "Restore" not in head
+        assert s3.get_object(Bucket="tier-four", Key="c/multi")["Body"].read() == whole
+    finally:
+        tiered.stop()
+        tiered.extra_env["RUSTFS_ILM_CLOCK_OFFSET_SECONDS"] = str(3 * DAY)
+        tiered.start()
