@@ -314,3 +314,12 @@ def test_a_warm_only_tenant_keeps_its_pool_as_a_write_pool_and_role_write_keeps_
     assert [p.name for p in config.tenants[0].write_pools] == ["pool0", "warm0"] and config.tenants[0].warm_pool is None
     backups = _config("eks").tenants[1]
     assert [p.tier for p in backups.write_pools] == ["warm"] and backups.warm_pool is None
+
+
+def test_the_readme_tiers_example_is_a_valid_tenant() -> None:
+    section = (REPO / "README.md").read_text().split("### Tiers\n", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = copy.deepcopy(_platform("eks"))
+    config["tenants"] = yaml.safe_load(example)["tenants"]
+    [tenant] = PlatformConfig.model_validate(config).tenants
+    assert tenant.warm_pool is not None and tenant.lifecycle
