@@ -158,6 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         except _Refused as exc:
             print(f"error: {exc}", file=sys.stderr)
             return exc.status
+        if settings.lifecycle_defaults:  # checked before serving, as the IAM bootstrap below
+            from storage_engine.lifecycle.defaults import check_defaults
+
+            try:
+                check_defaults(settings.lifecycle_defaults)
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
         if settings.iam_bootstrap_file:  # checked before serving: a bad document or missing secret stops here
             from storage_engine.iam.bootstrap import BootstrapError, load_bootstrap
 

@@ -49,6 +49,7 @@ class BucketMeta:
     acl: bytes | None = None                        # the bucket ACL, packed by api/acl.py (None = canned private)
     ownership: str = ""                             # ObjectOwnership: "" (none set), BucketOwnerEnforced, ...
     lifecycle: bytes | None = None                  # the lifecycle document, canonical (lifecycle.rules.document)
+    lifecycle_default: bytes | None = None          # the settings' default last put here (lifecycle/defaults.py)
 
     def pack(self) -> bytes:
         doc: dict[str, Any] = {"name": self.name, "created": self.created, "versioning": self.versioning}
@@ -56,7 +57,8 @@ class BucketMeta:
             doc["encryption"] = _pack_encryption(self.encryption)
         for field, value in (("owner", self.owner), ("owner_name", self.owner_name), ("policy", self.policy),
                              ("pab", list(self.public_access_block) if self.public_access_block else None),
-                             ("acl", self.acl), ("ownership", self.ownership), ("lifecycle", self.lifecycle)):
+                             ("acl", self.acl), ("ownership", self.ownership), ("lifecycle", self.lifecycle),
+                             ("lifecycle_default", self.lifecycle_default)):
             if value:                               # absent when unset: older engines read the same bytes
                 doc[field] = value
         return cast(bytes, msgpack.packb(doc))
@@ -72,7 +74,8 @@ class BucketMeta:
                    policy=doc.get("policy"),
                    public_access_block=cast(tuple[bool, bool, bool, bool], tuple(bool(v) for v in pab))
                    if pab and len(pab) == 4 else None,
-                   acl=doc.get("acl"), ownership=str(doc.get("ownership", "")), lifecycle=doc.get("lifecycle"))
+                   acl=doc.get("acl"), ownership=str(doc.get("ownership", "")), lifecycle=doc.get("lifecycle"),
+                   lifecycle_default=doc.get("lifecycle_default"))
 
 
 def _pack_encryption(sse: SseRequest) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from storage_engine.erasure.metadata import PartMeta, Version, find
 from storage_engine.erasure.reader import VersionReader
 from storage_engine.erasure.set import ErasureSet, MetaView, write_quorum
 from storage_engine.iam.store import IamStore
+from storage_engine.lifecycle.defaults import LifecycleDefaults
 from storage_engine.lifecycle.registry import TierRegistry, declared_tiers
 from storage_engine.lifecycle.rules import expiry_time
 from storage_engine.lifecycle.transition import TierReader, Transitions
@@ -107,6 +108,7 @@ class ErasureObjectLayer:
         self.iam = IamStore(buckets.config, self.sse, settings)
         self.tiers = TierRegistry(buckets.config, self.iam, declared_tiers(settings.tiers, warm))
         self.transitions = Transitions(self.placement, self.tiers, buckets.config)
+        self.lifecycle_defaults = LifecycleDefaults(settings.lifecycle_defaults, buckets, self.tiers.names)
         self.multipart = Multipart(self.placement, buckets, self.sse)
         self.multipart.drop = self.transitions.drop
         self.healer = Healer(self.placement, buckets, self.multipart, settings.heal_interval_seconds)
@@ -132,6 +134,7 @@ class ErasureObjectLayer:
     async def make_bucket(self, bucket: str, *, owner: str = "", owner_name: str = "", acl: bytes | None = None,
                           ownership: str = "") -> None:
         await self.buckets.create(bucket, owner=owner, owner_name=owner_name, acl=acl, ownership=ownership)
+        await self.lifecycle_defaults.apply(bucket)
 
     async def delete_bucket(self, bucket: str) -> None:
         async with self.buckets.lock(bucket):
@@ -499,6 +502,10 @@ async def open_object_layer(pools: list[Pool], settings: EngineSettings, *,
     config.start()
     if settings.iam_bootstrap_file:  # the IAM store is up: apply the declared policies, groups and users
         await _apply_iam_bootstrap(layer.iam, settings.iam_bootstrap_file)
+    try:
+        await layer.lifecycle_defaults.apply_all()
+    except (errors.InsufficientReadQuorum, errors.InsufficientWriteQuorum) as exc:
+        log.error("lifecycle defaults not applied at start: %s", exc)
     layer.healer.start()
     layer.scanner.start()
     if replaced:

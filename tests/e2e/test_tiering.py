@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,9 @@ RULES = {"Rules": [
     {"ID": "warm", "Status": "Enabled", "Filter": {"Prefix": "w/"}, "Transitions": [{"Days": 1, "StorageClass": "WARM"}]},
     {"ID": "cold", "Status": "Enabled", "Filter": {"Prefix": "c/"}, "Transitions": [{"Days": 1, "StorageClass": "COLD"}]},
 ]}
+DEFAULT_RULES = ("<LifecycleConfiguration><Rule><ID>to-cold</ID><Filter><Prefix></Prefix></Filter><Status>Enabled"
+                 "</Status><Transition><Days>1</Days><StorageClass>COLD</StorageClass></Transition></Rule>"
+                 "</LifecycleConfiguration>")
 BIG = os.urandom(3 * 1024 * 1024 + 12345)      # several erasure blocks, not inline
 SMALL = os.urandom(1000)                         # inline in its metadata
 
@@ -52,6 +57,7 @@ def tiered(engine_factory: Callable[..., Any], cold: Any, tmp_path_factory: pyte
              {"type": "s3", "name": "COLD", "endpoint": cold.url, "bucket": "cold", "prefix": "hot-engine/",
               "access_key_file": str(keys / "access"), "secret_key_file": str(keys / "secret")}]
     server = engine_factory(name="tiered", env={"RUSTFS_TIERS": json.dumps(tiers),
+                                                "RUSTFS_LIFECYCLE_DEFAULTS": json.dumps({"defaulted": DEFAULT_RULES}),
                                                 "RUSTFS_SCANNER_INTERVAL_SECONDS": "0",
                                                 "RUSTFS_ILM_CLOCK_OFFSET_SECONDS": str(3 * DAY)})
     server.warm_drives = [warm / f"h{i}" for i in range(1, 5)]
@@ -216,3 +222,36 @@ def test_restore_object_brings_a_copy_back_for_its_days(tiered: Any, cold: Any) 
         tiered.stop()
         tiered.extra_env["RUSTFS_ILM_CLOCK_OFFSET_SECONDS"] = str(3 * DAY)
         tiered.start()
+
+
+def test_default_rules_from_the_settings_apply_once(tiered: Any) -> None:
+    s3 = tiered.client()
+    s3.create_bucket(Bucket="defaulted")
+    s3.create_bucket(Bucket="not-defaulted")
+    rules = s3.get_bucket_lifecycle_configuration(Bucket="defaulted")["Rules"]
+    assert rules == [{"ID": "to-cold", "Filter": {}, "Status": "Enabled",
+                      "Transitions": [{"Days": 1, "StorageClass": "COLD"}]}]
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_lifecycle_configuration(Bucket="not-defaulted")
+    assert error_code(exc) == ("NoSuchLifecycleConfiguration", 404)
+    s3.put_object(Bucket="defaulted", Key="doc", Body=SMALL)
+    assert run_cli(tiered, "ilm-run", "defaulted")[0] == 0
+    assert s3.head_object(Bucket="defaulted", Key="doc")["StorageClass"] == "COLD"
+    # A user's decision stands: deleted stays deleted across a restart (which applies the defaults again).
+    s3.delete_bucket_lifecycle(Bucket="defaulted")
+    tiered.stop()
+    tiered.start()
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_lifecycle_configuration(Bucket="defaulted")
+    assert error_code(exc) == ("NoSuchLifecycleConfiguration", 404)
+
+
+def test_a_bad_default_stops_the_engine_before_it_serves(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTFS_")}
+    env.update({"RUSTFS_LIFECYCLE_DEFAULTS": json.dumps({"*": "<LifecycleConfiguration><Rule><ID>x</ID>"
+                                                              "<Status>Enabled</Status></Rule></LifecycleConfiguration>"}),
+                "RUSTFS_ACCESS_KEY": "bad-default-root", "RUSTFS_SECRET_KEY": "bad-default-secret-key"})
+    proc = subprocess.run([sys.executable, "-m", "storage_engine", "server", "--address", "127.0.0.1:1",
+                           f"{tmp_path}/d{{1...4}}"], env=env, capture_output=True, timeout=60)
+    assert proc.returncode == 2
+    assert b"lifecycle_defaults['*']: InvalidArgument" in proc.stderr, proc.stderr
