@@ -17,7 +17,7 @@ from component_support import REPO, STACKS, kubernetes_objects, render_variant
 from pydantic import ValidationError
 from storage_engine.config import EngineSettings, PoolTierSpec, S3TierSpec, env_name
 from storage_engine.lifecycle.rules import Lifecycle, parse
-from storage_engine.topology import parse_pools
+from storage_engine.topology import all_pools, parse_pools
 
 from rustfs_component.config import PlatformConfig, TenantConfig
 from rustfs_component.plan import Plan
@@ -104,6 +104,26 @@ def test_a_warm_pool_next_to_a_hot_one_is_the_warm_tier_not_a_write_pool(plans: 
         assert len(drives.drives) == pool.servers * pool.drives_per_server
         claims = sets[pool.name]["spec"]["volumeClaimTemplates"]
         assert {c["spec"]["storageClassName"] for c in claims} == {"rustfs-warm"}
+
+
+@pytest.mark.parametrize("stack", COLD_STACKS)
+def test_each_pods_engine_reads_its_environment_into_the_tenants_pools_and_tiers(
+        plans: dict[str, Plan], stack: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `python -m storage_engine server` makes of a pod: its settings from the env, its pools from the args."""
+    for tenant in _config(stack).tenants:
+        for statefulset in _statefulsets(plans[stack], tenant).values():
+            with monkeypatch.context() as env:
+                for name, value in _env(statefulset).items():
+                    env.setenv(name, value)
+                for entry in _engine(statefulset)["env"]:  # given by secretKeyRef in the pod
+                    if "valueFrom" in entry:
+                        env.setenv(entry["name"], "given-by-secret-reference")
+                env.setenv(env_name("volumes"), " ".join(_engine(statefulset)["args"][3:]))
+                settings = EngineSettings()
+            pools = all_pools(settings)  # the hot pools, then the warm tier's
+            assert sorted(len(p.drives) for p in pools) == sorted(p.servers * p.drives_per_server
+                                                                  for p in tenant.pools), tenant.name
+            assert [t.name for t in settings.tiers] == (["WARM", "COLD"] if tenant.warm_pool else ["COLD"])
 
 
 def test_the_stacks_exercise_a_warm_tier_and_a_cold_tier_on_every_cloud(plans: dict[str, Plan]) -> None:
