@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 from component_support import REPO, STACKS, kubernetes_objects, render_variant
@@ -124,6 +125,28 @@ def test_each_pods_engine_reads_its_environment_into_the_tenants_pools_and_tiers
             assert sorted(len(p.drives) for p in pools) == sorted(p.servers * p.drives_per_server
                                                                   for p in tenant.pools), tenant.name
             assert [t.name for t in settings.tiers] == (["WARM", "COLD"] if tenant.warm_pool else ["COLD"])
+
+
+def test_a_real_engine_takes_the_rendered_tiers_and_puts_the_default_rules_on_a_new_bucket(
+        plans: dict[str, Plan], make_engine: Any, tmp_path: Path) -> None:
+    """The tanzu stack's `research` engine settings as rendered, only the pod's paths moved: the warm pool's drives
+    (other pods' URLs) to local directories, the mounted Secret's files to files here."""
+    tenant = _config("tanzu").tenants[0]
+    env = _env(_statefulsets(plans["tanzu"], tenant)["pool0"])
+    tiers = json.loads(env[TIERS])
+    assert [t["name"] for t in tiers] == ["WARM", "COLD"]
+    tiers[0]["drives"] = f"{tmp_path}/warm{{1...4}}"
+    for field in ("access_key_file", "secret_key_file"):
+        local = tmp_path / Path(tiers[1][field]).name
+        local.write_text("stand-in")
+        tiers[1][field] = str(local)
+    server = make_engine(drives=4, env={TIERS: json.dumps(tiers), DEFAULTS: env[DEFAULTS]})
+    s3 = boto3.client("s3", endpoint_url=server.url, aws_access_key_id=server.access_key,
+                      aws_secret_access_key=server.secret_key, region_name=server.region)
+    s3.create_bucket(Bucket="research-data")
+    [rule] = s3.get_bucket_lifecycle_configuration(Bucket="research-data")["Rules"]
+    assert rule["ID"] == "age-out" and rule["Status"] == "Enabled"
+    assert [(t["Days"], t["StorageClass"]) for t in rule["Transitions"]] == [(30, "WARM"), (180, "COLD")]
 
 
 def test_the_stacks_exercise_a_warm_tier_and_a_cold_tier_on_every_cloud(plans: dict[str, Plan]) -> None:
