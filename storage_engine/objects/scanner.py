@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import logging
 import os
 import time
@@ -42,6 +43,35 @@ PAGE_SIZE = 250                 # versions listed per page: the pacing step
 MAX_WAIT_SECONDS = 1.0          # the longest pause after one page (MinIO's default max wait)
 LOCK_FILE = "usage-scanner.lock"
 NO_RULES = rules.Lifecycle(())
+CURSOR_KIND, CURSOR_NAME = "scanner", "cursor"
+CURSOR_SECONDS = 1.0            # the position is saved at most this often
+
+
+@dataclass
+class Cursor:
+    """Where a cut pass resumes: the report so far, the bucket being walked and the listing position in it."""
+
+    report: UsageReport
+    bucket: str
+    key_marker: str
+    version_marker: str
+
+    def encode(self) -> bytes:
+        return json.dumps({"report": self.report.encode().decode(), "bucket": self.bucket, "key": self.key_marker,
+                           "version": self.version_marker}).encode()
+
+    @classmethod
+    def decode(cls, data: bytes | None) -> Cursor | None:
+        if data is None:
+            return None
+        try:
+            doc = json.loads(data)
+            report = UsageReport.decode(doc["report"].encode())
+            if report is None:
+                return None
+            return cls(report, str(doc["bucket"]), str(doc["key"]), str(doc["version"]))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None                       # damaged: the pass starts over
 
 
 @dataclass
@@ -138,14 +168,25 @@ class UsageScanner:
 
     # --- one pass -----------------------------------------------------------------------------------
     async def scan(self) -> UsageReport:
-        """Count every bucket, paced; the report is returned, not saved."""
+        """Count every bucket (and apply their rules), paced, in name order; the report is returned, not
+        saved. The position is kept in the config store as the walk goes (``Cursor``), so a pass cut by a
+        restart (or a new leader) resumes where it stopped instead of starting over."""
         start = time.monotonic()
-        report = UsageReport()
-        for info in await self.buckets.list():
+        cursor = Cursor.decode(await self.config.get(CURSOR_KIND, CURSOR_NAME))
+        if cursor is not None:
+            log.info("usage scan: resuming in bucket %s after key %r", cursor.bucket, cursor.key_marker)
+        report = cursor.report if cursor is not None else UsageReport()
+        for name in sorted(info.name for info in await self.buckets.list()):
+            resume = cursor is not None and name == cursor.bucket
+            if cursor is not None and name < cursor.bucket and name in report.buckets:
+                continue                      # counted before the restart
             try:
-                report.buckets[info.name] = (await self._scan_bucket(info.name)).usage
+                report.buckets[name] = (await self._scan_bucket(
+                    name, cursor=cursor if resume else None, partial=report)).usage
             except NoSuchBucket:
+                report.buckets.pop(name, None)
                 continue                      # deleted while we scanned
+        await self.config.delete(CURSOR_KIND, CURSOR_NAME)
         report.duration = time.monotonic() - start
         report.completed = time.time()
         return report
@@ -168,15 +209,18 @@ class UsageScanner:
             report.failures += done.failures
         return report
 
-    async def _scan_bucket(self, bucket: str, paced: bool = True) -> BucketPass:
-        """The bucket's usage, and what its lifecycle rules expired and aborted."""
-        done = BucketPass(BucketUsage())
+    async def _scan_bucket(self, bucket: str, paced: bool = True, cursor: Cursor | None = None,
+                           partial: UsageReport | None = None) -> BucketPass:
+        """The bucket's usage, and what its lifecycle rules did. ``partial``: the pass's report so far, saved
+        with the position after each page (at most every ``CURSOR_SECONDS``); ``cursor``: where to resume."""
+        done = BucketPass(cursor.report.buckets.get(bucket, BucketUsage()) if cursor is not None else BucketUsage())
         usage = done.usage
+        saved = time.monotonic()
         meta = await self.buckets.get(bucket)
         # The bucket's lifecycle rules: each listed key they may reach is judged as the walk passes it.
         lifecycle = rules.parse(meta.lifecycle) if meta.lifecycle is not None else NO_RULES
         expirer = self.expirer
-        key_marker = version_marker = ""
+        key_marker, version_marker = (cursor.key_marker, cursor.version_marker) if cursor is not None else ("", "")
         while True:
             began = time.monotonic()
             page = await listing.list_versions(self.placement.all_sets, bucket, "", "", key_marker,
@@ -200,6 +244,12 @@ class UsageScanner:
                         done.failures += 1
                         expirer.metrics.errors.inc()
                         log.warning("lifecycle: %s/%s not expired this pass: %s", bucket, key, exc)
+            if partial is not None and page.is_truncated and page.next_key_marker is not None \
+                    and time.monotonic() - saved >= CURSOR_SECONDS:
+                partial.buckets[bucket] = usage
+                await self.config.put(CURSOR_KIND, CURSOR_NAME, Cursor(
+                    partial, bucket, page.next_key_marker, page.next_version_id_marker or "").encode())
+                saved = time.monotonic()
             if paced:
                 await self._pace(time.monotonic() - began)
             if not page.is_truncated or page.next_key_marker is None:
