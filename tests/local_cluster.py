@@ -3,6 +3,7 @@ for tests that need several nodes without network namespaces (tests/e2e/test_dis
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -70,11 +71,19 @@ class LocalNode:
 
 
 @contextmanager
-def local_cluster(root: Path, env: Mapping[str, str], nodes: int = 4, drives_per_node: int = 2) -> Iterator[list[LocalNode]]:
-    """``nodes`` nodes of ``drives_per_node`` drives under ``root``, all ready; stopped on exit."""
+def local_cluster(root: Path, env: Mapping[str, str], nodes: int = 4, drives_per_node: int = 2,
+                  warm_drives_per_node: int = 0) -> Iterator[list[LocalNode]]:
+    """``nodes`` nodes of ``drives_per_node`` drives under ``root``, all ready; stopped on exit. With
+    ``warm_drives_per_node``, each node also serves that many drives of a warm tier pool named WARM (added
+    to the tiers of ``env``'s RUSTFS_TIERS)."""
     ports = free_ports(nodes)
     endpoints = [f"http://127.0.0.1:{port}{root}/n{n}/d{d}"
                  for n, port in enumerate(ports) for d in range(drives_per_node)]
+    if warm_drives_per_node:
+        warm = [f"http://127.0.0.1:{port}{root}/n{n}/warm{d}"
+                for n, port in enumerate(ports) for d in range(warm_drives_per_node)]
+        tiers = [*json.loads(env.get("RUSTFS_TIERS", "[]")), {"type": "pool", "name": "WARM", "drives": " ".join(warm)}]
+        env = {**env, "RUSTFS_TIERS": json.dumps(tiers)}
     started = [LocalNode(root, port, endpoints, env) for port in ports]
     for node in started:
         node.start()

@@ -12,12 +12,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.e2e.test_lifecycle import DAY, error_code, run_cli
+from tests.local_cluster import local_cluster
 
 RULES = {"Rules": [
     {"ID": "warm", "Status": "Enabled", "Filter": {"Prefix": "w/"}, "Transitions": [{"Days": 1, "StorageClass": "WARM"}]},
@@ -255,3 +257,34 @@ def test_a_bad_default_stops_the_engine_before_it_serves(tmp_path: Path) -> None
                            f"{tmp_path}/d{{1...4}}"], env=env, capture_output=True, timeout=60)
     assert proc.returncode == 2
     assert b"lifecycle_defaults['*']: InvalidArgument" in proc.stderr, proc.stderr
+
+
+def test_a_transition_made_through_one_node_reads_back_through_every_other(cold: Any, tmp_path: Path) -> None:
+    """Four local nodes sharing a warm pool (one drive each) and the cold tier: rules in through node 1,
+    objects through node 3, the transitions run by node 2, every node reads them back byte-exact."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "access").write_text(cold.access_key)
+    (keys / "secret").write_text(cold.secret_key)
+    tiers = [{"type": "s3", "name": "COLD", "endpoint": cold.url, "bucket": "cold", "prefix": "cluster/",
+              "access_key_file": str(keys / "access"), "secret_key_file": str(keys / "secret")}]
+    env = {"RUSTFS_ACCESS_KEY": "tier-dist-access", "RUSTFS_SECRET_KEY": "tier-dist-secret-0123456789",
+           "RUSTFS_AUDIT_STDOUT": "false", "RUSTFS_SCANNER_INTERVAL_SECONDS": "0",
+           "RUSTFS_ILM_CLOCK_OFFSET_SECONDS": str(3 * DAY), "RUSTFS_TIERS": json.dumps(tiers)}
+    with local_cluster(tmp_path, env, warm_drives_per_node=1) as nodes:
+        nodes[0].client().create_bucket(Bucket="spread")
+        nodes[0].client().put_bucket_lifecycle_configuration(Bucket="spread", LifecycleConfiguration=RULES)
+        for key in ("w/big", "c/big"):
+            nodes[2].client().put_object(Bucket="spread", Key=key, Body=BIG)
+        node = nodes[1]
+        status, out = run_cli(SimpleNamespace(access_key=env["RUSTFS_ACCESS_KEY"], secret_key=env["RUSTFS_SECRET_KEY"],
+                                              region="us-east-1", url=f"http://{node.address}"), "ilm-run", "spread")
+        assert status == 0 and counts(out)["versions transitioned"] == 2, out
+        assert len(part_files([tmp_path / f"n{n}" / "warm0" for n in range(4)])) == 4
+        for each in nodes:
+            s3 = each.client()
+            for key, tier in (("w/big", "WARM"), ("c/big", "COLD")):
+                assert s3.head_object(Bucket="spread", Key=key)["StorageClass"] == tier
+                assert s3.get_object(Bucket="spread", Key=key)["Body"].read() == BIG
+                got = s3.get_object(Bucket="spread", Key=key, Range="bytes=1048570-2097160")["Body"].read()
+                assert got == BIG[1048570:2097161]
