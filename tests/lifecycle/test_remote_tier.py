@@ -22,11 +22,11 @@ from typing import Any, TypeVar
 
 import pytest
 
-from seaweedfs import SeaweedS3, weed_binary
 from storage_engine.config import S3TierSpec, WebIdentity
 from storage_engine.lifecycle.remote import RemoteTier
 from storage_engine.lifecycle.tiers import TierError
 from tests.conftest import EngineServer, free_port
+from tests.seaweedfs import SeaweedS3, weed_binary
 
 T = TypeVar("T")
 MIB = 1 << 20
