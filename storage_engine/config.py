@@ -114,7 +114,10 @@ class S3TierSpec(_TierBase):
     Credentials: key files (a mounted Secret; read again when they change), or ``web_identity``."""
 
     type: Literal["s3"] = "s3"
-    endpoint: str = Field(description="http(s)://host[:port] of the service, path-style requests.")
+    endpoint: str = Field(description="http(s)://host[:port] of the service.")
+    addressing: Literal["path", "virtual"] = Field(
+        default="path", description="'path': <endpoint>/<bucket>/<key>; 'virtual': <bucket>.<endpoint host>/<key> "
+                                    "(Alibaba OSS and Tencent COS serve only this). Default 'path'.")
     bucket: str = Field(min_length=3, max_length=63)
     prefix: str = Field(default="", description="Key prefix of this engine's objects in the bucket, e.g. 'tenant/'.")
     region: str = "us-east-1"

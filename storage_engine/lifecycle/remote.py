@@ -1,7 +1,8 @@
 """A cold tier: a bucket and prefix on an S3-compatible service (docs/tiering.md "Tiers").
 
-``RemoteTier(spec)`` implements ``lifecycle.tiers.Tier`` over ``aiohttp`` with path-style requests
-(``<endpoint>/<bucket>/<prefix><key>``) signed by the engine's own SigV4 code (``auth/signer.py``):
+``RemoteTier(spec)`` implements ``lifecycle.tiers.Tier`` over ``aiohttp`` with path-style
+(``<endpoint>/<bucket>/<prefix><key>``) or virtual-hosted-style (``<bucket>.<endpoint host>/<prefix><key>``,
+``spec.addressing``) requests signed by the engine's own SigV4 code (``auth/signer.py``):
 
     put      one streamed PUT (``UNSIGNED-PAYLOAD``, exact ``Content-Length``) up to ``multipart_threshold``,
              a multipart upload above it, each part streamed from the body as it comes (memory stays
@@ -38,6 +39,7 @@ from urllib.parse import quote, urlencode
 from xml.sax.saxutils import escape
 
 import aiohttp
+import aiohttp.abc
 from yarl import URL
 
 from storage_engine.auth.signer import sign_request
@@ -134,6 +136,14 @@ def _epoch(iso: str) -> float:
     return when.timestamp()
 
 
+def _base_url(spec: S3TierSpec) -> str:
+    """Everything before the (prefixed, quoted) key: path-style or virtual-hosted-style."""
+    if spec.addressing == "path":
+        return f"{spec.endpoint}/{spec.bucket}/"
+    scheme, _, host = spec.endpoint.partition("://")
+    return f"{scheme}://{spec.bucket}.{host}/"
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
@@ -149,14 +159,16 @@ class RemoteTier:
     def __init__(self, spec: S3TierSpec, *, access_key: str = "", secret_key: str = "",
                  multipart_threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE,
                  connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT,
-                 retries: int = RETRIES, backoff: float = BACKOFF) -> None:
+                 retries: int = RETRIES, backoff: float = BACKOFF,
+                 resolver: aiohttp.abc.AbstractResolver | None = None) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
         if bool(access_key) != bool(secret_key):
             raise ValueError("give both access_key and secret_key, or neither")
         self.name = spec.name
         self.spec = spec
-        self._base = f"{spec.endpoint}/{spec.bucket}/"
+        self._base = _base_url(spec)
+        self._resolver = resolver
         self._static = _Keys(access_key, secret_key) if access_key else None
         self._multipart_threshold = multipart_threshold
         self._part_size = part_size
@@ -341,7 +353,8 @@ class RemoteTier:
     # --- requests ------------------------------------------------------------------------------------
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout, auto_decompress=False)
+            connector = aiohttp.TCPConnector(resolver=self._resolver) if self._resolver is not None else None
+            self._session = aiohttp.ClientSession(timeout=self._timeout, auto_decompress=False, connector=connector)
         return self._session
 
     def _url(self, key: str, query: str) -> str:
