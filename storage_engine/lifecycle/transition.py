@@ -16,6 +16,7 @@ record that stays until the tier has answered, so an unreachable tier never bloc
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -134,6 +135,8 @@ class Transitions:
         finally:
             if not committed:
                 await self._undo_put(tier, ref_key, record)
+        if not committed:
+            return False                       # changed meanwhile: the new state stands, the copy is gone
         if old is not None:
             await self._delete_remote(old)
         if version.has_data:                   # the hot shards, or a restored copy
@@ -299,6 +302,59 @@ class Transitions:
 
     async def _journal(self, record: str, entry: dict[str, str]) -> None:
         await self.config.put(JOURNAL, record, json.dumps({**entry, "at": time.time()}).encode())
+
+
+class TransitionQueue:
+    """Transitions the scanner's walk found due, run by ``workers`` tasks: the walk never waits on a transfer,
+    and a transfer is not paced like the walk. Bounded: when full, the transition is left for the next pass
+    (``rustfs_ilm_missed_total``)."""
+
+    def __init__(self, transitions: Transitions, workers: int = 2, size: int = 10_000) -> None:
+        self._transitions = transitions
+        self._workers = workers
+        self._queue: asyncio.Queue[tuple[str, str, str, str]] = asyncio.Queue(size)
+        self._pending: set[tuple[str, str, str, str]] = set()      # queued or in flight
+        self._tasks: list[asyncio.Task[None]] = []
+        self.metrics = ilm_metrics()
+
+    def offer(self, bucket: str, key: str, version_id: str, tier: str) -> None:
+        item = (bucket, key, version_id, tier)
+        if item in self._pending:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.metrics.missed.inc()
+            return
+        self._pending.add(item)
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._work(), name=f"transition-{n}") for n in range(self._workers)]
+
+    async def join(self) -> None:
+        """Until every queued transition is done (tests, shutdown)."""
+        await self._queue.join()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _work(self) -> None:
+        while True:
+            item = await self._queue.get()
+            bucket, key, version_id, tier = item
+            try:
+                await self._transitions.transition(bucket, key, version_id, tier)
+            except (TierError, errors.S3Error, DriveError) as exc:
+                self.metrics.errors.inc()
+                log.warning("lifecycle: %s/%s (%s) not moved to %s this pass: %s", bucket, key, version_id, tier, exc)
+            except Exception:
+                self.metrics.errors.inc()
+                log.exception("lifecycle: %s/%s (%s) not moved to %s", bucket, key, version_id, tier)
+            finally:
+                self._pending.discard(item)
+                self._queue.task_done()
 
 
 def _stored_size(version: Version) -> int:

@@ -16,6 +16,8 @@ class IlmMetrics:
                                     "Versions whose stored bytes lifecycle transitions moved to a tier.")
         self.transitioned_bytes = counter("rustfs_ilm_transitioned_bytes",
                                           "Stored bytes lifecycle transitions moved to tiers.")
+        self.missed = counter("rustfs_ilm_missed",
+                              "Transitions found due while the transition queue was full (the next pass retries).")
         self.errors = counter("rustfs_ilm_errors", "Lifecycle actions that failed (retried on the next pass).")
 
 

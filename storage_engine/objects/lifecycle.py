@@ -19,7 +19,7 @@ from storage_engine import errors
 from storage_engine.erasure.metadata import Version
 from storage_engine.lifecycle.rules import Action, Lifecycle, VersionFacts, expiry_time
 from storage_engine.lifecycle.tiers import TierError
-from storage_engine.lifecycle.transition import Transitions
+from storage_engine.lifecycle.transition import TransitionQueue, Transitions
 from storage_engine.metrics.ilm import ilm_metrics
 from storage_engine.objects import versions
 from storage_engine.objects.buckets import BucketMeta
@@ -60,8 +60,10 @@ class Expirer:
         self.clock = clock
         self.metrics = ilm_metrics()
 
-    async def key(self, bucket: BucketMeta, lifecycle: Lifecycle, key: str) -> KeyResult:
-        """Apply the due expirations to ``key``, then its due transitions."""
+    async def key(self, bucket: BucketMeta, lifecycle: Lifecycle, key: str,
+                  queue: TransitionQueue | None = None) -> KeyResult:
+        """Apply the due expirations to ``key``, then its due transitions: handed to ``queue`` (the walk does
+        not wait for them), or done here (``ilm-run``: the report counts them)."""
         result = KeyResult()
         es, found = await self.placement.locate(bucket.name, key)
         if found is None:
@@ -91,6 +93,9 @@ class Expirer:
         if restores_ended:
             result.restores_ended = await self.transitions.end_restore(es, bucket.name, key, now)
         for version_id, tier in moves:
+            if queue is not None:
+                queue.offer(bucket.name, key, version_id, tier)
+                continue
             try:
                 result.transitioned += await self.transitions.transition(bucket.name, key, version_id, tier)
             except (TierError, errors.S3Error) as exc:

@@ -32,6 +32,7 @@ from storage_engine.drives.local import LocalDrive
 from storage_engine.errors import InsufficientReadQuorum, InsufficientWriteQuorum, NoSuchBucket
 from storage_engine.metrics.usage import USAGE_KIND, USAGE_NAME, BucketUsage, UsageReport
 from storage_engine.lifecycle import rules
+from storage_engine.lifecycle.transition import TransitionQueue
 from storage_engine.objects import listing
 from storage_engine.objects.buckets import BucketStore
 from storage_engine.objects.lifecycle import Expirer
@@ -101,6 +102,8 @@ class UsageScanner:
                  interval: float, delay: float, expirer: Expirer | None = None) -> None:
         self.placement = placement
         self.expirer = expirer
+        # The walk's transitions run apart from it (``lifecycle.transition.TransitionQueue``).
+        self.queue = TransitionQueue(expirer.transitions) if expirer is not None else None
         self.buckets = buckets
         self.config = config
         self.interval = interval
@@ -117,6 +120,8 @@ class UsageScanner:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self.queue is not None:
+            await self.queue.stop()
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
@@ -236,7 +241,7 @@ class UsageScanner:
                 for key in dict.fromkeys(v.key for v in page.versions if lifecycle.may_apply(v.key)
                                          or v.storage_class not in RESERVED_STORAGE_CLASSES):
                     try:
-                        result = await expirer.key(meta, lifecycle, key)
+                        result = await expirer.key(meta, lifecycle, key, self.queue if paced else None)
                         done.expired += result.expired
                         done.transitioned += result.transitioned
                         done.failures += result.failed

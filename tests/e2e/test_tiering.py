@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.test_lifecycle import DAY, error_code, run_cli
+from tests.e2e.test_lifecycle import DAY, error_code, run_cli, wait_until
 from tests.local_cluster import local_cluster
 from tests.seaweedfs import SeaweedS3, weed_binary
 
@@ -328,3 +328,21 @@ def test_seaweedfs_as_the_cold_tier(engine_factory: Callable[..., Any], tmp_path
         server.stop()
     finally:
         weed.stop()
+
+
+def test_the_background_scanner_transitions_through_its_queue(make_engine: Callable[..., Any],
+                                                              tmp_path: Path) -> None:
+    tiers = [{"type": "pool", "name": "WARM", "drives": f"{tmp_path}/warm{{1...4}}"}]
+    server = make_engine(name="scanner-moves", env={"RUSTFS_TIERS": json.dumps(tiers),
+                                                    "RUSTFS_SCANNER_INTERVAL_SECONDS": "0.3",
+                                                    "RUSTFS_SCANNER_DELAY": "0",
+                                                    "RUSTFS_ILM_CLOCK_OFFSET_SECONDS": str(3 * DAY)})
+    s3 = server.client()
+    s3.create_bucket(Bucket="by-scanner")
+    s3.put_bucket_lifecycle_configuration(Bucket="by-scanner", LifecycleConfiguration={"Rules": RULES["Rules"][:1]})
+    for n in range(5):
+        s3.put_object(Bucket="by-scanner", Key=f"w/{n}", Body=BIG[:200_000])
+    wait_until(lambda: all(s3.head_object(Bucket="by-scanner", Key=f"w/{n}").get("StorageClass") == "WARM"
+                           for n in range(5)), "the scanner moved every w/ object to WARM")
+    assert len(part_files([tmp_path / f"warm{i}" for i in range(1, 5)])) == 20
+    assert all(s3.get_object(Bucket="by-scanner", Key=f"w/{n}")["Body"].read() == BIG[:200_000] for n in range(5))
