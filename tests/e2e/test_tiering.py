@@ -346,3 +346,28 @@ def test_the_background_scanner_transitions_through_its_queue(make_engine: Calla
                            for n in range(5)), "the scanner moved every w/ object to WARM")
     assert len(part_files([tmp_path / f"warm{i}" for i in range(1, 5)])) == 20
     assert all(s3.get_object(Bucket="by-scanner", Key=f"w/{n}")["Body"].read() == BIG[:200_000] for n in range(5))
+
+
+def test_noncurrent_versions_move_and_transitioned_metadata_heals(tiered: Any) -> None:
+    s3 = tiered.client()
+    s3.create_bucket(Bucket="tier-versions")
+    s3.put_bucket_versioning(Bucket="tier-versions", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket="tier-versions", LifecycleConfiguration={"Rules": [
+        {"ID": "old", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "NoncurrentVersionTransitions": [{"NoncurrentDays": 1, "StorageClass": "COLD"}]}]})
+    old = s3.put_object(Bucket="tier-versions", Key="doc", Body=BIG)["VersionId"]
+    new = s3.put_object(Bucket="tier-versions", Key="doc", Body=SMALL)["VersionId"]
+    status, out = run_cli(tiered, "ilm-run", "tier-versions")
+    assert status == 0 and counts(out)["versions transitioned"] == 1, out
+    assert s3.head_object(Bucket="tier-versions", Key="doc", VersionId=old)["StorageClass"] == "COLD"
+    assert "StorageClass" not in s3.head_object(Bucket="tier-versions", Key="doc", VersionId=new)
+    assert s3.get_object(Bucket="tier-versions", Key="doc", VersionId=old)["Body"].read() == BIG
+    assert s3.get_object(Bucket="tier-versions", Key="doc")["Body"].read() == SMALL
+
+    # The key's metadata is lost on one hot drive: healing rebuilds it (no "missing parts" for the cold version).
+    [meta] = list((tiered.drives[0] / "tier-versions").rglob("*.xl.meta"))
+    meta.unlink()
+    status, out = run_cli(tiered, "heal", "tier-versions")
+    assert status == 0 and counts(out)["failures"] == 0 and counts(out)["metadata repaired"] >= 1, out
+    assert meta.exists()
+    assert s3.get_object(Bucket="tier-versions", Key="doc", VersionId=old)["Body"].read() == BIG
