@@ -2,12 +2,14 @@
 
 Its drives are opened with the hot pools' (same deployment, same format, local or remote), but no PUT
 ever lands there: only transitions, each stored as one object of the volume ``VOLUME`` under the key the
-transition chose, with its own metadata and bitrot-checked shards. The bytes are the version's stored
+transition chose, with its own metadata and bitrot-checked shards. A read that finds shards missing or
+corrupt serves from parity and heals the object in the background. The bytes are the version's stored
 bytes (ciphertext when the object is encrypted).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -18,6 +20,7 @@ from storage_engine import errors
 from storage_engine.api.body import StreamBody
 from storage_engine.config import BLOCK_SIZE
 from storage_engine.drives.base import DriveError
+from storage_engine.erasure.heal import heal_object
 from storage_engine.erasure.metadata import PartMeta, Version
 from storage_engine.erasure.set import ErasureSet, write_quorum
 from storage_engine.lifecycle.tiers import TierError
@@ -35,6 +38,8 @@ class PoolTier:
         self.name = name
         self.placement = Placement([sets])
         self._volumes_made = False
+        self._healing: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def _make_volume(self) -> None:
         if self._volumes_made:
@@ -82,7 +87,7 @@ class PoolTier:
         if view is None or view.versions[0].delete_marker:
             raise TierError(f"{key}: not on the tier")
         stored = view.versions[0]
-        reader = await es.open_version(VOLUME, key, view, stored, on_damage=lambda: None)
+        reader = await es.open_version(VOLUME, key, view, stored, on_damage=lambda: self._heal(es, key))
         try:
             async for piece in reader.stream(offset, length, views=True):
                 yield piece
@@ -90,6 +95,22 @@ class PoolTier:
             raise TierError(f"read: {exc}") from exc
         finally:
             reader.close()
+
+    def _heal(self, es: ErasureSet, key: str) -> None:
+        """A read found shards missing or corrupt: rebuild them in the background."""
+        if key in self._healing:
+            return
+        self._healing.add(key)
+
+        async def heal() -> None:
+            try:
+                result = await heal_object(es, VOLUME, key)
+                if result.failed:
+                    log.warning("tier %s: %s not healed: %s", self.name, key, "; ".join(result.details))
+            finally:
+                self._healing.discard(key)
+        self._tasks.add(task := asyncio.create_task(heal()))
+        task.add_done_callback(self._tasks.discard)
 
     async def delete(self, key: str, version: str) -> None:
         es, view = await self.placement.locate(VOLUME, key)
@@ -118,4 +139,4 @@ class PoolTier:
             raise TierError("read back: the bytes differ")
 
     async def close(self) -> None:
-        return None
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -371,3 +371,18 @@ def test_noncurrent_versions_move_and_transitioned_metadata_heals(tiered: Any) -
     assert status == 0 and counts(out)["failures"] == 0 and counts(out)["metadata repaired"] >= 1, out
     assert meta.exists()
     assert s3.get_object(Bucket="tier-versions", Key="doc", VersionId=old)["Body"].read() == BIG
+
+
+def test_a_damaged_warm_shard_is_rebuilt_when_read(tiered: Any) -> None:
+    s3 = tiered.client()
+    s3.create_bucket(Bucket="tier-heal")
+    s3.put_bucket_lifecycle_configuration(Bucket="tier-heal", LifecycleConfiguration=RULES)
+    before = set(part_files(tiered.warm_drives))
+    s3.put_object(Bucket="tier-heal", Key="w/doc", Body=BIG)
+    assert run_cli(tiered, "ilm-run", "tier-heal")[0] == 0
+    mine = sorted(set(part_files(tiered.warm_drives)) - before)
+    assert len(mine) == 4
+    mine[0].unlink()
+    assert s3.get_object(Bucket="tier-heal", Key="w/doc")["Body"].read() == BIG     # served from parity
+    wait_until(lambda: mine[0].exists(), "the warm shard was rebuilt")
+    assert s3.get_object(Bucket="tier-heal", Key="w/doc")["Body"].read() == BIG
