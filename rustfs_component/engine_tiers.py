@@ -63,9 +63,9 @@ class EngineTiers:
             specs.append({"type": "pool", "name": WARM_TIER, "drives": self.warm_drives})
         cold = self.cold
         if cold is not None:
-            spec: dict[str, Any] = {"type": "s3", "name": COLD_TIER, "endpoint": cold.endpoint, "bucket": bucket,
-                                    "prefix": cold.prefix, "region": cold.region,
-                                    "storage_class": cold.storage_class}
+            spec: dict[str, Any] = {"type": "s3", "name": COLD_TIER, "endpoint": cold.endpoint,
+                                    "addressing": cold.addressing, "bucket": bucket, "prefix": cold.prefix,
+                                    "region": cold.region, "storage_class": cold.storage_class}
             if self.cold_secret is not None:
                 spec["access_key_file"] = f"{COLD_TIER_MOUNT}/{ACCESS_KEY_ID_ITEM}"
                 spec["secret_key_file"] = f"{COLD_TIER_MOUNT}/{SECRET_ACCESS_KEY_ITEM}"

@@ -145,16 +145,22 @@ def _cni(name: str, config: AckCluster, vpc: alicloud.vpc.Network, child: pulumi
     return {"pod_vswitch_ids": [v.id for v in pod_vswitches]}
 
 
-# The engine writes to OSS through its S3-compatible API, which spells storage classes as S3 does.
-OSS_S3_STORAGE_CLASSES = {"Archive": "GLACIER", "ColdArchive": "DEEP_ARCHIVE"}
+# The engine writes to OSS through its S3-compatible API, which spells storage classes as S3 does. Only Archive:
+# ColdArchive has no real-time access (the config refuses it).
+OSS_S3_STORAGE_CLASSES = {"Archive": "GLACIER"}
 
 
 def oss_cold_tier(name: str, config: OssColdTier, tenants: Sequence[TenantIdentity], region: str,
                   child: pulumi.ResourceOptions) -> dict[str, ColdTierAccess]:
-    """An OSS bucket (encrypted, cold storage class) and a RAM user with a key per tenant."""
+    """An OSS bucket (encrypted, Archive, its Archive objects readable in real time) and a RAM user with a key per
+    tenant."""
     bucket = alicloud.oss.Bucket(
         f"{name}-bucket", storage_class=config.storage_class, force_destroy=config.force_destroy,
         server_side_encryption_rule={"sse_algorithm": "AES256"}, opts=child)
+    # The engines read cold objects in place (a ranged GET, at once); an Archive object answers 403 InvalidObjectState
+    # until restored, unless the bucket has real-time access of Archive objects (OSS PutBucketArchiveDirectRead;
+    # retrieval is billed per GB read). Deleting this resource leaves the setting as it is (the provider cannot unset it).
+    alicloud.oss.BucketArchiveDirectRead(f"{name}-bucket", bucket=bucket.bucket, enabled=True, opts=child)
     access: dict[str, ColdTierAccess] = {}
     for t in tenants:
         prefix = f"{t.tenant}/"
@@ -175,7 +181,8 @@ def oss_cold_tier(name: str, config: OssColdTier, tenants: Sequence[TenantIdenti
         access[t.tenant] = ColdTierAccess(
             endpoint=f"https://oss-{region}.aliyuncs.com", region=region, bucket=bucket.bucket, prefix=prefix,
             storage_class=OSS_S3_STORAGE_CLASSES[config.storage_class], access_key_id=key.id,
-            secret_access_key=pulumi.Output.secret(key.secret))
+            secret_access_key=pulumi.Output.secret(key.secret),
+            addressing="virtual")  # OSS serves only virtual-hosted-style requests
     return access
 
 

@@ -77,7 +77,7 @@ class ColdTierAccess:
     region: str
     bucket: pulumi.Output[str]
     prefix: str
-    storage_class: str
+    storage_class: str  # x-amz-storage-class the engines write with: always one read without a restore
     access_key_id: pulumi.Output[str] | None = None
     secret_access_key: pulumi.Output[str] | None = None
     service_account_annotations: dict[str, pulumi.Output[str]] = field(default_factory=dict)
@@ -86,6 +86,8 @@ class ColdTierAccess:
     sts_endpoint: str = ""
     # The only destinations of the tenants' cold-tier egress (object store, token service); None: 0.0.0.0/0.
     egress_cidrs: pulumi.Input[Sequence[str]] | None = None
+    # 'virtual': the bucket in the host name (AWS's preferred style; OSS and COS serve only that), or 'path'.
+    addressing: str = "path"
 
 
 class Cloud(Protocol):

@@ -361,6 +361,7 @@ def s3_cold_tier(name: str, config: S3ColdTier, tenants: Sequence[TenantIdentity
         access[t.tenant] = ColdTierAccess(
             endpoint=f"https://s3.{region}.amazonaws.com{suffix}",
             region=region, bucket=bucket.bucket, prefix=f"{t.tenant}/", storage_class=config.storage_class,
+            addressing="virtual",  # AWS's preferred style (path-style requests are deprecated)
             service_account_annotations={"eks.amazonaws.com/role-arn": role.arn}, role_arn=role.arn,
             # The regional STS endpoint: the VPC's interface endpoint answers it (private DNS), inside the egress.
             sts_endpoint=f"https://sts.{region}.amazonaws.com{suffix}", egress_cidrs=egress_cidrs)

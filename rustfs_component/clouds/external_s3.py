@@ -20,7 +20,7 @@ def external_s3_cold_tier(config: ExternalS3ColdTier, tenants: Sequence[TenantId
     secret = pulumi.Output.secret(secret_access_key)
     return {t.tenant: ColdTierAccess(
         endpoint=config.endpoint, region=config.region, bucket=pulumi.Output.from_input(config.bucket),
-        prefix=f"{t.tenant}/", storage_class=config.storage_class,
+        prefix=f"{t.tenant}/", storage_class=config.storage_class, addressing=config.addressing,
         access_key_id=pulumi.Output.from_input(config.access_key_id), secret_access_key=secret,
         egress_cidrs=config.egress_cidrs)
         for t in tenants}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from rustfs_component.config.base import DnsLabel, StrictModel
 from rustfs_component.config.network import Cidr
@@ -110,37 +110,79 @@ class GenericTier(StrictModel):
 
 
 # ---- cold tier -----------------------------------------------------------------------------------------
+#
+# The engines read a transitioned object in place: a GET of it is a ranged GET on the cold bucket, at once. So
+# the class they write cold objects in must serve reads without a restore. Archive classes (S3 GLACIER and
+# DEEP_ARCHIVE, OSS Archive without real-time access and ColdArchive, COS ARCHIVE and DEEP_ARCHIVE) answer 403
+# InvalidObjectState until an object is restored: every read of a cold object would fail.
+
+S3_ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+"""S3's classes whose objects need a RestoreObject before a GET (x-amz-storage-class spelling)."""
+EXTERNAL_ARCHIVE_CLASSES = S3_ARCHIVE_CLASSES | {"ARCHIVE"}
+"""The same for any S3 endpoint: AWS's names and COS's `ARCHIVE`."""
+NO_RESTORE = ("the engines read cold objects in place, at once, and objects of an archive class can only be read "
+              "after a restore")
+
+
+def _refuse_archive(value: Any, archive: frozenset[str], instead: str) -> Any:
+    if isinstance(value, str) and value in archive:
+        raise ValueError(f"{value} is an archive class: {NO_RESTORE}. Use {instead}")
+    return value
+
 
 class S3ColdTier(StrictModel):
     """An S3 bucket; tenants reach it through an IRSA role each, scoped to their prefix."""
 
-    storage_class: Literal["GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"] = Field(
+    storage_class: Literal["GLACIER_IR", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING"] = Field(
         default="GLACIER_IR",
         description="S3 storage class the engines write the cold tier's objects with (the bucket's own lifecycle "
-                    "never moves or expires them). "
-                    "Default 'GLACIER_IR' (Glacier Instant Retrieval: reads need no restore).")
+                    "never moves or expires them). Every one of these is read without a restore, as the engines "
+                    "need: GLACIER and DEEP_ARCHIVE are refused. INTELLIGENT_TIERING stays instant (the component "
+                    "enables none of its archive tiers). Default 'GLACIER_IR' (Glacier Instant Retrieval).")
     force_destroy: bool = Field(
         default=False, description="Let `pulumi destroy` delete a non-empty bucket. Default false.")
+
+    @field_validator("storage_class", mode="before")
+    @classmethod
+    def _readable_without_restore(cls, value: Any) -> Any:
+        return _refuse_archive(value, S3_ARCHIVE_CLASSES, "GLACIER_IR, STANDARD_IA or ONEZONE_IA")
 
 
 class OssColdTier(StrictModel):
-    """An OSS bucket in an archive class; tenants get a RAM user each, scoped to their prefix."""
+    """An OSS bucket in the Archive class with real-time access of Archive objects; tenants get a RAM user each,
+    scoped to their prefix."""
 
-    storage_class: Literal["Archive", "ColdArchive"] = Field(
-        default="Archive", description="The bucket's storage class. Default 'Archive'.")
+    storage_class: Literal["Archive"] = Field(
+        default="Archive",
+        description="The bucket's storage class, which the engines write in too (S3's spelling `GLACIER`). The "
+                    "component enables the bucket's real-time access of Archive objects (BucketArchiveDirectRead), "
+                    "so reads need no restore; OSS bills the data read. 'ColdArchive' is refused: it has no "
+                    "real-time access. Fixed when the bucket is created. Default 'Archive'.")
     force_destroy: bool = Field(
         default=False, description="Let `pulumi destroy` delete a non-empty bucket. Default false.")
 
+    @field_validator("storage_class", mode="before")
+    @classmethod
+    def _readable_without_restore(cls, value: Any) -> Any:
+        if value == "ColdArchive":
+            raise ValueError(f"ColdArchive has no real-time access: {NO_RESTORE}. Use 'Archive' (the bucket's "
+                             f"real-time access of Archive objects is enabled)")
+        return value
+
 
 class CosColdTier(StrictModel):
-    """A COS bucket whose objects move to ARCHIVE; tenants get a CAM user each, scoped to their prefix."""
+    """A COS bucket; tenants get a CAM user each, scoped to their prefix."""
 
     app_id: str = Field(
         pattern=r"^[0-9]+$",
         description="The account's APPID; COS bucket names end in '-<APPID>'. Required.")
-    storage_class: Literal["ARCHIVE", "DEEP_ARCHIVE"] = Field(
-        default="ARCHIVE", description="COS storage class the engines write the cold tier's objects with. "
-                                       "Default 'ARCHIVE'.")
+    storage_class: Literal["STANDARD_IA", "ARCHIVE", "DEEP_ARCHIVE"] = Field(
+        default="STANDARD_IA",
+        description="COS storage class the engines write the cold tier's objects with: 'STANDARD_IA', read "
+                    "without a restore. 'ARCHIVE' and 'DEEP_ARCHIVE' (v0.1.0's choices) need a restore before "
+                    "every read: they are still accepted, so that v0.1.0 stacks render, but the engines write "
+                    "STANDARD_IA and each preview warns; they will be refused in the next major version. The "
+                    "bucket itself has no class. Default 'STANDARD_IA'.")
     force_destroy: bool = Field(
         default=False, description="Let `pulumi destroy` empty and delete the bucket. Default false.")
 
@@ -158,9 +200,19 @@ class ExternalS3ColdTier(StrictModel):
     region: str = Field(default="us-east-1", description="Region to sign for. Default 'us-east-1'.")
     storage_class: str = Field(
         default="GLACIER_IR", pattern=r"^[A-Z][A-Z0-9_]{0,63}$",
-        description="Storage class to write with, as S3 spells it (x-amz-storage-class). Default 'GLACIER_IR'.")
+        description="Storage class to write with, as S3 spells it (x-amz-storage-class); one read without a "
+                    "restore: GLACIER, DEEP_ARCHIVE and ARCHIVE are refused. Default 'GLACIER_IR'.")
+    addressing: Literal["path", "virtual"] = Field(
+        default="path",
+        description="How the engines address the bucket: 'path' (<endpoint>/<bucket>/<key>: MinIO, Ceph RGW, "
+                    "SeaweedFS) or 'virtual' (<bucket>.<endpoint host>/<key>: OSS, COS). Default 'path'.")
     access_key_id: str = Field(min_length=1, description="Access key id of the shared key pair. Required.")
     egress_cidrs: list[Cidr] | None = Field(
         default=None, min_length=1,
         description="Addresses of the endpoint: the only destinations (on its port and 443) tenant pods may send to "
                     "for the cold tier. Default: anywhere (0.0.0.0/0), since a hostname's addresses are unknown.")
+
+    @field_validator("storage_class", mode="before")
+    @classmethod
+    def _readable_without_restore(cls, value: Any) -> Any:
+        return _refuse_archive(value, EXTERNAL_ARCHIVE_CLASSES, "an instant class, e.g. STANDARD_IA or GLACIER_IR")

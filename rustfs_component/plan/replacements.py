@@ -111,6 +111,8 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
     "alicloud:vpc/network:Network": ("ipv6Isp", "enableIpv6"),  # cidr_block updatable (ModifyVpcAttribute)
     "alicloud:vpc/switch:Switch": ("vpcId", "cidrBlock", "zoneId"),
     "alicloud:oss/bucket:Bucket": ("bucket", "storageClass", "redundancyType"),
+    # alicloud/resource_alicloud_oss_bucket_archive_direct_read.go: bucket ForceNew, enabled updatable.
+    "alicloud:oss/bucketArchiveDirectRead:BucketArchiveDirectRead": ("bucket",),
     "alicloud:ram/user:User": (),  # name updatable (UpdateUser)
     "alicloud:ram/policy:Policy": ("policyName", "name"),
     "alicloud:ram/userPolicyAttachment:UserPolicyAttachment": ("userName", "policyName", "policyType"),

@@ -366,3 +366,94 @@ def test_the_readme_tiers_example_is_a_valid_tenant() -> None:
     config["tenants"] = yaml.safe_load(example)["tenants"]
     [tenant] = PlatformConfig.model_validate(config).tenants
     assert tenant.warm_pool is not None and tenant.lifecycle
+
+
+# ---- the cold tier is read in place: an instant class, the cloud's addressing ---------------------------------
+# A GET of a transitioned object is a ranged GET on the cold bucket, at once: an archive class (403
+# InvalidObjectState until restored) would fail every read of a cold object.
+
+# stack -> (the class the engines write with, as S3 spells it; addressing)
+COLD_WRITES = {"eks": ("GLACIER_IR", "virtual"),  # Glacier Instant Retrieval
+               "ack": ("GLACIER", "virtual"),  # OSS Archive, with the bucket's real-time access of Archive objects
+               "tke": ("STANDARD_IA", "virtual"),
+               "tanzu": ("STANDARD", "path")}  # the stack's own endpoint and class
+
+
+def _cold_specs(plan: Plan, stack: str) -> list[S3TierSpec]:
+    return [t for tenant in _config(stack).tenants for s in _statefulsets(plan, tenant).values()
+            for t in _tiers(s) if isinstance(t, S3TierSpec)]
+
+
+@pytest.mark.parametrize("stack", COLD_STACKS)
+def test_the_cold_tier_is_written_in_a_class_read_without_a_restore_and_addressed_as_the_cloud_serves(
+        plans: dict[str, Plan], stack: str) -> None:
+    specs = _cold_specs(plans[stack], stack)
+    assert specs
+    assert {(t.storage_class, t.addressing) for t in specs} == {COLD_WRITES[stack]}
+
+
+def test_the_oss_cold_bucket_stays_archive_and_its_archive_objects_are_read_in_real_time(plans: dict[str, Plan]) -> None:
+    """OSS Archive objects answer 403 until restored, unless the bucket has real-time access of Archive objects."""
+    plan = plans["ack"]
+    [bucket] = plan.find("alicloud:oss/bucket:Bucket")
+    [direct] = plan.find("alicloud:oss/bucketArchiveDirectRead:BucketArchiveDirectRead")
+    assert bucket.inputs["storageClass"] == "Archive"  # create-only: as v0.1.0 made it
+    assert direct.inputs == {"bucket": bucket.outputs["bucket"], "enabled": True}
+    assert direct.parent == bucket.parent and direct.provider == bucket.provider
+    assert {t.bucket for t in _cold_specs(plan, "ack")} == {bucket.outputs["bucket"]}
+    assert not [r for s in ("eks", "tke", "tanzu")
+                for r in plans[s].find("alicloud:oss/bucketArchiveDirectRead:BucketArchiveDirectRead")]
+
+
+def test_a_v010_tke_stack_with_archive_renders_the_same_bucket_and_the_engines_write_standard_ia(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """COS's bucket has no class: v0.1.0's `storage_class: ARCHIVE` still renders (with a warning), the engines
+    write STANDARD_IA."""
+    def archive(config: dict[str, Any]) -> None:
+        config[PLATFORM_KEY]["cluster"]["cold_tier"]["storage_class"] = "ARCHIVE"
+
+    plan = render_variant(tmp_path, "tke", archive)
+    assert {(t.storage_class, t.addressing) for t in _cold_specs(plan, "tke")} == {("STANDARD_IA", "virtual")}
+    [bucket] = plan.find("tencentcloud:Cos/bucket:Bucket")
+    assert not [k for k in bucket.inputs if "storage" in k.lower() or "lifecycle" in k.lower()]
+    assert "cluster.cold_tier.storage_class is 'ARCHIVE'" in caplog.text  # Pulumi's warning, as the mocks log it
+
+
+def test_an_external_cold_tier_passes_its_addressing_and_class_through(tmp_path: Path) -> None:
+    def virtual(config: dict[str, Any]) -> None:
+        config[PLATFORM_KEY]["cluster"]["cold_tier"].update(addressing="virtual", storage_class="STANDARD_IA")
+
+    plan = render_variant(tmp_path, "tanzu", virtual)
+    assert {(t.storage_class, t.addressing) for t in _cold_specs(plan, "tanzu")} == {("STANDARD_IA", "virtual")}
+
+
+def _cold_tier(stack: str, **changes: Any) -> dict[str, Any]:
+    config = copy.deepcopy(_platform(stack))
+    config["cluster"]["cold_tier"] = {**config["cluster"]["cold_tier"], **changes}
+    return config
+
+
+ARCHIVE_CLASSES = {
+    "S3 GLACIER": (_cold_tier("eks", storage_class="GLACIER"), "GLACIER_IR, STANDARD_IA or ONEZONE_IA"),
+    "S3 DEEP_ARCHIVE": (_cold_tier("eks", storage_class="DEEP_ARCHIVE"), "GLACIER_IR, STANDARD_IA or ONEZONE_IA"),
+    "OSS ColdArchive": (_cold_tier("ack", storage_class="ColdArchive"), "no real-time access"),
+    "external GLACIER": (_cold_tier("tanzu", storage_class="GLACIER"), "STANDARD_IA"),
+    "external DEEP_ARCHIVE": (_cold_tier("tanzu", storage_class="DEEP_ARCHIVE"), "STANDARD_IA"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ARCHIVE_CLASSES))
+def test_archive_classes_are_refused_naming_the_field_and_why(case: str) -> None:
+    config, advice = ARCHIVE_CLASSES[case]
+    with pytest.raises(ValidationError) as caught:
+        PlatformConfig.model_validate(config)
+    errors = {".".join(map(str, e["loc"])): e["msg"] for e in caught.value.errors()}
+    message = errors.get(f"cluster.{config['cluster']['cloud']}.cold_tier.storage_class", "")
+    assert "restore" in message and advice in message, errors
+
+
+@pytest.mark.parametrize("storage_class", ["STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING"])
+def test_s3_instant_classes_are_accepted(storage_class: str) -> None:
+    config = PlatformConfig.model_validate(_cold_tier("eks", storage_class=storage_class))
+    assert config.cluster.cold_tier is not None
+    assert getattr(config.cluster.cold_tier, "storage_class") == storage_class
