@@ -227,7 +227,7 @@ class Tenant(pulumi.ComponentResource):
         engines mount those two, `EngineTiers`)."""
         data: dict[str, pulumi.Input[str]] = {
             "endpoint": access.endpoint, "region": access.region, "bucket": access.bucket,
-            "prefix": access.prefix, "storageClass": access.storage_class}
+            "prefix": access.prefix, "storageClass": access.configured_storage_class or access.storage_class}
         if access.access_key_id is not None and access.secret_access_key is not None:
             data[ACCESS_KEY_ID_ITEM] = access.access_key_id
             data[SECRET_ACCESS_KEY_ITEM] = access.secret_access_key

@@ -88,6 +88,9 @@ class ColdTierAccess:
     egress_cidrs: pulumi.Input[Sequence[str]] | None = None
     # 'virtual': the bucket in the host name (AWS's preferred style; OSS and COS serve only that), or 'path'.
     addressing: str = "path"
+    # The class as the stack names it, recorded in the tenant's cold-tier Secret when it differs from `storage_class`
+    # (COS: v0.1.0's ARCHIVE, kept so that the Secret, replaced on any data change, stays as v0.1.0 made it).
+    configured_storage_class: str | None = None
 
 
 class Cloud(Protocol):

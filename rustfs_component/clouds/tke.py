@@ -139,8 +139,9 @@ def cos_cold_tier(name: str, config: CosColdTier, tenants: Sequence[TenantIdenti
     if config.storage_class != COS_WRITTEN_CLASS:
         pulumi.log.warn(f"cluster.cold_tier.storage_class is '{config.storage_class}' (v0.1.0's choice): COS archive "
                         f"objects cannot be read before a restore, and the engines read cold objects in place, so "
-                        f"they write {COS_WRITTEN_CLASS}. Set storage_class: {COS_WRITTEN_CLASS} (nothing else "
-                        f"changes); '{config.storage_class}' will be refused in the next major version.")
+                        f"they write {COS_WRITTEN_CLASS}. Set storage_class: {COS_WRITTEN_CLASS} to say so (that "
+                        f"replaces each tenant's <tenant>-cold-tier Secret once, with the same keys: docs/UPGRADE.md); "
+                        f"'{config.storage_class}' will be refused in the next major version.")
     bucket_name = f"{name}-{config.app_id}"
     bucket = tencentcloud.cos.Bucket(
         f"{name}-bucket", bucket=bucket_name, acl="private", encryption_algorithm="AES256",
@@ -160,8 +161,8 @@ def cos_cold_tier(name: str, config: CosColdTier, tenants: Sequence[TenantIdenti
                                               opts=child)
         access[t.tenant] = ColdTierAccess(
             endpoint=f"https://cos.{region}.myqcloud.com", region=region, bucket=bucket.bucket, prefix=prefix,
-            storage_class=COS_WRITTEN_CLASS, access_key_id=user.secret_id,
-            secret_access_key=pulumi.Output.secret(user.secret_key),
+            storage_class=COS_WRITTEN_CLASS, configured_storage_class=config.storage_class,
+            access_key_id=user.secret_id, secret_access_key=pulumi.Output.secret(user.secret_key),
             addressing="virtual")  # COS serves only virtual-hosted-style requests
     return access
 

@@ -390,6 +390,9 @@ def test_the_cold_tier_is_written_in_a_class_read_without_a_restore_and_addresse
     specs = _cold_specs(plans[stack], stack)
     assert specs
     assert {(t.storage_class, t.addressing) for t in specs} == {COLD_WRITES[stack]}
+    for tenant in _config(stack).tenants:
+        secret = _object(plans[stack], "Secret", tenant.namespace_name, f"{tenant.name}-cold-tier")["stringData"]
+        assert secret["storageClass"] == COLD_WRITES[stack][0]
 
 
 def test_the_oss_cold_bucket_stays_archive_and_its_archive_objects_are_read_in_real_time(plans: dict[str, Plan]) -> None:
@@ -414,6 +417,9 @@ def test_a_v010_tke_stack_with_archive_renders_the_same_bucket_and_the_engines_w
 
     plan = render_variant(tmp_path, "tke", archive)
     assert {(t.storage_class, t.addressing) for t in _cold_specs(plan, "tke")} == {("STANDARD_IA", "virtual")}
+    for tenant in _config("tke").tenants:  # the Secret (replaced on any data change) keeps v0.1.0's content
+        secret = _object(plan, "Secret", tenant.namespace_name, f"{tenant.name}-cold-tier")["stringData"]
+        assert secret["storageClass"] == "ARCHIVE"
     [bucket] = plan.find("tencentcloud:Cos/bucket:Bucket")
     assert not [k for k in bucket.inputs if "storage" in k.lower() or "lifecycle" in k.lower()]
     assert "cluster.cold_tier.storage_class is 'ARCHIVE'" in caplog.text  # Pulumi's warning, as the mocks log it
