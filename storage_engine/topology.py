@@ -82,12 +82,16 @@ def parse_pools(arguments: list[str]) -> list[Pool]:
         if len(set(drives)) != len(drives):
             raise ValueError(f"duplicate drives in {drives}")
         pools.append(Pool(tuple(drives), choose_set_size(len(drives))))
+    _check_disjoint(pools, "a drive appears in two pools")
+    return pools
+
+
+def _check_disjoint(pools: list[Pool], message: str) -> None:
     seen: set[str] = set()
     for pool in pools:
         if seen & set(pool.drives):
-            raise ValueError("a drive appears in two pools")
+            raise ValueError(message)
         seen |= set(pool.drives)
-    return pools
 
 
 def warm_pool_count(settings: EngineSettings) -> int:
@@ -109,9 +113,5 @@ def all_pools(settings: EngineSettings) -> list[Pool]:
         if len(found) != 1:
             raise ValueError(f"a warm tier is one pool: {expression!r} makes {len(found)}")
         pools += found
-    seen: set[str] = set()
-    for pool in pools:
-        if seen & set(pool.drives):
-            raise ValueError("a drive appears in two pools (or in a pool and a warm tier)")
-        seen |= set(pool.drives)
+    _check_disjoint(pools, "a drive appears in two pools (or in a pool and a warm tier)")
     return pools

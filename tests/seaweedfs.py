@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from processes import stop_process
+from tests.conftest import free_ports
+from tests.processes import stop_process
 
 START_TIMEOUT = 30.0
 
@@ -35,23 +35,13 @@ def weed_binary() -> str | None:
     return shutil.which("weed")
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [int(s.getsockname()[1]) for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 class SeaweedS3:
     def __init__(self, root: Path, *, access_key: str = "seaweed-access",
                  secret_key: str = "seaweed-secret-0123456789abcdef") -> None:
         self.root = root
         self.access_key, self.secret_key, self.region = access_key, secret_key, "us-east-1"
         (self.master, self.master_grpc, self.volume, self.volume_grpc, self.filer, self.filer_grpc,
-         self.port, self.s3_grpc) = _free_ports(8)
+         self.port, self.s3_grpc) = free_ports(8)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_file = root / "weed.log"
         self._proc: subprocess.Popen[bytes] | None = None
