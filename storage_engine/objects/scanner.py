@@ -110,6 +110,7 @@ class UsageScanner:
         self.delay = delay
         self._task: asyncio.Task[None] | None = None
         self._lock_fd = -1
+        self._cursor_saved = False
 
     def start(self) -> None:
         if self.interval > 0 and self._task is None:
@@ -191,7 +192,9 @@ class UsageScanner:
             except NoSuchBucket:
                 report.buckets.pop(name, None)
                 continue                      # deleted while we scanned
-        await self.config.delete(CURSOR_KIND, CURSOR_NAME)
+        if cursor is not None or self._cursor_saved:
+            await self.config.delete(CURSOR_KIND, CURSOR_NAME)
+            self._cursor_saved = False
         report.duration = time.monotonic() - start
         report.completed = time.time()
         return report
@@ -254,6 +257,7 @@ class UsageScanner:
                 partial.buckets[bucket] = usage
                 await self.config.put(CURSOR_KIND, CURSOR_NAME, Cursor(
                     partial, bucket, page.next_key_marker, page.next_version_id_marker or "").encode())
+                self._cursor_saved = True
                 saved = time.monotonic()
             if paced:
                 await self._pace(time.monotonic() - began)

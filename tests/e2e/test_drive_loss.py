@@ -40,12 +40,16 @@ def data_of(key: str) -> bytes:
 
 
 def wipe(drive: Path) -> None:
-    """``rm -rf drive/*``: the drive is still there, empty."""
+    """``rm -rf drive/*``: the drive is still there, empty. The engine runs meanwhile: a file it removes
+    itself (a temporary one) while we walk is simply gone."""
+    def gone_is_fine(function: Any, path: str, error: Any) -> None:
+        if not issubclass(error[0], FileNotFoundError):
+            raise error[1]
     for entry in drive.iterdir():
         if entry.is_dir():
-            shutil.rmtree(entry)
+            shutil.rmtree(entry, onerror=gone_is_fine)
         else:
-            entry.unlink()
+            entry.unlink(missing_ok=True)
 
 
 def fill(server: Any) -> Any:
