@@ -8,6 +8,7 @@ removed through the API; an added one only while no object lives on it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -59,9 +60,26 @@ class TierRegistry:
         self._sealer = sealer
         self._declared = {t.name: t for t in declared}
         self._added: dict[str, _Added] = {}
+        self._probes: set[asyncio.Task[None]] = set()
 
     def declared(self, name: str) -> bool:
         return name in self._declared
+
+    def check_declared(self) -> None:
+        """Probe the settings' tiers in the background and log each one's state: a tier that cannot take a
+        put, get and delete (wrong keys, a storage class the service refuses) is reported at start, not at
+        the first transition. Never fatal: the tier may come up later."""
+        async def probe(tier: Tier) -> None:
+            try:
+                await tier.probe()
+            except TierError as exc:
+                log.error("tier %s does not work: %s", tier.name, exc)
+                return
+            log.info("tier %s: ok", tier.name)
+        for tier in self._declared.values():
+            task = asyncio.create_task(probe(tier), name=f"probe-{tier.name}")
+            self._probes.add(task)
+            task.add_done_callback(self._probes.discard)
 
     async def names(self) -> set[str]:
         return set(self._declared) | set(await self._config.names(KIND))
@@ -150,6 +168,9 @@ class TierRegistry:
         return out
 
     async def close(self) -> None:
+        for task in self._probes:
+            task.cancel()
+        await asyncio.gather(*self._probes, return_exceptions=True)
         for tier in [*self._declared.values(), *(a.tier for a in self._added.values())]:
             await tier.close()
 

@@ -508,6 +508,7 @@ async def open_object_layer(pools: list[Pool], settings: EngineSettings, *,
         log.error("lifecycle defaults not applied at start: %s", exc)
     layer.healer.start()
     layer.scanner.start()
+    layer.tiers.check_declared()
     if replaced:
         layer.healer.schedule_full_heal()
     return layer

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import free_port
 from tests.e2e.test_lifecycle import DAY, error_code, run_cli, wait_until
 from tests.local_cluster import local_cluster
 from tests.seaweedfs import SeaweedS3, weed_binary
@@ -64,6 +65,9 @@ def tiered(engine_factory: Callable[..., Any], cold: Any, tmp_path_factory: pyte
                                                 "RUSTFS_SCANNER_INTERVAL_SECONDS": "0",
                                                 "RUSTFS_ILM_CLOCK_OFFSET_SECONDS": str(3 * DAY)})
     server.warm_drives = [warm / f"h{i}" for i in range(1, 5)]
+    # The engine probes its declared tiers at start (and logs each one's state): both work.
+    wait_until(lambda: all(f"tier {name}: ok" in server.log_path.read_text() for name in ("WARM", "COLD")),
+               "the declared tiers were probed")
     yield server
 
 
@@ -386,3 +390,17 @@ def test_a_damaged_warm_shard_is_rebuilt_when_read(tiered: Any) -> None:
     assert s3.get_object(Bucket="tier-heal", Key="w/doc")["Body"].read() == BIG     # served from parity
     wait_until(lambda: mine[0].exists(), "the warm shard was rebuilt")
     assert s3.get_object(Bucket="tier-heal", Key="w/doc")["Body"].read() == BIG
+
+
+def test_a_declared_tier_that_does_not_work_is_reported_at_start(make_engine: Callable[..., Any],
+                                                                 tmp_path: Path) -> None:
+    (tmp_path / "access").write_text("nobody")
+    (tmp_path / "secret").write_text("nothing")
+    tiers = [{"type": "s3", "name": "COLD", "endpoint": f"http://127.0.0.1:{free_port()}", "bucket": "gone",
+              "access_key_file": str(tmp_path / "access"), "secret_key_file": str(tmp_path / "secret")}]
+    server = make_engine(name="bad-tier", env={"RUSTFS_TIERS": json.dumps(tiers)})
+    wait_until(lambda: "tier COLD does not work: put:" in server.log_path.read_text(), "the failed probe was logged")
+    s3 = server.client()                      # the engine serves on
+    s3.create_bucket(Bucket="still-serving")
+    s3.put_object(Bucket="still-serving", Key="k", Body=SMALL)
+    assert s3.get_object(Bucket="still-serving", Key="k")["Body"].read() == SMALL
