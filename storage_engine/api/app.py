@@ -190,10 +190,8 @@ class S3App:
             response = self._error_response(request, route, InternalError(), request_id)
             if finished is not None:
                 finished.code = InternalError.code
-        if cors.applies(route, request.headers):     # only requests with an Origin header pay for CORS
-            assert route is not None
-            response.headers.extend(await cors.actual_headers(
-                getattr(self.layer, "buckets", None), route.bucket, request.method, request.headers.get("origin") or ""))
+        if route is not None and "origin" in request.headers:     # only requests with an Origin pay for CORS
+            response.headers.extend(await cors.actual_headers(getattr(self.layer, "buckets", None), route, request))
         response.headers.append(("x-amz-request-id", request_id))
         response.headers.append(("x-amz-id-2", request_id))
         if finished is not None:

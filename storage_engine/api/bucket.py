@@ -1,4 +1,4 @@
-"""Bucket handlers: ListBuckets (paged and filtered), Create/Delete/HeadBucket, GetBucketLocation, Get/PutBucketVersioning.
+"""Bucket handlers: ListBuckets (paged, filtered), Create/Delete/HeadBucket, GetBucketLocation, Get/PutBucketVersioning.
 
 CreateBucket records the creator as the owner, the ACL of its ``x-amz-acl`` / ``x-amz-grant-*`` headers and
 the ObjectOwnership of ``x-amz-object-ownership`` (BucketOwnerEnforced by default, as AWS; api/acl.py)."""

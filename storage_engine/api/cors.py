@@ -32,7 +32,7 @@ from storage_engine.api.router import Endpoint, Route
 from storage_engine.api.xml import XmlNode, XmlWriter, parse_xml
 from storage_engine.errors import (CorsBadRequest, CorsForbidden, InvalidRequest, MalformedXML,
                                    NoSuchCORSConfiguration, S3Error)
-from storage_engine.http.types import Headers, Response
+from storage_engine.http.types import Headers, Request, Response
 from storage_engine.objects.buckets import BucketStore
 
 __all__ = ["CorsRule", "actual_headers", "cors_document", "find_rule", "handle_delete_bucket_cors",
@@ -244,22 +244,19 @@ async def handle_preflight(store: object, bucket: str, headers: Headers) -> Resp
     return Response(status=200, headers=rule.response_headers(origin, requested))
 
 
-def applies(route: Route | None, headers: Headers) -> bool:
-    """Whether a response to this request may carry CORS headers: it names a bucket and has an Origin."""
-    return (route is not None and bool(route.bucket) and route.endpoint not in _NOT_BUCKET_REQUESTS
-            and "origin" in headers)
-
-
-async def actual_headers(store: object, bucket: str, method: str, origin: str) -> list[tuple[str, str]]:
-    """The CORS headers of a (non-preflight) request from ``origin`` to ``bucket``: those of the first rule
-    that allows ``origin`` and ``method``, none when no rule does. Never raises: a response is answered
-    whether or not its CORS headers could be found."""
+async def actual_headers(store: object, route: Route, request: Request) -> list[tuple[str, str]]:
+    """The CORS headers of a (non-preflight) request with an ``Origin`` to a bucket: those of the first rule
+    that allows the origin and the request's method, none when no rule does. Never raises: a response is
+    answered whether or not its CORS headers could be found."""
+    origin = request.headers.get("origin")
+    if not origin or not route.bucket or route.endpoint in _NOT_BUCKET_REQUESTS:
+        return []
     try:
-        rules = await _rules(store, bucket)
+        rules = await _rules(store, route.bucket)
     except S3Error:
         return []
     except Exception:       # never BaseException: cancellation must propagate
-        log.exception("CORS rules of bucket %s could not be read", bucket)
+        log.exception("CORS rules of bucket %s could not be read", route.bucket)
         return []
-    rule = find_rule(rules, origin, method) if rules else None
+    rule = find_rule(rules, origin, request.method) if rules else None
     return rule.response_headers(origin) if rule is not None else []
