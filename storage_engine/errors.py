@@ -201,3 +201,9 @@ SseCustomerKeyInsecure = _error(
     "InvalidRequest", 400,
     "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.",
     name="SseCustomerKeyInsecure", base=InvalidRequest)
+
+# --- CORS (api/cors.py): a preflight the bucket's rules refuse, or one missing its headers ----------------
+CorsForbidden = _error("AccessForbidden", 403, "CORSResponse: CORS is not enabled for this bucket.",
+                       name="CorsForbidden")
+CorsBadRequest = _error("BadRequest", 400, "Insufficient information. Origin request header needed.",
+                        name="CorsBadRequest")

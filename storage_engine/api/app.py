@@ -21,8 +21,11 @@ from storage_engine.api import (
     bucket_encryption,
     bucket_lifecycle,
     bucket_policy,
+    bucket_tagging,
     copy,
+    cors,
     delete,
+    expected_owner,
     health,
     listing,
     multipart,
@@ -108,6 +111,12 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.GetPublicAccessBlock: public_access_block.handle_get_public_access_block,
     Endpoint.PutPublicAccessBlock: public_access_block.handle_put_public_access_block,
     Endpoint.DeletePublicAccessBlock: public_access_block.handle_delete_public_access_block,
+    Endpoint.GetBucketCors: cors.handle_get_bucket_cors,
+    Endpoint.PutBucketCors: cors.handle_put_bucket_cors,
+    Endpoint.DeleteBucketCors: cors.handle_delete_bucket_cors,
+    Endpoint.GetBucketTagging: bucket_tagging.handle_get_bucket_tagging,
+    Endpoint.PutBucketTagging: bucket_tagging.handle_put_bucket_tagging,
+    Endpoint.DeleteBucketTagging: bucket_tagging.handle_delete_bucket_tagging,
 }
 HANDLERS.update({endpoint: unconfigured.handle_unconfigured for endpoint in unconfigured.ENDPOINTS
                  if endpoint not in HANDLERS})
@@ -181,6 +190,8 @@ class S3App:
             response = self._error_response(request, route, InternalError(), request_id)
             if finished is not None:
                 finished.code = InternalError.code
+        if route is not None and "origin" in request.headers:     # only requests with an Origin pay for CORS
+            response.headers.extend(await cors.actual_headers(getattr(self.layer, "buckets", None), route, request))
         response.headers.append(("x-amz-request-id", request_id))
         response.headers.append(("x-amz-id-2", request_id))
         if finished is not None:
@@ -203,6 +214,8 @@ class S3App:
                 request.query, response.headers, done.principal))
 
     async def _serve(self, request: Request, route: Route, request_id: str, finished: _Finished | None) -> Response:
+        if route.endpoint is Endpoint.Options:      # CORS preflight: the bucket's rules answer, no credentials
+            return await cors.handle_preflight(getattr(self.layer, "buckets", None), route.bucket, request.headers)
         verified = await verify_request(request, self.credentials, self.settings)
         identity = verified.principal
         if finished is not None:
@@ -222,6 +235,8 @@ class S3App:
         if route.endpoint is Endpoint.PostObject:    # the form carries its credentials (api/post_object.py)
             return await post_object.handle_post_object(ctx, verified, self.credentials)
         await authorize(ctx, verified)
+        if expected_owner.carries(request.headers):
+            await expected_owner.check_expected_owner(ctx)
         handler = HANDLERS.get(route.endpoint)
         if handler is None:
             raise NotImplementedError_(f"{route.endpoint.value} is not implemented.")

@@ -1,13 +1,15 @@
-"""Bucket handlers: ListBuckets, Create/Delete/HeadBucket, GetBucketLocation, Get/PutBucketVersioning.
+"""Bucket handlers: ListBuckets (paged, filtered), Create/Delete/HeadBucket, GetBucketLocation, Get/PutBucketVersioning.
 
 CreateBucket records the creator as the owner, the ACL of its ``x-amz-acl`` / ``x-amz-grant-*`` headers and
 the ObjectOwnership of ``x-amz-object-ownership`` (BucketOwnerEnforced by default, as AWS; api/acl.py)."""
 
 from __future__ import annotations
 
+import base64
+
 from storage_engine.api.acl import ENFORCED, Owner, bucket_owner, bucket_record, new_bucket_access, owner_xml
 from storage_engine.api.body import read_small_body
-from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
+from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, xml_response
 from storage_engine.api.names import validate_bucket_name
 from storage_engine.api.ownership import parse_ownership
 from storage_engine.api.router import RESERVED_BUCKET
@@ -16,6 +18,7 @@ from storage_engine.errors import (
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
     IllegalLocationConstraintException,
+    InvalidArgument,
     InvalidBucketName,
     MalformedXML,
     NotImplementedError_,
@@ -24,13 +27,27 @@ from storage_engine.http.types import Response
 from storage_engine.objects.types import VersioningStatus
 
 MAX_CONFIG_BODY = 64 * 1024
+MAX_BUCKETS = 10000                 # ListBuckets' max-buckets: 1..10000
 # us-east-1 is S3's default region: its LocationConstraint is empty.
 DEFAULT_REGION = "us-east-1"
 
 
 async def handle_list_buckets(ctx: ReqCtx, req: VerifiedRequest) -> Response:
-    prefix = ctx.query.get("prefix", "")
-    buckets = [b for b in await ctx.layer.list_buckets() if b.name.startswith(prefix)]
+    """ListBuckets, by name; ``prefix``, ``bucket-region`` (this engine's region: all buckets, else none) and,
+    with ``max-buckets`` (1..10000) or ``continuation-token``, one page at a time: ``ContinuationToken`` in the
+    answer names where the next page starts (the last name listed, base64url)."""
+    query = ctx.query
+    prefix = query.get("prefix", "")
+    paged = "max-buckets" in query or "continuation-token" in query
+    limit = int_param(query, "max-buckets", MAX_BUCKETS, 1, MAX_BUCKETS)
+    after = _decode_token(query["continuation-token"]) if query.get("continuation-token") else ""
+    region = query.get("bucket-region")
+    buckets = [] if region is not None and region != req.region else \
+        sorted((b for b in await ctx.layer.list_buckets() if b.name.startswith(prefix) and b.name > after),
+               key=lambda b: b.name)
+    more = paged and len(buckets) > limit
+    if paged:
+        buckets = buckets[:limit]
     w = XmlWriter("ListAllMyBucketsResult")
     w.raw(owner_xml(Owner(ctx.identity.owner_id, ctx.identity.display_name)))   # the caller (the account)
     w.open("Buckets")
@@ -38,9 +55,21 @@ async def handle_list_buckets(ctx: ReqCtx, req: VerifiedRequest) -> Response:
         w.raw(f"<Bucket><Name>{bucket.name}</Name><CreationDate>{iso8601(bucket.created)}</CreationDate>"
               f"<BucketRegion>{req.region}</BucketRegion></Bucket>")
     w.close("Buckets")
-    if prefix:
+    if more:
+        w.elem("ContinuationToken", base64.urlsafe_b64encode(buckets[-1].name.encode()).decode())
+    if "prefix" in query:
         w.elem("Prefix", prefix)
     return xml_response(w.finish())
+
+
+def _decode_token(token: str) -> str:
+    try:
+        name = base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeError):
+        raise InvalidArgument("The continuation token provided is incorrect") from None
+    if not name:
+        raise InvalidArgument("The continuation token provided is incorrect")
+    return name
 
 
 async def handle_create_bucket(ctx: ReqCtx, req: VerifiedRequest) -> Response:

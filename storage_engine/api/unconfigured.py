@@ -1,4 +1,4 @@
-"""Reads of bucket sub-resources this server cannot configure yet (CORS, website, replication, ...).
+"""Reads of bucket sub-resources this server cannot configure yet (website, replication, ...).
 
 Nothing can set them, so none is configured: every such Get answers exactly as S3 does for a bucket
 without that configuration (the specific 404, or the empty default document). Clients such as
@@ -16,9 +16,7 @@ from storage_engine.http.types import Response
 
 _NOT_CONFIGURED: dict[Endpoint, type[errors.S3Error]] = {
     Endpoint.GetBucketPolicy: errors.NoSuchBucketPolicy,
-    Endpoint.GetBucketCors: errors.NoSuchCORSConfiguration,
     Endpoint.GetBucketWebsite: errors.NoSuchWebsiteConfiguration,
-    Endpoint.GetBucketTagging: errors.NoSuchTagSet,
     Endpoint.GetBucketReplication: errors.ReplicationConfigurationNotFoundError,
     Endpoint.GetObjectLockConfiguration: errors.ObjectLockConfigurationNotFoundError,
     Endpoint.GetPublicAccessBlock: errors.NoSuchPublicAccessBlockConfiguration,

@@ -1,6 +1,6 @@
 """Buckets: a directory on every drive, plus a ``bucket`` record in the config store (created, versioning).
 
-A bucket's default encryption lives in the same record (``"encryption": {"m": "S3" | "KMS", "kid": str |
+Its CORS rules and tag set live there too (``cors``, ``tags``; absent when unset). A bucket's default encryption lives in the same record (``"encryption": {"m": "S3" | "KMS", "kid": str |
 None}``; docs/encryption.md): read with the bucket on every PUT at no extra cost, and removed with it.
 
 The record says whether the bucket exists; the directories hold its objects. Bucket state is read on
@@ -50,6 +50,8 @@ class BucketMeta:
     ownership: str = ""                             # ObjectOwnership: "" (none set), BucketOwnerEnforced, ...
     lifecycle: bytes | None = None                  # the lifecycle document, canonical (lifecycle.rules.document)
     lifecycle_default: bytes | None = None          # the settings' default last put here (lifecycle/defaults.py)
+    cors: bytes | None = None                       # the CORS document, canonical (api/cors.py)
+    tags: tuple[tuple[str, str], ...] = ()          # the bucket's tag set (api/bucket_tagging.py)
 
     def pack(self) -> bytes:
         doc: dict[str, Any] = {"name": self.name, "created": self.created, "versioning": self.versioning}
@@ -61,6 +63,10 @@ class BucketMeta:
                              ("lifecycle_default", self.lifecycle_default)):
             if value:                               # absent when unset: older engines read the same bytes
                 doc[field] = value
+        if self.cors:
+            doc["cors"] = self.cors
+        if self.tags:
+            doc["tags"] = [list(pair) for pair in self.tags]
         return cast(bytes, msgpack.packb(doc))
 
     @classmethod
@@ -75,7 +81,8 @@ class BucketMeta:
                    public_access_block=cast(tuple[bool, bool, bool, bool], tuple(bool(v) for v in pab))
                    if pab and len(pab) == 4 else None,
                    acl=doc.get("acl"), ownership=str(doc.get("ownership", "")), lifecycle=doc.get("lifecycle"),
-                   lifecycle_default=doc.get("lifecycle_default"))
+                   lifecycle_default=doc.get("lifecycle_default"), cors=doc.get("cors"),
+                   tags=tuple((str(k), str(v)) for k, v in doc.get("tags", ())))
 
 
 def _pack_encryption(sse: SseRequest) -> dict[str, Any]:

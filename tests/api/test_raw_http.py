@@ -76,7 +76,7 @@ def test_error_document_shape(raw: Raw) -> None:
 
 
 def test_not_implemented(raw: Raw, bkt: str) -> None:
-    status, _, body = raw("PUT", f"/{bkt}?cors=", b"<CORSConfiguration/>")
+    status, _, body = raw("PUT", f"/{bkt}?website=", b"<WebsiteConfiguration/>")
     assert status == 501 and code(body) == "NotImplemented"
     status, _, body = raw("GET", f"/{bkt}?policy=")
     assert status == 404 and code(body) == "NoSuchBucketPolicy"
