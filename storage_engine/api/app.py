@@ -27,6 +27,7 @@ from storage_engine.api import (
     listing,
     multipart,
     object,
+    object_lock,
     ownership,
     post_object,
     public_access_block,
@@ -108,6 +109,12 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.GetPublicAccessBlock: public_access_block.handle_get_public_access_block,
     Endpoint.PutPublicAccessBlock: public_access_block.handle_put_public_access_block,
     Endpoint.DeletePublicAccessBlock: public_access_block.handle_delete_public_access_block,
+    Endpoint.GetObjectLockConfiguration: object_lock.handle_get_object_lock_configuration,
+    Endpoint.PutObjectLockConfiguration: object_lock.handle_put_object_lock_configuration,
+    Endpoint.GetObjectRetention: object_lock.handle_get_object_retention,
+    Endpoint.PutObjectRetention: object_lock.handle_put_object_retention,
+    Endpoint.GetObjectLegalHold: object_lock.handle_get_object_legal_hold,
+    Endpoint.PutObjectLegalHold: object_lock.handle_put_object_legal_hold,
 }
 HANDLERS.update({endpoint: unconfigured.handle_unconfigured for endpoint in unconfigured.ENDPOINTS
                  if endpoint not in HANDLERS})

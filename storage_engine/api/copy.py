@@ -16,6 +16,7 @@ from storage_engine.api.meta import (
     MAX_SINGLE_PUT,
     checksum_headers,
     extract_metadata,
+    lock_request,
     parse_tagging_header,
     storage_class,
     write_conditions,
@@ -130,6 +131,7 @@ async def handle_copy_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
         opts = PutOptions(metadata=metadata, tags=tags, storage_class=new_class, size=info.size, sse=sse,
                           owner=owner, acl=acl)
         write_conditions(headers, opts)
+        opts.lock = lock_request(headers)       # never the source's lock: the request's, or the bucket default
         # Only a full-object checksum still describes the copy; a composite one described the parts.
         checksums = info.checksums if info.checksum_type != "COMPOSITE" and not info.parts else {}
         body = StreamBody(reader.stream(0, info.size), info.size, checksums)

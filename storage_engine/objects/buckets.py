@@ -25,6 +25,7 @@ from storage_engine.drives.base import Drive, DriveError
 from storage_engine.errors import (BucketAlreadyOwnedByYou, InsufficientWriteQuorum, InternalError, InvalidArgument,
                                    NoSuchBucket)
 from storage_engine.objects import names
+from storage_engine.objects.object_lock import LockConfig
 from storage_engine.objects.types import BucketInfo, SseRequest, VersioningStatus
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class BucketMeta:
     ownership: str = ""                             # ObjectOwnership: "" (none set), BucketOwnerEnforced, ...
     lifecycle: bytes | None = None                  # the lifecycle document, canonical (lifecycle.rules.document)
     lifecycle_default: bytes | None = None          # the settings' default last put here (lifecycle/defaults.py)
+    object_lock: LockConfig | None = None           # object lock enabled, with its default retention (None: off)
 
     def pack(self) -> bytes:
         doc: dict[str, Any] = {"name": self.name, "created": self.created, "versioning": self.versioning}
@@ -61,6 +63,8 @@ class BucketMeta:
                              ("lifecycle_default", self.lifecycle_default)):
             if value:                               # absent when unset: older engines read the same bytes
                 doc[field] = value
+        if self.object_lock is not None:
+            doc["lock"] = self.object_lock.pack()
         return cast(bytes, msgpack.packb(doc))
 
     @classmethod
@@ -75,7 +79,8 @@ class BucketMeta:
                    public_access_block=cast(tuple[bool, bool, bool, bool], tuple(bool(v) for v in pab))
                    if pab and len(pab) == 4 else None,
                    acl=doc.get("acl"), ownership=str(doc.get("ownership", "")), lifecycle=doc.get("lifecycle"),
-                   lifecycle_default=doc.get("lifecycle_default"))
+                   lifecycle_default=doc.get("lifecycle_default"),
+                   object_lock=LockConfig.unpack(doc["lock"]) if "lock" in doc else None)
 
 
 def _pack_encryption(sse: SseRequest) -> dict[str, Any]:
@@ -117,8 +122,9 @@ class BucketStore:
         return True
 
     async def create(self, name: str, *, owner: str = "", owner_name: str = "", acl: bytes | None = None,
-                     ownership: str = "") -> None:
-        """A new bucket, with its owner (canonical ID and display name), ACL and ObjectOwnership."""
+                     ownership: str = "", object_lock: bool = False) -> None:
+        """A new bucket, with its owner (canonical ID and display name), ACL and ObjectOwnership; with
+        ``object_lock``, object lock enabled (and versioning with it)."""
         names.check_bucket(name)
         async with self.lock(name):
             if await self.exists(name):
@@ -126,7 +132,9 @@ class BucketStore:
             await self._on_quorum(lambda drive: drive.make_volume(name))
             try:
                 await self.config.put(BUCKET_KIND, name, BucketMeta(
-                    name, time.time(), owner=owner, owner_name=owner_name, acl=acl, ownership=ownership).pack())
+                    name, time.time(), versioning="Enabled" if object_lock else "", owner=owner,
+                    owner_name=owner_name, acl=acl, ownership=ownership,
+                    object_lock=LockConfig() if object_lock else None).pack())
             except BaseException:
                 await self._remove_dirs(name)
                 raise
