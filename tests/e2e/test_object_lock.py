@@ -271,6 +271,46 @@ def test_copy_and_multipart_take_the_lock_headers(s3: Any) -> None:
         assert refused(lambda: s3.delete_object(Bucket=name, Key=key, VersionId=version)) == ("AccessDenied", 403)
 
 
+def test_bypass_needs_the_permission_for_iam_users(server: Any, s3: Any) -> None:
+    """A user allowed to delete versions but not s3:BypassGovernanceRetention cannot bypass GOVERNANCE; one
+    allowed it can (DeleteObject and DeleteObjects); nobody bypasses COMPLIANCE."""
+    import boto3
+
+    name = locked_bucket(s3, "lock-iam")
+    iam = boto3.session.Session().client("iam", endpoint_url=server.url, region_name=server.region,
+                                         aws_access_key_id=server.access_key,
+                                         aws_secret_access_key=server.secret_key)
+    base = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectVersion",
+            "s3:PutObjectRetention", "s3:GetObjectRetention"]
+    clients = {}
+    for user, actions in (("lock-plain-user", base), ("lock-bypass-user", [*base, "s3:BypassGovernanceRetention"])):
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="lock", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions,
+                                                    "Resource": [f"arn:aws:s3:::{name}/*"]}]}))
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        clients[user] = server.client(access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    plain, bypass = clients["lock-plain-user"], clients["lock-bypass-user"]
+    first, second = (plain.put_object(Bucket=name, Key=f"k{i}", Body=b"x", ObjectLockMode="GOVERNANCE",
+                                      ObjectLockRetainUntilDate=in_seconds(DAY))["VersionId"] for i in (1, 2))
+    assert refused(lambda: plain.delete_object(Bucket=name, Key="k1", VersionId=first,
+                                               BypassGovernanceRetention=True)) == ("AccessDenied", 403)
+    assert refused(lambda: plain.put_object_retention(
+        Bucket=name, Key="k1", VersionId=first, BypassGovernanceRetention=True,
+        Retention={"Mode": "GOVERNANCE", "RetainUntilDate": in_seconds(60)})) == ("AccessDenied", 403)
+    result = plain.delete_objects(Bucket=name, BypassGovernanceRetention=True,
+                                  Delete={"Objects": [{"Key": "k2", "VersionId": second}]})
+    assert [e["Code"] for e in result["Errors"]] == ["AccessDenied"]
+    bypass.delete_object(Bucket=name, Key="k1", VersionId=first, BypassGovernanceRetention=True)
+    result = bypass.delete_objects(Bucket=name, BypassGovernanceRetention=True,
+                                   Delete={"Objects": [{"Key": "k2", "VersionId": second}]})
+    assert not result.get("Errors")
+    kept = bypass.put_object(Bucket=name, Key="k3", Body=b"x", ObjectLockMode="COMPLIANCE",
+                             ObjectLockRetainUntilDate=in_seconds(DAY))["VersionId"]
+    assert refused(lambda: bypass.delete_object(Bucket=name, Key="k3", VersionId=kept,
+                                                BypassGovernanceRetention=True)) == ("AccessDenied", 403)
+
+
 # --- lifecycle --------------------------------------------------------------------------------------------------
 def run_cli(server: Any, *args: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTFS_")}
