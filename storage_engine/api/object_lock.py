@@ -21,18 +21,36 @@ import time
 from storage_engine.api.body import read_small_body
 from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
 from storage_engine.api.meta import PAST, bypass_requested, lock_mode, parse_iso_date
-from storage_engine.api.object import version_id_param
-from storage_engine.api.policy import Authorizer
+from storage_engine.api.policy import Authorizer, authorize_action
 from storage_engine.api.xml import XmlWriter, iso8601, parse_xml
 from storage_engine.errors import (InvalidArgument, InvalidRequest, MalformedXML, NoSuchObjectLockConfiguration,
                                    ObjectLockConfigurationNotFoundError)
 from storage_engine.http.types import Response
 from storage_engine.iam.actions import BYPASS_GOVERNANCE_ACTION
-from storage_engine.objects.object_lock import NO_LOCK_CONFIG, LockConfig, LockMode
+from storage_engine.objects.object_lock import NO_LOCK_CONFIG, LockConfig, LockMode, LockRequest
 from storage_engine.objects.types import ObjectInfo
 
 MAX_BODY = 8 * 1024
 MAX_DAYS = 36500                  # AWS's limit on a default retention: 100 years
+
+
+def version_id_param(query: dict[str, str]) -> str | None:
+    """``versionId`` (as ``api.object.version_id_param``, which imports this module): empty is InvalidArgument."""
+    version_id = query.get("versionId")
+    if version_id == "":
+        raise InvalidArgument("Version id cannot be the empty string")
+    return version_id
+
+
+async def authorize_lock_headers(ctx: ReqCtx, req: VerifiedRequest, lock: LockRequest | None) -> None:
+    """A write's lock headers need what their APIs need, as on AWS: a retention ``s3:PutObjectRetention``, a legal
+    hold ``s3:PutObjectLegalHold`` (AccessDenied)."""
+    if lock is None:
+        return
+    if lock.mode is not None:
+        await authorize_action(ctx, req, "s3:PutObjectRetention", ctx.bucket, ctx.key)
+    if lock.legal_hold is not None:
+        await authorize_action(ctx, req, "s3:PutObjectLegalHold", ctx.bucket, ctx.key)
 
 
 async def may_bypass(authorizer: Authorizer, bucket: str, key: str, version_id: str | None) -> bool:

@@ -273,7 +273,8 @@ def test_copy_and_multipart_take_the_lock_headers(s3: Any) -> None:
 
 def test_bypass_needs_the_permission_for_iam_users(server: Any, s3: Any) -> None:
     """A user allowed to delete versions but not s3:BypassGovernanceRetention cannot bypass GOVERNANCE; one
-    allowed it can (DeleteObject and DeleteObjects); nobody bypasses COMPLIANCE."""
+    allowed it can (DeleteObject and DeleteObjects); nobody bypasses COMPLIANCE. Lock headers on writes need
+    s3:PutObjectRetention / s3:PutObjectLegalHold, as on AWS."""
     import boto3
 
     name = locked_bucket(s3, "lock-iam")
@@ -283,7 +284,8 @@ def test_bypass_needs_the_permission_for_iam_users(server: Any, s3: Any) -> None
     base = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectVersion",
             "s3:PutObjectRetention", "s3:GetObjectRetention"]
     clients = {}
-    for user, actions in (("lock-plain-user", base), ("lock-bypass-user", [*base, "s3:BypassGovernanceRetention"])):
+    for user, actions in (("lock-plain-user", base),
+                          ("lock-bypass-user", [*base, "s3:BypassGovernanceRetention", "s3:PutObjectLegalHold"])):
         iam.create_user(UserName=user)
         iam.put_user_policy(UserName=user, PolicyName="lock", PolicyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions,
@@ -291,6 +293,11 @@ def test_bypass_needs_the_permission_for_iam_users(server: Any, s3: Any) -> None
         key = iam.create_access_key(UserName=user)["AccessKey"]
         clients[user] = server.client(access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
     plain, bypass = clients["lock-plain-user"], clients["lock-bypass-user"]
+    # Lock headers on a write need their APIs' actions too (plain lacks s3:PutObjectLegalHold).
+    assert refused(lambda: plain.put_object(Bucket=name, Key="k0", Body=b"x", ObjectLockLegalHoldStatus="ON")) == (
+        "AccessDenied", 403)
+    assert refused(lambda: plain.create_multipart_upload(Bucket=name, Key="k0", ObjectLockLegalHoldStatus="ON")) \
+        == ("AccessDenied", 403)
     first, second = (plain.put_object(Bucket=name, Key=f"k{i}", Body=b"x", ObjectLockMode="GOVERNANCE",
                                       ObjectLockRetainUntilDate=in_seconds(DAY))["VersionId"] for i in (1, 2))
     assert refused(lambda: plain.delete_object(Bucket=name, Key="k1", VersionId=first,
