@@ -91,6 +91,8 @@ ReplicationConfigurationNotFoundError = _error(
     "ReplicationConfigurationNotFoundError", 404, "The replication configuration was not found.")
 ObjectLockConfigurationNotFoundError = _error(
     "ObjectLockConfigurationNotFoundError", 404, "Object Lock configuration does not exist for this bucket.")
+NoSuchObjectLockConfiguration = _error(
+    "NoSuchObjectLockConfiguration", 404, "The specified object does not have a ObjectLock configuration")
 OwnershipControlsNotFoundError = _error(
     "OwnershipControlsNotFoundError", 404, "The bucket ownership controls were not found.")
 

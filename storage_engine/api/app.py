@@ -30,6 +30,7 @@ from storage_engine.api import (
     listing,
     multipart,
     object,
+    object_lock,
     ownership,
     post_object,
     public_access_block,
@@ -117,6 +118,12 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.GetBucketTagging: bucket_tagging.handle_get_bucket_tagging,
     Endpoint.PutBucketTagging: bucket_tagging.handle_put_bucket_tagging,
     Endpoint.DeleteBucketTagging: bucket_tagging.handle_delete_bucket_tagging,
+    Endpoint.GetObjectLockConfiguration: object_lock.handle_get_object_lock_configuration,
+    Endpoint.PutObjectLockConfiguration: object_lock.handle_put_object_lock_configuration,
+    Endpoint.GetObjectRetention: object_lock.handle_get_object_retention,
+    Endpoint.PutObjectRetention: object_lock.handle_put_object_retention,
+    Endpoint.GetObjectLegalHold: object_lock.handle_get_object_legal_hold,
+    Endpoint.PutObjectLegalHold: object_lock.handle_put_object_legal_hold,
 }
 HANDLERS.update({endpoint: unconfigured.handle_unconfigured for endpoint in unconfigured.ENDPOINTS
                  if endpoint not in HANDLERS})

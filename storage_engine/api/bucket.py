@@ -76,8 +76,6 @@ async def handle_create_bucket(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     validate_bucket_name(ctx.bucket)
     if ctx.bucket == RESERVED_BUCKET:
         raise InvalidBucketName(f"The bucket name {RESERVED_BUCKET!r} is reserved.")
-    if (ctx.headers.get("x-amz-bucket-object-lock-enabled") or "").lower() == "true":
-        raise NotImplementedError_("Object lock is not supported.")
     body = await read_small_body(req.body, ctx.headers, MAX_CONFIG_BODY)
     if body.strip():
         config = parse_xml(body, "CreateBucketConfiguration", MAX_CONFIG_BODY)
@@ -90,10 +88,13 @@ async def handle_create_bucket(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     ownership = parse_ownership(ctx.headers.get("x-amz-object-ownership") or ENFORCED)
     acl = await new_bucket_access(ctx, ownership)
     creator = ctx.identity
+    # Object lock (api/object_lock.py): enabled now, with versioning, or later by PutObjectLockConfiguration.
+    lock = {"object_lock": True} if (ctx.headers.get("x-amz-bucket-object-lock-enabled") or "").strip().lower() \
+        == "true" else {}
     try:
         await ctx.layer.make_bucket(ctx.bucket, owner=creator.owner_id,
                                     owner_name=creator.display_name, acl=acl,
-                                    ownership=ownership)
+                                    ownership=ownership, **lock)
     except BucketAlreadyOwnedByYou:
         if bucket_owner(ctx, await bucket_record(ctx)).id != creator.owner_id:
             raise BucketAlreadyExists() from None

@@ -16,11 +16,13 @@ from storage_engine.api.meta import (
     MAX_SINGLE_PUT,
     checksum_headers,
     extract_metadata,
+    lock_request,
     parse_tagging_header,
     storage_class,
     write_conditions,
 )
 from storage_engine.api.names import validate_bucket_name, validate_key
+from storage_engine.api.object_lock import authorize_lock_headers
 from storage_engine.api.policy import authorize_copy_source
 from storage_engine.api.router import decode_path_segment
 from storage_engine.api.sse import copy_source_customer_key, put_sse, sse_headers
@@ -102,6 +104,8 @@ async def handle_copy_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     metadata_directive = _directive(headers, "x-amz-metadata-directive")
     tagging_directive = _directive(headers, "x-amz-tagging-directive")
     owner, acl = await new_object_access(ctx, await bucket_record(ctx))     # a fresh ACL: never the source's
+    lock = lock_request(headers)            # never the source's lock: the request's, or the bucket default
+    await authorize_lock_headers(ctx, req, lock)
     reader = await open_copy_source(ctx, source)
     try:
         info = reader.info
@@ -130,6 +134,7 @@ async def handle_copy_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
         opts = PutOptions(metadata=metadata, tags=tags, storage_class=new_class, size=info.size, sse=sse,
                           owner=owner, acl=acl)
         write_conditions(headers, opts)
+        opts.lock = lock
         # Only a full-object checksum still describes the copy; a composite one described the parts.
         checksums = info.checksums if info.checksum_type != "COMPOSITE" and not info.parts else {}
         body = StreamBody(reader.stream(0, info.size), info.size, checksums)

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from storage_engine.api.acl import marker_owner
 from storage_engine.api.body import read_small_body
 from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
+from storage_engine.api.meta import bypass_requested
 from storage_engine.api.names import validate_key
 from storage_engine.api.policy import Authorizer
 from storage_engine.api.router import Endpoint
 from storage_engine.api.xml import XmlWriter, parse_xml
 from storage_engine.errors import InternalError, MalformedXML, S3Error
 from storage_engine.http.types import Response
-from storage_engine.iam.actions import actions_for
+from storage_engine.iam.actions import BYPASS_GOVERNANCE_ACTION, actions_for
 from storage_engine.objects.types import DeleteResult
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,17 @@ def parse_delete(data: bytes) -> tuple[bool, list[DeleteTarget]]:
 
 
 async def _delete_one(ctx: ReqCtx, target: DeleteTarget, limit: asyncio.Semaphore,
-                      authorizer: Authorizer, owner: str) -> DeleteResult | S3Error:
+                      authorizer: Authorizer, owner: str, bypass: bool) -> DeleteResult | S3Error:
     try:
         validate_key(target.key)
         await authorizer.check(actions_for(Endpoint.DeleteObject, version_id=bool(target.version_id))[0],
                                ctx.bucket, target.key, version_id=target.version_id)
         async with limit:
+            # Object lock: x-amz-bypass-governance-retention counts for the keys its caller may bypass on.
+            if bypass and await authorizer.allowed(BYPASS_GOVERNANCE_ACTION, ctx.bucket, target.key,
+                                                   version_id=target.version_id):
+                return await ctx.layer.delete_object(ctx.bucket, target.key, target.version_id, owner=owner,
+                                                     bypass_governance=True)
             return await ctx.layer.delete_object(ctx.bucket, target.key, target.version_id, owner=owner)
     except S3Error as exc:
         return exc
@@ -72,7 +78,9 @@ async def handle_delete_objects(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     owner = await marker_owner(ctx)        # of new delete markers; NoSuchBucket fails the whole request
     limit = asyncio.Semaphore(CONCURRENCY)
     authorizer = await Authorizer.create(ctx, req)     # s3:DeleteObject on each key (a refused one: <Error>)
-    results = await asyncio.gather(*(_delete_one(ctx, target, limit, authorizer, owner) for target in targets))
+    bypass = bypass_requested(ctx.headers)
+    results = await asyncio.gather(*(_delete_one(ctx, target, limit, authorizer, owner, bypass)
+                                     for target in targets))
     w = XmlWriter("DeleteResult")
     for target, result in zip(targets, results):
         if isinstance(result, S3Error):

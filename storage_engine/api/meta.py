@@ -7,10 +7,12 @@ content headers, ``x-amz-meta-*``, ``x-amz-storage-class`` (only when not STANDA
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
 from urllib.parse import parse_qsl
 
 from storage_engine.api.body import parse_content_md5
-from storage_engine.api.xml import http_date, quote_etag
+from storage_engine.api.xml import http_date, iso8601, quote_etag
 from storage_engine.errors import (
     InvalidArgument,
     InvalidRequest,
@@ -20,6 +22,7 @@ from storage_engine.errors import (
     NotImplementedError_,
 )
 from storage_engine.http.types import Headers
+from storage_engine.objects.object_lock import MODES, LockMode, LockRequest
 from storage_engine.objects.types import (
     ChecksumAlgorithm,
     ChecksumType,
@@ -160,10 +163,9 @@ def write_conditions(headers: Headers, opts: PutOptions) -> None:
 
 def put_options(headers: Headers, raw_length: int | None) -> PutOptions:
     """Everything PutObject takes from its headers (bodies are the caller's business)."""
-    if headers.get("x-amz-bucket-object-lock-enabled") or headers.get("x-amz-object-lock-mode"):
-        raise NotImplementedError_("Object lock is not supported.")
     opts = PutOptions(metadata=extract_metadata(headers), storage_class=storage_class(headers),
-                      content_md5=parse_content_md5(headers), size=declared_size(headers, raw_length))
+                      content_md5=parse_content_md5(headers), size=declared_size(headers, raw_length),
+                      lock=lock_request(headers))
     tagging = headers.get("x-amz-tagging")
     if tagging is not None:
         opts.tags = parse_tagging_header(tagging)
@@ -196,4 +198,71 @@ def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
         headers.append(("x-amz-version-id", info.version_id))
     if info.tags:
         headers.append(("x-amz-tagging-count", str(len(info.tags))))
+    return headers + lock_headers(info)
+
+
+# --- object lock (docs/object-lock.md; the rules: objects/object_lock.py) -----------------------------------
+PAST = "The retain until date must be in the future!"
+
+
+def lock_mode(text: str | None) -> LockMode | None:
+    for mode in MODES:
+        if mode == text:
+            return mode
+    return None
+
+
+def parse_iso_date(text: str) -> float | None:
+    """An ISO 8601 timestamp (``2030-01-01T00:00:00Z``, fractions and offsets allowed) -> epoch seconds."""
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def lock_request(headers: Headers) -> LockRequest | None:
+    """The ``x-amz-object-lock-*`` headers of a write (None: none given), checked as AWS checks them."""
+    raw_mode = headers.get("x-amz-object-lock-mode")
+    raw_until = headers.get("x-amz-object-lock-retain-until-date")
+    raw_hold = headers.get("x-amz-object-lock-legal-hold")
+    if raw_mode is None and raw_until is None and raw_hold is None:
+        return None
+    if (raw_mode is None) != (raw_until is None):
+        raise InvalidArgument("x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied")
+    mode: LockMode | None = None
+    until = 0.0
+    if raw_mode is not None and raw_until is not None:
+        mode = lock_mode(raw_mode.strip().upper())
+        if mode is None:
+            raise InvalidArgument("Unknown wormMode directive.")
+        parsed = parse_iso_date(raw_until)
+        if parsed is None:
+            raise InvalidArgument("The retain until date must be provided in ISO 8601 format")
+        if parsed <= time.time():
+            raise InvalidArgument(PAST)
+        until = parsed
+    hold: bool | None = None
+    if raw_hold is not None:
+        if raw_hold.strip().upper() not in ("ON", "OFF"):
+            raise InvalidArgument("Legal Hold must be either of 'ON' or 'OFF'")
+        hold = raw_hold.strip().upper() == "ON"
+    return LockRequest(mode, until, hold)
+
+
+def bypass_requested(headers: Headers) -> bool:
+    """``x-amz-bypass-governance-retention: true`` (honoured only for callers allowed s3:BypassGovernanceRetention)."""
+    return (headers.get("x-amz-bypass-governance-retention") or "").strip().lower() == "true"
+
+
+def lock_headers(info: ObjectInfo) -> list[tuple[str, str]]:
+    """What GET and HEAD say of a version's lock."""
+    headers: list[tuple[str, str]] = []
+    if info.lock_mode:
+        headers.append(("x-amz-object-lock-mode", info.lock_mode))
+        headers.append(("x-amz-object-lock-retain-until-date", iso8601(info.lock_until)))
+    if info.legal_hold is not None:
+        headers.append(("x-amz-object-lock-legal-hold", "ON" if info.legal_hold else "OFF"))
     return headers

@@ -6,6 +6,7 @@ from storage_engine.api.body import StreamBody, parse_content_md5, read_small_bo
 from storage_engine.api.conditions import parse_copy_source_range
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, version_headers, xml_response
 from storage_engine.api.copy import copy_source_headers, open_copy_source, parse_copy_source
+from storage_engine.api.object_lock import authorize_lock_headers
 from storage_engine.api.policy import authorize_copy_source
 from storage_engine.api.acl import Owners, bucket_record, new_object_access
 from storage_engine.api.listing import encode_name, encoding_type
@@ -44,12 +45,12 @@ def _part_number(ctx: ReqCtx) -> int:
 
 
 async def handle_create_multipart_upload(ctx: ReqCtx, req: VerifiedRequest) -> Response:
-    del req
     opts = put_options(ctx.headers, None)
     opts.size = None
     opts.checksum_algorithm, opts.checksum_type = checksum_algorithm(ctx.headers)
     opts.sse = put_sse(ctx.headers, ctx.secure, ctx.settings)
     opts.owner, opts.acl = await new_object_access(ctx, await bucket_record(ctx))
+    await authorize_lock_headers(ctx, req, opts.lock)
     upload_id = await ctx.layer.new_multipart_upload(ctx.bucket, ctx.key, opts)
     w = XmlWriter("InitiateMultipartUploadResult")
     w.elem("Bucket", ctx.bucket)

@@ -12,6 +12,7 @@ from storage_engine.api.acl import bucket_record, marker_owner, new_object_acces
 from storage_engine.api.conditions import check_read_conditions, content_range, parse_range
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, version_headers
 from storage_engine.api.meta import MAX_SINGLE_PUT, checksum_headers, object_headers, put_options
+from storage_engine.api.object_lock import authorize_lock_headers, bypass_governance
 from storage_engine.api.sse import put_sse, read_customer_key, sse_headers
 from storage_engine.api.xml import http_date, quote_etag
 from storage_engine.errors import (
@@ -54,6 +55,7 @@ async def handle_put_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     if opts.size is not None and opts.size > MAX_SINGLE_PUT:
         raise EntityTooLarge()
     opts.owner, opts.acl = await new_object_access(ctx, await bucket_record(ctx))
+    await authorize_lock_headers(ctx, req, opts.lock)
     info = await ctx.layer.put_object(ctx.bucket, ctx.key, req.body, opts)
     headers = [("ETag", quote_etag(info.etag))]
     headers += version_headers(info.version_id)
@@ -192,10 +194,12 @@ async def handle_head_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
 
 
 async def handle_delete_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
-    del req
     version_id = version_id_param(ctx.query)
-    result = await ctx.layer.delete_object(ctx.bucket, ctx.key, version_id,
-                                           owner=await marker_owner(ctx) if version_id is None else "")
+    owner = await marker_owner(ctx) if version_id is None else ""
+    if await bypass_governance(ctx, req, version_id):       # docs/object-lock.md
+        result = await ctx.layer.delete_object(ctx.bucket, ctx.key, version_id, owner=owner, bypass_governance=True)
+    else:
+        result = await ctx.layer.delete_object(ctx.bucket, ctx.key, version_id, owner=owner)
     headers: list[tuple[str, str]] = []
     if result.delete_marker:
         headers.append(("x-amz-delete-marker", "true"))

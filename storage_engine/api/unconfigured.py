@@ -18,7 +18,6 @@ _NOT_CONFIGURED: dict[Endpoint, type[errors.S3Error]] = {
     Endpoint.GetBucketPolicy: errors.NoSuchBucketPolicy,
     Endpoint.GetBucketWebsite: errors.NoSuchWebsiteConfiguration,
     Endpoint.GetBucketReplication: errors.ReplicationConfigurationNotFoundError,
-    Endpoint.GetObjectLockConfiguration: errors.ObjectLockConfigurationNotFoundError,
     Endpoint.GetPublicAccessBlock: errors.NoSuchPublicAccessBlockConfiguration,
 }
 

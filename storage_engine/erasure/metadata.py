@@ -87,6 +87,11 @@ class Version:
     acl: bytes | None = None               # the object ACL, packed by api/acl.py (None = canned private)
     # Transitioned: the stored bytes live on a tier (storage_class names it), none on this set's drives.
     tier: TierRef | None = None
+    # Object lock (objects/object_lock.py): retention mode ("" none) and retain-until date (epoch seconds), and
+    # the legal hold (None: never set). Absent when unset: versions without them pack to the same bytes.
+    lock_mode: str = ""
+    lock_until: float = 0.0
+    legal_hold: bool | None = None
 
     @property
     def has_data(self) -> bool:
@@ -112,6 +117,11 @@ class Version:
             doc["ac"] = self.acl
         if self.tier is not None:
             doc["tr"] = self.tier.pack()
+        if self.lock_mode:
+            doc["lm"] = self.lock_mode
+            doc["lu"] = self.lock_until
+        if self.legal_hold is not None:
+            doc["lh"] = self.legal_hold
         return doc
 
     @classmethod
@@ -127,7 +137,9 @@ class Version:
             distribution=[int(x) for x in doc["di"]], parts=[PartMeta.unpack(p) for p in doc["pt"]],
             multipart=bool(doc["mp"]), checksums=dict(doc["ck"]), checksum_type=doc["ct"],
             sse=_envelope_doc(doc.get("se")), owner=str(doc.get("ow", "")), acl=_acl_doc(doc.get("ac")),
-            tier=TierRef.unpack(doc["tr"]) if "tr" in doc else None)
+            tier=TierRef.unpack(doc["tr"]) if "tr" in doc else None,
+            lock_mode=str(doc.get("lm", "")), lock_until=float(doc.get("lu", 0.0)),
+            legal_hold=bool(doc["lh"]) if "lh" in doc else None)
 
     def same_data(self, other: Version) -> bool:
         """Whether two drives' copies describe the same stored data."""

@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 from storage_engine.api.router import Endpoint
 
-__all__ = ["COPY_SOURCE_ACTION", "ENDPOINT_ACTIONS", "actions_for", "copy_source_action", "resource_arn"]
+__all__ = ["BYPASS_GOVERNANCE_ACTION", "COPY_SOURCE_ACTION", "ENDPOINT_ACTIONS", "actions_for", "copy_source_action", "resource_arn"]
 
 E = Endpoint
 
@@ -154,6 +154,9 @@ _VERSION_AWARE = frozenset({E.GetObject, E.HeadObject, E.DeleteObject, E.GetObje
                             E.GetObjectTorrent, E.SelectObjectContent})
 
 COPY_SOURCE_ACTION = "s3:GetObject"
+# Object lock: a request with ``x-amz-bypass-governance-retention: true`` bypasses GOVERNANCE retention only when
+# its caller is also allowed this on the object (DeleteObject(s), PutObjectRetention; api/object_lock.py).
+BYPASS_GOVERNANCE_ACTION = "s3:BypassGovernanceRetention"
 
 
 def actions_for(endpoint: Endpoint, *, method: str = "GET", version_id: bool = False) -> tuple[str, ...]:

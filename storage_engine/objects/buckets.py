@@ -25,6 +25,7 @@ from storage_engine.drives.base import Drive, DriveError
 from storage_engine.errors import (BucketAlreadyOwnedByYou, InsufficientWriteQuorum, InternalError, InvalidArgument,
                                    NoSuchBucket)
 from storage_engine.objects import names
+from storage_engine.objects.object_lock import LockConfig
 from storage_engine.objects.types import BucketInfo, SseRequest, VersioningStatus
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class BucketMeta:
     lifecycle_default: bytes | None = None          # the settings' default last put here (lifecycle/defaults.py)
     cors: bytes | None = None                       # the CORS document, canonical (api/cors.py)
     tags: tuple[tuple[str, str], ...] = ()          # the bucket's tag set (api/bucket_tagging.py)
+    object_lock: LockConfig | None = None           # object lock enabled, with its default retention (None: off)
 
     def pack(self) -> bytes:
         doc: dict[str, Any] = {"name": self.name, "created": self.created, "versioning": self.versioning}
@@ -67,6 +69,8 @@ class BucketMeta:
             doc["cors"] = self.cors
         if self.tags:
             doc["tags"] = [list(pair) for pair in self.tags]
+        if self.object_lock is not None:
+            doc["lock"] = self.object_lock.pack()
         return cast(bytes, msgpack.packb(doc))
 
     @classmethod
@@ -82,7 +86,8 @@ class BucketMeta:
                    if pab and len(pab) == 4 else None,
                    acl=doc.get("acl"), ownership=str(doc.get("ownership", "")), lifecycle=doc.get("lifecycle"),
                    lifecycle_default=doc.get("lifecycle_default"), cors=doc.get("cors"),
-                   tags=tuple((str(k), str(v)) for k, v in doc.get("tags", ())))
+                   tags=tuple((str(k), str(v)) for k, v in doc.get("tags", ())),
+                   object_lock=LockConfig.unpack(doc["lock"]) if "lock" in doc else None)
 
 
 def _pack_encryption(sse: SseRequest) -> dict[str, Any]:
@@ -124,8 +129,9 @@ class BucketStore:
         return True
 
     async def create(self, name: str, *, owner: str = "", owner_name: str = "", acl: bytes | None = None,
-                     ownership: str = "") -> None:
-        """A new bucket, with its owner (canonical ID and display name), ACL and ObjectOwnership."""
+                     ownership: str = "", object_lock: bool = False) -> None:
+        """A new bucket, with its owner (canonical ID and display name), ACL and ObjectOwnership; with
+        ``object_lock``, object lock enabled (and versioning with it)."""
         names.check_bucket(name)
         async with self.lock(name):
             if await self.exists(name):
@@ -133,7 +139,9 @@ class BucketStore:
             await self._on_quorum(lambda drive: drive.make_volume(name))
             try:
                 await self.config.put(BUCKET_KIND, name, BucketMeta(
-                    name, time.time(), owner=owner, owner_name=owner_name, acl=acl, ownership=ownership).pack())
+                    name, time.time(), versioning="Enabled" if object_lock else "", owner=owner,
+                    owner_name=owner_name, acl=acl, ownership=ownership,
+                    object_lock=LockConfig() if object_lock else None).pack())
             except BaseException:
                 await self._remove_dirs(name)
                 raise

@@ -41,8 +41,9 @@ from storage_engine.lifecycle.defaults import LifecycleDefaults
 from storage_engine.lifecycle.registry import TierRegistry, declared_tiers
 from storage_engine.lifecycle.rules import expiry_time
 from storage_engine.lifecycle.transition import TierReader, Transitions
-from storage_engine.objects import listing, names, rewrap, versions
-from storage_engine.objects.buckets import BucketStore
+from storage_engine.objects import listing, names, object_lock, rewrap, versions
+from storage_engine.objects.buckets import BucketMeta, BucketStore
+from storage_engine.objects.object_lock import LockConfig, LockMode
 from storage_engine.objects.healer import Healer
 from storage_engine.objects.multipart import Multipart
 from storage_engine.objects.placement import Placement, discard, write_data
@@ -132,8 +133,9 @@ class ErasureObjectLayer:
 
     # --- buckets ------------------------------------------------------------------------------------
     async def make_bucket(self, bucket: str, *, owner: str = "", owner_name: str = "", acl: bytes | None = None,
-                          ownership: str = "") -> None:
-        await self.buckets.create(bucket, owner=owner, owner_name=owner_name, acl=acl, ownership=ownership)
+                          ownership: str = "", object_lock: bool = False) -> None:
+        await self.buckets.create(bucket, owner=owner, owner_name=owner_name, acl=acl, ownership=ownership,
+                                  object_lock=object_lock)
         await self.lifecycle_defaults.apply(bucket)
 
     async def delete_bucket(self, bucket: str) -> None:
@@ -160,8 +162,25 @@ class ErasureObjectLayer:
             raise errors.IllegalVersioningConfigurationException()
         async with self.buckets.lock(bucket):
             meta = await self.buckets.get(bucket)
+            if meta.object_lock is not None and status != "Enabled":
+                raise errors.InvalidBucketState("An Object Lock configuration is present on this bucket, "
+                                                "so the versioning state cannot be changed.")
             if meta.versioning != status:
                 await self.buckets.put(dataclasses.replace(meta, versioning=status))
+
+    async def get_object_lock_config(self, bucket: str) -> LockConfig | None:
+        """The bucket's object lock configuration (None: object lock not enabled); NoSuchBucket."""
+        return (await self.buckets.get(bucket)).object_lock
+
+    async def put_object_lock_config(self, bucket: str, config: LockConfig) -> None:
+        """Enable object lock (once on, never off) and set its default retention; a bucket without object lock
+        needs versioning Enabled (InvalidBucketState)."""
+        def change(meta: BucketMeta) -> BucketMeta:
+            if meta.object_lock is None and meta.versioning != "Enabled":
+                raise errors.InvalidBucketState(
+                    "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration")
+            return dataclasses.replace(meta, object_lock=config)
+        await self.buckets.update(bucket, change)
 
     async def get_bucket_encryption(self, bucket: str) -> SseRequest | None:
         return (await self.buckets.get(bucket)).encryption
@@ -182,6 +201,8 @@ class ErasureObjectLayer:
         sealed = await self.sse.seal_new(bucket, key, request) if request is not None else None
         transform = sealed.write_transform(1) if sealed is not None else None
         size_hint = opts.size if sealed is None or opts.size is None else stored_size(opts.size)
+        lock_mode, lock_until, legal_hold = object_lock.new_version_lock(bucket_meta.object_lock, opts.lock,
+                                                                        time.time())
         stored = await write_data(es, k, parity, distribution, body, size_hint, self.settings.inline_threshold,
                                   transform)
         try:
@@ -197,11 +218,13 @@ class ErasureObjectLayer:
                 parity_blocks=parity, block_size=BLOCK_SIZE, distribution=distribution,
                 parts=[PartMeta(1, stored.size, stored.stored_size, etag, now)],
                 checksums=dict(checksums), checksum_type="FULL_OBJECT" if checksums else None,
-                sse=sealed.sse if sealed is not None else None, owner=opts.owner, acl=opts.acl)
+                sse=sealed.sse if sealed is not None else None, owner=opts.owner, acl=opts.acl,
+                lock_mode=lock_mode, lock_until=lock_until, legal_hold=legal_hold)
             async with es.lock(bucket, key):
                 view = await es.get_meta(bucket, key)
                 versions.check_preconditions(view, opts)
                 new_list, removed = versions.apply_put(view.versions if view else [], version)
+                object_lock.check_removable(removed)        # never overwrite a locked version in place
                 done = await es.commit(bucket, key, view, new_list, new_version=version,
                                        inline_shards=stored.inline_shards, tmp_dirs=stored.tmp_dirs,
                                        quorum=write_quorum(k, parity))
@@ -279,7 +302,7 @@ class ErasureObjectLayer:
         return await self.sse.open_key(envelope, bucket, key, customer_key)
 
     async def delete_object(self, bucket: str, key: str, version_id: str | None = None, *,
-                            owner: str = "") -> DeleteResult:
+                            owner: str = "", bypass_governance: bool = False) -> DeleteResult:
         names.check_key(key)
         if version_id is not None:
             names.check_version_id(version_id)
@@ -290,6 +313,7 @@ class ErasureObjectLayer:
             old = view.versions if view else []
             new_list, removed, result = versions.apply_delete(old, version_id, bucket_meta.versioning, time.time(),
                                                               owner)
+            object_lock.check_removable(removed, bypass_governance=bypass_governance)
             if new_list == old:
                 return result
             await es.commit(bucket, key, view, new_list)
@@ -324,6 +348,21 @@ class ErasureObjectLayer:
             new_list = [updated if v is target else v for v in view.versions]
             await es.commit(bucket, key, view, new_list)
         return versions.to_info(bucket, key, updated, updated is new_list[0])
+
+    async def put_object_retention(self, bucket: str, key: str, version_id: str | None, mode: LockMode | None,
+                                   until: float, *, bypass_governance: bool = False) -> ObjectInfo:
+        """PutObjectRetention (mode None: remove it): InvalidRequest without object lock on the bucket,
+        AccessDenied for a change the version's retention forbids (``object_lock.change_retention``)."""
+        if (await self.buckets.get(bucket)).object_lock is None:
+            raise errors.InvalidRequest(object_lock.NO_LOCK_CONFIG)
+        return await self._update_version(bucket, key, version_id, lambda v: object_lock.change_retention(
+            v, mode, until, bypass_governance=bypass_governance))
+
+    async def put_object_legal_hold(self, bucket: str, key: str, version_id: str | None, on: bool) -> ObjectInfo:
+        """PutObjectLegalHold: InvalidRequest without object lock on the bucket."""
+        if (await self.buckets.get(bucket)).object_lock is None:
+            raise errors.InvalidRequest(object_lock.NO_LOCK_CONFIG)
+        return await self._update_version(bucket, key, version_id, lambda v: dataclasses.replace(v, legal_hold=on))
 
     async def put_object_tags(self, bucket: str, key: str, version_id: str | None,
                               tags: dict[str, str]) -> ObjectInfo:

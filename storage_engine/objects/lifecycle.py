@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from storage_engine import errors
 from storage_engine.erasure.metadata import Version
-from storage_engine.lifecycle.rules import Action, Lifecycle, VersionFacts, expiry_time
+from storage_engine.lifecycle.rules import NOTHING, Action, Lifecycle, VersionFacts, expiry_time
 from storage_engine.lifecycle.tiers import TierError
 from storage_engine.lifecycle.transition import TransitionQueue, Transitions
 from storage_engine.metrics.ilm import ilm_metrics
-from storage_engine.objects import versions
+from storage_engine.objects import object_lock, versions
 from storage_engine.objects.buckets import BucketMeta
 from storage_engine.objects.multipart import Multipart
 from storage_engine.objects.placement import Placement
@@ -75,15 +75,21 @@ class Expirer:
                 return result
             stored = view.versions
             due = [lifecycle.due(f, now) for f in facts_of(key, stored)]
+            # A version under object lock is never expired (retention checked on the real clock, never the
+            # rules' shifted one); the current version's expiration only adds a delete marker, as on AWS.
+            due = [NOTHING if d.action is Action.EXPIRE_VERSION and object_lock.is_protected(v) else d
+                   for v, d in zip(stored, due)]
             kept = [v for v, d in zip(stored, due) if d.action is not Action.EXPIRE_VERSION]
             removed = [v for v, d in zip(stored, due) if d.action is Action.EXPIRE_VERSION]
             moves = [(v.version_id, d.tier) for v, d in zip(stored, due) if d.action is Action.TRANSITION]
             restores_ended = any(v.tier is not None and 0 < v.tier.restored_until <= now for v in stored)
             changes = len(removed)
             if due and due[0].action is Action.EXPIRE:
-                kept, gone, _ = versions.apply_delete(kept, None, bucket.versioning, time.time())
-                removed += gone
-                changes += 1
+                after, gone, _ = versions.apply_delete(kept, None, bucket.versioning, time.time())
+                if not any(object_lock.is_protected(v) for v in gone):
+                    kept = after
+                    removed += gone
+                    changes += 1
             if changes:
                 await es.commit(bucket.name, key, view, kept)
         if changes:

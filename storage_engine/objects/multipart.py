@@ -45,8 +45,9 @@ from storage_engine.erasure.codec import get_codec
 from storage_engine.erasure.heal import ObjectHealResult, heal_shard_file, install_shards, takes_writes
 from storage_engine.erasure.metadata import PartMeta, Version
 from storage_engine.erasure.set import ErasureSet, write_quorum
-from storage_engine.objects import names, versions
+from storage_engine.objects import names, object_lock, versions
 from storage_engine.objects.buckets import BucketStore
+from storage_engine.objects.object_lock import LockRequest
 from storage_engine.objects.placement import Placement, discard, write_data
 from storage_engine.objects.types import (ChecksumAlgorithm, ChecksumType, CompletePart, ListPartsResult,
                                           ListUploadsResult, ObjectInfo, PartInfo, PutBody, PutOptions, UploadInfo)
@@ -76,15 +77,20 @@ class UploadMeta:
     # trailing fields, present only when set, so older records unpack unchanged.
     owner: str = ""
     acl: bytes | None = None
+    # The object lock headers of CreateMultipartUpload (``[mode, until, legal hold]``), applied at completion;
+    # trailing, present only when given.
+    lock: list[Any] | None = None
 
     def pack(self) -> bytes:
         fields: list[Any] = [self.bucket, self.key, self.upload_id, self.initiated, self.storage_class,
                              self.data_blocks, self.parity_blocks, self.distribution, self.metadata, self.tags,
                              self.checksum_algorithm, self.checksum_type]
-        if self.sse is not None or self.owner or self.acl is not None:
+        if self.sse is not None or self.owner or self.acl is not None or self.lock is not None:
             fields.append(self.sse)
-        if self.owner or self.acl is not None:
+        if self.owner or self.acl is not None or self.lock is not None:
             fields.extend([self.owner, self.acl])
+        if self.lock is not None:
+            fields.append(self.lock)
         return cast(bytes, msgpack.packb(fields, use_bin_type=True))
 
     @classmethod
@@ -93,6 +99,13 @@ class UploadMeta:
             return cls(*msgpack.unpackb(data, raw=False))
         except (ValueError, TypeError) as exc:
             raise errors.InternalError("damaged upload metadata") from exc
+
+    def lock_request(self) -> LockRequest | None:
+        if self.lock is None:
+            return None
+        mode, until, hold = self.lock
+        return LockRequest(mode if mode in object_lock.MODES else None, float(until),
+                           None if hold is None else bool(hold))
 
     def info(self) -> UploadInfo:
         return UploadInfo(self.key, self.upload_id, self.initiated, self.storage_class,
@@ -217,10 +230,13 @@ class Multipart:
         parity = self.placement.parity(es, opts.storage_class)
         # The upload's encryption is fixed now (the KMS data key made once): a failure creates no upload.
         request = self.sse.resolve(opts.sse, bucket_meta.encryption)
+        object_lock.new_version_lock(bucket_meta.object_lock, opts.lock, time.time())   # InvalidRequest
         sealed = await self.sse.seal_new(bucket, key, request) if request is not None else None
+        lock = [opts.lock.mode, opts.lock.until, opts.lock.legal_hold] if opts.lock is not None else None
         upload = UploadMeta(bucket, key, uuid.uuid4().hex, time.time(), opts.storage_class, es.n - parity, parity,
                             es.distribution(key), dict(opts.metadata), dict(opts.tags), opts.checksum_algorithm,
-                            opts.checksum_type, sealed.sse if sealed is not None else None, opts.owner, opts.acl)
+                            opts.checksum_type, sealed.sse if sealed is not None else None, opts.owner, opts.acl,
+                            lock)
         path = f"{upload_dir(bucket, key, upload.upload_id)}/upload.meta"
         data = upload.pack()
         positions = [pos for pos, d in enumerate(es.drives) if d is not None]
@@ -318,9 +334,12 @@ class Multipart:
                 view = await es.get_meta(bucket, key)
                 versions.check_preconditions(view, opts)
                 version = self._version(upload, chosen, bucket_meta.versioning)
+                version.lock_mode, version.lock_until, version.legal_hold = object_lock.new_version_lock(
+                    bucket_meta.object_lock, upload.lock_request(), version.mod_time)
                 _check_expected_checksums(version.checksums, opts.expected_checksums)
                 tmp_dirs = await self._link_parts(es, directory, chosen)
                 new_list, removed = versions.apply_put(view.versions if view else [], version)
+                object_lock.check_removable(removed)        # never overwrite a locked version in place
                 done = await es.commit(bucket, key, view, new_list, new_version=version, tmp_dirs=tmp_dirs,
                                        quorum=write_quorum(upload.data_blocks, upload.parity_blocks))
                 await self._remove(es, directory)

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from storage_engine.objects.object_lock import LockConfig, LockMode, LockRequest
 
 NULL_VERSION = "null"
 
@@ -81,6 +84,8 @@ class PutOptions:
     sse: SseRequest | None = None
     owner: str = ""                                # the new version's owner (canonical ID; "" = the bucket's)
     acl: bytes | None = None                       # its ACL, packed by api/acl.py (None = canned private)
+    # Object lock headers (x-amz-object-lock-*): None = none given (the bucket's default retention applies).
+    lock: LockRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +118,9 @@ class ObjectInfo:
     owner: str = ""                                # the owner's canonical ID ("" = the bucket owner)
     acl: bytes | None = None                       # the ACL, packed by api/acl.py (None = canned private)
     restored_until: float = 0.0                    # a transitioned version with a restored copy: until when
+    lock_mode: str = ""                            # object lock retention: GOVERNANCE | COMPLIANCE ("" none)
+    lock_until: float = 0.0                        # and its retain-until date (epoch seconds)
+    legal_hold: bool | None = None                 # the legal hold (None: never set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +235,7 @@ class RewrapReport:
 class ObjectLayer(Protocol):
     # --- buckets ---------------------------------------------------------------------------------
     async def make_bucket(self, bucket: str, *, owner: str = "", owner_name: str = "",      # BucketAlreadyOwnedByYou
-                          acl: bytes | None = None, ownership: str = "") -> None: ...
+                          acl: bytes | None = None, ownership: str = "", object_lock: bool = False) -> None: ...
     async def delete_bucket(self, bucket: str) -> None: ...          # NoSuchBucket, BucketNotEmpty
     async def get_bucket_info(self, bucket: str) -> BucketInfo: ...  # NoSuchBucket
     async def list_buckets(self) -> list[BucketInfo]: ...            # sorted by name
@@ -235,6 +243,9 @@ class ObjectLayer(Protocol):
     async def set_bucket_versioning(self, bucket: str, status: VersioningStatus) -> None: ...
     async def get_bucket_encryption(self, bucket: str) -> SseRequest | None: ...   # NoSuchBucket
     async def put_bucket_encryption(self, bucket: str, sse: SseRequest | None) -> None: ...  # None deletes
+    # object lock (objects/object_lock.py; docs/object-lock.md)
+    async def get_object_lock_config(self, bucket: str) -> LockConfig | None: ...     # None: not enabled
+    async def put_object_lock_config(self, bucket: str, config: LockConfig) -> None: ...   # InvalidBucketState
 
     # --- objects ---------------------------------------------------------------------------------
     async def put_object(self, bucket: str, key: str, body: PutBody, opts: PutOptions) -> ObjectInfo:
@@ -256,10 +267,12 @@ class ObjectLayer(Protocol):
         ...
 
     async def delete_object(self, bucket: str, key: str, version_id: str | None = None, *,
-                            owner: str = "") -> DeleteResult:   # owner: of a new delete marker ("" = the bucket's)
+                            owner: str = "",    # owner: of a new delete marker ("" = the bucket's)
+                            bypass_governance: bool = False) -> DeleteResult:
         """S3 semantics: unversioned removes; Enabled adds a delete marker; Suspended replaces the
         null version with a null delete marker; a version id removes exactly that version.
-        Deleting a key that does not exist succeeds."""
+        Deleting a key that does not exist succeeds. A version under object lock is never removed
+        (AccessDenied); GOVERNANCE retention yields to ``bypass_governance``."""
         ...
 
     async def list_objects(self, bucket: str, prefix: str = "", delimiter: str = "",
@@ -276,6 +289,10 @@ class ObjectLayer(Protocol):
     async def delete_object_tags(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo: ...
     async def put_object_acl(self, bucket: str, key: str, version_id: str | None,
                              acl: bytes | None) -> ObjectInfo: ...       # packed by api/acl.py
+    async def put_object_retention(self, bucket: str, key: str, version_id: str | None, mode: LockMode | None,
+                                   until: float, *, bypass_governance: bool = False) -> ObjectInfo: ...
+    async def put_object_legal_hold(self, bucket: str, key: str, version_id: str | None,
+                                    on: bool) -> ObjectInfo: ...
 
     # --- multipart -------------------------------------------------------------------------------
     async def new_multipart_upload(self, bucket: str, key: str, opts: PutOptions) -> str: ...

@@ -73,7 +73,8 @@ def to_info(bucket: str, key: str, v: Version, is_latest: bool) -> ObjectInfo:
                       storage_class=v.storage_class, is_latest=is_latest, checksums=v.checksums,
                       checksum_type=v.checksum_type,  # type: ignore[arg-type]
                       parts=parts, sse=sse_info(v.sse), owner=v.owner, acl=v.acl,
-                      restored_until=v.tier.restored_until if v.tier is not None else 0.0)
+                      restored_until=v.tier.restored_until if v.tier is not None else 0.0,
+                      lock_mode=v.lock_mode, lock_until=v.lock_until, legal_hold=v.legal_hold)
 
 
 def data_ids(removed: list[Version]) -> list[str]:

@@ -80,7 +80,7 @@ def test_not_implemented(raw: Raw, bkt: str) -> None:
     assert status == 501 and code(body) == "NotImplemented"
     status, _, body = raw("GET", f"/{bkt}?policy=")
     assert status == 404 and code(body) == "NoSuchBucketPolicy"
-    status, _, body = raw("GET", f"/{bkt}/k?retention=")
+    status, _, body = raw("GET", f"/{bkt}/k?torrent=")
     assert status == 501 and code(body) == "NotImplemented"
 
 
