@@ -147,12 +147,13 @@ def checksum_algorithm(headers: Headers) -> tuple[ChecksumAlgorithm | None, Chec
 
 
 def write_conditions(headers: Headers, opts: PutOptions) -> None:
-    """Conditional writes: ``If-None-Match: *`` and ``If-Match: <etag>``."""
+    """Conditional writes: ``If-None-Match: *`` or ``<etag>``, and ``If-Match: <etag>``."""
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
-        if if_none_match.strip() != "*":
-            raise NotImplementedError_("If-None-Match on writes supports only '*'.")
-        opts.if_none_match_star = True
+        if if_none_match.strip() == "*":
+            opts.if_none_match_star = True
+        else:
+            opts.if_none_match = if_none_match.strip().removeprefix("W/").strip('"')
     if_match = headers.get("if-match")
     if if_match is not None:
         opts.if_match = if_match.strip().removeprefix("W/").strip('"')

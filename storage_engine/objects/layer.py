@@ -182,6 +182,7 @@ class ErasureObjectLayer:
         sealed = await self.sse.seal_new(bucket, key, request) if request is not None else None
         transform = sealed.write_transform(1) if sealed is not None else None
         size_hint = opts.size if sealed is None or opts.size is None else stored_size(opts.size)
+        seen = await self._precheck(es, bucket, key, opts)
         stored = await write_data(es, k, parity, distribution, body, size_hint, self.settings.inline_threshold,
                                   transform)
         try:
@@ -200,7 +201,7 @@ class ErasureObjectLayer:
                 sse=sealed.sse if sealed is not None else None, owner=opts.owner, acl=opts.acl)
             async with es.lock(bucket, key):
                 view = await es.get_meta(bucket, key)
-                versions.check_preconditions(view, opts)
+                versions.recheck_preconditions(view, opts, seen)
                 new_list, removed = versions.apply_put(view.versions if view else [], version)
                 done = await es.commit(bucket, key, view, new_list, new_version=version,
                                        inline_shards=stored.inline_shards, tmp_dirs=stored.tmp_dirs,
@@ -213,6 +214,16 @@ class ErasureObjectLayer:
         await self.transitions.drop(es, bucket, key, removed)
         info = versions.to_info(bucket, key, version, True)
         return dataclasses.replace(info, sse=sealed.info()) if sealed is not None else info
+
+    @staticmethod
+    async def _precheck(es: ErasureSet, bucket: str, key: str, opts: PutOptions) -> tuple[str, str] | None:
+        """Conditional writes: the conditions when the request starts (412 before a byte is stored) and
+        what the key was then, for the recheck under the lock at the commit."""
+        if not versions.has_preconditions(opts):
+            return None
+        view = await es.get_meta(bucket, key)
+        versions.check_preconditions(view, opts)
+        return versions.latest_identity(view)
 
     async def resolve_version(self, bucket: str, key: str,
                               version_id: str | None) -> tuple[ErasureSet, MetaView, Version]:

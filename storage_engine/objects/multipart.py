@@ -305,6 +305,11 @@ class Multipart:
         es, upload = await self.find(bucket, key, upload_id)
         bucket_meta = await self.buckets.get(bucket)
         directory = upload_dir(bucket, key, upload_id)
+        seen: tuple[str, str] | None = None
+        if versions.has_preconditions(opts):        # 412 now; 409 if a write meanwhile breaks them
+            early = await es.get_meta(bucket, key)
+            versions.check_preconditions(early, opts)
+            seen = versions.latest_identity(early)
         tmp_dirs: dict[int, str] = {}
         done: list[int] = []
         removed: list[Version] = []
@@ -316,7 +321,7 @@ class Multipart:
                 records = await self._read_parts(es, directory)
                 chosen = _validate(parts, records, upload.checksum_algorithm)
                 view = await es.get_meta(bucket, key)
-                versions.check_preconditions(view, opts)
+                versions.recheck_preconditions(view, opts, seen)
                 version = self._version(upload, chosen, bucket_meta.versioning)
                 _check_expected_checksums(version.checksums, opts.expected_checksums)
                 tmp_dirs = await self._link_parts(es, directory, chosen)
