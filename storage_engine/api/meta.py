@@ -58,9 +58,15 @@ def validate_tags(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def parse_tagging_header(value: str) -> dict[str, str]:
-    """``x-amz-tagging: k1=v1&k2=v2`` (URL query encoding) -> validated tags."""
+    """``x-amz-tagging: k1=v1&k2=v2`` -> validated tags, accepted as AWS accepts them: URL query syntax
+    (``%XX`` escapes of UTF-8, ``+`` for a space), raw UTF-8 as well, and empty values (``k=`` or a bare ``k``)."""
     try:
-        pairs = parse_qsl(value, keep_blank_values=True, strict_parsing=bool(value), errors="strict")
+        # Header values arrive as latin-1 text (http/connection.py): raw UTF-8 bytes are re-read as UTF-8.
+        value = value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass                # not UTF-8 bytes: taken as the text it is
+    try:
+        pairs = parse_qsl(value, keep_blank_values=True, errors="strict")
     except (ValueError, UnicodeDecodeError):
         raise InvalidArgument("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded "
                               "URL query parameters without tag name duplicates.") from None

@@ -115,7 +115,7 @@ def test_continuation_tokens_round_trip() -> None:
 
 
 def test_url_encoding_of_names() -> None:
-    assert encode_name("a b+c/\u20ac", True) == "a%20b%2Bc/%E2%82%AC"
+    assert encode_name("a b+c/\u20ac", True) == "a+b%2Bc/%E2%82%AC"          # as AWS: a space is "+"
     assert encode_name("a b", False) == "a b"
 
 

@@ -84,8 +84,12 @@ def test_completion_rules(with_layer) -> None:
         # A single small part is fine (it is the last).
         info = await layer.complete_multipart_upload("bkt", "k", upload_id, [CompletePart(2, last.etag)], PutOptions())
         assert await read_all(layer, "bkt", "k") == b"b" * 100 and info.etag.endswith("-1")
+        # A retry of that completion gets the same answer; another list of parts is no retry.
+        again = await layer.complete_multipart_upload("bkt", "k", upload_id, [CompletePart(2, last.etag)],
+                                                      PutOptions())
+        assert again.etag == info.etag and again.version_id == info.version_id
         with pytest.raises(errors.NoSuchUpload):
-            await layer.complete_multipart_upload("bkt", "k", upload_id, [CompletePart(2, last.etag)], PutOptions())
+            await layer.complete_multipart_upload("bkt", "k", upload_id, [CompletePart(1, small.etag)], PutOptions())
     with_layer(scenario)
 
 
