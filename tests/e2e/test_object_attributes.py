@@ -170,3 +170,34 @@ def test_aws_cli(server: Any, s3a: Any, abucket: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
     out = json.loads(proc.stdout)
     assert out["ETag"] == md5_hex(data) and out["ObjectSize"] == len(data) and out["StorageClass"] == "STANDARD"
+
+
+def test_needs_get_object_and_get_object_attributes(server: Any, s3a: Any, abucket: str) -> None:
+    """As on AWS: s3:GetObject and s3:GetObjectAttributes (a version: s3:GetObjectVersion and
+    s3:GetObjectVersionAttributes); either alone is refused."""
+    import boto3.session
+
+    iam = boto3.session.Session().client(
+        "iam", endpoint_url=server.url, region_name=server.region, aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key)
+    s3a.put_object(Bucket=abucket, Key="iam", Body=b"x")
+    resource = f"arn:aws:s3:::{abucket}/*"
+    outcomes = {}
+    for name, actions in (("attrs-only", ["s3:GetObjectAttributes"]), ("get-only", ["s3:GetObject"]),
+                          ("both", ["s3:GetObject", "s3:GetObjectAttributes"]),
+                          ("version", ["s3:GetObjectVersion", "s3:GetObjectVersionAttributes"])):
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}]}))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        client = server.client(access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+        for label, extra in (("latest", {}), ("version", {"VersionId": "null"})):
+            try:
+                client.get_object_attributes(Bucket=abucket, Key="iam", ObjectAttributes=["ObjectSize"], **extra)
+                outcomes[name, label] = "ok"
+            except ClientError as exc:
+                outcomes[name, label] = exc.response["Error"]["Code"]
+    assert outcomes == {("attrs-only", "latest"): "AccessDenied", ("attrs-only", "version"): "AccessDenied",
+                        ("get-only", "latest"): "AccessDenied", ("get-only", "version"): "AccessDenied",
+                        ("both", "latest"): "ok", ("both", "version"): "AccessDenied",
+                        ("version", "latest"): "AccessDenied", ("version", "version"): "ok"}
