@@ -163,7 +163,7 @@ class CompletedUpload:
     bucket: str
     key: str
     completed: float
-    parts: list[tuple[int, str]]        # (number, etag) as completed
+    parts: list[tuple[int, str]]        # (number, etag) as the completion named them
     version_id: str
     size: int
     etag: str
@@ -186,9 +186,8 @@ class CompletedUpload:
         return record
 
     def answers(self, bucket: str, key: str, parts: list[CompletePart], now: float) -> bool:
-        """A retry of this completion: same object, same parts, within the retention."""
-        named = [(p.number, p.etag.strip().strip('"')) for p in parts]
-        return (self.bucket, self.key) == (bucket, key) and named == self.parts \
+        """A retry of this completion: same object, same parts named, within the retention."""
+        return (self.bucket, self.key) == (bucket, key) and _named(parts) == self.parts \
             and now - self.completed < COMPLETED_RETENTION
 
     def info(self) -> ObjectInfo:
@@ -368,11 +367,11 @@ class Multipart:
                 return CompletedUpload.unpack(data)
         return None
 
-    async def _record_completed(self, es: ErasureSet, upload: UploadMeta, chosen: list[PartRecord],
+    async def _record_completed(self, es: ErasureSet, upload: UploadMeta, parts: list[CompletePart],
                                 version: Version) -> None:
         """Keep what this completion answered (best effort: without it a retry is NoSuchUpload), and drop
         the key's expired records."""
-        record = CompletedUpload(upload.bucket, upload.key, time.time(), [(r.number, r.etag) for r in chosen],
+        record = CompletedUpload(upload.bucket, upload.key, time.time(), _named(parts),
                                  version.version_id, version.size, version.etag, dict(version.checksums),
                                  version.checksum_type, version.sse)
         path = upload_dir(upload.bucket, upload.key, upload.upload_id) + DONE_SUFFIX
@@ -428,7 +427,7 @@ class Multipart:
                 new_list, removed = versions.apply_put(view.versions if view else [], version)
                 done = await es.commit(bucket, key, view, new_list, new_version=version, tmp_dirs=tmp_dirs,
                                        quorum=write_quorum(upload.data_blocks, upload.parity_blocks))
-                await self._record_completed(es, upload, chosen, version)
+                await self._record_completed(es, upload, parts, version)
                 await self._remove(es, directory)
         finally:
             await discard(es, {p: t for p, t in tmp_dirs.items() if p not in done})
@@ -631,6 +630,10 @@ class Multipart:
                 result.metadata_repaired += 1
                 result.details.append(f"{ref.bucket}/{ref.key} upload {ref.upload_id}: "
                                       f"restored {path.rsplit('/', 1)[1]} on {drive.endpoint}")
+
+
+def _named(parts: list[CompletePart]) -> list[tuple[int, str]]:
+    return [(p.number, p.etag.strip().strip('"')) for p in parts]
 
 
 async def _prune_record(drive: Drive, path: str, now: float) -> None:

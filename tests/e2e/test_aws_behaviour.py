@@ -126,6 +126,9 @@ def test_part_uploaded_twice_concurrently_last_to_finish_wins(server: Any, s3b: 
     done = s3b.complete_multipart_upload(Bucket=bkt, Key=key, UploadId=upload_id, MultipartUpload={"Parts": [
         {"PartNumber": 1, "ETag": fast}, {"PartNumber": 1, "ETag": slow}, {"PartNumber": 2, "ETag": tail}]})
     assert done["ETag"].endswith('-2"')
+    retried = s3b.complete_multipart_upload(Bucket=bkt, Key=key, UploadId=upload_id, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": fast}, {"PartNumber": 1, "ETag": slow}, {"PartNumber": 2, "ETag": tail}]})
+    assert retried["ETag"] == done["ETag"]
     got = s3b.get_object(Bucket=bkt, Key=key)["Body"].read()
     assert got[:PART] == slow_body and got[PART:] == b"tail"
 
