@@ -6,7 +6,7 @@
 
 The request-body wrapper (``auth/payload.py``) feeds every decoded byte through a
 :class:`ChecksumSet`, which verifies the values sent in headers or trailers at the end of the body
-(mismatch -> BadDigest, malformed base64 -> InvalidDigest) and reports the verified values.
+(mismatch or a value of the wrong size -> BadDigest, malformed base64 -> InvalidDigest) and reports the verified values.
 
 Library choice (see PERFORMANCE-NOTES.md): ``crc32c`` for CRC32C, ``awscrt`` for CRC64NVME (also
 able to combine CRCs for multipart full-object checksums), zlib for CRC32, hashlib for SHA.
@@ -29,7 +29,7 @@ from storage_engine.errors import BadDigest, InvalidDigest, InvalidRequest
 ALGORITHMS: tuple[str, ...] = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 """Algorithm names as S3 spells them (upper case); headers are ``x-amz-checksum-<lower>``."""
 
-# Raw digest sizes, to reject values of the wrong length as InvalidDigest rather than BadDigest.
+# Raw digest sizes: a value of another size is BadDigest before a byte is read.
 DIGEST_SIZES: dict[str, int] = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}
 
 HEADER_PREFIX = "x-amz-checksum-"
@@ -122,13 +122,16 @@ def checksum_of(algorithm: str, data: bytes | bytearray | memoryview) -> str:
 
 
 def validate_b64(algorithm: str, value: str) -> str:
-    """``value`` if it is well-formed base64 of the algorithm's digest size, else InvalidDigest."""
+    """``value`` if it is well-formed base64 of the algorithm's digest size: not base64 is InvalidDigest, a
+    value of another size (which cannot match the body) BadDigest, as AWS answers."""
     try:
         raw = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
         raise InvalidDigest(f"The {algorithm.lower()} checksum is not valid base64.") from None
+    if not raw:
+        raise InvalidDigest(f"The {algorithm.lower()} checksum is empty.")
     if len(raw) != DIGEST_SIZES[algorithm]:
-        raise InvalidDigest(f"The {algorithm.lower()} checksum has the wrong length.")
+        raise BadDigest(f"The {algorithm.lower()} you specified did not match the calculated checksum.")
     return value.strip()
 
 

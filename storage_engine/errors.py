@@ -153,7 +153,7 @@ RequestTimeout = _error(
 InvalidURI = _error("InvalidURI", 400, "Couldn't parse the specified URI.")
 MaxMessageLengthExceeded = _error("MaxMessageLengthExceeded", 400, "Your request was too big.")
 UnexpectedContent = _error("UnexpectedContent", 400, "This request does not support content.")
-InvalidPartNumber = _error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable.")
+InvalidPartNumber = _error("InvalidPartNumber", 400, "The requested partnumber is not satisfiable.")
 IllegalLocationConstraintException = _error(
     "IllegalLocationConstraintException", 400,
     "The specified location-constraint is not valid for this server's region.")

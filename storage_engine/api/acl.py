@@ -76,6 +76,7 @@ BUCKET_ACTIONS = {"s3:ListBucket": "READ", "s3:ListBucketVersions": "READ", "s3:
                   "s3:PutObject": "WRITE", "s3:DeleteObject": "WRITE",
                   "s3:GetBucketAcl": "READ_ACP", "s3:PutBucketAcl": "WRITE_ACP"}
 OBJECT_ACTIONS = {"s3:GetObject": "READ", "s3:GetObjectVersion": "READ",
+                  "s3:GetObjectAttributes": "READ", "s3:GetObjectVersionAttributes": "READ",
                   "s3:GetObjectAcl": "READ_ACP", "s3:GetObjectVersionAcl": "READ_ACP",
                   "s3:PutObjectAcl": "WRITE_ACP", "s3:PutObjectVersionAcl": "WRITE_ACP"}
 

@@ -17,6 +17,7 @@ from storage_engine import audit
 from storage_engine.api import (
     acl,
     admin,
+    attributes,
     bucket,
     bucket_encryption,
     bucket_lifecycle,
@@ -87,6 +88,7 @@ HANDLERS: dict[Endpoint, Handler] = {
     Endpoint.GetObjectTagging: tagging.handle_get_object_tagging,
     Endpoint.PutObjectTagging: tagging.handle_put_object_tagging,
     Endpoint.DeleteObjectTagging: tagging.handle_delete_object_tagging,
+    Endpoint.GetObjectAttributes: attributes.handle_get_object_attributes,
     Endpoint.CreateMultipartUpload: multipart.handle_create_multipart_upload,
     Endpoint.UploadPart: multipart.handle_upload_part,
     Endpoint.UploadPartCopy: multipart.handle_upload_part_copy,

@@ -98,7 +98,9 @@ async def handle_create_bucket(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     except BucketAlreadyOwnedByYou:
         if bucket_owner(ctx, await bucket_record(ctx)).id != creator.owner_id:
             raise BucketAlreadyExists() from None
-        raise
+        if req.region != DEFAULT_REGION:
+            raise
+        # us-east-1 keeps AWS's legacy answer: 200, and the bucket (its ACL included) is left as it was.
     return Response(status=200, headers=[("Location", f"/{ctx.bucket}")])
 
 

@@ -1,8 +1,11 @@
 """ListObjects (v1), ListObjectsV2 and ListObjectVersions.
 
 The per-object loop appends one pre-escaped fragment per key: a 1000-key page is a few thousand string
-operations. ``encoding-type=url`` percent-encodes every key, prefix, delimiter and marker in the
-response, so keys with characters XML 1.0 cannot carry survive. V2 continuation tokens are opaque to
+operations. ``encoding-type=url`` encodes exactly the fields AWS encodes (v1: Key, Prefix, Delimiter, Marker,
+NextMarker; v2: Key, Prefix, Delimiter, StartAfter; versions: Key, Prefix, Delimiter, KeyMarker,
+NextKeyMarker; and CommonPrefixes' Prefix in all three), the way AWS does: UTF-8 percent-encoding with
+``/`` kept and a space as ``+`` (so ``+`` itself is ``%2B``), which clients undo with ``unquote_plus``.
+Tokens and version ids are never encoded. V2 continuation tokens are opaque to
 clients: URL-safe base64 of the key to continue after.
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from urllib.parse import quote
+from urllib.parse import quote_plus
 
 from storage_engine.api.acl import Owners, bucket_record
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, xml_response
@@ -33,7 +36,7 @@ def encoding_type(query: dict[str, str]) -> bool:
 
 
 def encode_name(name: str, url: bool) -> str:
-    return quote(name, safe="/") if url else name
+    return quote_plus(name, safe="/") if url else name
 
 
 def _checksum_fragment(obj: ObjectInfo) -> str:
@@ -46,7 +49,7 @@ def _checksum_fragment(obj: ObjectInfo) -> str:
 def _contents(w: XmlWriter, objects: list[ObjectInfo], url: bool, owners: Owners | None) -> None:
     for obj in objects:
         owner_xml = owners.xml(obj.owner) if owners is not None else ""
-        key = escape(quote(obj.key, safe="/") if url else obj.key)
+        key = escape(encode_name(obj.key, url))
         w.raw(f"<Contents><Key>{key}</Key><LastModified>{iso8601(obj.mod_time)}</LastModified>"
               f"<ETag>&quot;{escape(obj.etag)}&quot;</ETag>{_checksum_fragment(obj)}<Size>{obj.size}</Size>"
               f"{owner_xml}<StorageClass>{obj.storage_class}</StorageClass></Contents>")
@@ -106,9 +109,7 @@ async def handle_list_objects_v2(ctx: ReqCtx, req: VerifiedRequest) -> Response:
     url = encoding_type(q)
     max_keys = int_param(q, "max-keys", MAX_KEYS, 0, MAX_KEYS, clamp_high=True)
     prefix, delimiter = q.get("prefix", ""), q.get("delimiter", "")
-    token, start_after = q.get("continuation-token"), q.get("start-after", "")
-    if token == "":
-        raise InvalidArgument("The continuation token provided is incorrect")
+    token, start_after = q.get("continuation-token") or None, q.get("start-after", "")   # empty: from the start
     marker = decode_token(token) if token is not None else start_after
     fetch_owner = q.get("fetch-owner", "").lower() == "true"
     result = await _list(ctx, prefix, delimiter, marker, max_keys)

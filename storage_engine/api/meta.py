@@ -61,9 +61,15 @@ def validate_tags(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def parse_tagging_header(value: str) -> dict[str, str]:
-    """``x-amz-tagging: k1=v1&k2=v2`` (URL query encoding) -> validated tags."""
+    """``x-amz-tagging: k1=v1&k2=v2`` -> validated tags, accepted as AWS accepts them: URL query syntax
+    (``%XX`` escapes of UTF-8, ``+`` for a space), raw UTF-8 as well, and empty values (``k=`` or a bare ``k``)."""
     try:
-        pairs = parse_qsl(value, keep_blank_values=True, strict_parsing=bool(value), errors="strict")
+        # Header values arrive as latin-1 text (http/connection.py): raw UTF-8 bytes are re-read as UTF-8.
+        value = value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass                # not UTF-8 bytes: taken as the text it is
+    try:
+        pairs = parse_qsl(value, keep_blank_values=True, errors="strict")
     except (ValueError, UnicodeDecodeError):
         raise InvalidArgument("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded "
                               "URL query parameters without tag name duplicates.") from None
@@ -150,12 +156,13 @@ def checksum_algorithm(headers: Headers) -> tuple[ChecksumAlgorithm | None, Chec
 
 
 def write_conditions(headers: Headers, opts: PutOptions) -> None:
-    """Conditional writes: ``If-None-Match: *`` and ``If-Match: <etag>``."""
+    """Conditional writes: ``If-None-Match: *`` or ``<etag>``, and ``If-Match: <etag>``."""
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
-        if if_none_match.strip() != "*":
-            raise NotImplementedError_("If-None-Match on writes supports only '*'.")
-        opts.if_none_match_star = True
+        if if_none_match.strip() == "*":
+            opts.if_none_match_star = True
+        else:
+            opts.if_none_match = if_none_match.strip().removeprefix("W/").strip('"')
     if_match = headers.get("if-match")
     if if_match is not None:
         opts.if_match = if_match.strip().removeprefix("W/").strip('"')

@@ -109,7 +109,7 @@ _ACTIONS: dict[Endpoint, tuple[str, ...]] = {
     E.PutObjectRetention: ("s3:PutObjectRetention",),
     E.GetObjectLegalHold: ("s3:GetObjectLegalHold",),
     E.PutObjectLegalHold: ("s3:PutObjectLegalHold",),
-    E.GetObjectAttributes: ("s3:GetObjectAttributes",),
+    E.GetObjectAttributes: ("s3:GetObject", "s3:GetObjectAttributes"),     # AWS: both (Version pair with ?versionId)
     E.GetObjectTorrent: ("s3:GetObjectTorrent",),
     E.RestoreObject: ("s3:RestoreObject",),
     E.SelectObjectContent: ("s3:GetObject",),

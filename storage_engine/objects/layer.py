@@ -203,6 +203,7 @@ class ErasureObjectLayer:
         size_hint = opts.size if sealed is None or opts.size is None else stored_size(opts.size)
         lock_mode, lock_until, legal_hold = object_lock.new_version_lock(bucket_meta.object_lock, opts.lock,
                                                                         time.time())
+        seen = await self._precheck(es, bucket, key, opts)
         stored = await write_data(es, k, parity, distribution, body, size_hint, self.settings.inline_threshold,
                                   transform)
         try:
@@ -222,7 +223,7 @@ class ErasureObjectLayer:
                 lock_mode=lock_mode, lock_until=lock_until, legal_hold=legal_hold)
             async with es.lock(bucket, key):
                 view = await es.get_meta(bucket, key)
-                versions.check_preconditions(view, opts)
+                versions.recheck_preconditions(view, opts, seen)
                 new_list, removed = versions.apply_put(view.versions if view else [], version)
                 object_lock.check_removable(removed)        # never overwrite a locked version in place
                 done = await es.commit(bucket, key, view, new_list, new_version=version,
@@ -236,6 +237,16 @@ class ErasureObjectLayer:
         await self.transitions.drop(es, bucket, key, removed)
         info = versions.to_info(bucket, key, version, True)
         return dataclasses.replace(info, sse=sealed.info()) if sealed is not None else info
+
+    @staticmethod
+    async def _precheck(es: ErasureSet, bucket: str, key: str, opts: PutOptions) -> tuple[str, str] | None:
+        """Conditional writes: the conditions when the request starts (412 before a byte is stored) and
+        what the key was then, for the recheck under the lock at the commit."""
+        if not versions.has_preconditions(opts):
+            return None
+        view = await es.get_meta(bucket, key)
+        versions.check_preconditions(view, opts)
+        return versions.latest_identity(view)
 
     async def resolve_version(self, bucket: str, key: str,
                               version_id: str | None) -> tuple[ErasureSet, MetaView, Version]:

@@ -12,6 +12,12 @@ atomically, so concurrent uploads of one part number leave one complete part. Co
 the chosen parts into a new data dir and commits it like a PUT; the upload dir goes only after the
 commit, so a crash mid-way leaves the upload intact and retryable.
 
+A completed upload leaves a small record beside the upload dirs (``<upload-id>.done``: the parts it was
+completed with and the result) for ``COMPLETED_RETENTION`` seconds: a retried CompleteMultipartUpload
+(clients retry when the first response was lost) naming the same parts gets the same answer, ETag
+included, as on AWS, instead of NoSuchUpload. Completing the key again and the upload scans remove
+expired records.
+
 A record or part that reaches its write quorum but not every drive is reported (``on_missed``), and
 ``heal_upload`` writes the quorum's records and rebuilds part shard files on the drives that lack them.
 """
@@ -22,6 +28,7 @@ import asyncio
 import base64
 import dataclasses
 import hashlib
+import itertools
 import time
 import uuid
 import zlib
@@ -39,7 +46,7 @@ from storage_engine.config import BLOCK_SIZE
 from storage_engine.crypto.packages import stored_size
 from storage_engine.crypto.sse import SseService
 from storage_engine.drives import paths
-from storage_engine.drives.base import DriveError, FileNotFound
+from storage_engine.drives.base import Drive, DriveError, FileNotFound
 from storage_engine.erasure.bitrot import ShardLayout
 from storage_engine.erasure.codec import get_codec
 from storage_engine.erasure.heal import ObjectHealResult, heal_shard_file, install_shards, takes_writes
@@ -54,6 +61,10 @@ from storage_engine.objects.types import (ChecksumAlgorithm, ChecksumType, Compl
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10000
+# How long a completed upload's record answers retried CompleteMultipartUploads (AWS documents no figure;
+# client retries come within minutes, an hour leaves room for long back-offs).
+COMPLETED_RETENTION = 3600.0
+DONE_SUFFIX = ".done"
 
 
 @dataclass(slots=True)
@@ -156,6 +167,46 @@ MissedPart = Callable[[ErasureSet, UploadRef, list[int]], None]
 def upload_dir(bucket: str, key: str, upload_id: str) -> str:
     digest = hashlib.sha256(f"{bucket}/{key}".encode()).hexdigest()[:32]
     return f"{paths.MULTIPART_DIR}/{digest}/{upload_id}"
+
+
+@dataclass(slots=True)
+class CompletedUpload:
+    """What a completed upload answered, kept for retries of its CompleteMultipartUpload."""
+
+    bucket: str
+    key: str
+    completed: float
+    parts: list[tuple[int, str]]        # (number, etag) as the completion named them
+    version_id: str
+    size: int
+    etag: str
+    checksums: dict[str, str]
+    checksum_type: str | None
+    sse: dict[str, Any] | None
+
+    def pack(self) -> bytes:
+        return cast(bytes, msgpack.packb([self.bucket, self.key, self.completed, [list(p) for p in self.parts],
+                                          self.version_id, self.size, self.etag, self.checksums,
+                                          self.checksum_type, self.sse], use_bin_type=True))
+
+    @classmethod
+    def unpack(cls, data: bytes) -> CompletedUpload | None:
+        try:
+            record = cls(*msgpack.unpackb(data, raw=False))
+        except (ValueError, TypeError):
+            return None
+        record.parts = [(int(n), str(e)) for n, e in record.parts]
+        return record
+
+    def answers(self, bucket: str, key: str, parts: list[CompletePart], now: float) -> bool:
+        """A retry of this completion: same object, same parts named, within the retention."""
+        return (self.bucket, self.key) == (bucket, key) and _named(parts) == self.parts \
+            and now - self.completed < COMPLETED_RETENTION
+
+    def info(self) -> ObjectInfo:
+        return ObjectInfo(self.bucket, self.key, self.version_id, self.size, self.etag, self.completed,
+                          checksums=dict(self.checksums), checksum_type=cast(ChecksumType | None, self.checksum_type),
+                          sse=versions.sse_info(self.sse))
 
 
 def _quorum_bytes(es: ErasureSet, results: list[bytes | DriveError]) -> bytes | None:
@@ -313,14 +364,67 @@ class Multipart:
 
     async def complete(self, bucket: str, key: str, upload_id: str, parts: list[CompletePart],
                        opts: PutOptions) -> ObjectInfo:
+        try:
+            return await self._complete(bucket, key, upload_id, parts, opts)
+        except errors.NoSuchUpload:
+            done = await self._completed(bucket, key, upload_id) if names.is_valid_upload_id(upload_id) else None
+            if done is None or not done.answers(bucket, key, parts, time.time()):
+                raise
+            return done.info()          # a retry of a completion that succeeded: the same answer
+
+    async def _completed(self, bucket: str, key: str, upload_id: str) -> CompletedUpload | None:
+        for es in self.placement.sets_for(bucket, key):
+            try:
+                data = _quorum_bytes(es, await es.read_raw(paths.SYS_VOLUME,
+                                                           upload_dir(bucket, key, upload_id) + DONE_SUFFIX))
+            except errors.InsufficientReadQuorum:
+                continue
+            if data is not None:
+                return CompletedUpload.unpack(data)
+        return None
+
+    async def _record_completed(self, es: ErasureSet, upload: UploadMeta, parts: list[CompletePart],
+                                version: Version) -> None:
+        """Keep what this completion answered (best effort: without it a retry is NoSuchUpload), and drop
+        the key's expired records."""
+        record = CompletedUpload(upload.bucket, upload.key, time.time(), _named(parts),
+                                 version.version_id, version.size, version.etag, dict(version.checksums),
+                                 version.checksum_type, version.sse)
+        path = upload_dir(upload.bucket, upload.key, upload.upload_id) + DONE_SUFFIX
+        data = record.pack()
+        await asyncio.gather(*(_write(es, pos, path, data) for pos, d in enumerate(es.drives) if d is not None))
+        await self._prune_completed(es, path.rsplit("/", 1)[0], record.completed)
+
+    async def _prune_completed(self, es: ErasureSet, directory: str, now: float) -> None:
+        """Remove the expired completion records in one ``multipart/<digest>`` dir, drive by drive."""
+        async def prune(pos: int) -> None:
+            drive = es.drives[pos]
+            if drive is None:
+                return
+            try:
+                names_ = await drive.list_dir(paths.SYS_VOLUME, directory)
+            except DriveError:
+                return
+            for name in names_:
+                if name.endswith(DONE_SUFFIX):
+                    await _prune_record(drive, f"{directory}/{name}", now)
+        await asyncio.gather(*(prune(pos) for pos in range(es.n)))
+
+    async def _complete(self, bucket: str, key: str, upload_id: str, parts: list[CompletePart],
+                        opts: PutOptions) -> ObjectInfo:
         if not parts:
             raise errors.MalformedXML("You must specify at least one part.")
         for before, after in zip(parts, parts[1:]):
-            if after.number <= before.number:
+            if after.number < before.number:       # a number named twice: a part uploaded twice (_validate)
                 raise errors.InvalidPartOrder()
         es, upload = await self.find(bucket, key, upload_id)
         bucket_meta = await self.buckets.get(bucket)
         directory = upload_dir(bucket, key, upload_id)
+        seen: tuple[str, str] | None = None
+        if versions.has_preconditions(opts):        # 412 now; 409 if a write meanwhile breaks them
+            early = await es.get_meta(bucket, key)
+            versions.check_preconditions(early, opts)
+            seen = versions.latest_identity(early)
         tmp_dirs: dict[int, str] = {}
         done: list[int] = []
         removed: list[Version] = []
@@ -332,7 +436,7 @@ class Multipart:
                 records = await self._read_parts(es, directory)
                 chosen = _validate(parts, records, upload.checksum_algorithm)
                 view = await es.get_meta(bucket, key)
-                versions.check_preconditions(view, opts)
+                versions.recheck_preconditions(view, opts, seen)
                 version = self._version(upload, chosen, bucket_meta.versioning)
                 version.lock_mode, version.lock_until, version.legal_hold = object_lock.new_version_lock(
                     bucket_meta.object_lock, upload.lock_request(), version.mod_time)
@@ -342,6 +446,7 @@ class Multipart:
                 object_lock.check_removable(removed)        # never overwrite a locked version in place
                 done = await es.commit(bucket, key, view, new_list, new_version=version, tmp_dirs=tmp_dirs,
                                        quorum=write_quorum(upload.data_blocks, upload.parity_blocks))
+                await self._record_completed(es, upload, parts, version)
                 await self._remove(es, directory)
         finally:
             await discard(es, {p: t for p, t in tmp_dirs.items() if p not in done})
@@ -448,9 +553,13 @@ class Multipart:
                 return []
             out: list[bytes] = []
             try:
+                now = time.time()
                 for digest in await drive.list_dir(paths.SYS_VOLUME, paths.MULTIPART_DIR):
                     base = f"{paths.MULTIPART_DIR}/{digest}"
                     for upload_id in await drive.list_dir(paths.SYS_VOLUME, base):
+                        if upload_id.endswith(DONE_SUFFIX):         # a completion record, not an upload
+                            await _prune_record(drive, f"{base}/{upload_id}", now)
+                            continue
                         try:
                             out.append(await drive.read_file(paths.SYS_VOLUME, f"{base}/{upload_id}/upload.meta"))
                         except DriveError:
@@ -542,6 +651,20 @@ class Multipart:
                                       f"restored {path.rsplit('/', 1)[1]} on {drive.endpoint}")
 
 
+def _named(parts: list[CompletePart]) -> list[tuple[int, str]]:
+    return [(p.number, p.etag.strip().strip('"')) for p in parts]
+
+
+async def _prune_record(drive: Drive, path: str, now: float) -> None:
+    """Remove a completion record once it has expired (or is unreadable)."""
+    try:
+        record = CompletedUpload.unpack(await drive.read_file(paths.SYS_VOLUME, path))
+        if record is None or now - record.completed >= COMPLETED_RETENTION:
+            await drive.delete(paths.SYS_VOLUME, path)
+    except DriveError:
+        pass
+
+
 async def _write(es: ErasureSet, pos: int, path: str, data: bytes) -> bool:
     drive = es.drives[pos]
     assert drive is not None
@@ -553,14 +676,19 @@ async def _write(es: ErasureSet, pos: int, path: str, data: bytes) -> bool:
 
 
 def _validate(parts: list[CompletePart], records: dict[int, PartRecord], algorithm: str | None) -> list[PartRecord]:
+    """The records the (ascending) list names. A part number listed more than once is a part uploaded
+    more than once (a client that re-sent it while the first upload still ran): the upload that finished
+    last is the part, and the entry naming its ETag is the one that counts."""
     chosen: list[PartRecord] = []
-    for i, part in enumerate(parts):
-        record = records.get(part.number)
-        if record is None or record.etag != part.etag.strip().strip('"'):
+    groups = [list(group) for _, group in itertools.groupby(parts, key=lambda p: p.number)]
+    for i, group in enumerate(groups):
+        record = records.get(group[0].number)
+        part = next((p for p in group if record is not None and record.etag == p.etag.strip().strip('"')), None)
+        if record is None or part is None:
             raise errors.InvalidPart()
         if algorithm and part.checksums.get(algorithm) not in (None, record.checksums.get(algorithm)):
             raise errors.InvalidPart("The checksum of a part does not match the uploaded part.")
-        if i < len(parts) - 1 and record.size < MIN_PART_SIZE:
+        if i < len(groups) - 1 and record.size < MIN_PART_SIZE:
             raise errors.EntityTooSmall()
         chosen.append(record)
     return chosen

@@ -75,6 +75,7 @@ class PutOptions:
     size: int | None = None                        # declared decoded length, when known
     if_none_match_star: bool = False               # If-None-Match: * -> PreconditionFailed if the key exists
     if_match: str | None = None                    # If-Match: etag -> PreconditionFailed unless it matches
+    if_none_match: str | None = None               # If-None-Match: etag -> PreconditionFailed if it matches
     checksum_algorithm: ChecksumAlgorithm | None = None   # multipart: algorithm chosen at Create
     checksum_type: ChecksumType | None = None             # multipart: FULL_OBJECT or COMPOSITE
     # CompleteMultipartUpload: the client's whole-object x-amz-checksum-* values (algorithm -> base64);

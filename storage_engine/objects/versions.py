@@ -91,15 +91,46 @@ async def remove_local(es: ErasureSet, bucket: str, key: str, removed: list[Vers
     await es.remove_data(bucket, key, data_ids(removed))
 
 
+def has_preconditions(opts: PutOptions) -> bool:
+    return opts.if_none_match_star or opts.if_none_match is not None or opts.if_match is not None
+
+
 def check_preconditions(view: MetaView | None, opts: PutOptions) -> None:
-    """If-None-Match: * and If-Match, evaluated under the key lock against the current latest version."""
+    """If-None-Match (``*`` or an ETag) and If-Match, against the current latest version.
+
+    Writes evaluate them twice: when the request starts (a failure is 412 PreconditionFailed, or 404 for
+    If-Match of a missing key) and under the key lock at the commit (:func:`recheck_preconditions`)."""
     latest = view.versions[0] if view else None
     live = latest if latest is not None and not latest.delete_marker else None
     if opts.if_none_match_star and live is not None:
         raise errors.PreconditionFailed()
+    if opts.if_none_match is not None and live is not None and _etag(opts.if_none_match) == live.etag:
+        raise errors.PreconditionFailed()
     if opts.if_match is not None:
         if live is None:
             raise errors.NoSuchKey()
-        wanted = opts.if_match.strip().strip('"')
+        wanted = _etag(opts.if_match)
         if wanted != "*" and wanted != live.etag:
             raise errors.PreconditionFailed()
+
+
+def latest_identity(view: MetaView | None) -> tuple[str, str] | None:
+    """What the key's latest version is (version and data ids): to tell whether it changed."""
+    latest = view.versions[0] if view else None
+    return (latest.version_id, latest.data_id) if latest is not None else None
+
+
+def recheck_preconditions(view: MetaView | None, opts: PutOptions, seen: tuple[str, str] | None) -> None:
+    """The conditions again under the key lock. When they held at the start (``seen`` is what the key was
+    then) but a write or delete that finished meanwhile broke them: 409 ConditionalRequestConflict, as AWS
+    answers a conflicting concurrent operation (the client retries and then gets the real answer)."""
+    try:
+        check_preconditions(view, opts)
+    except (errors.PreconditionFailed, errors.NoSuchKey):
+        if latest_identity(view) != seen:
+            raise errors.ConditionalRequestConflict() from None
+        raise
+
+
+def _etag(value: str) -> str:
+    return value.strip().removeprefix("W/").strip('"')

@@ -84,8 +84,12 @@ def test_completion_rules(with_layer) -> None:
         # A single small part is fine (it is the last).
         info = await layer.complete_multipart_upload("bkt", "k", upload_id, [CompletePart(2, last.etag)], PutOptions())
         assert await read_all(layer, "bkt", "k") == b"b" * 100 and info.etag.endswith("-1")
+        # A retry of that completion gets the same answer; another list of parts is no retry.
+        again = await layer.complete_multipart_upload("bkt", "k", upload_id, [CompletePart(2, last.etag)],
+                                                      PutOptions())
+        assert again.etag == info.etag and again.version_id == info.version_id
         with pytest.raises(errors.NoSuchUpload):
-            await layer.complete_multipart_upload("bkt", "k", upload_id, [CompletePart(2, last.etag)], PutOptions())
+            await layer.complete_multipart_upload("bkt", "k", upload_id, [CompletePart(1, small.etag)], PutOptions())
     with_layer(scenario)
 
 
@@ -143,4 +147,39 @@ def test_multipart_overwrites_and_versions(with_layer) -> None:
         await layer.complete_multipart_upload("bkt", "k", upload_id, [CompletePart(1, part.etag)], PutOptions())
         assert await read_all(layer, "bkt", "k") == b"new"
         assert len((await layer.list_object_versions("bkt")).versions) == 1
+    with_layer(scenario)
+
+
+def test_complete_broken_by_a_write_meanwhile_is_a_conflict(with_layer) -> None:
+    """If-None-Match: * held when CompleteMultipartUpload started; a PUT that finished before its commit
+    broke it: 409 ConditionalRequestConflict, nothing written, the upload kept (a retry then gets 412)."""
+    import contextlib
+
+    async def scenario(layer: ErasureObjectLayer) -> None:
+        await layer.make_bucket("bkt")
+        upload_id = await layer.new_multipart_upload("bkt", "k", PutOptions())
+        part = await layer.put_object_part("bkt", "k", upload_id, 1, BytesBody(b"part"), PutOptions())
+        es, _ = await layer.multipart.find("bkt", "k", upload_id)
+        original = es.lock
+
+        def lock_after_a_write(bucket: str, key: str):  # noqa: ANN202 - an async context manager
+            es.lock = original                          # once
+
+            @contextlib.asynccontextmanager
+            async def held():  # noqa: ANN202
+                await layer.put_object("bkt", "k", BytesBody(b"other writer"), PutOptions())
+                async with original(bucket, key):
+                    yield
+            return held()
+
+        es.lock = lock_after_a_write  # type: ignore[method-assign]
+        with pytest.raises(errors.ConditionalRequestConflict):
+            await layer.complete_multipart_upload("bkt", "k", upload_id, [CompletePart(1, part.etag)],
+                                                  PutOptions(if_none_match_star=True))
+        assert await read_all(layer, "bkt", "k") == b"other writer"
+        with pytest.raises(errors.PreconditionFailed):
+            await layer.complete_multipart_upload("bkt", "k", upload_id, [CompletePart(1, part.etag)],
+                                                  PutOptions(if_none_match_star=True))
+        await layer.complete_multipart_upload("bkt", "k", upload_id, [CompletePart(1, part.etag)], PutOptions())
+        assert await read_all(layer, "bkt", "k") == b"part"
     with_layer(scenario)
