@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from storage_engine.api.acl import bucket_record, new_object_access
-from storage_engine.api.body import StreamBody
+from storage_engine.objects.pipeline import StreamBody
 from storage_engine.api.conditions import check_copy_source_conditions
 from storage_engine.api.context import ReqCtx, VerifiedRequest, version_headers, xml_response
 from storage_engine.api.meta import (

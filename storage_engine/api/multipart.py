@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from storage_engine.api.body import StreamBody, parse_content_md5, read_small_body
+from storage_engine.api.body import parse_content_md5, read_small_body
+from storage_engine.objects.pipeline import StreamBody
 from storage_engine.api.conditions import parse_copy_source_range
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, version_headers, xml_response
 from storage_engine.api.copy import copy_source_headers, open_copy_source, parse_copy_source

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from storage_engine import errors
-from storage_engine.api.body import StreamBody
+from storage_engine.objects.pipeline import StreamBody
 from storage_engine.cluster.config_store import ConfigStore
 from storage_engine.drives import paths
 from storage_engine.drives.base import DriveError

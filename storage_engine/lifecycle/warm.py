@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from storage_engine import errors
-from storage_engine.api.body import StreamBody
+from storage_engine.objects.pipeline import StreamBody
 from storage_engine.config import BLOCK_SIZE
 from storage_engine.drives.base import DriveError
 from storage_engine.erasure.heal import heal_object

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from storage_engine.api.body import StreamBody, parse_content_md5
+from storage_engine.api.body import parse_content_md5
+from storage_engine.objects.pipeline import StreamBody
 from storage_engine.api.listing import decode_token, encode_name, encode_token
 from storage_engine.api.meta import (
     checksum_algorithm,
