@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 MiB = 1 << 20
@@ -96,3 +97,25 @@ def remove_bucket(client: Any, bucket: str) -> None:
         client.delete_bucket(Bucket=bucket)
     except ClientError:
         pass
+
+
+def run_cli(server: Any, *args: str) -> tuple[int, str]:
+    """``python -m storage_engine ARGS --endpoint <server>`` with the server's root credentials: (status, output)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTFS_")}
+    env.update({"RUSTFS_ACCESS_KEY": server.access_key, "RUSTFS_SECRET_KEY": server.secret_key,
+                "RUSTFS_REGION": server.region})
+    proc = subprocess.run([sys.executable, "-m", "storage_engine", *args, "--endpoint", server.url], env=env,
+                          capture_output=True, timeout=120)
+    return proc.returncode, proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+
+
+def error_of(call: Callable[..., Any], **kwargs: Any) -> tuple[str, int]:
+    """``call(**kwargs)`` must fail with a botocore ClientError: its (code, HTTP status)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        resp: Any = exc.response
+        return resp["Error"]["Code"], resp["ResponseMetadata"]["HTTPStatusCode"]
+    raise AssertionError(f"{getattr(call, '__name__', call)} did not fail")

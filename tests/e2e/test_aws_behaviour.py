@@ -12,12 +12,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from botocore.exceptions import ClientError
 
 from storage_engine.checksums import checksum_of
 from tests.conftest import sigv4_headers
 
-from .helpers import MiB, md5_hex, payload
+from .helpers import MiB, error_of, md5_hex, payload
 from .test_streaming import chunked_put
 
 PART = 5 * MiB
@@ -37,13 +36,6 @@ def s3b(server: Any) -> Any:
 def bkt(s3b: Any) -> Iterator[str]:
     s3b.create_bucket(Bucket="behaviour")
     yield "behaviour"
-
-
-def error_of(call: Callable[..., Any], **kwargs: Any) -> tuple[str, int]:
-    with pytest.raises(ClientError) as exc:
-        call(**kwargs)
-    resp = exc.value.response
-    return resp["Error"]["Code"], resp["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def signed(server: Any, method: str, path: str, query: str = "", headers: dict[str, str] | None = None,

@@ -10,11 +10,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.conftest import sigv4_headers
 
-from .helpers import MiB, md5_hex, payload
+from .helpers import MiB, error_of, md5_hex, payload
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +30,6 @@ def s3c(server: Any) -> Any:
 def cbucket(s3c: Any) -> Iterator[str]:
     s3c.create_bucket(Bucket="cond")
     yield "cond"
-
-
-def error_of(call: Callable[..., Any], **kwargs: Any) -> tuple[str, int]:
-    with pytest.raises(ClientError) as exc:
-        call(**kwargs)
-    resp = exc.value.response
-    return resp["Error"]["Code"], resp["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def test_put_if_none_match_etag_and_if_match(s3c: Any, cbucket: str) -> None:

@@ -3,10 +3,7 @@ rules, and expirations applied by the scanner on an engine whose rule clock runs
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +16,7 @@ from botocore.exceptions import ClientError
 from storage_engine.cluster.config_store import record_key
 from storage_engine.drives import paths
 from storage_engine.objects.scanner import CURSOR_KIND, CURSOR_NAME
+from tests.e2e.helpers import run_cli
 from tests.e2e.test_metrics import TOKEN, scrape
 from tests.local_cluster import local_cluster
 
@@ -153,15 +151,6 @@ def test_noncurrent_versions_and_lone_delete_markers_expire_in_a_versioned_bucke
     under = next(v for v in listed if v[0] == "gone/x" and not v[2])
     s3.delete_object(Bucket="versioned", Key="gone/x", VersionId=under[1])
     wait_until(lambda: not [v for v in versions() if v[0] == "gone/x"], "the lone delete marker of gone/x expired")
-
-
-def run_cli(server: Any, *args: str) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTFS_")}
-    env.update({"RUSTFS_ACCESS_KEY": server.access_key, "RUSTFS_SECRET_KEY": server.secret_key,
-                "RUSTFS_REGION": server.region})
-    proc = subprocess.run([sys.executable, "-m", "storage_engine", *args, "--endpoint", server.url], env=env,
-                          capture_output=True, timeout=120)
-    return proc.returncode, proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
 
 
 def test_ilm_run_applies_the_rules_now_and_reports(engine_factory: Callable[..., Any]) -> None:

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from boto3.session import Session
 from botocore.exceptions import ClientError
 
+from tests.e2e.helpers import run_cli
 from tests.local_cluster import local_cluster
 
 DAY = 86400
@@ -275,10 +277,8 @@ def test_bypass_needs_the_permission_for_iam_users(server: Any, s3: Any) -> None
     """A user allowed to delete versions but not s3:BypassGovernanceRetention cannot bypass GOVERNANCE; one
     allowed it can (DeleteObject and DeleteObjects); nobody bypasses COMPLIANCE. Lock headers on writes need
     s3:PutObjectRetention / s3:PutObjectLegalHold, as on AWS."""
-    import boto3
-
     name = locked_bucket(s3, "lock-iam")
-    iam = boto3.session.Session().client("iam", endpoint_url=server.url, region_name=server.region,
+    iam = Session().client("iam", endpoint_url=server.url, region_name=server.region,
                                          aws_access_key_id=server.access_key,
                                          aws_secret_access_key=server.secret_key)
     base = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject", "s3:GetObjectVersion",
@@ -319,15 +319,6 @@ def test_bypass_needs_the_permission_for_iam_users(server: Any, s3: Any) -> None
 
 
 # --- lifecycle --------------------------------------------------------------------------------------------------
-def run_cli(server: Any, *args: str) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTFS_")}
-    env.update({"RUSTFS_ACCESS_KEY": server.access_key, "RUSTFS_SECRET_KEY": server.secret_key,
-                "RUSTFS_REGION": server.region})
-    proc = subprocess.run([sys.executable, "-m", "storage_engine", *args, "--endpoint", server.url], env=env,
-                          capture_output=True, timeout=120)
-    return proc.returncode, proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
-
-
 def test_lifecycle_never_expires_a_locked_version(server: Any, s3: Any) -> None:
     name = locked_bucket(s3, "lock-ilm")
     locked = s3.put_object(Bucket=name, Key="old", Body=b"1", ObjectLockMode="COMPLIANCE",

@@ -19,7 +19,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import free_port
-from tests.e2e.test_lifecycle import DAY, error_code, run_cli, wait_until
+from tests.e2e.helpers import run_cli
+from tests.e2e.test_lifecycle import DAY, error_code, wait_until
 from tests.local_cluster import local_cluster
 from tests.seaweedfs import SeaweedS3, weed_binary
 
