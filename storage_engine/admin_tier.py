@@ -2,7 +2,7 @@
 /rustfs/admin/v3/tier``, root credentials from the settings)::
 
     tier ls                                    every tier: name, kind, where, declared or added
-    tier add NAME --endpoint URL --bucket B [--prefix P] [--region R] [--storage-class C]
+    tier add NAME --url URL --bucket B [--prefix P] [--region R] [--storage-class C] [--addressing path|virtual]
              --access-key K --secret-key-file FILE ('-': standard input; never on the command line)
     tier verify NAME                           put, read back and delete a probe key
     tier rm NAME                               an added tier that no version lives on
@@ -38,6 +38,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add.add_argument("--prefix", default="")
     add.add_argument("--region", default="us-east-1")
     add.add_argument("--storage-class", default="STANDARD", help="x-amz-storage-class of the objects put there")
+    add.add_argument("--addressing", choices=("path", "virtual"), default="path",
+                     help="path-style, or virtual-hosted-style (the bucket in the host name: OSS, COS)")
     add.add_argument("--access-key", required=True)
     add.add_argument("--secret-key-file", required=True, help="file holding the secret key ('-': standard input)")
     ops.add_parser("verify", help="probe a tier: put, read back and delete a small key",
@@ -64,7 +66,8 @@ def run(settings: EngineSettings, args: argparse.Namespace) -> int:
             print(f"error: cannot read the secret key: {exc}", file=sys.stderr)
             return 2
         doc = {"name": args.name, "endpoint": args.url, "bucket": args.bucket, "prefix": args.prefix,
-               "region": args.region, "storage_class": args.storage_class, "access_key": args.access_key,
+               "region": args.region, "storage_class": args.storage_class, "addressing": args.addressing,
+               "access_key": args.access_key,
                "secret_key": secret}
         answer = _call(settings, args.endpoint, "PUT", PATH, json.dumps(doc).encode())
         if isinstance(answer, int):

@@ -154,7 +154,7 @@ def test_tier_admin_commands(tiered: Any, cold: Any, tmp_path: Path) -> None:
     assert status == 0 and re.search(r"^WARM\tpool\tdeclared", out, re.M) and re.search(r"^COLD\ts3\tdeclared", out, re.M)
     secret = tmp_path / "secret"
     secret.write_text(cold.secret_key)
-    add = ["tier", "add", "ARCHIVE", "--url", cold.url, "--bucket", "cold", "--prefix", "archive/",
+    add = ["tier", "add", "ARCHIVE", "--url", cold.url, "--bucket", "cold", "--prefix", "archive/", "--addressing", "path",
            "--access-key", cold.access_key, "--secret-key-file", str(secret)]
     wrong = tmp_path / "wrong"
     wrong.write_text("not-the-secret")
