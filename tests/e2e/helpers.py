@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 MiB = 1 << 20
@@ -119,3 +121,22 @@ def error_of(call: Callable[..., Any], **kwargs: Any) -> tuple[str, int]:
         resp: Any = exc.response
         return resp["Error"]["Code"], resp["ResponseMetadata"]["HTTPStatusCode"]
     raise AssertionError(f"{getattr(call, '__name__', call)} did not fail")
+
+
+def aws_s3api(server: Any, home: Path) -> Callable[..., subprocess.CompletedProcess[bytes]]:
+    """``aws --endpoint-url <server> s3api ARGS`` (the AWS CLI of the venv) with the server's root credentials
+    and nothing of this machine's AWS configuration; ``home`` is its HOME."""
+    exe = shutil.which("aws", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if exe is None:
+        raise AssertionError("the AWS CLI is not installed (scripts/test installs awscli into the venv)")
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key,
+                "AWS_DEFAULT_REGION": server.region, "AWS_CONFIG_FILE": str(home / "none"),
+                "AWS_SHARED_CREDENTIALS_FILE": str(home / "none"), "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_PAGER": "", "HOME": str(home)})
+
+    def aws(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([exe, "--endpoint-url", server.url, "s3api", *args], env=env, capture_output=True,
+                              timeout=120)
+    return aws

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import EngineServer, empty_bucket
+from tests.e2e.helpers import aws_s3api
 
 from .test_bucket_policy import expect
 
@@ -213,19 +210,9 @@ def test_actual_requests_carry_the_headers(client: Any, server: EngineServer, cb
 
 # --- the AWS CLI --------------------------------------------------------------------------------------------------
 def test_aws_cli_put_and_get_bucket_cors(server: EngineServer, cbucket: str, tmp_path: Path) -> None:
-    exe = shutil.which("aws", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    if exe is None:
-        pytest.fail("the AWS CLI is not installed (scripts/test installs awscli into the venv)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID=server.access_key, AWS_SECRET_ACCESS_KEY=server.secret_key,
-               AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true", AWS_PAGER="",
-               AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    aws = aws_s3api(server, tmp_path / "awshome")
     document = tmp_path / "cors.json"
     document.write_text(json.dumps({"CORSRules": RULES}))
-
-    def aws(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([exe, "--endpoint-url", server.url, "s3api", *args], env=env, capture_output=True,
-                              text=True, timeout=120)
 
     done = aws("put-bucket-cors", "--bucket", cbucket, "--cors-configuration", f"file://{document}")
     assert done.returncode == 0, done.stderr
@@ -233,4 +220,4 @@ def test_aws_cli_put_and_get_bucket_cors(server: EngineServer, cbucket: str, tmp
     assert done.returncode == 0 and json.loads(done.stdout)["CORSRules"] == RULES, done.stderr
     assert aws("delete-bucket-cors", "--bucket", cbucket).returncode == 0
     done = aws("get-bucket-cors", "--bucket", cbucket)
-    assert done.returncode != 0 and "NoSuchCORSConfiguration" in done.stderr
+    assert done.returncode != 0 and b"NoSuchCORSConfiguration" in done.stderr

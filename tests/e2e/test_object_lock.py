@@ -5,10 +5,6 @@ bucket's configuration, and AWS's errors; lifecycle never removes a locked versi
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -19,7 +15,7 @@ import pytest
 from boto3.session import Session
 from botocore.exceptions import ClientError
 
-from tests.e2e.helpers import run_cli
+from tests.e2e.helpers import aws_s3api, run_cli
 from tests.local_cluster import local_cluster
 
 DAY = 86400
@@ -339,22 +335,7 @@ def test_lifecycle_never_expires_a_locked_version(server: Any, s3: Any) -> None:
 
 # --- the AWS CLI -------------------------------------------------------------------------------------------------
 def test_aws_cli_flow(server: Any, tmp_path: Path) -> None:
-    exe = shutil.which("aws", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    if exe is None:
-        pytest.fail("the AWS CLI is not installed (scripts/test installs awscli into the venv)")
-    home = tmp_path / "awshome"
-    home.mkdir()
-    (home / "config").write_text("[default]\nregion = us-east-1\noutput = json\n")
-    (home / "credentials").write_text(
-        f"[default]\naws_access_key_id = {server.access_key}\naws_secret_access_key = {server.secret_key}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_CONFIG_FILE": str(home / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-                "AWS_EC2_METADATA_DISABLED": "true", "AWS_PAGER": "", "HOME": str(home)})
-
-    def aws(*args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([exe, "--endpoint-url", server.url, "s3api", *args], env=env, capture_output=True,
-                              timeout=120)
-
+    aws = aws_s3api(server, tmp_path / "awshome")
     assert aws("create-bucket", "--bucket", "lock-cli", "--object-lock-enabled-for-bucket").returncode == 0
     proc = aws("put-object-lock-configuration", "--bucket", "lock-cli", "--object-lock-configuration",
                json.dumps(GOVERNANCE_DAY))
