@@ -232,7 +232,7 @@ class S3App:
         if route.bucket and route.endpoint is not Endpoint.AdminTier:   # there it names a tier (upper case)
             validate_bucket_name(route.bucket)
         if route.key:
-            validate_key(route.key)
+            validate_key(route.key, reading=request.method in ("GET", "HEAD"))
         if route.endpoint is Endpoint.QueryApi:     # IAM / STS authorize their own actions (api/query.py)
             return await handle_query(ReqCtx(layer=self.layer, settings=self.settings, endpoint=route.endpoint,
                                              bucket="", key="", identity=identity, request_id=request_id,

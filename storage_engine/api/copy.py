@@ -58,7 +58,7 @@ def parse_copy_source(headers: Headers) -> CopySource:
             raise InvalidArgument("Unsupported copy source parameter.")
         version_id = decode_path_segment(value)
     validate_bucket_name(bucket)
-    validate_key(key)
+    validate_key(key, reading=True)
     return CopySource(bucket, key, version_id)
 
 

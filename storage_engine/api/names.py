@@ -1,17 +1,16 @@
 """Bucket and key validation at the edge, before any name reaches storage.
 
-Keys become paths on the drives, so anything that could escape a bucket's directory or alias another
-key is refused here: NUL, ``.``/``..`` segments and empty segments (``//``, a leading ``/``). A
-trailing ``/`` is allowed: "folder" markers such as ``photos/`` are ordinary S3 keys.
+Keys follow S3 (``objects/names.py``, the one rule storage applies too): ``a//b``, a leading ``/`` and
+``.``/``..`` segments are plain names, never paths. A key no drive can hold (NUL, over 1,024 bytes) is
+refused on writes; a read of one answers as for any key that does not exist.
 """
 
 from __future__ import annotations
 
 import re
 
-from storage_engine.errors import InvalidBucketName, InvalidObjectName, KeyTooLongError
-
-MAX_KEY_BYTES = 1024
+from storage_engine.errors import InvalidBucketName, InvalidObjectName, KeyTooLongError, NoSuchKey
+from storage_engine.objects.names import check_key
 
 # AWS's general-purpose bucket naming rules.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -25,17 +24,12 @@ def validate_bucket_name(bucket: str) -> None:
         raise InvalidBucketName()
 
 
-def validate_key(key: str) -> None:
-    """Raise KeyTooLongError or InvalidObjectName for keys storage must never see."""
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        raise KeyTooLongError()
-    if not key:
-        raise InvalidObjectName("The object key must not be empty.")
-    if "\x00" in key:
-        raise InvalidObjectName("Object keys must not contain NUL characters.")
-    segments = key.split("/")
-    if segments[-1] == "":              # "dir/": a folder marker; its last segment is empty by design
-        segments.pop()
-    for segment in segments:
-        if segment in ("", ".", ".."):
-            raise InvalidObjectName("Object keys must not contain empty, '.' or '..' path segments.")
+def validate_key(key: str, *, reading: bool = False) -> None:
+    """Raise KeyTooLongError or InvalidObjectName for keys storage must never see; NoSuchKey instead
+    when ``reading`` (GET, HEAD): no such object can exist."""
+    try:
+        check_key(key)
+    except (InvalidObjectName, KeyTooLongError):
+        if reading:
+            raise NoSuchKey() from None
+        raise

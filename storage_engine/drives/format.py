@@ -30,13 +30,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from storage_engine.drives import paths
+from storage_engine.drives import layout, paths
 from storage_engine.drives.base import Drive, DriveError, DriveOffline
 from storage_engine.drives.local import LocalDrive
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 # Present on a drive formatted into its slot whose data is not healed back yet (SYS_VOLUME).
 HEALING_FILE = "healing.json"
 
@@ -60,7 +59,7 @@ class DriveFormat:
 
     def to_json(self) -> bytes:
         return json.dumps({
-            "version": FORMAT_VERSION, "format": "erasure", "deployment_id": self.deployment_id,
+            "version": layout.VERSION, "format": "erasure", "deployment_id": self.deployment_id,
             "pool": self.pool, "set": self.set_index, "drive": self.drive_index, "this": self.drive_id,
             "sets": [list(s) for s in self.sets],
         }, indent=1).encode()
@@ -68,7 +67,7 @@ class DriveFormat:
     @classmethod
     def from_json(cls, data: bytes) -> DriveFormat:
         doc = json.loads(data)
-        if doc.get("version") != FORMAT_VERSION or doc.get("format") != "erasure":
+        if doc.get("version") not in layout.VERSIONS or doc.get("format") != "erasure":
             raise ValueError("unknown format version")
         return cls(str(doc["deployment_id"]), int(doc["pool"]), int(doc["set"]), int(doc["drive"]),
                    str(doc["this"]), tuple(tuple(str(u) for u in s) for s in doc["sets"]))
@@ -96,7 +95,7 @@ class _FormatLock:
         for root in self._roots:
             try:
                 os.makedirs(os.path.join(root, paths.SYS_VOLUME), 0o755, exist_ok=True)
-                fd = os.open(os.path.join(root, paths.SYS_VOLUME, "format.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                fd = os.open(os.path.join(root, paths.SYS_VOLUME, layout.LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except OSError:
                 continue                   # an unusable drive is dealt with below
             fcntl.flock(fd, fcntl.LOCK_EX)

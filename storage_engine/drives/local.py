@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from storage_engine.drives import paths
+from storage_engine.drives import layout, paths
 from storage_engine.drives.base import (DiskInfo, DriveError, DriveFull, FileNotFound, FileStat, VolumeNotEmpty,
                                         VolumeNotFound, WalkEntry)
 from storage_engine.drives.atomic import AtomicFiles, fsync_dir
@@ -162,6 +162,7 @@ class LocalDrive:
         await self._call(self._prepare)
 
     def _prepare(self) -> None:
+        layout.migrate(self.root, self._files)
         for sub in (paths.TMP_DIR, paths.LOCKS_DIR, paths.BUCKETS_DIR, paths.MULTIPART_DIR):
             os.makedirs(os.path.join(self.sys_root, sub), 0o755, exist_ok=True)
         os.makedirs(self.tmp_root, 0o755, exist_ok=True)

@@ -1,7 +1,8 @@
 """Sorted listing of one bucket directory on a local drive (runs in a drive thread).
 
 Keys come out in UTF-8 byte order (Python compares str by code point, which is the same order), with a
-directory sorting as its name plus ``/``. Only directories that can hold keys after ``marker`` and under
+directory sorting as its name plus ``/``. The ``.xl.cont`` directories of long names are read as part of
+their parent (``drives/paths.py``), so a long key sorts by its whole name. Only directories that can hold keys after ``marker`` and under
 ``prefix`` are entered, so a page of a large listing touches little more than the page itself.
 """
 
@@ -19,16 +20,17 @@ from storage_engine.drives.base import WalkEntry
 
 _META = paths.META_SUFFIX
 _DATA = paths.DATA_SUFFIX
+_CONT = paths.CONT_SUFFIX
 _META_LEN = len(_META)
+_CONT_LEN = len(_CONT)
 _FIRST_READ = 8192
 
 
 def walk_volume(volume_root: str, prefix: str, marker: str, limit: int, delimited: bool) -> list[WalkEntry]:
-    start = paths.prefix_start_dir(prefix)
     out: list[WalkEntry] = []
-    if start is None or limit <= 0:
+    if limit <= 0:
         return out
-    directory, dir_key = start
+    directory, dir_key = paths.prefix_start_dir(prefix)
     path = os.path.join(volume_root, directory) if directory else volume_root
     _walk_dir(path, dir_key, prefix, marker, limit, delimited, out)
     return out
@@ -67,19 +69,37 @@ def _listing(path: str, dir_key: str) -> _Listing | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     entries: list[tuple[str, str, bool]] = []
-    for name in names:
-        if name.endswith(_META):
-            entries.append((dir_key + name[:-_META_LEN], name, False))
-        elif not name.endswith(_DATA):
-            entries.append((dir_key + paths.decode_dir(name) + "/", name, True))
+    continued = _decode(path, dir_key, names, entries)
     entries.sort()
     listing = _Listing(stamp, dir_key, entries)
-    if len(entries) >= _CACHE_MIN_ENTRIES and time.time_ns() - stamp[0] > _RACY_NS:
+    # A long name's .xl.cont directory changes without touching this one's mtime: such listings are
+    # not cached.
+    if not continued and len(entries) >= _CACHE_MIN_ENTRIES and time.time_ns() - stamp[0] > _RACY_NS:
         with _cache_lock:
             _CACHE[path] = listing
             while len(_CACHE) > _CACHE_DIRS:
                 _CACHE.popitem(last=False)
     return listing
+
+
+def _decode(path: str, dir_key: str, names: list[str], entries: list[tuple[str, str, bool]]) -> bool:
+    """Append (key, relative path, is directory) for ``names`` in ``path``; True if a long name was met."""
+    continued = False
+    for name in names:
+        if name.endswith(_META):
+            entries.append((dir_key + name[:-_META_LEN], name, False))
+        elif name.endswith(_CONT):
+            continued = True
+            try:
+                inner = os.listdir(path + "/" + name)
+            except (FileNotFoundError, NotADirectoryError):
+                continue                   # pruned by a concurrent delete
+            sub: list[tuple[str, str, bool]] = []
+            _decode(path + "/" + name, dir_key + name[:-_CONT_LEN], inner, sub)
+            entries.extend((key, name + "/" + rel, is_dir) for key, rel, is_dir in sub)
+        elif not name.endswith(_DATA):
+            entries.append((dir_key + paths.decode_dir(name) + "/", name, True))
+    return continued
 
 
 def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, delimited: bool,

@@ -1,15 +1,15 @@
 """Validation of bucket names, object keys, version ids and upload ids.
 
-Everything a client names ends up as a path on a drive, so nothing reaches a drive before passing here:
-no key can contain NUL, ``.``/``..``/empty segments, or be longer than S3 allows; on-disk names are
-built by ``drives.paths`` from keys that passed.
+Everything a client names ends up as a path on a drive, so nothing reaches a drive before passing here.
+A key is what S3 accepts: 1 to 1,024 bytes of UTF-8, with ``a//b``, a leading ``/`` and ``.``/``..``
+segments as plain names (``drives.paths`` gives every such key a place inside its bucket directory,
+never a path out of it). NUL, which no file system name can hold, is refused.
 """
 
 from __future__ import annotations
 
 import re
 
-from storage_engine.drives import paths
 from storage_engine.errors import InvalidArgument, InvalidBucketName, InvalidObjectName, KeyTooLongError
 
 MAX_KEY_BYTES = 1024
@@ -45,12 +45,6 @@ def check_key(key: str) -> None:
         raise KeyTooLongError()
     if "\x00" in key:
         raise InvalidObjectName("The object key must not contain NUL.")
-    segments = key.split("/")
-    for i, segment in enumerate(segments):
-        if segment in (".", "..") or (not segment and i != len(segments) - 1):
-            raise InvalidObjectName("The object key must not contain empty, '.' or '..' path segments.")
-    if not paths.encoded_names_fit(key):
-        raise KeyTooLongError("A path segment of the key is too long for this server (255 bytes).")
 
 
 def check_version_id(version_id: str) -> None:

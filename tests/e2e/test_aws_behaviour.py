@@ -4,6 +4,7 @@ signed requests against one engine per module (and one in another region)."""
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import socket
 import time
@@ -16,7 +17,7 @@ import pytest
 from storage_engine.checksums import checksum_of
 from tests.conftest import sigv4_headers
 
-from .helpers import MiB, error_of, md5_hex, payload
+from .helpers import MiB, aws_s3api, error_of, md5_hex, payload
 from .test_streaming import chunked_put
 
 PART = 5 * MiB
@@ -258,3 +259,63 @@ def test_tagging_header_accepts_what_aws_accepts(server: Any, s3b: Any, bkt: str
     assert tags == {"caf\u00e9": "cr\u00e8me", "bare": "", "empty": "", "two words": "a b", "esc": "\u2713"}
     assert error_of(s3b.put_object, Bucket=bkt, Key="bad-tags", Body=b"x", Tagging="k=%FF") == \
         ("InvalidArgument", 400)
+
+
+# Keys AWS accepts that are not file names: empty, "." and ".." segments (plain names, never paths), and
+# segments up to the whole 1,024-byte key.
+AWS_KEYS = ["a//b", "/leading", "//", "a/./b", "a/../b", ".", "..", "../up", "dir/..", "s" * 300,
+            "d" * 600 + "/" + "e" * 400, "\u00e9" * 500 + "/x"]
+
+
+def test_keys_aws_accepts_with_boto3(s3b: Any) -> None:
+    bucket = "aws-keys"
+    s3b.create_bucket(Bucket=bucket)
+    for i, key in enumerate(AWS_KEYS):
+        body = payload(key, i, 100 if i % 2 else 6 * MiB)
+        s3b.put_object(Bucket=bucket, Key=key, Body=body)
+        assert s3b.get_object(Bucket=bucket, Key=key)["Body"].read() == body, key
+        assert s3b.head_object(Bucket=bucket, Key=key)["ContentLength"] == len(body), key
+    listed = [o["Key"] for page in s3b.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={
+        "PageSize": 3}) for o in page.get("Contents", [])]
+    assert listed == sorted(AWS_KEYS, key=lambda k: k.encode())
+    top = s3b.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in top["CommonPrefixes"]] == sorted(
+        {k.split("/")[0] + "/" for k in AWS_KEYS if "/" in k}, key=lambda k: k.encode())
+    s3b.copy_object(Bucket=bucket, Key="a/./copy", CopySource={"Bucket": bucket, "Key": "a/../b"})
+    assert s3b.get_object(Bucket=bucket, Key="a/./copy")["Body"].read() == payload("a/../b", 4, 6 * MiB)
+    # A multipart upload of a long key, and deletes that leave the neighbours alone.
+    long_key = "m" * 700 + "/" + "n" * 300
+    upload = s3b.create_multipart_upload(Bucket=bucket, Key=long_key)["UploadId"]
+    etag = s3b.upload_part(Bucket=bucket, Key=long_key, UploadId=upload, PartNumber=1, Body=b"part")["ETag"]
+    s3b.complete_multipart_upload(Bucket=bucket, Key=long_key, UploadId=upload,
+                                  MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert s3b.get_object(Bucket=bucket, Key=long_key)["Body"].read() == b"part"
+    for key in [*AWS_KEYS, long_key, "a/./copy"]:
+        s3b.delete_object(Bucket=bucket, Key=key)
+    assert s3b.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_keys_aws_accepts_with_the_aws_cli(server: Any, s3b: Any, tmp_path: Any) -> None:
+    bucket = "aws-keys-cli"
+    s3b.create_bucket(Bucket=bucket)
+    aws = aws_s3api(server, tmp_path / "awshome")
+    source = tmp_path / "body"
+    source.write_bytes(b"from the cli")
+    for key in ("a//b", "../up", "x/./y", "l" * 900):
+        proc = aws("put-object", "--bucket", bucket, "--key", key, "--body", str(source))
+        assert proc.returncode == 0, proc.stderr
+        out = tmp_path / "out"
+        proc = aws("get-object", "--bucket", bucket, "--key", key, str(out))
+        assert proc.returncode == 0 and out.read_bytes() == b"from the cli", proc.stderr
+    proc = aws("list-objects-v2", "--bucket", bucket)
+    assert [o["Key"] for o in json.loads(proc.stdout)["Contents"]] == ["../up", "a//b", "l" * 900, "x/./y"]
+
+
+def test_head_of_a_key_no_one_can_store_is_not_found(server: Any, bkt: str) -> None:
+    for target in (f"/{bkt}/nul%00byte", f"/{bkt}/" + "k" * 1025):
+        status, _, _ = signed(server, "HEAD", target)
+        assert status == 404, target
+        status, _, body = signed(server, "GET", target)
+        assert (status, xml_code(body)) == (404, "NoSuchKey"), target
+        status, _, body = signed(server, "PUT", target, body=b"x")
+        assert status == 400 and xml_code(body) in ("InvalidObjectName", "KeyTooLongError"), target

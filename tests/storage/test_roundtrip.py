@@ -81,9 +81,8 @@ def test_storage_class_rrs(with_layer) -> None:
 
 
 @pytest.mark.parametrize("key,error", [
-    ("", errors.InvalidObjectName), ("a//b", errors.InvalidObjectName), ("../x", errors.InvalidObjectName),
-    ("a/./b", errors.InvalidObjectName), ("a/..", errors.InvalidObjectName), ("a\x00b", errors.InvalidObjectName),
-    ("/abs", errors.InvalidObjectName), ("k" * 1025, errors.KeyTooLongError),
+    ("", errors.InvalidObjectName), ("a\x00b", errors.InvalidObjectName), ("k" * 1025, errors.KeyTooLongError),
+    ("é" * 512 + "k", errors.KeyTooLongError),
 ])
 def test_bad_keys(with_layer, key: str, error: type[Exception]) -> None:
     async def scenario(layer: ErasureObjectLayer) -> None:
