@@ -7,7 +7,7 @@ from storage_engine.objects.pipeline import StreamBody
 from storage_engine.api.conditions import parse_copy_source_range
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, version_headers, xml_response
 from storage_engine.api.copy import copy_source_headers, open_copy_source, parse_copy_source
-from storage_engine.api.object_lock import authorize_lock_headers
+from storage_engine.api.object_lock import authorize_lock_headers, carries_integrity, require_write_integrity
 from storage_engine.api.policy import authorize_copy_source
 from storage_engine.api.acl import Owners, bucket_record, new_object_access
 from storage_engine.api.listing import encode_name, encoding_type
@@ -91,6 +91,9 @@ async def handle_upload_part(ctx: ReqCtx, req: VerifiedRequest) -> Response:
                       sse=part_customer_key(ctx.headers, ctx.secure, ctx.settings))
     if opts.size is not None and opts.size > MAX_PART_SIZE:
         raise EntityTooLarge()
+    if not carries_integrity(ctx.headers):
+        upload = await ctx.layer.get_multipart_upload(ctx.bucket, ctx.key, upload_id)
+        await require_write_integrity(ctx, upload.lock_requested, "Put Part")
     part = await ctx.layer.put_object_part(ctx.bucket, ctx.key, upload_id, part_number, req.body, opts)
     headers = [("ETag", quote_etag(part.etag))] + checksum_headers(part.checksums, None)
     headers += _part_sse_headers(part.sse, opts.sse)

@@ -12,7 +12,7 @@ from storage_engine.api.acl import bucket_record, marker_owner, new_object_acces
 from storage_engine.api.conditions import check_read_conditions, content_range, parse_range
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, version_headers
 from storage_engine.api.meta import MAX_SINGLE_PUT, checksum_headers, object_headers, put_options
-from storage_engine.api.object_lock import authorize_lock_headers, bypass_governance
+from storage_engine.api.object_lock import authorize_lock_headers, bypass_governance, require_write_integrity
 from storage_engine.api.sse import put_sse, read_customer_key, sse_headers
 from storage_engine.api.xml import http_date, quote_etag
 from storage_engine.errors import (
@@ -56,6 +56,7 @@ async def handle_put_object(ctx: ReqCtx, req: VerifiedRequest) -> Response:
         raise EntityTooLarge()
     opts.owner, opts.acl = await new_object_access(ctx, await bucket_record(ctx))
     await authorize_lock_headers(ctx, req, opts.lock)
+    await require_write_integrity(ctx, opts.lock is not None, "Put Object")
     info = await ctx.layer.put_object(ctx.bucket, ctx.key, req.body, opts)
     headers = [("ETag", quote_etag(info.etag))]
     headers += version_headers(info.version_id)

@@ -22,16 +22,19 @@ from storage_engine.api.body import read_small_body
 from storage_engine.api.context import ReqCtx, VerifiedRequest, xml_response
 from storage_engine.api.meta import PAST, bypass_requested, lock_mode, parse_iso_date
 from storage_engine.api.policy import Authorizer, authorize_action
+from storage_engine.api.request_conditions import lock_conditions
 from storage_engine.api.xml import XmlWriter, iso8601, parse_xml
 from storage_engine.errors import (InvalidArgument, InvalidRequest, MalformedXML, NoSuchObjectLockConfiguration,
                                    ObjectLockConfigurationNotFoundError)
-from storage_engine.http.types import Response
+from storage_engine.checksums import ALGORITHMS
+from storage_engine.http.types import Headers, Response
 from storage_engine.iam.actions import BYPASS_GOVERNANCE_ACTION
 from storage_engine.objects.object_lock import NO_LOCK_CONFIG, LockConfig, LockMode, LockRequest
 from storage_engine.objects.types import ObjectInfo
 
 MAX_BODY = 8 * 1024
 MAX_DAYS = 36500                  # AWS's limit on a default retention: 100 years
+_CHECKSUM_HEADERS = tuple(f"x-amz-checksum-{a.lower()}" for a in ALGORITHMS)
 
 
 def version_id_param(query: dict[str, str]) -> str | None:
@@ -51,6 +54,34 @@ async def authorize_lock_headers(ctx: ReqCtx, req: VerifiedRequest, lock: LockRe
         await authorize_action(ctx, req, "s3:PutObjectRetention", ctx.bucket, ctx.key)
     if lock.legal_hold is not None:
         await authorize_action(ctx, req, "s3:PutObjectLegalHold", ctx.bucket, ctx.key)
+
+
+# --- integrity: AWS wants a digest of what is about to be locked -------------------------------------------
+def carries_integrity(headers: Headers) -> bool:
+    """A Content-MD5 or an ``x-amz-checksum-*`` of the body, in a header or announced as a trailer
+    (``x-amz-content-sha256`` does not count, as on AWS)."""
+    if "content-md5" in headers or any(name in headers for name in _CHECKSUM_HEADERS):
+        return True
+    return (headers.get("x-amz-trailer") or "").strip().lower() in _CHECKSUM_HEADERS
+
+
+def require_integrity(headers: Headers) -> None:
+    """Put{ObjectLockConfiguration,ObjectRetention,ObjectLegalHold}: InvalidRequest without a digest."""
+    if not carries_integrity(headers):
+        raise InvalidRequest("Missing required header for this request: Content-MD5 OR x-amz-checksum-*")
+
+
+async def require_write_integrity(ctx: ReqCtx, locked: bool, what: str) -> None:
+    """A PutObject (``what`` "Put Object") or UploadPart ("Put Part") that locks what it writes, by its own
+    lock headers (``locked``) or the bucket's default retention: InvalidRequest without a digest."""
+    if carries_integrity(ctx.headers):
+        return
+    if not locked:
+        config = await ctx.layer.get_object_lock_config(ctx.bucket)
+        if config is None or config.mode is None:
+            return
+    raise InvalidRequest(f"Content-MD5 OR x-amz-checksum- HTTP header is required for {what} requests with "
+                         "Object Lock parameters")
 
 
 async def may_bypass(authorizer: Authorizer, bucket: str, key: str, version_id: str | None) -> bool:
@@ -108,6 +139,7 @@ def render_lock_configuration(config: LockConfig) -> bytes:
 
 
 async def handle_put_object_lock_configuration(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    require_integrity(ctx.headers)
     config = parse_lock_configuration(await read_small_body(req.body, ctx.headers, MAX_BODY))
     await ctx.layer.put_object_lock_config(ctx.bucket, config)
     return Response(status=200)
@@ -147,8 +179,12 @@ def parse_retention(data: bytes) -> tuple[LockMode | None, float]:
 
 
 async def handle_put_object_retention(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    require_integrity(ctx.headers)
     mode, until = parse_retention(await read_small_body(req.body, ctx.headers, MAX_BODY))
     version_id = version_id_param(ctx.query)
+    # Authorized here, not before the handler: the document holds the s3:object-lock-* condition keys.
+    await authorize_action(ctx, req, "s3:PutObjectRetention", ctx.bucket, ctx.key, version_id=version_id,
+                           conditions=lock_conditions(mode, until if mode else None, None))
     bypass = await bypass_governance(ctx, req, version_id)
     await ctx.layer.put_object_retention(ctx.bucket, ctx.key, version_id, mode, until, bypass_governance=bypass)
     return Response(status=200)
@@ -174,8 +210,12 @@ def parse_legal_hold(data: bytes) -> bool:
 
 
 async def handle_put_object_legal_hold(ctx: ReqCtx, req: VerifiedRequest) -> Response:
+    require_integrity(ctx.headers)
     on = parse_legal_hold(await read_small_body(req.body, ctx.headers, MAX_BODY))
-    await ctx.layer.put_object_legal_hold(ctx.bucket, ctx.key, version_id_param(ctx.query), on)
+    version_id = version_id_param(ctx.query)
+    await authorize_action(ctx, req, "s3:PutObjectLegalHold", ctx.bucket, ctx.key, version_id=version_id,
+                           conditions=lock_conditions(None, None, on))
+    await ctx.layer.put_object_legal_hold(ctx.bucket, ctx.key, version_id, on)
     return Response(status=200)
 
 

@@ -48,8 +48,9 @@ NOT_ANONYMOUS = frozenset({Endpoint.PutBucketPolicy, Endpoint.DeleteBucketPolicy
                            Endpoint.GetBucketPolicyStatus, Endpoint.PutPublicAccessBlock,
                            Endpoint.DeletePublicAccessBlock, Endpoint.GetPublicAccessBlock, Endpoint.CreateBucket,
                            Endpoint.DeleteBucket, Endpoint.ListBuckets})
-# Handlers that decide per item (DeleteObjects: s3:DeleteObject on each key, a refused key is an <Error>).
-PER_ITEM = frozenset({Endpoint.DeleteObjects})
+# Handlers that decide themselves: per item (DeleteObjects: s3:DeleteObject on each key, a refused key is an
+# <Error>), or once their document is read (its s3:object-lock-* condition keys; api/object_lock.py).
+SELF_DECIDED = frozenset({Endpoint.DeleteObjects, Endpoint.PutObjectRetention, Endpoint.PutObjectLegalHold})
 _EXISTING_TAG = "s3:existingobjecttag/"
 
 
@@ -176,12 +177,14 @@ class Authorizer:
         self._buckets[bucket] = found
         return found
 
-    async def allowed(self, action: str, bucket: str, key: str = "", *, version_id: str | None = None) -> bool:
+    async def allowed(self, action: str, bucket: str, key: str = "", *, version_id: str | None = None,
+                      conditions: Conditions | None = None) -> bool:
+        """``conditions``: the ones only the handler knows, on top of the request's."""
         principal = self.principal
         if principal.is_root:
             return True
         policy, public, owner, block = await self._bucket(bucket)
-        conditions = self.conditions
+        conditions = {**self.conditions, **conditions} if conditions else self.conditions
         if key and _names_existing_tags((*self.identity, self.session, policy)):
             conditions = {**conditions, **await self._existing_tags(bucket, key, version_id)}
         request = Request(action=action, resource=resource_arn(bucket, key),
@@ -196,9 +199,10 @@ class Authorizer:
             return await _acl_allows(ctx, action)
         return answer == "allow"
 
-    async def check(self, action: str, bucket: str, key: str = "", *, version_id: str | None = None) -> None:
+    async def check(self, action: str, bucket: str, key: str = "", *, version_id: str | None = None,
+                    conditions: Conditions | None = None) -> None:
         """AccessDenied unless allowed."""
-        if not await self.allowed(action, bucket, key, version_id=version_id):
+        if not await self.allowed(action, bucket, key, version_id=version_id, conditions=conditions):
             raise AccessDenied()
 
     async def _existing_tags(self, bucket: str, key: str, version_id: str | None) -> Conditions:
@@ -222,7 +226,7 @@ async def authorize(ctx: ReqCtx, req: VerifiedRequest) -> None:
     endpoint = ctx.endpoint
     if endpoint in ROOT_ONLY or (principal.is_anonymous and endpoint in NOT_ANONYMOUS):
         raise AccessDenied()
-    if endpoint in PER_ITEM:
+    if endpoint in SELF_DECIDED:
         return
     actions = actions_for(endpoint, method=req.request.method, version_id=bool(ctx.query.get("versionId")))
     if not actions:
@@ -233,11 +237,13 @@ async def authorize(ctx: ReqCtx, req: VerifiedRequest) -> None:
 
 
 async def authorize_action(ctx: ReqCtx, req: VerifiedRequest, action: str, bucket: str, key: str = "",
-                           *, version_id: str | None = None) -> None:
-    """A second decision of one request (CopyObject / UploadPartCopy: the source); AccessDenied."""
+                           *, version_id: str | None = None, conditions: Conditions | None = None) -> None:
+    """A decision a handler makes (CopyObject / UploadPartCopy: the source; a lock document's condition
+    keys); AccessDenied."""
     if req.principal.is_root:
         return
-    await (await Authorizer.create(ctx, req)).check(action, bucket, key, version_id=version_id)
+    await (await Authorizer.create(ctx, req)).check(action, bucket, key, version_id=version_id,
+                                                    conditions=conditions)
 
 
 async def authorize_copy_source(ctx: ReqCtx, req: VerifiedRequest, bucket: str, key: str,

@@ -6,22 +6,27 @@
 Names are lower-cased (``iam.policy.Request`` matches them so). Only trusted context is used:
 ``aws:SourceIp`` is the TCP peer, or the first ``X-Forwarded-For`` hop when the peer is one of
 ``settings.trusted_proxies``; ``s3:ExistingObjectTag/<key>`` needs a metadata read and is added by
-``api/policy.py`` only when a policy names it.
+``api/policy.py`` only when a policy names it. Object lock's keys (``s3:object-lock-mode``,
+``-retain-until-date``, ``-remaining-retention-days``, ``-legal-hold``) come from a write's
+``x-amz-object-lock-*`` headers here, and from the document of PutObjectRetention / PutObjectLegalHold in
+``api/object_lock.py`` (``lock_conditions``).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import time
 from collections.abc import Iterable
 from functools import lru_cache
 
-from storage_engine.api.meta import parse_tagging_header
+from storage_engine.api.meta import parse_iso_date, parse_tagging_header
+from storage_engine.api.xml import iso8601
 from storage_engine.errors import S3Error
 from storage_engine.http.types import Request
 from storage_engine.iam.principal import Principal
 
-__all__ = ["existing_tag_conditions", "principal_variables", "request_conditions", "source_ip"]
+__all__ = ["existing_tag_conditions", "lock_conditions", "principal_variables", "request_conditions", "source_ip"]
 
 Conditions = dict[str, list[str]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -122,6 +127,26 @@ def request_conditions(request: Request, principal: Principal, trusted_proxies: 
             out["aws:tagkeys"] = list(tags)
     for name, values in principal.claims:        # jwt:* / ldap:* of STS sessions from OIDC / LDAP
         out[name.lower()] = list(values)
+    raw_until = headers.get("x-amz-object-lock-retain-until-date")
+    raw_hold = headers.get("x-amz-object-lock-legal-hold")
+    out.update(lock_conditions(headers.get("x-amz-object-lock-mode"), parse_iso_date(raw_until) if raw_until else None,
+                               None if raw_hold is None else raw_hold.strip().upper() == "ON", now=now))
+    return out
+
+
+def lock_conditions(mode: str | None, until: float | None, legal_hold: bool | None, *,
+                    now: float | None = None) -> Conditions:
+    """Object lock's condition keys of a retention (mode, retain-until) and a legal hold; none for what is
+    None. The remaining days are whole days, rounded up (a retention of 36 hours has 2)."""
+    out: Conditions = {}
+    if mode:
+        out["s3:object-lock-mode"] = [mode.strip().upper()]
+    if until is not None:
+        left = until - (time.time() if now is None else now)
+        out["s3:object-lock-retain-until-date"] = [iso8601(until)]
+        out["s3:object-lock-remaining-retention-days"] = [str(max(0, math.ceil(left / 86400)))]
+    if legal_hold is not None:
+        out["s3:object-lock-legal-hold"] = ["ON" if legal_hold else "OFF"]
     return out
 
 

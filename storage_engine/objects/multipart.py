@@ -122,7 +122,7 @@ class UploadMeta:
         return UploadInfo(self.key, self.upload_id, self.initiated, self.storage_class,
                           cast(ChecksumAlgorithm | None, self.checksum_algorithm),
                           cast(ChecksumType | None, self.checksum_type), dict(self.metadata),
-                          versions.sse_info(self.sse), owner=self.owner)
+                          versions.sse_info(self.sse), owner=self.owner, lock_requested=self.lock is not None)
 
 
 @dataclass(slots=True)

@@ -181,6 +181,7 @@ class UploadInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     sse: SseInfo | None = None                     # the upload's encryption (CreateMultipartUpload's headers)
     owner: str = ""                                # the initiator's canonical ID ("" = the bucket owner)
+    lock_requested: bool = False                   # CreateMultipartUpload carried object lock headers
 
 
 @dataclass(slots=True)

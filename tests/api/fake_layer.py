@@ -118,6 +118,10 @@ class FakeLayer:
     async def get_bucket_versioning(self, bucket: str) -> VersioningStatus:
         return self._bucket(bucket).versioning
 
+    async def get_object_lock_config(self, bucket: str) -> None:
+        self._bucket(bucket)
+        return None                                 # no object lock here: tests/e2e/test_object_lock.py
+
     async def set_bucket_versioning(self, bucket: str, status: VersioningStatus) -> None:
         self._bucket(bucket).versioning = status
 

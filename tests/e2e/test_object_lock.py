@@ -4,6 +4,8 @@ bucket's configuration, and AWS's errors; lifecycle never removes a locked versi
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -15,6 +17,7 @@ import pytest
 from boto3.session import Session
 from botocore.exceptions import ClientError
 
+from storage_engine.checksums import checksum_of
 from tests.e2e.helpers import aws_s3api, run_cli
 from tests.local_cluster import local_cluster
 
@@ -312,6 +315,87 @@ def test_bypass_needs_the_permission_for_iam_users(server: Any, s3: Any) -> None
                              ObjectLockRetainUntilDate=in_seconds(DAY))["VersionId"]
     assert refused(lambda: bypass.delete_object(Bucket=name, Key="k3", VersionId=kept,
                                                 BypassGovernanceRetention=True)) == ("AccessDenied", 403)
+
+
+def test_condition_keys_limit_what_users_may_lock(server: Any, s3: Any) -> None:
+    """s3:object-lock-remaining-retention-days, -mode and -legal-hold in a user's policy, from a write's lock headers
+    and from the documents of PutObjectRetention and PutObjectLegalHold."""
+    name = locked_bucket(s3, "lock-conditions")
+    iam = Session().client("iam", endpoint_url=server.url, region_name=server.region,
+                           aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key)
+    objects = [f"arn:aws:s3:::{name}/*"]
+
+    def deny(action: str, condition: dict[str, Any]) -> dict[str, Any]:
+        return {"Effect": "Deny", "Action": action, "Resource": objects, "Condition": condition}
+
+    iam.create_user(UserName="lock-limited")
+    iam.put_user_policy(UserName="lock-limited", PolicyName="limits", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject", "s3:PutObjectRetention",
+                                           "s3:PutObjectLegalHold"], "Resource": objects},
+            deny("s3:PutObjectRetention", {"NumericGreaterThan": {"s3:object-lock-remaining-retention-days": "30"}}),
+            deny("s3:PutObjectRetention", {"StringEquals": {"s3:object-lock-mode": "COMPLIANCE"}}),
+            deny("s3:PutObjectLegalHold", {"StringEquals": {"s3:object-lock-legal-hold": "OFF"}})]}))
+    key = iam.create_access_key(UserName="lock-limited")["AccessKey"]
+    user = server.client(access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    # From a write's headers.
+    version = user.put_object(Bucket=name, Key="k", Body=b"x", ObjectLockMode="GOVERNANCE",
+                              ObjectLockRetainUntilDate=in_seconds(10 * DAY))["VersionId"]
+    assert refused(lambda: user.put_object(Bucket=name, Key="k", Body=b"x", ObjectLockMode="GOVERNANCE",
+                                           ObjectLockRetainUntilDate=in_seconds(60 * DAY))) == ("AccessDenied", 403)
+    assert refused(lambda: user.put_object(Bucket=name, Key="k", Body=b"x", ObjectLockMode="COMPLIANCE",
+                                           ObjectLockRetainUntilDate=in_seconds(DAY))) == ("AccessDenied", 403)
+    # From the documents.
+    user.put_object_retention(Bucket=name, Key="k", VersionId=version,
+                              Retention={"Mode": "GOVERNANCE", "RetainUntilDate": in_seconds(20 * DAY)})
+    for retention in ({"Mode": "GOVERNANCE", "RetainUntilDate": in_seconds(60 * DAY)},
+                      {"Mode": "COMPLIANCE", "RetainUntilDate": in_seconds(25 * DAY)}):
+        assert refused(lambda: user.put_object_retention(Bucket=name, Key="k", VersionId=version,
+                                                         Retention=retention)) == ("AccessDenied", 403)
+    user.put_object_legal_hold(Bucket=name, Key="k", VersionId=version, LegalHold={"Status": "ON"})
+    assert refused(lambda: user.put_object_legal_hold(Bucket=name, Key="k", VersionId=version,
+                                                      LegalHold={"Status": "OFF"})) == ("AccessDenied", 403)
+    s3.put_object_legal_hold(Bucket=name, Key="k", VersionId=version, LegalHold={"Status": "OFF"})
+    retention = s3.get_object_retention(Bucket=name, Key="k", VersionId=version)["Retention"]
+    assert retention["Mode"] == "GOVERNANCE"
+    assert 19 * DAY < (retention["RetainUntilDate"] - datetime.now(timezone.utc)).total_seconds() <= 20 * DAY
+
+
+def test_lock_requests_need_a_digest_of_their_body(server: Any, s3: Any) -> None:
+    """As on AWS: Content-MD5 or an x-amz-checksum-* on the lock APIs, and on writes that lock what they store
+    (lock headers, or the bucket's default retention), PutObject and UploadPart; others need none."""
+    plain = locked_bucket(s3, "lock-digest")
+    defaulted = locked_bucket(s3, "lock-digest-default", GOVERNANCE_DAY)
+    s3.put_object(Bucket=plain, Key="k", Body=b"x")
+    until = in_seconds(DAY).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def send(method: str, path: str, query: str = "", body: bytes = b"", **headers: str) -> tuple[int, str]:
+        status, answer = server.request(method, path, query, body, headers)
+        code = answer.split(b"<Code>")[1].split(b"</Code>")[0].decode() if b"<Code>" in answer else ""
+        return status, code
+
+    def with_md5(body: bytes) -> dict[str, str]:
+        return {"content-md5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+
+    hold = b"<LegalHold><Status>ON</Status></LegalHold>"
+    retention = f"<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>{until}</RetainUntilDate></Retention>".encode()
+    config = b"<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>"
+    for path, query, body in ((f"/{plain}/k", "legal-hold=", hold), (f"/{plain}/k", "retention=", retention),
+                              (f"/{plain}", "object-lock=", config)):
+        assert send("PUT", path, query, body) == (400, "InvalidRequest"), query
+        assert send("PUT", path, query, body, **with_md5(body))[0] == 200, query
+    lock_headers = {"x-amz-object-lock-mode": "GOVERNANCE", "x-amz-object-lock-retain-until-date": until}
+    assert send("PUT", f"/{plain}/locked", "", b"data", **lock_headers) == (400, "InvalidRequest")
+    assert send("PUT", f"/{plain}/held", "", b"data", **{"x-amz-object-lock-legal-hold": "ON"}) == (
+        400, "InvalidRequest")
+    assert send("PUT", f"/{plain}/locked", "", b"data", **lock_headers, **with_md5(b"data"))[0] == 200
+    assert send("PUT", f"/{plain}/unlocked", "", b"data")[0] == 200       # no lock parameters: no digest needed
+    assert send("PUT", f"/{defaulted}/k", "", b"data") == (400, "InvalidRequest")
+    assert send("PUT", f"/{defaulted}/k", "", b"data",
+                **{"x-amz-checksum-crc32": checksum_of("CRC32", b"data")})[0] == 200
+    upload = s3.create_multipart_upload(Bucket=defaulted, Key="mp")["UploadId"]
+    assert send("PUT", f"/{defaulted}/mp", f"partNumber=1&uploadId={upload}", b"part") == (400, "InvalidRequest")
+    assert send("PUT", f"/{defaulted}/mp", f"partNumber=1&uploadId={upload}", b"part", **with_md5(b"part"))[0] == 200
 
 
 # --- lifecycle --------------------------------------------------------------------------------------------------
