@@ -133,3 +133,46 @@ def test_s3api_calls(aws: Any, bucket: str, tmp_path: Path) -> None:
     missing = aws("s3api", "head-object", "--bucket", bucket, "--key", "nope", check=False)
     assert missing.returncode != 0 and b"404" in missing.stderr
     aws("s3api", "delete-object", "--bucket", bucket, "--key", "k")
+
+
+def test_s3api_bucket_tags_conditional_writes_bucket_paging_and_expected_owner(aws: Any, s3: Any, bucket: str,
+                                                                               tmp_path: Path) -> None:
+    """The S3 surface of issue 14 that the other CLI tests do not cover (CORS, object attributes and object lock
+    have theirs: tests/e2e/test_cors.py, test_object_attributes.py, test_object_lock.py)."""
+    def api(*args: str, check: bool = True) -> Any:
+        return aws("s3api", *args, check=check)
+
+    def fails_with(code: str, *args: str) -> None:
+        proc = api(*args, check=False)
+        assert proc.returncode != 0 and code.encode() in proc.stderr, proc.stderr
+
+    api("put-bucket-tagging", "--bucket", bucket, "--tagging", json.dumps({"TagSet": [{"Key": "team", "Value": "a"}]}))
+    assert json.loads(api("get-bucket-tagging", "--bucket", bucket).stdout)["TagSet"] == [
+        {"Key": "team", "Value": "a"}]
+    api("delete-bucket-tagging", "--bucket", bucket)
+    fails_with("NoSuchTagSet", "get-bucket-tagging", "--bucket", bucket)
+    # Conditional writes.
+    body = tmp_path / "b"
+    body.write_bytes(b"first")
+    etag = json.loads(api("put-object", "--bucket", bucket, "--key", "c", "--body", str(body),
+                          "--if-none-match", "*").stdout)["ETag"]
+    fails_with("PreconditionFailed", "put-object", "--bucket", bucket, "--key", "c", "--body", str(body),
+               "--if-none-match", "*")
+    fails_with("PreconditionFailed", "put-object", "--bucket", bucket, "--key", "c", "--body", str(body),
+               "--if-match", '"0123456789abcdef0123456789abcdef"')
+    body.write_bytes(b"second")
+    api("put-object", "--bucket", bucket, "--key", "c", "--body", str(body), "--if-match", etag)
+    assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"second"
+    # ListBuckets, one page at a time, and filtered.
+    for name in ("cli-page-a", "cli-page-b", "cli-page-c"):
+        s3.create_bucket(Bucket=name)
+    first = json.loads(api("list-buckets", "--prefix", "cli-page-", "--max-buckets", "2", "--no-paginate").stdout)
+    assert [b["Name"] for b in first["Buckets"]] == ["cli-page-a", "cli-page-b"]
+    rest = json.loads(api("list-buckets", "--prefix", "cli-page-", "--max-buckets", "2", "--no-paginate",
+                          "--continuation-token", first["ContinuationToken"]).stdout)
+    assert [b["Name"] for b in rest["Buckets"]] == ["cli-page-c"] and "ContinuationToken" not in rest
+    # x-amz-expected-bucket-owner.
+    api("head-object", "--bucket", bucket, "--key", "c", "--expected-bucket-owner", "000000000000")
+    fails_with("403", "head-object", "--bucket", bucket, "--key", "c", "--expected-bucket-owner", "111122223333")
+    fails_with("AccessDenied", "get-object-tagging", "--bucket", bucket, "--key", "c",
+               "--expected-bucket-owner", "111122223333")

@@ -34,6 +34,8 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
+from storage_engine.drives import paths
+
 from .cluster import Pod, PodCluster, RenderedTenant, netns_unavailable, render_tenant
 from .helpers import MiB, assert_same, md5_hex, multipart_etag, payload
 
@@ -155,6 +157,28 @@ def test_boto3_put_get_list_through_different_nodes(cluster: PodCluster, bucket:
     assert_same(ranged["Body"].read(), large[PART - 9:PART + 10], "range across parts via 0")
     for pod in cluster.pods:
         assert {"boto3/small.bin", "boto3/large.bin"} <= set(keys_via(pod, bucket)), pod.name
+
+
+def test_keys_aws_accepts_through_different_nodes(cluster: PodCluster, bucket: str, objects: dict[str, bytes]) -> None:
+    """Keys that are no file names (drives/paths.py: empty, "." and ".." segments, a segment of 900 bytes) are
+    written through one node and listed in order through another: the listing merges every node's drives."""
+    keys = ["odd//empty", "odd/./dot", "odd/../dots", "odd/" + "l" * 900, "odd/" + "l" * 240 + "/short"]
+    for i, key in enumerate(keys):
+        data = payload(key, i, 1000 + i)
+        client(cluster.pods[1]).put_object(Bucket=bucket, Key=key, Body=data)
+        objects[key] = data
+    listed = client(cluster.pods[2]).list_objects_v2(Bucket=bucket, Prefix="odd/", Delimiter="/", MaxKeys=2)
+    pages = [listed]
+    while listed["IsTruncated"]:
+        listed = client(cluster.pods[3]).list_objects_v2(Bucket=bucket, Prefix="odd/", Delimiter="/", MaxKeys=2,
+                                                         ContinuationToken=listed["NextContinuationToken"])
+        pages.append(listed)
+    assert [o["Key"] for p in pages for o in p.get("Contents", [])] == sorted(
+        k for k in keys if "/" not in k[4:])
+    assert [c["Prefix"] for p in pages for c in p.get("CommonPrefixes", [])] == sorted(
+        {k[:k.index("/", 4) + 1] for k in keys if "/" in k[4:]})
+    for key in keys:
+        assert_same(client(cluster.pods[0]).get_object(Bucket=bucket, Key=key)["Body"].read(), objects[key], key)
 
 
 def test_aws_cli_put_get_list_through_different_nodes(cluster: PodCluster, bucket: str, objects: dict[str, bytes],
@@ -290,8 +314,8 @@ def missing_on_drives(cluster: PodCluster, bucket: str, objects: dict[str, bytes
     missing = []
     for drive in data_drives(cluster):
         for key, data in objects.items():
-            meta = drive / bucket / f"{key}.xl.meta"
-            shards = drive / bucket / f"{key}.xl.data"
+            meta = drive / bucket / paths.meta_path(key)
+            shards = drive / bucket / paths.data_container(key)
             if not meta.is_file():
                 missing.append(f"{drive}: {key} (no .xl.meta)")
             elif len(data) > 1 * MiB and not any(shards.rglob("part.*")):
