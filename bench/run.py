@@ -156,33 +156,43 @@ class Targets:
         return elapsed
 
 
-def bench_server(server: Server, work: Path, quick: bool) -> dict[str, Result | float]:
+def bench_server(server: Server, work: Path, quick: bool, figures: list[str] | None = None) -> dict[str, Result | float]:
+    """Every figure, or those whose names contain one of ``figures`` (``--figure``)."""
     targets = Targets(server)
     results: dict[str, Result | float] = {}
     dur = 4.0 if quick else 8.0
     big_dur = 8.0 if quick else 15.0
     name = server.name
 
+    def wanted(*labels: str) -> bool:
+        return figures is None or any(f in label for f in figures for label in labels)
+
     def requests_for(method: str, keys: list[str], tag: str) -> Path:
         return write_requests(work / f"{name}-{tag}-{method}.txt", [f"{method} {targets.path(method, k)}" for k in keys])
 
     small_keys = [f"small/{i:05d}" for i in range(2000)]
-    put_file = requests_for("PUT", small_keys, "4k")
-    results["4KiB PUT c16"] = run_wrk(server, put_file, 4 * KIB, 16, dur)
-    populate(server, [targets.path("PUT", k) for k in small_keys], 4 * KIB)
-    results["4KiB GET c16"] = run_wrk(server, requests_for("GET", small_keys, "4k"), 0, 16, dur)
+    if wanted("4KiB PUT c16"):
+        results["4KiB PUT c16"] = run_wrk(server, requests_for("PUT", small_keys, "4k"), 4 * KIB, 16, dur)
+    if wanted("4KiB GET c16"):
+        populate(server, [targets.path("PUT", k) for k in small_keys], 4 * KIB)
+        results["4KiB GET c16"] = run_wrk(server, requests_for("GET", small_keys, "4k"), 0, 16, dur)
 
     for size, label, seconds in ((MIB, "1MiB", dur), (64 * MIB, "64MiB", big_dur)):
+        runs = [(f"{label} {m} c{c}", m, c) for c in (1, 16) for m in ("PUT", "GET")]
+        runs = [r for r in runs if wanted(r[0])]
+        if not runs:
+            continue
         keys = [f"{label}/{i:02d}" for i in range(16)]
         put_file = requests_for("PUT", keys, label)
         get_file = requests_for("GET", keys, label)
         populate(server, [targets.path("PUT", k) for k in keys], size, workers=4)
-        for conc in (1, 16):
-            results[f"{label} PUT c{conc}"] = run_wrk(server, put_file, size, conc, seconds)
-            results[f"{label} GET c{conc}"] = run_wrk(server, get_file, 0, conc, seconds)
+        for figure, method, conc in runs:
+            results[figure] = run_wrk(server, put_file if method == "PUT" else get_file, size if method == "PUT" else 0,
+                                      conc, seconds)
 
-    populate(server, [targets.path("PUT", f"list/{i:05d}") for i in range(10_000)], 16)
-    results["LIST 10k keys (s)"] = min(targets.list_seconds("list") for _ in range(3))
+    if wanted("LIST 10k keys (s)"):
+        populate(server, [targets.path("PUT", f"list/{i:05d}") for i in range(10_000)], 16)
+        results["LIST 10k keys (s)"] = min(targets.list_seconds("list") for _ in range(3))
     return results
 
 
@@ -194,6 +204,9 @@ def main() -> int:
                         help="engine worker processes (RUSTFS_WORKERS; default: the engine's, one per CPU)")
     parser.add_argument("--only", choices=["engine", "seaweedfs", "nginx"], action="append",
                         help="run only these sides (repeatable)")
+    parser.add_argument("--figure", action="append",
+                        help="run only the figures whose names contain this (repeatable: --figure '4KiB PUT')")
+    parser.add_argument("--source", help="run the engine from this checkout (a worktree), not this one")
     args = parser.parse_args()
     if not shutil.which("wrk") or not shutil.which("nginx"):
         print("bench needs wrk and nginx: apt-get install -y wrk nginx-light", file=sys.stderr)
@@ -205,7 +218,8 @@ def main() -> int:
         wanted = set(args.only or ["engine", "seaweedfs", "nginx"])
         sides: list[Server] = []
         if "engine" in wanted:
-            sides.append(Engine(base / "engine", ACCESS_KEY, SECRET_KEY, workers=args.workers))
+            env = {"PYTHONPATH": args.source} if args.source else None
+            sides.append(Engine(base / "engine", ACCESS_KEY, SECRET_KEY, workers=args.workers, env=env))
         if "seaweedfs" in wanted:
             sides.append(Seaweed(base / "seaweedfs", ACCESS_KEY, SECRET_KEY))
         if "nginx" in wanted:
@@ -213,7 +227,7 @@ def main() -> int:
         for server in sides:
             with server:
                 print(f"== {server.name}", flush=True)
-                all_results[server.name] = bench_server(server, base, args.quick)
+                all_results[server.name] = bench_server(server, base, args.quick, args.figure)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     report(all_results)

@@ -39,7 +39,10 @@ def process_id() -> str:
     if _process[0] != pid:
         _process = (pid, uuid.uuid4().hex)
     return _process[1]
+
+
 _OWNER_LOCK = "owner.lock"
+_AREAS_LOCK = "tmp.lock"            # in the system volume: held while areas are made and swept
 
 
 def _check_relative(path: str) -> None:
@@ -165,9 +168,19 @@ class LocalDrive:
         layout.migrate(self.root, self._files)
         for sub in (paths.TMP_DIR, paths.LOCKS_DIR, paths.BUCKETS_DIR, paths.MULTIPART_DIR):
             os.makedirs(os.path.join(self.sys_root, sub), 0o755, exist_ok=True)
-        os.makedirs(self.tmp_root, 0o755, exist_ok=True)
         # Our owner lock marks the temporary area as live; any other area whose lock we can take
-        # belongs to a process that is gone (crashed or stopped), so its half-written data goes.
+        # belongs to a process that is gone (crashed or stopped), so its half-written data goes. Areas
+        # are made and swept under one lock per drive: another process's area is never seen between
+        # its directory and its owner lock (it would look abandoned).
+        guard = os.open(os.path.join(self.sys_root, _AREAS_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            self._sweep_areas()
+        finally:
+            os.close(guard)
+
+    def _sweep_areas(self) -> None:
+        os.makedirs(self.tmp_root, 0o755, exist_ok=True)
         if self._owner_fd < 0:
             self._owner_fd = os.open(os.path.join(self.tmp_root, _OWNER_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             fcntl.flock(self._owner_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
