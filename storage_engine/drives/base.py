@@ -9,7 +9,7 @@ subclasses; the erasure layer counts them against its quorums.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class DriveError(Exception):
@@ -52,9 +52,9 @@ class DiskInfo:
     free: int
 
 
-@dataclass(frozen=True, slots=True)
-class WalkEntry:
-    """One listing entry: an object key with its metadata header, or a directory prefix (header None)."""
+class WalkEntry(NamedTuple):
+    """One listing entry: an object key with its metadata header, or a directory prefix (header None). A
+    tuple: a listing makes one per key per walked drive, and compares them whole."""
 
     key: str
     header: bytes | None

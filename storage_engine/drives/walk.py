@@ -36,24 +36,51 @@ def walk_volume(volume_root: str, prefix: str, marker: str, limit: int, delimite
     return out
 
 
-# Sorted listings of big directories, reused across the pages of one listing. A listing is valid while
-# the directory's mtime is unchanged; it is only cached when that mtime is older than the file system's
-# timestamp granularity, so a change in the same clock tick cannot hide behind an equal mtime.
+# Sorted listings of big directories, with the meta headers read from them, reused across the pages of a
+# listing and by later listings. A listing is valid while the directory's mtime is unchanged: every change
+# of a meta file is a rename into its directory (drives/atomic.py), which sets that mtime. It is only
+# cached when that mtime is older than the file system's timestamp granularity, so a change in the same
+# clock tick cannot hide behind an equal mtime.
 _CACHE: collections.OrderedDict[str, _Listing] = collections.OrderedDict()
 _CACHE_DIRS = 32
 _CACHE_MIN_ENTRIES = 256
+_CACHE_HEADER_BYTES = 64 << 20         # headers kept over all cached listings
 _RACY_NS = 100_000_000
 _cache_lock = threading.Lock()         # walks run in several drive threads
+_header_bytes = 0
 
 
 class _Listing:
-    __slots__ = ("stamp", "dir_key", "keys", "entries")
+    __slots__ = ("stamp", "dir_key", "keys", "entries", "headers", "cached")
 
     def __init__(self, stamp: tuple[int, int], dir_key: str, entries: list[tuple[str, str, bool]]) -> None:
         self.stamp = stamp
         self.dir_key = dir_key
         self.entries = entries
         self.keys = [e[0] for e in entries]
+        self.headers: dict[int, bytes] = {}    # by entry index, while cached
+        self.cached = False
+
+    def header(self, index: int, path: str) -> bytes | None:
+        found = self.headers.get(index)
+        if found is not None:
+            return found
+        header = _read_header(path)
+        if header and self.cached:
+            global _header_bytes
+            with _cache_lock:
+                if self.cached and _header_bytes + len(header) <= _CACHE_HEADER_BYTES:
+                    self.headers[index] = header
+                    _header_bytes += len(header)
+        return header
+
+
+def _evict(listing: _Listing) -> None:
+    """(under _cache_lock) Drop a listing's headers from the budget."""
+    global _header_bytes
+    listing.cached = False
+    _header_bytes -= sum(len(h) for h in listing.headers.values())
+    listing.headers = {}
 
 
 def _listing(path: str, dir_key: str) -> _Listing | None:
@@ -62,9 +89,11 @@ def _listing(path: str, dir_key: str) -> _Listing | None:
         stamp = (st.st_mtime_ns, st.st_ino)
         with _cache_lock:
             cached = _CACHE.get(path)
-            if cached is not None and cached.stamp == stamp and cached.dir_key == dir_key:
-                _CACHE.move_to_end(path)
-                return cached
+            if cached is not None:
+                if cached.stamp == stamp and cached.dir_key == dir_key:
+                    _CACHE.move_to_end(path)
+                    return cached
+                _evict(_CACHE.pop(path))
         names = os.listdir(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
@@ -76,9 +105,13 @@ def _listing(path: str, dir_key: str) -> _Listing | None:
     # not cached.
     if not continued and len(entries) >= _CACHE_MIN_ENTRIES and time.time_ns() - stamp[0] > _RACY_NS:
         with _cache_lock:
+            old = _CACHE.pop(path, None)
+            if old is not None:
+                _evict(old)
+            listing.cached = True
             _CACHE[path] = listing
             while len(_CACHE) > _CACHE_DIRS:
-                _CACHE.popitem(last=False)
+                _evict(_CACHE.popitem(last=False)[1])
     return listing
 
 
@@ -123,7 +156,7 @@ def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, del
             continue
         full = path + "/" + name
         if not is_dir:
-            header = _read_header(full)
+            header = listing.header(index, full)
             if header is not None:
                 out.append(WalkEntry(key, header))
         elif delimited:

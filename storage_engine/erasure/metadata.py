@@ -12,7 +12,7 @@ version's ``data_id`` to this drive's shard records.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import msgpack
 
@@ -186,9 +186,8 @@ def decode_docs(header: bytes) -> list[dict[str, Any]]:
     return docs
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """What a listing shows of one version, read straight from its raw map."""
+class Summary(NamedTuple):
+    """What a listing shows of one version, read straight from its raw map (a tuple: one per listed key)."""
 
     version_id: str
     mod_time: float
@@ -196,8 +195,8 @@ class Summary:
     size: int = 0
     etag: str = ""
     storage_class: str = "STANDARD"
-    metadata: dict[str, str] = field(default_factory=dict)
-    checksums: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = {}       # never mutated: read-only views of the raw map
+    checksums: dict[str, str] = {}
     checksum_type: str | None = None
     owner: str = ""
 

@@ -26,6 +26,11 @@ from storage_engine.objects.types import ListObjectsResult, ListVersionsResult, 
 from storage_engine.objects.versions import to_info
 
 MAX_BATCH = 4096
+# The latest version of recently listed headers, by header: a header is immutable bytes (any change is a new
+# one), and the walker hands out the same objects while a directory is unchanged (drives/walk.py), so a
+# repeated listing decodes nothing. Bounded; cleared whole when full.
+_LATEST: dict[bytes, Summary] = {}
+_LATEST_MAX = 32768
 
 
 class Listed:
@@ -48,7 +53,13 @@ class Listed:
             v = self._versions[0]
             return Summary(v.version_id, v.mod_time, v.delete_marker, v.size, v.etag, v.storage_class,
                            v.metadata, v.checksums, v.checksum_type, v.owner)
-        return Summary.of(decode_docs(self.header)[0])
+        found = _LATEST.get(self.header)
+        if found is None:
+            found = Summary.of(decode_docs(self.header)[0])
+            if len(_LATEST) >= _LATEST_MAX:
+                _LATEST.clear()
+            _LATEST[self.header] = found
+        return found
 
 
 # An entry: (key, its versions) or (directory prefix ending in "/", None).
@@ -86,11 +97,12 @@ async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, de
         rows = _aligned(walks)
         if rows is not None:
             # The common case: every drive lists the same keys; compare headers as bytes.
+            width = len(walks)
             for row in rows:
                 first = row[0].header
                 if first is None:
                     yield row[0].key, None
-                elif first and all(e.header == first for e in row):
+                elif first and row.count(row[0]) == width:     # the same key, so the same header
                     yield row[0].key, Listed(first)
                 else:
                     found = await _resolve(es, bucket, row[0].key)
@@ -129,10 +141,11 @@ def _aligned(walks: list[list[WalkEntry]]) -> list[tuple[WalkEntry, ...]] | None
     first = walks[0] if walks else []
     if any(len(w) != len(first) for w in walks):
         return None
-    rows = list(zip(*walks))
-    if len(walks) > 1 and any(e.key != row[0].key for row in rows for e in row):
-        return None
-    return rows
+    if len(walks) > 1:
+        keys = [e.key for e in first]
+        if any([e.key for e in w] != keys for w in walks[1:]):
+            return None
+    return list(zip(*walks))
 
 
 async def _resolve(es: ErasureSet, bucket: str, key: str) -> Listed | None:

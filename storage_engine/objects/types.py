@@ -99,7 +99,7 @@ class PartInfo:
     sse: SseInfo | None = None                     # the upload's encryption (UploadPart's response headers)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)                 # not frozen: built per key of a listing, where frozen's __init__ cost 4x
 class ObjectInfo:
     bucket: str
     key: str

@@ -193,3 +193,40 @@ def test_random_keys_list_in_order(with_layer) -> None:
                 marker = page.next_marker
             assert (objects, prefixes) == want, (prefix, delimiter)
     with_layer(scenario)
+
+
+def test_a_cached_directory_listing_sees_every_change(with_layer) -> None:
+    """Big directories' listings and headers are reused while the directory is unchanged (drives/walk.py,
+    objects/listing.py): an overwrite, a delete and a new key all show at once."""
+    import time
+
+    keys = [f"d/{i:04d}" for i in range(300)]
+
+    async def listed(layer: ErasureObjectLayer) -> dict[str, int]:
+        out: dict[str, int] = {}
+        marker = ""
+        while True:
+            page = await layer.list_objects("bkt", "d/", "", marker, max_keys=128)
+            out.update((o.key, o.size) for o in page.objects)
+            if not page.is_truncated:
+                return out
+            marker = page.next_marker
+
+    async def scenario(layer: ErasureObjectLayer) -> None:
+        await layer.make_bucket("bkt")
+        for key in keys:
+            await layer.put_object("bkt", key, BytesBody(b"x"), PutOptions())
+        time.sleep(0.2)                 # past the file system's timestamp granularity: listings get cached
+        assert await listed(layer) == dict.fromkeys(keys, 1)
+        assert await listed(layer) == dict.fromkeys(keys, 1)     # from the cache
+        await layer.put_object("bkt", "d/0100", BytesBody(b"longer"), PutOptions())
+        await layer.delete_object("bkt", "d/0200")
+        await layer.put_object("bkt", "d/0150a", BytesBody(b"new"), PutOptions())
+        expected = {**dict.fromkeys(keys, 1), "d/0100": 6, "d/0150a": 3}
+        del expected["d/0200"]
+        assert await listed(layer) == expected
+        time.sleep(0.2)
+        assert await listed(layer) == expected
+        await layer.put_object("bkt", "d/0100", BytesBody(b"xy"), PutOptions())
+        assert (await listed(layer))["d/0100"] == 2
+    with_layer(scenario)
