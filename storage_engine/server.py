@@ -157,6 +157,16 @@ def _announce(sock: socket.socket, workers: int, tls: ServerTls | None = None) -
     print(f"listening on {'https' if tls else 'http'}://{shown}:{port} ({workers} worker{'s' if workers > 1 else ''})", flush=True)
 
 
+def worker_count(settings: EngineSettings, pools: list[Pool]) -> int:
+    """``settings.workers``, 0 meaning one per CPU this process may run on; always 1 in distributed mode."""
+    if is_distributed(d for pool in pools for d in pool.drives):
+        if settings.workers > 1:
+            # Lock tables and open shard handles of the node-to-node API live in one process.
+            log.warning("distributed mode runs one process per node; ignoring RUSTFS_WORKERS=%d", settings.workers)
+        return 1
+    return settings.workers or len(os.sched_getaffinity(0))
+
+
 def run_server(settings: EngineSettings, pools: list[Pool], *,
                app_factory: AppFactory | None = None) -> int:
     """Serve the S3 API until SIGTERM/SIGINT; returns the process exit code.
@@ -166,10 +176,7 @@ def run_server(settings: EngineSettings, pools: list[Pool], *,
     """
     configure_malloc()
     configure_logging(settings.log_format)
-    if settings.workers > 1 and is_distributed(d for pool in pools for d in pool.drives):
-        # Lock tables and open shard handles of the node-to-node API live in one process.
-        log.warning("distributed mode runs one process per node; ignoring RUSTFS_WORKERS=%d", settings.workers)
-        settings = settings.model_copy(update={"workers": 1})
+    settings = settings.model_copy(update={"workers": worker_count(settings, pools)})
     try:
         # Bound in the parent: a taken port fails here, at once, with a clear message.
         sock = bind_socket(settings.host, settings.port)

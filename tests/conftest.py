@@ -39,6 +39,9 @@ ACCESS_KEY = "e2e-root-access"
 SECRET_KEY = "e2e-root-secret-0123456789abcdefghij"
 REGION = "us-east-1"
 READY_TIMEOUT = float(os.environ.get("RUSTFS_TEST_READY_TIMEOUT", "60"))
+# Engines the tests start inherit this unless they set it: one worker each (the default is one per CPU,
+# test_server_workers.py checks it), so a suite of many servers stays light.
+os.environ.setdefault("RUSTFS_WORKERS", "1")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -131,6 +134,7 @@ class EngineServer:
             "RUSTFS_ACCESS_KEY": self.access_key,
             "RUSTFS_SECRET_KEY": self.secret_key,
             "RUSTFS_REGION": self.region,
+            "RUSTFS_WORKERS": "1",         # the default is one per CPU; tests that want more say so
             "PYTHONUNBUFFERED": "1",
         })
         # A PYTHONPATH given to the tests goes first (e.g. a snapshot of the engine's source).

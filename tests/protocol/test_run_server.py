@@ -111,3 +111,30 @@ def test_workers_die_with_a_killed_parent() -> None:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def test_the_default_is_one_worker_per_cpu_and_one_in_distributed_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import SecretStr
+
+    from storage_engine.config import EngineSettings
+    from storage_engine.server import worker_count
+    from storage_engine.topology import Pool
+
+    cpus = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("RUSTFS_WORKERS", raising=False)      # tests/conftest.py pins the tests' engines to 1
+    settings = EngineSettings(address="127.0.0.1:0", access_key="a", secret_key=SecretStr("b" * 16))
+    assert settings.workers == 0
+    local = [Pool(("/d1", "/d2", "/d3", "/d4"), 4)]
+    remote = [Pool(tuple(f"http://node{n}:9000/d{d}" for n in (1, 2) for d in (1, 2)), 4)]
+    assert worker_count(settings, local) == cpus
+    assert worker_count(settings.model_copy(update={"workers": 3}), local) == 3
+    assert worker_count(settings.model_copy(update={"workers": 3}), remote) == 1
+    assert worker_count(settings, remote) == 1
+    port = free_port()
+    proc = start(port, 0)                         # the fake engine's readiness line names the count
+    try:
+        code, out = stop(proc)
+        assert code == 0 and out.count("closed layer") == cpus, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
