@@ -158,13 +158,27 @@ def _announce(sock: socket.socket, workers: int, tls: ServerTls | None = None) -
 
 
 def worker_count(settings: EngineSettings, pools: list[Pool]) -> int:
-    """``settings.workers``, 0 meaning one per CPU this process may run on; always 1 in distributed mode."""
+    """``settings.workers``, 0 meaning one per CPU this process may use; always 1 in distributed mode."""
     if is_distributed(d for pool in pools for d in pool.drives):
         if settings.workers > 1:
             # Lock tables and open shard handles of the node-to-node API live in one process.
             log.warning("distributed mode runs one process per node; ignoring RUSTFS_WORKERS=%d", settings.workers)
         return 1
-    return settings.workers or len(os.sched_getaffinity(0))
+    return settings.workers or usable_cpus()
+
+
+def usable_cpus(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """The CPUs this process may run on, capped by its cgroup's CPU quota (a container limited to 2 CPUs on a
+    64-core host gets 2 workers, not 64)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        with open(cpu_max) as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass                              # no cgroup v2 limit readable: the affinity decides
+    return cpus
 
 
 def run_server(settings: EngineSettings, pools: list[Pool], *,

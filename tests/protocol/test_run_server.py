@@ -117,10 +117,10 @@ def test_the_default_is_one_worker_per_cpu_and_one_in_distributed_mode(monkeypat
     from pydantic import SecretStr
 
     from storage_engine.config import EngineSettings
-    from storage_engine.server import worker_count
+    from storage_engine.server import usable_cpus, worker_count
     from storage_engine.topology import Pool
 
-    cpus = len(os.sched_getaffinity(0))
+    cpus = usable_cpus()
     monkeypatch.delenv("RUSTFS_WORKERS", raising=False)      # tests/conftest.py pins the tests' engines to 1
     settings = EngineSettings(address="127.0.0.1:0", access_key="a", secret_key=SecretStr("b" * 16))
     assert settings.workers == 0
@@ -138,3 +138,14 @@ def test_the_default_is_one_worker_per_cpu_and_one_in_distributed_mode(monkeypat
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize(("cpu_max", "limit"), [("max 100000", None), ("200000 100000", 2), ("150000 100000", 2),
+                                                ("50000 100000", 1), ("garbage", None)])
+def test_workers_follow_the_cgroup_cpu_quota(tmp_path: Path, cpu_max: str, limit: int | None) -> None:
+    from storage_engine.server import usable_cpus
+
+    cpus = len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").write_text(cpu_max + "\n")
+    assert usable_cpus(str(tmp_path / "cpu.max")) == (cpus if limit is None else min(cpus, limit))
+    assert usable_cpus(str(tmp_path / "absent")) == cpus
