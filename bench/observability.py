@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -129,6 +130,7 @@ def main() -> int:
     results: dict[str, dict[str, Result]] = {}
     rounds: dict[tuple[str, str], list[float]] = {}
     counters: dict[str, float] = {}
+    sink_cpu: dict[str, list[float]] = {}
     try:
         off_env = {"RUSTFS_AUDIT_STDOUT": "false", "RUSTFS_METRICS_ENABLED": "false"}
         if args.baseline_rev:
@@ -143,7 +145,9 @@ def main() -> int:
                 for figure in files["off"]:
                     for name, server in servers.items():
                         path, size = files[name][figure]
+                        cpu, started = time.process_time(), time.monotonic()   # this process: the sink
                         result = run_wrk(server, path, size, CONNECTIONS, args.seconds)
+                        sink_cpu.setdefault(name, []).append((time.process_time() - cpu) / (time.monotonic() - started))
                         print(f"round {round_} {figure} {name}: {result.ops_per_s:,.0f} op/s", flush=True)
                         rounds.setdefault((name, figure), []).append(result.ops_per_s)
                         best = results.setdefault(name, {}).get(figure)
@@ -169,7 +173,9 @@ def main() -> int:
               f"{off.server_cpu:.2f} / {on.server_cpu:.2f}" + (f"  ERRORS {errors}" if errors else ""))
     print(f"audit: {sink.records:,} records in {sink.posts:,} POSTs received; the engine counted "
           f"{counters.get('rustfs_audit_records_total', float('nan')):,.0f} delivered, "
-          f"{counters.get('rustfs_audit_records_dropped_total', float('nan')):,.0f} dropped")
+          f"{counters.get('rustfs_audit_records_dropped_total', float('nan')):,.0f} dropped; the sink (this "
+          f"process) used {statistics.mean(sink_cpu.get('on', [0.0])):.2f} cores while the 'on' side ran, "
+          f"{statistics.mean(sink_cpu.get('off', [0.0])):.2f} while 'off' did")
     return 0
 
 
