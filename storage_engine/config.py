@@ -226,8 +226,9 @@ class EngineSettings(BaseSettings):
     workers: int = Field(
         default=0, ge=0, le=64,
         description="Server processes sharing one listening socket; 0 (the default): one per CPU this process "
-                    "may use, its cgroup's CPU quota included (bench/run.py measured 1.4-1.6x the small-object and concurrent throughput "
-                    "of one on 2 cores). Distributed mode (remote drives) runs one process per node.")
+                    "may use, its cgroup's CPU quota included (bench/run.py measured 1.4-1.6x the small-object "
+                    "and concurrent throughput of one on 2 cores). Distributed mode (remote drives) runs one "
+                    "process per node.")
     metrics_enabled: bool = Field(
         default=True,
         description="Keep the S3 request metrics (rustfs_s3_*) and serve GET /rustfs/metrics. False: neither "

@@ -95,7 +95,8 @@ class _FormatLock:
         for root in self._roots:
             try:
                 os.makedirs(os.path.join(root, paths.SYS_VOLUME), 0o755, exist_ok=True)
-                fd = os.open(os.path.join(root, paths.SYS_VOLUME, layout.LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                fd = os.open(os.path.join(root, paths.SYS_VOLUME, layout.LOCK_FILE),
+                             os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except OSError:
                 continue                   # an unusable drive is dealt with below
             fcntl.flock(fd, fcntl.LOCK_EX)

@@ -2,8 +2,9 @@
 
 Keys come out in UTF-8 byte order (Python compares str by code point, which is the same order), with a
 directory sorting as its name plus ``/``. The ``.xl.cont`` directories of long names are read as part of
-their parent (``drives/paths.py``), so a long key sorts by its whole name. Only directories that can hold keys after ``marker`` and under
-``prefix`` are entered, so a page of a large listing touches little more than the page itself.
+their parent (``drives/paths.py``), so a long key sorts by its whole name. Only directories that can hold
+keys after ``marker`` and under ``prefix`` are entered, so a page of a large listing touches little more
+than the page itself.
 """
 
 from __future__ import annotations
