@@ -1,7 +1,8 @@
 """Listing objects and versions: a sorted merge of drive walks, resolved to each key's quorum metadata.
 
-Within a set, ``n - write_quorum + 1`` listable drives (online, not healing) are walked in parallel:
-every committed write reached ``write_quorum`` drives, so each committed key is on at least one of them.
+Within a set, ``n - read_quorum + 1`` listable drives (online, not healing) are walked in parallel: a
+version a read can find is on at least a read quorum of drives (its data blocks), so every key a GET
+returns is on one of them, also one whose commit a crash cut short before it reached a write quorum.
 A drive whose walk fails, or finds the bucket's directory missing (wiped), is replaced by another
 listable drive; when too few remain the listing fails with InsufficientReadQuorum rather than come out
 silently short (unless every listable drive lacks the bucket: a set of a pool added since holds none
