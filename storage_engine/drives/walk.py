@@ -52,36 +52,43 @@ _header_bytes = 0
 
 
 class _Listing:
-    __slots__ = ("stamp", "dir_key", "keys", "entries", "headers", "cached")
+    __slots__ = ("stamp", "dir_key", "keys", "entries", "walked", "cached")
 
     def __init__(self, stamp: tuple[int, int], dir_key: str, entries: list[tuple[str, str, bool]]) -> None:
         self.stamp = stamp
         self.dir_key = dir_key
         self.entries = entries
         self.keys = [e[0] for e in entries]
-        self.headers: dict[int, bytes] = {}    # by entry index, while cached
+        # The walk entries of the keys whose headers were read, by entry index, while cached: a repeated
+        # walk hands out the same objects (no file read, no allocation).
+        self.walked: dict[int, WalkEntry] = {}
         self.cached = False
 
-    def header(self, index: int, path: str) -> bytes | None:
-        found = self.headers.get(index)
+    def entry(self, index: int, path: str) -> WalkEntry | None:
+        """The walk entry of file entry ``index`` (``path`` is its directory): its header read once."""
+        found = self.walked.get(index)
         if found is not None:
             return found
-        header = _read_header(path)
+        key, name, _ = self.entries[index]
+        header = _read_header(path + "/" + name)
+        if header is None:
+            return None
+        found = WalkEntry(key, header)
         if header and self.cached:
             global _header_bytes
             with _cache_lock:
                 if self.cached and _header_bytes + len(header) <= _CACHE_HEADER_BYTES:
-                    self.headers[index] = header
+                    self.walked[index] = found
                     _header_bytes += len(header)
-        return header
+        return found
 
 
 def _evict(listing: _Listing) -> None:
     """(under _cache_lock) Drop a listing's headers from the budget."""
     global _header_bytes
     listing.cached = False
-    _header_bytes -= sum(len(h) for h in listing.headers.values())
-    listing.headers = {}
+    _header_bytes -= sum(len(e.header or b"") for e in listing.walked.values())
+    listing.walked = {}
 
 
 def _listing(path: str, dir_key: str) -> _Listing | None:
@@ -147,23 +154,31 @@ def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, del
             delimited and marker == keys[start - 1]):
         start -= 1                         # the directory the marker points into (or is, for "a/")
     start = max(start, bisect.bisect_left(keys, prefix))
+    walked = listing.walked
     for index in range(start, len(entries)):
         if len(out) >= limit:
             return
+        found = walked.get(index)
+        if found is not None:              # a cached listing's key: its prefix check is all that is left
+            if not found.key.startswith(prefix):
+                if found.key > prefix:
+                    return
+                continue
+            out.append(found)
+            continue
         key, name, is_dir = entries[index]
         if not key.startswith(prefix):
             if key > prefix:
                 return                     # past every key with this prefix
             continue
-        full = path + "/" + name
         if not is_dir:
-            header = listing.header(index, full)
-            if header is not None:
-                out.append(WalkEntry(key, header))
+            found = listing.entry(index, path)
+            if found is not None:
+                out.append(found)
         elif delimited:
             out.append(WalkEntry(key, None))
         else:
-            _walk_dir(full, key, prefix, marker, limit, delimited, out)
+            _walk_dir(path + "/" + name, key, prefix, marker, limit, delimited, out)
 
 
 def _read_header(path: str) -> bytes | None:
