@@ -6,15 +6,19 @@
     audit.emit(entry)                          # per request: never waits, never raises
     await audit.close()                        # flush, stop
 
-When a request is over (its response sent), the app hands over an :class:`Entry` (references only);
-``emit`` builds, redacts and encodes its record once, while what it refers to is still fresh in the
-CPU's caches, and queues the JSON line on every target; each target's writer task (``targets.py``)
-writes its queue in batches. Metrics ``rustfs_audit_*{target}`` are read
-from the targets' counters at scrape time (:func:`_register_metrics`).
+When a request is over (its response sent), the app hands over an :class:`Entry` (references only).
+``emit`` keeps it; once ``batch_size`` entries wait, or ``flush_seconds`` after the first of them, their
+records are built, redacted and encoded in one go, once for all the targets, and each JSON line is queued
+on every target, whose writer task (``targets.py``) writes its queue in batches. Building a batch back to
+back keeps the record's code in the CPU's caches: measured in the server under a 4 KiB GET load, a record
+cost 15-17 us of CPU built at the end of its own request, 7-8 us built in a batch of 100
+(``bench/observability.py``'s GET ratio went from 0.88 to 0.93). Metrics ``rustfs_audit_*{target}`` are
+read from the targets' counters at scrape time (:func:`_register_metrics`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Iterator
@@ -34,10 +38,15 @@ log = logging.getLogger(__name__)
 class AuditLog:
     """The process's audit targets."""
 
-    def __init__(self, targets: list[Target], node: str = "") -> None:
+    def __init__(self, targets: list[Target], node: str = "", *, batch_size: int = 100,
+                 flush_seconds: float = 1.0) -> None:
         self.targets = targets
         self.node = node                         # the records' "node"
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
         self._puts = tuple(t.put for t in targets)
+        self._pending: list[Entry] = []          # entries whose records are not built yet
+        self._timer: asyncio.TimerHandle | None = None
 
     @classmethod
     def from_settings(cls, settings: EngineSettings, node: str = "") -> AuditLog:
@@ -58,7 +67,8 @@ class AuditLog:
                 password=settings.audit_webhook_password.get_secret_value(),
                 ca_file=settings.audit_webhook_ca_file, timeout=settings.audit_webhook_timeout_seconds,
                 retry_max=settings.audit_retry_max, backoff=settings.audit_retry_backoff_seconds, **common))
-        return cls(targets, node)
+        return cls(targets, node, batch_size=settings.audit_batch_size,
+                   flush_seconds=settings.audit_flush_seconds)
 
     @property
     def enabled(self) -> bool:
@@ -69,16 +79,41 @@ class AuditLog:
             target.start()
 
     def emit(self, entry: Entry) -> None:
-        """Queue the request's record on every target. Never waits, never raises."""
-        try:
-            line = orjson.dumps(build_record(entry, self.node), option=orjson.OPT_APPEND_NEWLINE)
-        except Exception:       # never fail a request's end over its record: counted as dropped
-            log.exception("audit: cannot encode the record of request %s", entry.request_id)
-            for target in self.targets:
-                target.dropped += 1
-            return
-        for put in self._puts:
-            put(line)
+        """Take the request's entry; its record is built with its batch's. Never waits, never raises."""
+        pending = self._pending
+        pending.append(entry)
+        if len(pending) >= self.batch_size:
+            self.flush()
+        elif self._timer is None:
+            try:
+                self._timer = asyncio.get_running_loop().call_later(self.flush_seconds, self._flush_late)
+            except RuntimeError:                 # no event loop: nothing would ever flush it later
+                self.flush()
+
+    def flush(self) -> None:
+        """Build, encode and queue the waiting entries' records on every target."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, []
+        node, puts, dumps = self.node, self._puts, orjson.dumps
+        for entry in pending:
+            try:
+                line = dumps(build_record(entry, node), option=orjson.OPT_APPEND_NEWLINE)
+            except Exception:   # never fail over one record: counted as dropped
+                log.exception("audit: cannot encode the record of request %s", entry.request_id)
+                for target in self.targets:
+                    target.dropped += 1
+                continue
+            for put in puts:
+                put(line)
+
+    def _flush_late(self) -> None:
+        """``flush_seconds`` after a partial batch began: queue it, and have the targets write it now."""
+        self._timer = None
+        self.flush()
+        for target in self.targets:
+            target.kick()
 
     def reopen(self) -> None:
         """SIGHUP: the file target reopens its file (after a log rotation)."""
@@ -87,6 +122,7 @@ class AuditLog:
                 target.reopen()
 
     async def close(self) -> None:
+        self.flush()
         for target in self.targets:
             await target.close()
 

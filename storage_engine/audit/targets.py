@@ -1,7 +1,7 @@
 """Where audit records go: stdout, a file, a webhook (NDJSON or Elasticsearch ``_bulk``).
 
-Every target has a bounded queue of encoded records (JSON lines, built once per request by
-:meth:`~storage_engine.audit.AuditLog.emit` and shared by the targets) and one writer task that takes up to
+Every target has a bounded queue of encoded records (JSON lines, built once for all the targets by
+:meth:`~storage_engine.audit.AuditLog.flush`) and one writer task that takes up to
 ``batch_size`` of them (or what is there after ``flush_seconds``) and writes them in one go. ``put`` never waits: a full queue drops the entry and counts
 it. Blocking writes (stdout, the file) run on the target's own thread, so a stuck pipe stalls only that
 target, whose queue then fills and drops; the webhook retries a failed batch with exponential
@@ -64,6 +64,11 @@ class Target:
             return
         queue.append(line)
         if len(queue) >= self.batch_size and self._wake is not None:
+            self._wake.set()
+
+    def kick(self) -> None:
+        """Write what is queued now, without waiting for a full batch or ``flush_seconds``."""
+        if self._wake is not None:
             self._wake.set()
 
     async def close(self, timeout: float = 5.0) -> None:

@@ -58,7 +58,7 @@ def _line(entry: Entry | None = None) -> bytes:
     return orjson.dumps(build_record(entry or _entry(), "n"), option=orjson.OPT_APPEND_NEWLINE)
 
 
-def test_emit_encodes_once_and_queues_the_line_on_every_target(tmp_path: Path) -> None:
+def test_records_are_encoded_once_and_queued_on_every_target(tmp_path: Path) -> None:
     async def main() -> tuple[FileTarget, FileTarget]:
         first = FileTarget(str(tmp_path / "a.log"), queue_size=10, batch_size=100, flush_seconds=30)
         second = FileTarget(str(tmp_path / "b.log"), queue_size=10, batch_size=100, flush_seconds=30)
@@ -75,6 +75,44 @@ def test_emit_encodes_once_and_queues_the_line_on_every_target(tmp_path: Path) -
     record = json.loads((tmp_path / "a.log").read_text())
     assert record["node"] == "node1:9000" and record["requestHeader"]["authorization"] == REDACTED
     assert (first.records, first.dropped, second.records, second.dropped) == (1, 1, 1, 1)
+
+
+def test_records_are_built_a_batch_at_a_time(tmp_path: Path) -> None:
+    """Entries wait until ``batch_size`` of them are there; then their records are queued together."""
+    async def main() -> tuple[int, int, int]:
+        target = FileTarget(str(tmp_path / "a.log"), queue_size=100, batch_size=3, flush_seconds=30)
+        audit = AuditLog([target], node="n", batch_size=3, flush_seconds=30)
+        audit.start()
+        audit.emit(_entry())
+        audit.emit(_entry())
+        waiting = target.queue_length                  # nothing built yet: no event loop turn happened
+        audit.emit(_entry())
+        queued = target.queue_length
+        await audit.close()
+        return waiting, queued, target.records
+
+    assert asyncio.run(main()) == (0, 3, 3)
+
+
+def test_a_partial_batch_is_written_after_flush_seconds(tmp_path: Path) -> None:
+    """Two records of a batch of 100 reach the file without a close, once ``flush_seconds`` passed."""
+    log_file = tmp_path / "a.log"
+
+    async def main() -> int:
+        target = FileTarget(str(log_file), queue_size=100, batch_size=100, flush_seconds=0.2)
+        audit = AuditLog([target], node="n", batch_size=100, flush_seconds=0.2)
+        audit.start()
+        audit.emit(_entry())
+        audit.emit(_entry())
+        for _ in range(200):                           # bounded: 20 s
+            if target.records == 2:
+                break
+            await asyncio.sleep(0.1)
+        lines = len(log_file.read_bytes().splitlines()) if log_file.exists() else 0
+        await audit.close()
+        return lines
+
+    assert asyncio.run(main()) == 2
 
 
 def test_record_fields() -> None:
