@@ -176,9 +176,12 @@ class _CounterBridge:
                             family.name, family.documentation, names, registry=None)
                     label_values = tuple(sample.labels[n] for n in names)
                     key = (family.name, label_values)
+                    # The child is made even at 0: a counter must be exported before its first increment,
+                    # or rate() and increase() miss that increment.
+                    child = counter.labels(*label_values) if names else counter
                     last = self._last.get(key, 0.0)
                     if sample.value > last:
-                        (counter.labels(*label_values) if names else counter).inc(sample.value - last)
+                        child.inc(sample.value - last)
                     self._last[key] = sample.value
 
 

@@ -98,6 +98,8 @@ def test_a_scrape_sums_the_workers(make_engine: Callable[..., Any]) -> None:
         records = re.search(r'^rustfs_audit_records_total\{target="stdout"\} (\S+)$', text, re.M)
         assert records, text[:3000]
         audited.add(float(records.group(1)))
+        # ... and exported before their first increment, at 0 (rate() would miss that increment)
+        assert re.search(r'^rustfs_audit_records_dropped_total\{target="stdout"\} 0\.0$', text, re.M), text[:3000]
     assert len(audited) == 1 and audited.pop() >= sent + 1, served
     assert re.search(r"^rustfs_s3_requests_inflight 0\.0$", text, re.M)
     # The summed exposition is as valid as a single process's (tests/protocol/test_metrics.py skips
