@@ -244,7 +244,7 @@ class RpcServer:
     async def _read_at(self, request: Request) -> Response:
         q = request.query
         data = await self._handles.read_at(q.get("handle", ""), int(q["offset"]), int(q["length"]))
-        return Response(200, [("content-type", "application/octet-stream")], data)
+        return Response(200, [("content-type", "application/octet-stream")], bytes(data))
 
 
 class _Upload:
@@ -287,7 +287,7 @@ class _ShardHandles:
         self._open[handle] = _Handle(reader)
         return handle
 
-    async def read_at(self, handle: str, offset: int, length: int) -> bytes:
+    async def read_at(self, handle: str, offset: int, length: int) -> bytes | bytearray:
         self._expire()
         entry = self._open.get(handle)
         if entry is None:

@@ -71,7 +71,7 @@ class ShardWriter(Protocol):
 class ShardReader(Protocol):
     """An open shard file: stays readable even if the file is deleted or replaced meanwhile."""
 
-    async def read_at(self, offset: int, length: int) -> bytes:
+    async def read_at(self, offset: int, length: int) -> bytes | bytearray:
         """Up to ``length`` bytes at ``offset``; shorter only at the end of the file."""
         ...
 

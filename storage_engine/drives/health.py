@@ -408,7 +408,7 @@ class _CheckedReader:
         self._drive = drive
         self._inner = inner
 
-    async def read_at(self, offset: int, length: int) -> bytes:
+    async def read_at(self, offset: int, length: int) -> bytes | bytearray:
         return await self._drive._call(self._inner.read_at, offset, length)
 
     def close(self) -> None:

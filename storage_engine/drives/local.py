@@ -24,6 +24,7 @@ from storage_engine.drives import layout, paths
 from storage_engine.drives.base import (DiskInfo, DriveError, DriveFull, FileNotFound, FileStat, VolumeNotEmpty,
                                         VolumeNotFound, WalkEntry)
 from storage_engine.drives.atomic import AtomicFiles, fsync_dir
+from storage_engine.drives.cached_open import open_cached
 from storage_engine.drives.direct_io import DirectWriter, open_new_file
 from storage_engine.drives.walk import walk_volume
 
@@ -77,6 +78,12 @@ def _fsync_nearest(path: str, stop: str) -> None:
             path = os.path.dirname(path)
 
 
+# A shard read up to this size is first tried in the event loop, from the page cache without blocking (no
+# thread hop: for a 1 MiB object's two shards, the hops cost more than the copies). Larger reads go to the
+# drive's threads, so a big GET's reads overlap its sending.
+NOWAIT_READ_MAX = 1 << 20
+
+
 class LocalShardReader:
     __slots__ = ("_fd", "_run")
 
@@ -84,8 +91,12 @@ class LocalShardReader:
         self._fd = fd
         self._run = run
 
-    async def read_at(self, offset: int, length: int) -> bytes:
+    async def read_at(self, offset: int, length: int) -> bytes | bytearray:
         try:
+            if length <= NOWAIT_READ_MAX:
+                cached = _pread_cached(self._fd, length, offset)
+                if cached is not None:
+                    return cached
             return await self._run(os.pread, self._fd, length, offset)
         except OSError as exc:
             raise DriveError(str(exc)) from exc
@@ -345,7 +356,17 @@ class LocalDrive:
         return DirectWriter(full, fd, direct, self._call, size_hint)
 
     async def open_shard(self, volume: str, path: str) -> LocalShardReader:
-        fd = await self._call(os.open, self._path(volume, path), os.O_RDONLY | os.O_CLOEXEC)
+        # In the loop when the kernel's caches can resolve the path (no thread hop; measured: a 1 MiB GET
+        # c1 658 -> 995 MB/s with its reads), else in a drive thread.
+        full, flags = self._path(volume, path), os.O_RDONLY | os.O_CLOEXEC
+        try:
+            fd = open_cached(full, flags)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise FileNotFound(path) from exc
+        except OSError as exc:
+            raise _drive_error(self.endpoint, exc) from exc
+        if fd is None:
+            fd = await self._call(os.open, full, flags)
         return LocalShardReader(fd, self._run)
 
     # --- listing ------------------------------------------------------------------------------------
@@ -370,8 +391,24 @@ def _read_all(path: str) -> bytes:
         return f.readall()
 
 
+def _pread_cached(fd: int, length: int, offset: int) -> bytearray | None:
+    """``length`` bytes at ``offset`` if the page cache holds them all (read without blocking), else None."""
+    buf = bytearray(length)
+    try:
+        n = os.preadv(fd, [buf], offset, os.RWF_NOWAIT)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EOPNOTSUPP, errno.EINVAL):
+            return None
+        raise
+    return buf if n == length else None
+
+
 def _read_cached(path: str) -> bytes | None:
-    """The whole file if it is in the page cache (read without blocking), else None."""
+    """The whole file if it is in the page cache (read without blocking), else None.
+
+    Opened with a plain ``open``, not ``open_cached``: a PUT of a new key looks up a name that does not
+    exist, which the kernel's caches cannot answer the first time, and a thread hop per drive would cost
+    every such PUT."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         size = os.fstat(fd).st_size

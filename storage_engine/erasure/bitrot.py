@@ -58,7 +58,7 @@ class ShardLayout:
         return offset, end - offset
 
 
-def split_records(data: bytes, layout: ShardLayout, first: int, last: int) -> list[memoryview] | None:
+def split_records(data: bytes | bytearray, layout: ShardLayout, first: int, last: int) -> list[memoryview] | None:
     """The verified fragments of blocks ``first..last`` from their records (views into ``data``, no
     copies), or None on any damage."""
     out: list[memoryview] = []

@@ -232,7 +232,7 @@ async def _verify(source: ShardSource | None, layout: ShardLayout) -> bool:
     return not tail
 
 
-async def _safe_read(source: ShardSource, offset: int, length: int) -> bytes:
+async def _safe_read(source: ShardSource, offset: int, length: int) -> bytes | bytearray:
     try:
         return await source.read_at(offset, length)
     except (DriveError, OSError):

@@ -21,7 +21,7 @@ BATCH_BLOCKS = 4
 
 
 class ShardSource(Protocol):
-    async def read_at(self, offset: int, length: int) -> bytes: ...
+    async def read_at(self, offset: int, length: int) -> bytes | bytearray: ...
     def close(self) -> None: ...
 
 
@@ -197,9 +197,9 @@ def _slices(blocks: list[bytes | memoryview], skip: int, wanted: int) -> Iterato
             return
 
 
-async def _read_all(sources: list[ShardSource | None], offset: int, length: int) -> list[bytes | None]:
+async def _read_all(sources: list[ShardSource | None], offset: int, length: int) -> list[bytes | bytearray | None]:
     if all(isinstance(s, BytesSource) for s in sources):
-        out: list[bytes | None] = []
+        out: list[bytes | bytearray | None] = []
         for source in sources:
             data = source.data if isinstance(source, BytesSource) else None
             out.append(data[offset:offset + length] if data is not None else None)
@@ -208,7 +208,7 @@ async def _read_all(sources: list[ShardSource | None], offset: int, length: int)
     return list(results)
 
 
-async def _read_one(source: ShardSource | None, offset: int, length: int) -> bytes | None:
+async def _read_one(source: ShardSource | None, offset: int, length: int) -> bytes | bytearray | None:
     if source is None:
         return None
     try:

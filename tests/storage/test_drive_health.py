@@ -152,3 +152,25 @@ def test_a_name_too_long_for_the_file_system_is_not_found_and_never_takes_the_dr
         assert drive.state == "online"
         await _close(drives)
     run(scenario())
+
+
+def test_open_cached_opens_a_file_whose_path_the_kernel_has_cached(tmp_path: Path) -> None:
+    """``open_cached`` gives a working descriptor for a path just written (its lookup is cached), or None
+    where the kernel cannot answer from its caches (then the drive opens it in a thread); never a wrong one."""
+    from storage_engine.drives.cached_open import open_cached
+
+    path = tmp_path / "shard"
+    path.write_bytes(b"0123456789")
+    os.stat(path)                                    # the lookup is in the dentry cache now
+    fd = open_cached(str(path), os.O_RDONLY | os.O_CLOEXEC)
+    if fd is None:
+        pytest.skip("openat2 with RESOLVE_CACHED is not available here (old kernel or seccomp)")
+    try:
+        assert os.pread(fd, 4, 3) == b"3456"
+    finally:
+        os.close(fd)
+    os.path.exists(tmp_path / "missing")             # the kernel may now cache the name's absence
+    try:
+        assert open_cached(str(tmp_path / "missing"), os.O_RDONLY) is None
+    except FileNotFoundError:
+        pass                                         # answered from the cache: as os.open would
