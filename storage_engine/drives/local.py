@@ -411,14 +411,7 @@ def _read_cached(path: str) -> bytes | None:
     every such PUT."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        size = os.fstat(fd).st_size
-        buf = bytearray(size)
-        try:
-            n = os.preadv(fd, [buf], 0, os.RWF_NOWAIT)
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EOPNOTSUPP, errno.EINVAL):
-                return None
-            raise
-        return bytes(buf) if n == size else None
+        data = _pread_cached(fd, os.fstat(fd).st_size, 0)
+        return bytes(data) if data is not None else None
     finally:
         os.close(fd)
