@@ -64,11 +64,9 @@ class _Listing:
         self.walked: dict[int, WalkEntry] = {}
         self.cached = False
 
-    def entry(self, index: int, path: str) -> WalkEntry | None:
-        """The walk entry of file entry ``index`` (``path`` is its directory): its header read once."""
-        found = self.walked.get(index)
-        if found is not None:
-            return found
+    def read(self, index: int, path: str) -> WalkEntry | None:
+        """The walk entry of file entry ``index`` (``path`` is its directory), its header read from the
+        file; kept in ``walked`` while the listing is cached."""
         key, name, _ = self.entries[index]
         header = _read_header(path + "/" + name)
         if header is None:
@@ -158,21 +156,13 @@ def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, del
     for index in range(start, len(entries)):
         if len(out) >= limit:
             return
-        found = walked.get(index)
-        if found is not None:              # a cached listing's key: its prefix check is all that is left
-            if not found.key.startswith(prefix):
-                if found.key > prefix:
-                    return
-                continue
-            out.append(found)
-            continue
         key, name, is_dir = entries[index]
         if not key.startswith(prefix):
             if key > prefix:
                 return                     # past every key with this prefix
             continue
         if not is_dir:
-            found = listing.entry(index, path)
+            found = walked.get(index) or listing.read(index, path)
             if found is not None:
                 out.append(found)
         elif delimited:
