@@ -90,7 +90,7 @@ async def _build_app(settings: EngineSettings, pools: list[Pool]) -> tuple[App, 
     from storage_engine.cluster.node import Node
 
     node = Node(settings, pools)
-    node.start()       # serves at once (peers need our drives); S3 answers 503 until the layer is open
+    node.start()       # serves at once (peers need our drives); S3 waits for the layer, briefly
     return node, node.close
 
 

@@ -7,7 +7,8 @@
 
 The node serves the node-to-node API at once, before its own object layer exists: peers formatting a
 fresh cluster, or waiting for quorum, need our drives while we wait for theirs. Until the layer is open,
-S3 requests answer 503 and readiness is 503; liveness is always 200. Nothing here ever exits the
+readiness, the cluster health check and metrics answer 503 at once, and S3 requests wait up to
+``STARTUP_WAIT`` for it, then answer 503; liveness is always 200. Nothing here ever exits the
 process for "not yet": DNS, peers and quorum are retried with back-off until they come.
 """
 
@@ -21,7 +22,7 @@ import uuid
 from storage_engine import errors
 from storage_engine.api import sts as sts_api
 from storage_engine.api.app import S3App
-from storage_engine.api.router import HEALTH_LIVE, HEALTH_READY
+from storage_engine.api.router import HEALTH_CLUSTER, HEALTH_LIVE, HEALTH_READY, METRICS
 from storage_engine.api.xml import CONTENT_TYPE, error_body
 from storage_engine.cluster.config_store import register_config_service
 from storage_engine.cluster.endpoints import LocalityResolver, is_distributed, parse_endpoint
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 RETRY_FIRST = 0.5
 RETRY_MAX = 5.0
 NOTIFY_TIMEOUT = 2.0
+STARTUP_WAIT = 5.0             # how long an S3 request waits for a worker that is still starting
 
 
 class Node:
@@ -80,6 +82,16 @@ class Node:
             return Response(status=200)
         if path == HEALTH_READY:
             return Response(status=503)
+        # Workers share one listening socket, so a client that saw a sibling worker ready can reach
+        # this one while it still opens its layer (about a second): hold the request briefly, not 503.
+        # Probes (health, metrics) are answered at once: they must not hang a load balancer's check.
+        if path not in (HEALTH_CLUSTER, METRICS):
+            try:
+                await asyncio.wait_for(asyncio.shield(self._started.wait()), STARTUP_WAIT)
+            except TimeoutError:
+                pass
+            if self._s3 is not None:
+                return await self._s3(request)
         error = errors.ServiceUnavailable(f"The server is starting: {self.status}.")
         return Response(status=503, headers=[("Content-Type", CONTENT_TYPE), ("Retry-After", "1")],
                         body=error_body(error, path, ""))
