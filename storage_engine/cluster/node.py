@@ -86,15 +86,20 @@ class Node:
         # this one while it still opens its layer (about a second): hold the request briefly, not 503.
         # Probes (health, metrics) are answered at once: they must not hang a load balancer's check.
         if path not in (HEALTH_CLUSTER, METRICS):
-            try:
-                await asyncio.wait_for(asyncio.shield(self._started.wait()), STARTUP_WAIT)
-            except TimeoutError:
-                pass
-            if self._s3 is not None:
-                return await self._s3(request)
+            s3 = await self._s3_when_started()
+            if s3 is not None:
+                return await s3(request)
         error = errors.ServiceUnavailable(f"The server is starting: {self.status}.")
         return Response(status=503, headers=[("Content-Type", CONTENT_TYPE), ("Retry-After", "1")],
                         body=error_body(error, path, ""))
+
+    async def _s3_when_started(self) -> S3App | None:
+        """The S3 app once the layer is open, waiting up to ``STARTUP_WAIT``; None if it is not by then."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self._started.wait()), STARTUP_WAIT)
+        except TimeoutError:
+            pass
+        return self._s3
 
     # --- startup --------------------------------------------------------------------------------------
     def start(self) -> asyncio.Task[None]:
