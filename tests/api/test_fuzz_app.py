@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
@@ -27,13 +28,16 @@ path_segment = st.one_of(st.sampled_from(["bkt", "..", ".", "", "%2e%2e", "%00",
 
 
 @pytest.fixture(scope="module")
-def client() -> Client:
+def client() -> Iterator[Client]:
     mp = pytest.MonkeyPatch()
     install_fake_auth(mp)
-    c = Client(S3App(FakeLayer(), settings()))
-    c("PUT", "/bkt")
-    c("PUT", "/bkt/obj", b"0123456789")
-    return c
+    try:
+        c = Client(S3App(FakeLayer(), settings()))
+        c("PUT", "/bkt")
+        c("PUT", "/bkt/obj", b"0123456789")
+        yield c
+    finally:
+        mp.undo()        # else every later test in the process would run with the fake (root) auth
 
 
 @hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
