@@ -72,12 +72,17 @@ def _round_up(n: int, align: int = ALIGN) -> int:
 class DirectWriter:
     """Writes one new file sequentially; ``close`` makes it durable."""
 
-    __slots__ = ("_fd", "_direct", "_run", "_cap", "_bufs", "_cur", "_fill", "_offset", "_pending", "_path")
+    __slots__ = ("_fd", "_direct", "_reused", "_run", "_cap", "_bufs", "_cur", "_fill", "_offset", "_pending",
+                 "_path")
 
-    def __init__(self, path: str, fd: int, direct: bool, run: RunInThread, size_hint: int) -> None:
+    def __init__(self, path: str, fd: int, direct: bool, run: RunInThread, size_hint: int, *,
+                 reused: bool = False) -> None:
+        """``reused``: ``fd`` is an existing file (a spare, ``drives/recycle.py``) whose old bytes past what
+        is written are cut off on ``close``."""
         self._path = path
         self._fd = fd
         self._direct = direct
+        self._reused = reused
         self._run = run
         # Small files need one small buffer; big or unknown (0) ones the full size.
         self._cap = min(BUFFER_SIZE, _round_up(size_hint)) if size_hint > 0 else BUFFER_SIZE
@@ -118,7 +123,8 @@ class DirectWriter:
                 await asyncio.shield(self._pending)
                 self._pending = None
             self._pending = asyncio.ensure_future(
-                self._run(_finish, self._fd, self._bufs[self._cur], self._fill, self._offset, self._direct))
+                self._run(_finish, self._fd, self._bufs[self._cur], self._fill, self._offset, self._direct,
+                          self._reused))
             await asyncio.shield(self._pending)
             self._pending = None
         except BaseException:
@@ -178,14 +184,16 @@ def _pwrite_all(fd: int, buf: mmap.mmap, length: int, offset: int) -> None:
         view.release()
 
 
-def _finish(fd: int, buf: mmap.mmap, fill: int, offset: int, direct: bool) -> None:
-    """Write the tail (padded to ALIGN under O_DIRECT, then truncated back) and fdatasync."""
+def _finish(fd: int, buf: mmap.mmap, fill: int, offset: int, direct: bool, cut: bool) -> None:
+    """Write the tail (padded to ALIGN under O_DIRECT), cut the file back to its length (past the padding,
+    or past what is left of a reused file's old bytes when ``cut``) and fdatasync."""
     if fill:
         length = fill
         if direct:
             length = _round_up(fill)
             buf[fill:length] = bytes(length - fill)
         _pwrite_all(fd, buf, length, offset)
-        if length != fill:
-            os.ftruncate(fd, offset + fill)
+        cut = cut or length != fill
+    if cut:
+        os.ftruncate(fd, offset + fill)
     os.fdatasync(fd)

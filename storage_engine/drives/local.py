@@ -26,6 +26,7 @@ from storage_engine.drives.base import (DiskInfo, DriveError, DriveFull, FileNot
 from storage_engine.drives.atomic import AtomicFiles, fsync_dir
 from storage_engine.drives.cached_open import open_cached
 from storage_engine.drives.direct_io import DirectWriter, open_new_file
+from storage_engine.drives.recycle import DataSpares
 from storage_engine.drives.walk import walk_volume
 
 T = TypeVar("T")
@@ -121,6 +122,7 @@ class LocalDrive:
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"drive-{os.path.basename(root)}")
         self._owner_fd = -1
         self._files = AtomicFiles(self.root, self.tmp_root)
+        self._spare_data = DataSpares(self.tmp_root)
 
     # --- plumbing -----------------------------------------------------------------------------------
     def _run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
@@ -144,7 +146,10 @@ class LocalDrive:
         except NotADirectoryError as exc:
             raise FileNotFound(str(exc)) from exc
         except OSError as exc:
-            raise _drive_error(self.endpoint, exc) from exc
+            error = _drive_error(self.endpoint, exc)
+            if isinstance(error, DriveFull):
+                self._run(self._spare_data.clear)   # give their space back (not waited for)
+            raise error from exc
 
     # --- identity and lifecycle ---------------------------------------------------------------------
     async def read_format(self) -> bytes | None:
@@ -293,7 +298,8 @@ class LocalDrive:
         def delete() -> None:
             try:
                 if recursive and os.path.isdir(full):
-                    shutil.rmtree(full)
+                    if not self._spare_data.keep(full):   # a version's data dir: its shard file is reused
+                        shutil.rmtree(full)
                     removed_file = False
                 else:
                     os.unlink(full)
@@ -347,13 +353,18 @@ class LocalDrive:
     async def create_shard(self, volume: str, path: str, size_hint: int) -> DirectWriter:
         full = self._path(volume, path)
 
-        def create() -> tuple[int, bool]:
-            os.makedirs(os.path.dirname(full), 0o755, exist_ok=True)
-            return open_new_file(full, direct=self._direct_io)
-        fd, direct = await self._call(create)
+        def create() -> tuple[int, bool, bool]:
+            parent = os.path.dirname(full)
+            if os.path.dirname(parent) == self.tmp_root:   # a new temporary dir: a spare can be it
+                spare = self._spare_data.take(parent, os.path.basename(full), direct=self._direct_io)
+                if spare is not None:
+                    return *spare, True
+            os.makedirs(parent, 0o755, exist_ok=True)
+            return *open_new_file(full, direct=self._direct_io), False
+        fd, direct, reused = await self._call(create)
         # Its writes and flush go through _call too: a full file system or an I/O error is a DriveError
         # like any other operation's, never a bare OSError past the drive API.
-        return DirectWriter(full, fd, direct, self._call, size_hint)
+        return DirectWriter(full, fd, direct, self._call, size_hint, reused=reused)
 
     async def open_shard(self, volume: str, path: str) -> LocalShardReader:
         # In the loop when the kernel's caches can resolve the path (no thread hop; measured: a 1 MiB GET
