@@ -4,8 +4,11 @@ The classic recipe is: write a new temporary file, fdatasync, rename over the ta
 directory. On this project's VMs creating an inode costs ~0.5 ms of kernel CPU, four times per small
 PUT (one per drive), more than everything else together. So when the target exists, the temporary
 file is swapped with it (``renameat2(RENAME_EXCHANGE)``, just as atomic as a rename) and the old inode
-becomes a spare that a later write truncates and reuses. Spares wait in a FIFO long enough that a reader
-that opened the old file a moment ago has finished with it (and metadata carries its own hash anyway).
+becomes a spare that a later write overwrites. Spares wait in a FIFO long enough that a reader that
+opened the old file a moment ago has finished with it (and metadata carries its own hash anyway).
+
+The two flushes (the new content before the rename, the directory after it) are the drive's group commit
+(``drives/group_sync.py``) where it has one: concurrent writers share them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import ctypes
 import errno
 import os
 import uuid
+
+from storage_engine.drives.group_sync import GroupSync
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -77,10 +82,25 @@ def makedirs(path: str, stop: str) -> list[str]:
 class AtomicFiles:
     """Atomic, durable small-file writes inside one drive (``root``), using ``tmp_dir`` for staging."""
 
-    def __init__(self, root: str, tmp_dir: str) -> None:
+    def __init__(self, root: str, tmp_dir: str, sync: GroupSync | None = None) -> None:
         self.root = root
         self.tmp_dir = tmp_dir
         self._spares: collections.deque[str] = collections.deque()
+        self._sync = sync                  # the drive's group commit; None: flush each file and directory
+
+    def flush_data(self, fd: int) -> None:
+        """``fd``'s data on stable storage (with the group commit: all of the drive's writes so far)."""
+        if self._sync is None:
+            os.fdatasync(fd)
+        else:
+            self._sync.barrier(self.root)
+
+    def flush_dir(self, path: str) -> None:
+        """``path``'s entries on stable storage (with the group commit: all of the drive's writes so far)."""
+        if self._sync is None:
+            fsync_dir(path)
+        else:
+            self._sync.barrier(self.root)
 
     def write(self, full: str, data: bytes) -> None:
         spare = self._spares.popleft() if len(self._spares) > _MIN_SPARES else None
@@ -106,11 +126,11 @@ class AtomicFiles:
             write_all(fd, data)
             if tmp == spare:
                 os.ftruncate(fd, len(data))   # its old content may be longer
-            os.fdatasync(fd)
+            self.flush_data(fd)            # the content is durable before any name points at it
         finally:
             os.close(fd)
         if exchange(tmp, full):
-            fsync_dir(os.path.dirname(full))
+            self.flush_dir(os.path.dirname(full))
             if len(self._spares) < _MAX_SPARES:
                 self._spares.append(tmp)   # now holds the old content; rewritten later
             else:
@@ -131,6 +151,9 @@ class AtomicFiles:
                     raise
                 changed.update(makedirs(parent, self.root))
                 continue
-            for directory in changed:
-                fsync_dir(directory)
+            if self._sync is not None:
+                self._sync.barrier(self.root)       # every changed directory at once
+            else:
+                for directory in changed:
+                    fsync_dir(directory)
             return

@@ -72,17 +72,19 @@ def _round_up(n: int, align: int = ALIGN) -> int:
 class DirectWriter:
     """Writes one new file sequentially; ``close`` makes it durable."""
 
-    __slots__ = ("_fd", "_direct", "_reused", "_run", "_cap", "_bufs", "_cur", "_fill", "_offset", "_pending",
-                 "_path")
+    __slots__ = ("_fd", "_direct", "_reused", "_flush", "_run", "_cap", "_bufs", "_cur", "_fill", "_offset",
+                 "_pending", "_path")
 
     def __init__(self, path: str, fd: int, direct: bool, run: RunInThread, size_hint: int, *,
-                 reused: bool = False) -> None:
+                 reused: bool = False, flush: Callable[[int], None] = os.fdatasync) -> None:
         """``reused``: ``fd`` is an existing file (a spare, ``drives/recycle.py``) whose old bytes past what
-        is written are cut off on ``close``."""
+        is written are cut off on ``close``. ``flush`` makes the file's data durable (the drive's group
+        commit, ``drives/group_sync.py``)."""
         self._path = path
         self._fd = fd
         self._direct = direct
         self._reused = reused
+        self._flush = flush
         self._run = run
         # Small files need one small buffer; big or unknown (0) ones the full size.
         self._cap = min(BUFFER_SIZE, _round_up(size_hint)) if size_hint > 0 else BUFFER_SIZE
@@ -124,7 +126,7 @@ class DirectWriter:
                 self._pending = None
             self._pending = asyncio.ensure_future(
                 self._run(_finish, self._fd, self._bufs[self._cur], self._fill, self._offset, self._direct,
-                          self._reused))
+                          self._reused, self._flush))
             await asyncio.shield(self._pending)
             self._pending = None
         except BaseException:
@@ -184,9 +186,10 @@ def _pwrite_all(fd: int, buf: mmap.mmap, length: int, offset: int) -> None:
         view.release()
 
 
-def _finish(fd: int, buf: mmap.mmap, fill: int, offset: int, direct: bool, cut: bool) -> None:
+def _finish(fd: int, buf: mmap.mmap, fill: int, offset: int, direct: bool, cut: bool,
+            flush: Callable[[int], None]) -> None:
     """Write the tail (padded to ALIGN under O_DIRECT), cut the file back to its length (past the padding,
-    or past what is left of a reused file's old bytes when ``cut``) and fdatasync."""
+    or past what is left of a reused file's old bytes when ``cut``) and flush."""
     if fill:
         length = fill
         if direct:
@@ -196,4 +199,4 @@ def _finish(fd: int, buf: mmap.mmap, fill: int, offset: int, direct: bool, cut: 
         cut = cut or length != fill
     if cut:
         os.ftruncate(fd, offset + fill)
-    os.fdatasync(fd)
+    flush(fd)

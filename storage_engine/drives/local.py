@@ -26,6 +26,7 @@ from storage_engine.drives.base import (DiskInfo, DriveError, DriveFull, FileNot
 from storage_engine.drives.atomic import AtomicFiles, fsync_dir
 from storage_engine.drives.cached_open import open_cached
 from storage_engine.drives.direct_io import DirectWriter, open_new_file
+from storage_engine.drives.group_sync import GroupSync
 from storage_engine.drives.recycle import DataSpares
 from storage_engine.drives.walk import walk_volume
 
@@ -121,7 +122,7 @@ class LocalDrive:
         self._direct_io = direct_io
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"drive-{os.path.basename(root)}")
         self._owner_fd = -1
-        self._files = AtomicFiles(self.root, self.tmp_root)
+        self._files = AtomicFiles(self.root, self.tmp_root, GroupSync.for_drive(self.root))
         self._spare_data = DataSpares(self.tmp_root)
 
     # --- plumbing -----------------------------------------------------------------------------------
@@ -326,7 +327,7 @@ class LocalDrive:
             if not os.path.isdir(volume_root):
                 raise VolumeNotFound(volume)   # the bucket is gone: do not recreate its directory
             if src and dst:
-                fsync_dir(src)             # the shard files' entries, before the dir is published
+                self._files.flush_dir(src)   # the shard files' entries, before the dir is published
                 self._files.rename(src, dst)
             self._files.write(meta_full, meta)
         await self._call(commit)
@@ -343,7 +344,7 @@ class LocalDrive:
                     parents.add(parent)
                 os.link(src, dst)
             for parent in parents:
-                fsync_dir(parent)
+                self._files.flush_dir(parent)
         await self._call(link)
 
     async def rename(self, src_volume: str, src_path: str, dst_volume: str, dst_path: str) -> None:
@@ -364,7 +365,7 @@ class LocalDrive:
         fd, direct, reused = await self._call(create)
         # Its writes and flush go through _call too: a full file system or an I/O error is a DriveError
         # like any other operation's, never a bare OSError past the drive API.
-        return DirectWriter(full, fd, direct, self._call, size_hint, reused=reused)
+        return DirectWriter(full, fd, direct, self._call, size_hint, reused=reused, flush=self._files.flush_data)
 
     async def open_shard(self, volume: str, path: str) -> LocalShardReader:
         # In the loop when the kernel's caches can resolve the path (no thread hop; measured: a 1 MiB GET
