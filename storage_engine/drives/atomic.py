@@ -102,7 +102,15 @@ class AtomicFiles:
         else:
             self._sync.barrier(self.root)
 
-    def write(self, full: str, data: bytes) -> None:
+    @property
+    def grouped(self) -> bool:
+        """Whether flushes are the drive's group commit (each covers everything written before it)."""
+        return self._sync is not None
+
+    def write(self, full: str, data: bytes, *, move: tuple[str, str] | None = None) -> None:
+        """Replace ``full`` with ``data``, atomically and durably. ``move`` (src, dst): a directory renamed
+        into place first (a version's data, then the metadata that points at it), durable before ``full``
+        changes and sharing the content's flush."""
         spare = self._spares.popleft() if len(self._spares) > _MIN_SPARES else None
         fd = -1
         tmp = ""
@@ -126,7 +134,13 @@ class AtomicFiles:
             write_all(fd, data)
             if tmp == spare:
                 os.ftruncate(fd, len(data))   # its old content may be longer
-            self.flush_data(fd)            # the content is durable before any name points at it
+            moved = self._move(*move) if move else set()
+            # The content (and the moved directory) are durable before any name points at them.
+            if self._sync is None:
+                os.fdatasync(fd)
+                self._flush_dirs(moved)
+            else:
+                self._sync.barrier(self.root)
         finally:
             os.close(fd)
         if exchange(tmp, full):
@@ -139,21 +153,29 @@ class AtomicFiles:
         self.rename(tmp, full)
 
     def rename(self, src: str, dst: str) -> None:
-        """Rename ``src`` to ``dst`` durably, creating parents; retried when a concurrent delete
-        prunes a parent directory between creating it and renaming into it."""
+        """Rename ``src`` to ``dst`` durably, creating parents."""
+        self._flush_dirs(self._move(src, dst))
+
+    def _flush_dirs(self, changed: set[str]) -> None:
+        if self._sync is not None:
+            if changed:
+                self._sync.barrier(self.root)   # every changed directory at once
+            return
+        for directory in changed:
+            fsync_dir(directory)
+
+    def _move(self, src: str, dst: str) -> set[str]:
+        """Rename ``src`` to ``dst``, creating parents; returns the directories whose entries changed.
+        Retried when a concurrent delete prunes a parent between creating it and renaming into it."""
         parent = os.path.dirname(dst)
         changed = {parent}
-        for attempt in range(5):
+        for _ in range(4):
             try:
                 os.rename(src, dst)
+                return changed
             except FileNotFoundError:
-                if attempt == 4 or not os.path.exists(src):
+                if not os.path.exists(src):
                     raise
                 changed.update(makedirs(parent, self.root))
-                continue
-            if self._sync is not None:
-                self._sync.barrier(self.root)       # every changed directory at once
-            else:
-                for directory in changed:
-                    fsync_dir(directory)
-            return
+        os.rename(src, dst)
+        return changed

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from storage_helpers import BytesBody, read_all
 
+from storage_engine.drives import group_sync
 from storage_engine.drives.atomic import AtomicFiles
 from storage_engine.drives.base import DriveFull
 from storage_engine.drives.direct_io import ALIGN, DirectWriter
@@ -35,7 +36,12 @@ def _inodes(files: dict[str, Path]) -> dict[str, int]:
     return {drive: path.stat().st_ino for drive, path in files.items()}
 
 
-def test_an_overwrite_reuses_the_replaced_versions_files_and_cuts_their_old_bytes(with_layer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("grouped", [True, False], ids=["group-commit", "flush-each-file"])
+def test_an_overwrite_reuses_the_replaced_versions_files_and_cuts_their_old_bytes(
+        with_layer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grouped: bool) -> None:
+    if not grouped:
+        monkeypatch.setattr(group_sync, "_syncfs", None)   # as where there is no syncfs
+
     async def scenario(layer: ErasureObjectLayer) -> None:
         await layer.make_bucket("bkt")
         await layer.put_object("bkt", "k", BytesBody(os.urandom(3 * MIB)), PutOptions())
