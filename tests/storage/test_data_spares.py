@@ -100,14 +100,20 @@ def test_a_reused_file_is_cut_to_what_was_written_even_on_an_aligned_length(tmp_
     asyncio.run(main())
 
 
+async def _drive_with_a_data_dir(root: Path) -> tuple[LocalDrive, Path]:
+    """A drive holding bucket ``bkt`` with one version's data dir (``k.xl.data/v1/part.1``)."""
+    drive = LocalDrive(str(root / "d0"))
+    await drive.prepare()
+    await drive.make_volume("bkt")
+    data_dir = root / "d0" / "bkt" / "k.xl.data" / "v1"
+    data_dir.mkdir(parents=True)
+    (data_dir / "part.1").write_bytes(b"s" * 100_000)
+    return drive, data_dir
+
+
 def test_a_full_drive_gets_the_spares_space_back(tmp_path: Path, monkeypatch) -> None:
     async def main() -> None:
-        drive = LocalDrive(str(tmp_path / "d0"))
-        await drive.prepare()
-        await drive.make_volume("bkt")
-        data_dir = tmp_path / "d0" / "bkt" / "k.xl.data" / "v1"
-        data_dir.mkdir(parents=True)
-        (data_dir / "part.1").write_bytes(b"s" * 100_000)
+        drive, _ = await _drive_with_a_data_dir(tmp_path)
         await drive.delete("bkt", "k.xl.data/v1", recursive=True)
         area = Path(drive.tmp_root)
         assert [p.name[:6] for p in area.iterdir() if p.is_dir()] == ["spare-"]   # kept, not deleted
@@ -130,12 +136,7 @@ def test_a_file_with_another_link_is_never_a_spare(tmp_path: Path) -> None:
     """A completed upload's parts are hard links of the upload's part files (objects/multipart.py): a data
     dir whose file has another name must be deleted, not kept for a later write to overwrite."""
     async def main() -> None:
-        drive = LocalDrive(str(tmp_path / "d0"))
-        await drive.prepare()
-        await drive.make_volume("bkt")
-        data_dir = tmp_path / "d0" / "bkt" / "k.xl.data" / "v1"
-        data_dir.mkdir(parents=True)
-        (data_dir / "part.1").write_bytes(b"s" * 100_000)
+        drive, data_dir = await _drive_with_a_data_dir(tmp_path)
         os.link(data_dir / "part.1", tmp_path / "other-name")
         await drive.delete("bkt", "k.xl.data/v1", recursive=True)
         assert not data_dir.exists()
