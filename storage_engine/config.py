@@ -261,6 +261,13 @@ class EngineSettings(BaseSettings):
         default=30.0, gt=0,
         description="A drive operation (local or on a peer) with no answer within this many seconds "
                     "marks the drive offline until a probe succeeds. Default 30.")
+    group_commit: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="How a drive's flushes are made durable. on: concurrent writers share one syncfs of the "
+                    "drive's file system (a group commit: far fewer device flushes for small objects), which also "
+                    "writes back whatever else is dirty on that file system; off: an fdatasync or fsync per file "
+                    "and directory; auto: on where the drive's directory is a file system of its own (a mount "
+                    "point), else off. Default auto.")
     lock_lease_seconds: float = Field(
         default=30.0, gt=0,
         description="Lease of a distributed lock: a holder that stops refreshing it (crashed) loses it "

@@ -136,7 +136,7 @@ class Node:
             drives: list[Drive] = []
             for endpoint in pool:
                 if local[endpoint.url]:
-                    drive: Drive = LocalDrive(endpoint.path)
+                    drive: Drive = LocalDrive(endpoint.path, group_commit=self.settings.group_commit)
                     served[endpoint.path] = drive
                 else:
                     drive = RemoteDrive(self.peers.get(endpoint.base_url), endpoint.path, endpoint.url)

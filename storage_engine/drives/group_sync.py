@@ -10,7 +10,11 @@ drive's own, in a real deployment) and flushes the device; an ``fsync`` of the d
 flushes the device once more, for the metadata blocks ``syncfs`` writes after its flush on a file system
 without a journal (it waits for the block device's buffers last).
 
-Where ``syncfs`` is missing the barrier is ``None`` and callers flush each file as before.
+``syncfs`` writes back everything dirty on the file system, not only the engine's writes, so by default
+(``group_commit`` "auto" in ``config.py``) only a drive that is a file system of its own has a group commit;
+elsewhere, and where ``syncfs`` is missing, callers flush each file as before. (With a group commit on every
+drive, all of them on the root file system the test suite shares, the suite took 1,256 s against 1,056 s at
+the revision before, one run each.)
 """
 
 from __future__ import annotations
@@ -40,10 +44,12 @@ class GroupSync:
         self._running = False
 
     @staticmethod
-    def for_drive(path: str) -> GroupSync | None:
+    def for_drive(path: str, mode: str = "auto") -> GroupSync | None:
         """The group commit of ``path``'s file system (of its nearest existing ancestor until it exists),
-        shared by the drives on it: one ``syncfs`` serves them all. None where there is no ``syncfs``."""
-        if _syncfs is None:
+        shared by the drives on it: one ``syncfs`` serves them all. None where there is no ``syncfs``, when
+        ``mode`` is "off", and for "auto" unless ``path`` is a mount point (a file system shared with other
+        writers would make every barrier wait for their dirty data too)."""
+        if _syncfs is None or mode == "off" or (mode == "auto" and not os.path.ismount(path)):
             return None
         while True:
             try:

@@ -114,7 +114,7 @@ class LocalDrive:
 
     is_local = True
 
-    def __init__(self, root: str, *, threads: int = 16, direct_io: bool = True) -> None:
+    def __init__(self, root: str, *, threads: int = 16, direct_io: bool = True, group_commit: str = "auto") -> None:
         self.endpoint = root
         self.root = os.path.abspath(root)
         self.sys_root = os.path.join(self.root, paths.SYS_VOLUME)
@@ -122,7 +122,7 @@ class LocalDrive:
         self._direct_io = direct_io
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"drive-{os.path.basename(root)}")
         self._owner_fd = -1
-        self._files = AtomicFiles(self.root, self.tmp_root, GroupSync.for_drive(self.root))
+        self._files = AtomicFiles(self.root, self.tmp_root, GroupSync.for_drive(self.root, group_commit))
         self._spare_data = DataSpares(self.tmp_root)
 
     # --- plumbing -----------------------------------------------------------------------------------

@@ -481,10 +481,10 @@ def storage_class_parities(settings: EngineSettings, set_size: int) -> tuple[int
     return standard, rrs
 
 
-def _local_drive(endpoint: str) -> LocalDrive:
+def _local_drive(endpoint: str, settings: EngineSettings) -> LocalDrive:
     if "://" in endpoint:
         raise ValueError(f"{endpoint} is a remote drive: open it through cluster.node.Node")
-    return LocalDrive(endpoint)
+    return LocalDrive(endpoint, group_commit=settings.group_commit)
 
 
 def _lock_dir(members: Sequence[Drive | None]) -> str | None:
@@ -509,7 +509,7 @@ async def open_object_layer(pools: list[Pool], settings: EngineSettings, *,
     """
     configure_malloc()
     if drives is None:
-        drives = [[_local_drive(endpoint) for endpoint in pool.drives] for pool in pools]
+        drives = [[_local_drive(endpoint, settings) for endpoint in pool.drives] for pool in pools]
     parities = [storage_class_parities(settings, pool.set_size) for pool in pools]
     # Formats first, for every pool: waiting on one must leave nothing running behind.
     formats = []

@@ -235,6 +235,7 @@ def test_rotation_under_load_drops_nothing(rotating: tuple[Any, Path], ca: TestC
     failures: list[str] = []
     after_rotation = [0] * 4
     kept_serials: list[int] = []
+    connected = [threading.Event() for _ in range(4)]   # every worker's connection is open before the rotation
 
     def worker(index: int) -> None:
         conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=context, timeout=30)
@@ -242,6 +243,7 @@ def test_rotation_under_load_drops_nothing(rotating: tuple[Any, Path], ca: TestC
             conn.connect()
             sock = conn.sock
             serial = serial_of(sock)
+            connected[index].set()
             n = 0
             while not (stop.is_set() and after_rotation[index] >= 5):
                 body = f"{index}:{n}".encode() * 100
@@ -262,12 +264,14 @@ def test_rotation_under_load_drops_nothing(rotating: tuple[Any, Path], ca: TestC
         except Exception as exc:    # any failed request fails the test
             failures.append(f"worker {index}: {exc!r}")
         finally:
+            connected[index].set()
             conn.close()
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
     for thread in threads:
         thread.start()
     try:
+        assert all(event.wait(60) for event in connected)
         new = ca.issue(LOOPBACK)
         write_secret_volume(volume, tls_files(new, ca))          # cert-manager's renewal, as a pod sees it
         wait_for("new handshakes see the rotated certificate",

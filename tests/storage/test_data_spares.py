@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from storage_helpers import BytesBody, read_all
 
-from storage_engine.drives import group_sync
 from storage_engine.drives.atomic import AtomicFiles
 from storage_engine.drives.base import DriveFull
 from storage_engine.drives.direct_io import ALIGN, DirectWriter
@@ -36,12 +35,9 @@ def _inodes(files: dict[str, Path]) -> dict[str, int]:
     return {drive: path.stat().st_ino for drive, path in files.items()}
 
 
-@pytest.mark.parametrize("grouped", [True, False], ids=["group-commit", "flush-each-file"])
+@pytest.mark.parametrize("group_commit", ["on", "off"])
 def test_an_overwrite_reuses_the_replaced_versions_files_and_cuts_their_old_bytes(
-        with_layer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grouped: bool) -> None:
-    if not grouped:
-        monkeypatch.setattr(group_sync, "_syncfs", None)   # as where there is no syncfs
-
+        with_layer, tmp_path: Path, group_commit: str) -> None:
     async def scenario(layer: ErasureObjectLayer) -> None:
         await layer.make_bucket("bkt")
         await layer.put_object("bkt", "k", BytesBody(os.urandom(3 * MIB)), PutOptions())
@@ -59,7 +55,7 @@ def test_an_overwrite_reuses_the_replaced_versions_files_and_cuts_their_old_byte
         assert await read_all(layer, "bkt", "k") == third_data
         await layer.put_object("bkt", "k", BytesBody(b"x" * (200 * 1024)), PutOptions())   # smaller again
         assert await read_all(layer, "bkt", "k") == b"x" * (200 * 1024)
-    with_layer(scenario)
+    with_layer(scenario, group_commit=group_commit)
 
 
 def test_a_file_someone_has_open_is_not_reused(with_layer, tmp_path: Path) -> None:

@@ -92,10 +92,18 @@ def test_a_failed_flush_fails_its_caller_and_the_others_flush_again(tmp_path: Pa
 
 
 def test_drives_on_one_file_system_share_it(tmp_path: Path) -> None:
-    sync = GroupSync.for_drive(str(tmp_path))
+    sync = GroupSync.for_drive(str(tmp_path), "on")
     if sync is None:
         pytest.skip("no syncfs here")
     (tmp_path / "a").mkdir()
-    assert GroupSync.for_drive(str(tmp_path / "a")) is sync
-    assert GroupSync.for_drive(str(tmp_path / "b" / "not-yet")) is sync
+    assert GroupSync.for_drive(str(tmp_path / "a"), "on") is sync
+    assert GroupSync.for_drive(str(tmp_path / "b" / "not-yet"), "on") is sync
     sync.barrier(str(tmp_path))            # the real syncfs
+
+
+def test_by_default_only_a_drive_with_a_file_system_of_its_own_has_one(tmp_path: Path) -> None:
+    if GroupSync.for_drive(str(tmp_path), "on") is None:
+        pytest.skip("no syncfs here")
+    assert GroupSync.for_drive(str(tmp_path)) is None         # a directory of a shared file system
+    assert GroupSync.for_drive("/") is not None                # a mount point
+    assert GroupSync.for_drive("/", "off") is None
