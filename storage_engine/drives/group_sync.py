@@ -12,9 +12,7 @@ without a journal (it waits for the block device's buffers last).
 
 ``syncfs`` writes back everything dirty on the file system, not only the engine's writes, so by default
 (``group_commit`` "auto" in ``config.py``) only a drive that is a file system of its own has a group commit;
-elsewhere, and where ``syncfs`` is missing, callers flush each file as before. (With a group commit on every
-drive, all of them on the root file system the test suite shares, the suite took 1,256 s against 1,056 s at
-the revision before, one run each.)
+elsewhere, and where ``syncfs`` is missing, callers flush each file as before.
 """
 
 from __future__ import annotations
