@@ -102,15 +102,11 @@ class AtomicFiles:
         else:
             self._sync.barrier(self.root)
 
-    @property
-    def grouped(self) -> bool:
-        """Whether flushes are the drive's group commit (each covers everything written before it)."""
-        return self._sync is not None
-
     def write(self, full: str, data: bytes, *, move: tuple[str, str] | None = None) -> None:
         """Replace ``full`` with ``data``, atomically and durably. ``move`` (src, dst): a directory renamed
         into place first (a version's data, then the metadata that points at it), durable before ``full``
-        changes and sharing the content's flush."""
+        changes and sharing the content's flush (with a group commit, its files' entries were flushed when
+        they were written; else they are flushed here first)."""
         spare = self._spares.popleft() if len(self._spares) > _MIN_SPARES else None
         fd = -1
         tmp = ""
@@ -134,13 +130,15 @@ class AtomicFiles:
             write_all(fd, data)
             if tmp == spare:
                 os.ftruncate(fd, len(data))   # its old content may be longer
-            moved = self._move(*move) if move else set()
+            moved: set[str] = set()
+            if move:
+                if self._sync is None:
+                    fsync_dir(move[0])     # the moved directory's own entries, before it is published
+                moved = self._move(*move)
             # The content (and the moved directory) are durable before any name points at them.
+            self.flush_data(fd)
             if self._sync is None:
-                os.fdatasync(fd)
                 self._flush_dirs(moved)
-            else:
-                self._sync.barrier(self.root)
         finally:
             os.close(fd)
         if exchange(tmp, full):

@@ -326,10 +326,7 @@ class LocalDrive:
         def commit() -> None:
             if not os.path.isdir(volume_root):
                 raise VolumeNotFound(volume)   # the bucket is gone: do not recreate its directory
-            move = (src, dst) if src and dst else None
-            if move and not self._files.grouped:
-                fsync_dir(move[0])         # the shard files' entries (a group commit flushed them at their close)
-            self._files.write(meta_full, meta, move=move)
+            self._files.write(meta_full, meta, move=(src, dst) if src and dst else None)
         await self._call(commit)
 
     async def link_files(self, links: list[tuple[str, str, str, str]]) -> None:
