@@ -20,6 +20,7 @@ import os
 import uuid
 
 from storage_engine.drives.group_sync import GroupSync
+from storage_engine.drives.listing_index import ListingIndex
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -87,6 +88,7 @@ class AtomicFiles:
         self.tmp_dir = tmp_dir
         self._spares: collections.deque[str] = collections.deque()
         self._sync = sync                  # the drive's group commit; None: flush each file and directory
+        self.index: ListingIndex | None = None   # the drive's listing index: told of every meta file's new content
 
     def flush_data(self, fd: int) -> None:
         """``fd``'s data on stable storage (with the group commit: all of the drive's writes so far)."""
@@ -139,6 +141,8 @@ class AtomicFiles:
             self.flush_data(fd)
             if self._sync is None:
                 self._flush_dirs(moved)
+            if self.index is not None:
+                self.index.record(full, fd, data)   # before the name points at it
         finally:
             os.close(fd)
         if exchange(tmp, full):

@@ -27,6 +27,7 @@ from storage_engine.drives.atomic import AtomicFiles, fsync_dir
 from storage_engine.drives.cached_open import open_cached
 from storage_engine.drives.direct_io import DirectWriter, open_new_file
 from storage_engine.drives.group_sync import GroupSync
+from storage_engine.drives.listing_index import ListingIndex, usable
 from storage_engine.drives.recycle import DataSpares
 from storage_engine.drives.walk import walk_volume
 
@@ -124,6 +125,7 @@ class LocalDrive:
         self._owner_fd = -1
         self._files = AtomicFiles(self.root, self.tmp_root, GroupSync.for_drive(self.root, group_commit))
         self._spare_data = DataSpares(self.tmp_root)
+        self._index: ListingIndex | None = None   # set up by prepare, where the drive can keep one
 
     # --- plumbing -----------------------------------------------------------------------------------
     def _run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
@@ -195,6 +197,8 @@ class LocalDrive:
             self._sweep_areas()
         finally:
             os.close(guard)
+        if self._index is None and usable(self.tmp_root):
+            self._index = self._files.index = ListingIndex(self.root)
 
     def _sweep_areas(self) -> None:
         os.makedirs(self.tmp_root, 0o755, exist_ok=True)
@@ -380,7 +384,7 @@ class LocalDrive:
 
     # --- listing ------------------------------------------------------------------------------------
     async def walk(self, volume: str, prefix: str, marker: str, limit: int, delimited: bool) -> list[WalkEntry]:
-        return await self._call(walk_volume, self._vol(volume), prefix, marker, limit, delimited)
+        return await self._call(walk_volume, self._vol(volume), prefix, marker, limit, delimited, self._index)
 
 
 def _drive_error(endpoint: str, exc: OSError) -> DriveError:

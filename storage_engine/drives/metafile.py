@@ -11,6 +11,7 @@ shards of small objects and differs per drive. A listing reads only the header.
 
 from __future__ import annotations
 
+import os
 import struct
 
 import xxhash
@@ -48,3 +49,18 @@ def unpack(data: bytes) -> tuple[bytes, bytes]:
     if xxhash.xxh64_intdigest(header) != digest:
         raise CorruptMetaFile("header hash mismatch")
     return header, data[end:]
+
+
+_FIRST_READ = 8192
+
+
+def read_header(fd: int) -> bytes:
+    """The verified header of the meta file open as ``fd``; raises CorruptMetaFile (or OSError)."""
+    data = os.read(fd, _FIRST_READ)
+    try:
+        end = header_length(data)
+    except struct.error as exc:
+        raise CorruptMetaFile("short file") from exc
+    if end > len(data):
+        data += os.pread(fd, end - len(data), len(data))
+    return unpack(data[:end])[0]

@@ -7,6 +7,7 @@
     <drive>/.rustfs.sys/tmp/<process>/<uuid>/...    uncommitted writes of one live process
     <drive>/.rustfs.sys/locks/<n>.lock              cross-process key locks (first drive of a set)
     <drive>/.rustfs.sys/multipart/<hash>/<upload>/  multipart uploads (upload.meta, part.N.meta, part.N.<uuid>)
+    <drive>/.rustfs.sys/listing/<hash>              listing index of one big directory (drives/listing_index.py)
     <drive>/<bucket>/<dirs...>/<leaf>.xl.meta       all versions of one key (+ this drive's inline shards)
     <drive>/<bucket>/<dirs...>/<leaf>.xl.data/<data-id>/part.N    this drive's shard of one version's part N
 
@@ -42,6 +43,7 @@ FORMAT_FILE = "format.json"
 BUCKETS_DIR = "buckets"
 TMP_DIR = "tmp"
 LOCKS_DIR = "locks"
+LISTING_DIR = "listing"
 MULTIPART_DIR = "multipart"
 
 # Longest file name most Linux file systems accept (bytes), and the longest piece of a long segment:

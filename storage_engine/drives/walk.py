@@ -12,28 +12,29 @@ from __future__ import annotations
 import bisect
 import collections
 import os
-import struct
 import threading
 import time
 
 from storage_engine.drives import metafile, paths
 from storage_engine.drives.base import WalkEntry
+from storage_engine.drives.listing_index import ListingIndex
 
 _META = paths.META_SUFFIX
 _DATA = paths.DATA_SUFFIX
 _CONT = paths.CONT_SUFFIX
 _META_LEN = len(_META)
 _CONT_LEN = len(_CONT)
-_FIRST_READ = 8192
 
 
-def walk_volume(volume_root: str, prefix: str, marker: str, limit: int, delimited: bool) -> list[WalkEntry]:
+def walk_volume(volume_root: str, prefix: str, marker: str, limit: int, delimited: bool,
+                listing_index: ListingIndex | None = None) -> list[WalkEntry]:
+    """``listing_index``: the drive's listing index, where it has one: big directories' headers come from it."""
     out: list[WalkEntry] = []
     if limit <= 0:
         return out
     directory, dir_key = paths.prefix_start_dir(prefix)
     path = os.path.join(volume_root, directory) if directory else volume_root
-    _walk_dir(path, dir_key, prefix, marker, limit, delimited, out)
+    _walk_dir(path, dir_key, prefix, marker, limit, delimited, out, listing_index)
     return out
 
 
@@ -45,6 +46,7 @@ def walk_volume(volume_root: str, prefix: str, marker: str, limit: int, delimite
 _CACHE: collections.OrderedDict[str, _Listing] = collections.OrderedDict()
 _CACHE_DIRS = 32
 _CACHE_MIN_ENTRIES = 256
+_INDEX_MIN_ENTRIES = 256                # fewer meta files are read directly
 _CACHE_HEADER_BYTES = 64 << 20         # headers kept over all cached listings
 _RACY_NS = 100_000_000
 _cache_lock = threading.Lock()         # walks run in several drive threads
@@ -52,25 +54,34 @@ _header_bytes = 0
 
 
 class _Listing:
-    __slots__ = ("stamp", "dir_key", "keys", "entries", "walked", "cached")
+    __slots__ = ("stamp", "dir_key", "keys", "entries", "inodes", "records", "walked", "cached")
 
-    def __init__(self, stamp: tuple[int, int], dir_key: str, entries: list[tuple[str, str, bool]]) -> None:
+    def __init__(self, stamp: tuple[int, int], dir_key: str, entries: list[tuple[str, str, bool]],
+                 inodes: dict[str, int], records: dict[str, tuple[int, bytes]] | None) -> None:
         self.stamp = stamp
         self.dir_key = dir_key
         self.entries = entries
         self.keys = [e[0] for e in entries]
+        # The listing index's records, used for names whose file is still the recorded inode (from the
+        # scan, made before the index was read: drives/listing_index.py).
+        self.inodes = inodes
+        self.records = records
         # The walk entries of the keys whose headers were read, by entry index, while cached: a repeated
         # walk hands out the same objects (no file read, no allocation).
         self.walked: dict[int, WalkEntry] = {}
         self.cached = False
 
     def read(self, index: int, path: str) -> WalkEntry | None:
-        """The walk entry of file entry ``index`` (``path`` is its directory), its header read from the
-        file; kept in ``walked`` while the listing is cached."""
+        """The walk entry of file entry ``index`` (``path`` is its directory), its header from the index
+        or read from the file; kept in ``walked`` while the listing is cached."""
         key, name, _ = self.entries[index]
-        header = _read_header(path + "/" + name)
-        if header is None:
-            return None
+        record = self.records.get(name) if self.records is not None else None
+        if record is not None and record[0] == self.inodes.get(name):
+            header = record[1]
+        else:
+            header = _read_header(path + "/" + name)
+            if header is None:
+                return None
         found = WalkEntry(key, header)
         if header and self.cached:
             global _header_bytes
@@ -89,7 +100,8 @@ def _evict(listing: _Listing) -> None:
     listing.walked = {}
 
 
-def _listing(path: str, dir_key: str) -> _Listing | None:
+def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Listing | None:
+    global _header_bytes
     try:
         st = os.stat(path)
         stamp = (st.st_mtime_ns, st.st_ino)
@@ -100,13 +112,26 @@ def _listing(path: str, dir_key: str) -> _Listing | None:
                     _CACHE.move_to_end(path)
                     return cached
                 _evict(_CACHE.pop(path))
-        names = os.listdir(path)
+        scanned: list[tuple[str, int]] = []
+        if listing_index is None:
+            names = os.listdir(path)
+        else:
+            scanned = [(e.name, e.inode()) for e in os.scandir(path)]   # inodes come free with the names
+            names = [name for name, _ in scanned]
     except (FileNotFoundError, NotADirectoryError):
         return None
     entries: list[tuple[str, str, bool]] = []
-    continued = _decode(path, dir_key, names, entries)
+    continued, metas = _decode(path, dir_key, names, entries)
     entries.sort()
-    listing = _Listing(stamp, dir_key, entries)
+    inodes: dict[str, int] = {}
+    records = None
+    if listing_index is not None and metas >= _INDEX_MIN_ENTRIES:
+        inodes = dict(scanned)
+        try:
+            records = listing_index.records(path, metas)
+        except OSError:
+            pass                           # an index is a shortcut: read the files
+    listing = _Listing(stamp, dir_key, entries, inodes, records)
     # A long name's .xl.cont directory changes without touching this one's mtime: such listings are
     # not cached.
     if not continued and len(entries) >= _CACHE_MIN_ENTRIES and time.time_ns() - stamp[0] > _RACY_NS:
@@ -121,12 +146,15 @@ def _listing(path: str, dir_key: str) -> _Listing | None:
     return listing
 
 
-def _decode(path: str, dir_key: str, names: list[str], entries: list[tuple[str, str, bool]]) -> bool:
-    """Append (key, relative path, is directory) for ``names`` in ``path``; True if a long name was met."""
+def _decode(path: str, dir_key: str, names: list[str], entries: list[tuple[str, str, bool]]) -> tuple[bool, int]:
+    """Append (key, relative path, is directory) for ``names`` in ``path``; whether a long name was met,
+    and how many of ``names`` are meta files."""
     continued = False
+    metas = 0
     for name in names:
         if name.endswith(_META):
             entries.append((dir_key + name[:-_META_LEN], name, False))
+            metas += 1
         elif name.endswith(_CONT):
             continued = True
             try:
@@ -138,12 +166,12 @@ def _decode(path: str, dir_key: str, names: list[str], entries: list[tuple[str, 
             entries.extend((key, name + "/" + rel, is_dir) for key, rel, is_dir in sub)
         elif not name.endswith(_DATA):
             entries.append((dir_key + paths.decode_dir(name) + "/", name, True))
-    return continued
+    return continued, metas
 
 
 def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, delimited: bool,
-              out: list[WalkEntry]) -> None:
-    listing = _listing(path, dir_key)
+              out: list[WalkEntry], listing_index: ListingIndex | None) -> None:
+    listing = _listing(path, dir_key, listing_index)
     if listing is None:
         return
     keys, entries = listing.keys, listing.entries
@@ -168,7 +196,7 @@ def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, del
         elif delimited:
             out.append(WalkEntry(key, None))
         else:
-            _walk_dir(path + "/" + name, key, prefix, marker, limit, delimited, out)
+            _walk_dir(path + "/" + name, key, prefix, marker, limit, delimited, out, listing_index)
 
 
 def _read_header(path: str) -> bytes | None:
@@ -178,15 +206,9 @@ def _read_header(path: str) -> bytes | None:
     except OSError:
         return None
     try:
-        data = os.read(fd, _FIRST_READ)
-        try:
-            end = metafile.header_length(data)
-            if end > len(data):
-                data += os.pread(fd, end - len(data), len(data))
-            header, _ = metafile.unpack(data[:end])
-        except (metafile.CorruptMetaFile, struct.error):
-            return b""
-        return header
+        return metafile.read_header(fd)
+    except metafile.CorruptMetaFile:
+        return b""
     except OSError:
         return None
     finally:

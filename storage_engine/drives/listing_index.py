@@ -1,0 +1,291 @@
+"""A drive's listing index: the meta headers of a big bucket directory in one file, kept by the write path.
+
+A first listing of a directory of 10,000 keys otherwise opens and reads 10,000 meta files on each walked
+drive. Here every meta write first appends ``(name, inode, header)`` to the index of its directory
+(``.rustfs.sys/listing/<hash of the directory>``), then renames the file into place. A walk reads the
+directory with ``scandir``, which gives each entry's inode for free, and the index in one read, and takes a
+header from the index only when the newest record for that name carries the inode the name has now.
+
+Why the inode check is enough: a name only ever comes to point at an inode through a rename that was
+preceded by a record of that inode and its content, so the newest record of a name is at least as new as
+the rename the walk saw (the walk reads the directory first, then the index). A record whose rename never
+happened, or has not happened yet, carries another inode and is ignored (the file is read instead), even
+when a recycled inode comes back to the same name (``drives/atomic.py``): the record written for that
+return is the newest. Records are only lost where nothing is trusted afterwards:
+
+- the index is not flushed, so a power loss can drop its tail: it records the boot it was written in, and
+  an index of an earlier boot is not used (it is rebuilt);
+- creating, rewriting (compaction) or removing the index (a reset, when a never-listed directory's index
+  has grown big with old records) holds its lock file exclusively, and an append holds it shared, so an
+  append always lands in the current index. An append that finds none records nothing: whoever builds
+  the next one reads the files.
+
+Appends are single ``write`` calls with ``O_APPEND``, so concurrent writers (worker processes) never
+interleave; a reader may see a partly written last record, which it leaves for its next read. Small
+directories get no index: their files are read as before. Only a drive whose ``scandir`` inodes are the
+files' own (not, say, some overlay file systems) uses one.
+"""
+
+from __future__ import annotations
+
+import collections
+import fcntl
+import os
+import struct
+import threading
+import uuid
+
+import xxhash
+
+from storage_engine.drives import metafile, paths
+
+_MAGIC = b"RSLI1"
+_RECORD = struct.Struct("<IHQ")       # record length, name length, inode; then name, header
+_HEAD_LEN = len(_MAGIC) + 32          # magic, boot id, this file's id
+CREATE_DIR_SIZE = 8 << 10             # a directory this big (bytes of entries, ~300 keys) gets an index ...
+_BUILD_DIR_SIZE = 32 << 10            # ... built from its files by the writer up to this size (~1,200 keys)
+_MAX_DIR_SIZE = 2 << 20               # ... and none past this one (~60,000 keys): their pages read files
+MAX_ENTRIES = 50_000                  # meta files in a directory whose index a listing uses
+_RESET_SIZE = 8 << 20                 # past this, an index is reset when bigger than this many bytes per
+_RESET_PER_DIR_BYTE = 64              # byte of its directory (most of it is old records) ...
+_MAX_SIZE = 32 << 20                  # ... and always past this
+_PARSED_BYTES = 64 << 20              # parsed indexes kept per process
+
+
+def _boot_id() -> bytes | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return uuid.UUID(f.read().strip()).bytes
+    except (OSError, ValueError):
+        return None
+
+
+_BOOT = _boot_id()
+
+
+class _Parsed:
+    __slots__ = ("head", "offset", "total", "records")
+
+    def __init__(self, head: bytes) -> None:
+        self.head = head                   # the file's first bytes, with its id
+        self.offset = 0
+        self.total = 0                     # records in the file: those of records, and older ones
+        self.records: dict[str, tuple[int, bytes]] = {}
+
+
+_parsed: collections.OrderedDict[str, _Parsed] = collections.OrderedDict()
+_parsed_bytes = 0
+_parsed_lock = threading.Lock()
+
+
+def usable(directory: str) -> bool:
+    """Whether a drive can keep listing indexes: the boot is known, and ``scandir`` reports a file's own
+    inode number under ``directory`` (a scratch file is made there)."""
+    if _BOOT is None:
+        return False
+    probe = os.path.join(directory, f"ino-probe-{uuid.uuid4().hex}")
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        real = os.fstat(fd).st_ino
+        return any(e.name == os.path.basename(probe) and e.inode() == real for e in os.scandir(directory))
+    finally:
+        os.close(fd)
+        os.unlink(probe)
+
+
+class ListingIndex:
+    """The listing indexes of one drive (``root``)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.sys_root = os.path.join(root, paths.SYS_VOLUME) + "/"
+        self.dir = os.path.join(root, paths.SYS_VOLUME, paths.LISTING_DIR)
+
+    def _path(self, directory: str) -> str:
+        return os.path.join(self.dir, xxhash.xxh64_hexdigest(os.fsencode(directory)))
+
+    # --- the write path -----------------------------------------------------------------------------
+    def record(self, full: str, fd: int, meta: bytes) -> None:
+        """Note that ``full``, if a key's meta file, is about to become the file open as ``fd``, holding
+        ``meta`` (its framed content). Call before the rename; an OSError means it must not happen."""
+        if not full.endswith(paths.META_SUFFIX) or full.startswith(self.sys_root):
+            return
+        ino = os.fstat(fd).st_ino
+        directory, name = os.path.split(full)
+        try:
+            end = metafile.header_length(meta)
+        except (metafile.CorruptMetaFile, struct.error):
+            end = 0
+        # What a listing reading the file would make of it: b"" for a corrupt one.
+        header = meta[metafile.PREFIX_SIZE:end] if metafile.PREFIX_SIZE < end <= len(meta) else b""
+        raw = os.fsencode(name)
+        data = _RECORD.pack(_RECORD.size + len(raw) + len(header), len(raw), ino) + raw + header
+        index = self._path(directory)
+        if not os.path.exists(index):
+            size = _dir_size(directory)
+            if size < CREATE_DIR_SIZE or size > _MAX_DIR_SIZE:
+                return                     # small (or still to be made by the rename), or too big
+            # Complete from the start where that is a few hundred files to read, once; else the first
+            # listing fills it in.
+            self._compact(directory, build=size <= _BUILD_DIR_SIZE)
+        with _Lock(index, fcntl.LOCK_SH):
+            try:
+                fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return                     # reset meanwhile: nothing to keep up to date
+            try:
+                size = os.fstat(fd).st_size
+                if size <= _MAX_SIZE and (size <= _RESET_SIZE or size <= _RESET_PER_DIR_BYTE * _dir_size(directory)):
+                    os.write(fd, data)     # one write with O_APPEND: never interleaved with another
+                    return
+            finally:
+                os.close(fd)
+        with _Lock(index, fcntl.LOCK_EX):  # mostly old records: drop it, a later listing rebuilds it
+            try:
+                os.unlink(index)
+            except FileNotFoundError:
+                pass
+
+    def _publish(self, index: str, records: bytes) -> None:
+        """(under the index's exclusive lock) Replace or create the index, holding ``records``."""
+        tmp = f"{index}.{uuid.uuid4().hex}"
+        with open(tmp, "wb") as f:
+            f.write(_MAGIC + (_BOOT or b"") + uuid.uuid4().bytes + records)
+        os.rename(tmp, index)
+
+    # --- the read path ------------------------------------------------------------------------------
+    def records(self, directory: str, metas: int) -> dict[str, tuple[int, bytes]] | None:
+        """The newest record of each name of ``directory`` (holding ``metas`` meta files), rebuilt first
+        when records are missing or most are old; None when it has no index. Scan the directory before."""
+        if metas > MAX_ENTRIES:
+            return None
+        index = self._path(directory)
+        parsed = self._load(index)
+        if parsed is not None:
+            missing = metas - len(parsed.records)
+            if missing <= max(256, metas // 8) and parsed.total - len(parsed.records) <= metas + 1024:
+                return parsed.records
+        return self._compact(directory)
+
+    def _compact(self, directory: str, *, build: bool = True) -> dict[str, tuple[int, bytes]] | None:
+        """Rewrite ``directory``'s index from its files (trusting records whose inode still matches),
+        holding writers off; returns its records. ``build=False``: only create it, empty, if missing."""
+        index = self._path(directory)
+        with _Lock(index, fcntl.LOCK_EX):
+            if not build:
+                if not os.path.exists(index):
+                    self._publish(index, b"")
+                return None
+            old = self._load(index)
+            found, body = self._rebuild(directory, old.records if old is not None else None)
+            self._publish(index, body)
+            return found
+
+    def _rebuild(self, directory: str, records: dict[str, tuple[int, bytes]] | None
+                 ) -> tuple[dict[str, tuple[int, bytes]], bytes]:
+        found: dict[str, tuple[int, bytes]] = {}
+        parts: list[bytes] = []
+        try:
+            scan = [(e.name, e.inode()) for e in os.scandir(directory) if e.name.endswith(paths.META_SUFFIX)]
+        except FileNotFoundError:
+            return found, b""
+        for name, ino in scan:
+            record = records.get(name) if records is not None else None
+            if record is not None and record[0] == ino:
+                header = record[1]
+            else:
+                read = _read_with_inode(os.path.join(directory, name))
+                if read is None:
+                    continue
+                ino, header = read
+            found[name] = (ino, header)
+            raw = os.fsencode(name)
+            parts.append(_RECORD.pack(_RECORD.size + len(raw) + len(header), len(raw), ino) + raw + header)
+        return found, b"".join(parts)
+
+    def _load(self, index: str) -> _Parsed | None:
+        """``index`` parsed, incrementally (appends only add to the tail); None when there is no usable
+        index."""
+        global _parsed_bytes
+        try:
+            fd = os.open(index, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            size = os.fstat(fd).st_size
+            head = os.pread(fd, _HEAD_LEN, 0)
+            if head[:-16] != _MAGIC + (_BOOT or b"-"):
+                return None                # another boot's (its tail may be lost), or not ours
+            with _parsed_lock:
+                parsed = _parsed.pop(index, None)
+                if parsed is not None:
+                    _parsed_bytes -= parsed.offset
+            if parsed is None or parsed.head != head or size < parsed.offset:
+                parsed = _Parsed(head)
+                parsed.offset = _HEAD_LEN
+            start = parsed.offset
+            data = os.pread(fd, size - start, start)
+        finally:
+            os.close(fd)
+        records = parsed.records
+        unpack, record_size, end_all = _RECORD.unpack_from, _RECORD.size, len(data)
+        pos = count = 0
+        while pos + record_size <= end_all:
+            length, name_len, ino = unpack(data, pos)
+            end = pos + length
+            if end > end_all or length < record_size + name_len:
+                break                      # a record still being written (or damage: stop there)
+            name_end = pos + record_size + name_len
+            records[data[pos + record_size:name_end].decode("utf-8", "surrogateescape")] = (ino, data[name_end:end])
+            pos = end
+            count += 1
+        parsed.offset = start + pos
+        parsed.total += count
+        with _parsed_lock:
+            _parsed[index] = parsed
+            _parsed_bytes += parsed.offset
+            while _parsed_bytes > _PARSED_BYTES and len(_parsed) > 1:
+                _parsed_bytes -= _parsed.popitem(last=False)[1].offset
+        return parsed
+
+
+class _Lock:
+    """An index's lock: shared to append to it, exclusive to replace or remove it. A file of its own,
+    never replaced, so an appender that holds it always opens the current index."""
+
+    def __init__(self, index: str, mode: int) -> None:
+        self.path = index + ".lock"
+        self.mode = mode
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(self.path), 0o755, exist_ok=True)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(self.fd, self.mode)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def _dir_size(directory: str) -> int:
+    try:
+        return os.stat(directory).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _read_with_inode(path: str) -> tuple[int, bytes] | None:
+    """(inode, verified header) of a meta file, read through one descriptor; None if gone or corrupt."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.fstat(fd).st_ino, metafile.read_header(fd)
+    except (OSError, metafile.CorruptMetaFile):
+        return None
+    finally:
+        os.close(fd)

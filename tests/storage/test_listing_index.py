@@ -1,0 +1,214 @@
+"""The listing index (drives/listing_index.py): a cold listing of a big directory takes its headers from one
+file, and never an old header, whatever happened between a record and its rename."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+from pathlib import Path
+
+import pytest
+
+from storage_engine.drives import atomic, listing_index, metafile, walk
+from storage_engine.drives.atomic import AtomicFiles
+from storage_engine.drives.listing_index import ListingIndex
+from storage_engine.drives.local import LocalDrive
+
+KEYS = 400                                 # enough for an index (its directory is past CREATE_DIR_SIZE)
+
+
+class Drive:
+    """A drive's bucket directory written as the engine writes meta files, listed as a fresh process would."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = str(root)
+        self.bucket = os.path.join(self.root, "bkt")
+        os.makedirs(self.bucket)
+        self.index = ListingIndex(self.root)
+        self.files = AtomicFiles(self.root, os.path.join(self.root, ".rustfs.sys", "tmp", "p"))
+        self.files.index = self.index
+
+    def put(self, key: str, header: bytes) -> None:
+        self.files.write(os.path.join(self.bucket, key + ".xl.meta"), metafile.pack(header, b"inline"))
+
+    def index_file(self) -> str:
+        return self.index._path(os.path.join(self.bucket, "dir"))
+
+    def listed(self) -> dict[str, bytes | None]:
+        """A cold listing: no cached listing or parsed index of this process is used."""
+        walk._CACHE.clear()
+        listing_index._parsed.clear()
+        entries = walk.walk_volume(self.bucket, "dir/", "", 100_000, False, self.index)
+        return {e.key: e.header for e in entries}
+
+    def on_disk(self) -> dict[str, bytes]:
+        """What each meta file holds now."""
+        out = {}
+        directory = os.path.join(self.bucket, "dir")
+        for name in os.listdir(directory):
+            with open(os.path.join(directory, name), "rb") as f:
+                out["dir/" + name[:-len(".xl.meta")]] = metafile.unpack(f.read())[0]
+        return out
+
+
+@pytest.fixture
+def drive(tmp_path: Path) -> Drive:
+    return Drive(tmp_path)
+
+
+def _fill(drive: Drive, version: int = 0) -> dict[str, bytes]:
+    written = {}
+    for i in range(KEYS):
+        key = f"dir/{i:05d}"
+        written[key] = f"{key} v{version} ".encode() * 8
+        drive.put(key, written[key])
+    return written
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The meta files a listing reads (instead of taking their headers from the index)."""
+    reads: list[str] = []
+    real = walk._read_header
+
+    def counting(path: str) -> bytes | None:
+        reads.append(path)
+        return real(path)
+    monkeypatch.setattr(walk, "_read_header", counting)
+    return reads
+
+
+def test_a_big_directory_lists_from_its_index_without_reading_its_files(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario() -> None:
+        local = LocalDrive(str(tmp_path / "d1"))
+        await local.prepare()                      # finds that this drive can keep an index
+        await local.make_volume("bkt")
+        written = {}
+        for i in range(KEYS):
+            written[f"dir/{i:05d}"] = f"header {i}".encode() * 20
+            await local.write_file("bkt", f"dir/{i:05d}.xl.meta", metafile.pack(written[f"dir/{i:05d}"], b""))
+        walk._CACHE.clear()
+        listing_index._parsed.clear()
+        reads = _reads(monkeypatch)
+        entries = await local.walk("bkt", "dir/", "", 10_000, False)
+        assert {e.key: e.header for e in entries} == written
+        assert reads == []
+        await local.close()
+    asyncio.run(scenario())
+
+
+def test_small_directories_have_no_index(drive: Drive) -> None:
+    for i in range(10):
+        drive.put(f"dir/{i}", b"h")
+    assert not os.path.exists(drive.index_file())
+    assert len(drive.listed()) == 10
+
+
+def test_overwrites_through_recycled_inodes_never_list_an_old_header(drive: Drive) -> None:
+    # Meta files are replaced by swapping in a recycled inode (drives/atomic.py), so a name comes back to
+    # an inode it had before, with new content: only the newest record of a name may be trusted.
+    current = _fill(drive)
+    hot = ["dir/00001", "dir/00123", "dir/00250", "dir/00399"]
+    inodes: dict[str, list[int]] = {key: [] for key in hot}
+    rng = random.Random(7)
+    for version in range(1, 101):
+        for key in hot:
+            current[key] = f"{key} v{version} ".encode() * rng.randint(1, 12)
+            drive.put(key, current[key])
+            inodes[key].append(os.stat(os.path.join(drive.bucket, key + ".xl.meta")).st_ino)
+        if version % 10 == 0:
+            assert drive.listed() == current
+    assert drive.listed() == current == drive.on_disk()
+    # The recycling really did bring names back to inodes they had held (else this test proves nothing).
+    assert all(len(set(seen)) < len(seen) for seen in inodes.values())
+
+
+def test_a_record_whose_rename_never_happened_is_not_trusted(drive: Drive, monkeypatch: pytest.MonkeyPatch) -> None:
+    current = _fill(drive)
+    for key in ("dir/00003", "dir/00200"):   # recycled inodes: the failed write's inode may be one a name had
+        def fail(a: str, b: str) -> bool:
+            raise OSError("crash between the record and the rename")
+        monkeypatch.setattr(atomic, "exchange", fail)
+        with pytest.raises(OSError):
+            drive.put(key, b"never published")
+        monkeypatch.undo()
+    assert drive.listed() == current
+
+
+def test_an_index_of_an_earlier_boot_is_rebuilt_not_trusted(drive: Drive) -> None:
+    current = _fill(drive)
+    path = drive.index_file()
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    # Records that claim today's inodes with wrong headers, as a lost tail could leave them after a power
+    # loss, in an index from another boot.
+    for key in current:
+        ino = os.stat(os.path.join(drive.bucket, key + ".xl.meta")).st_ino
+        name = os.path.basename(key).encode() + b".xl.meta"
+        data += listing_index._RECORD.pack(listing_index._RECORD.size + len(name) + 5, len(name), ino) + name + b"stale"
+    data[len(listing_index._MAGIC)] ^= 0xFF            # the boot id
+    with open(path, "wb") as f:
+        f.write(data)
+    assert drive.listed() == current
+    with open(path, "rb") as f:
+        assert b"stale" not in f.read()              # rebuilt from the files
+
+
+def test_a_partly_written_last_record_is_left_for_later(drive: Drive, monkeypatch: pytest.MonkeyPatch) -> None:
+    current = _fill(drive)
+    with open(drive.index_file(), "ab") as f:
+        f.write(listing_index._RECORD.pack(500, 9, 1)[:10])    # a writer's append, half copied
+    reads = _reads(monkeypatch)
+    assert drive.listed() == current
+    assert reads == []
+
+
+def test_writes_during_a_compaction_land_in_the_new_index(drive: Drive, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Spares reused at once: the key's meta alternates between two inodes. Two writes while a compaction
+    # has read the old index bring the key back to the inode the compaction recorded, with new content;
+    # had their records gone to the old file, the new index would list the compaction's old header.
+    monkeypatch.setattr(atomic, "_MIN_SPARES", 0)
+    current = _fill(drive)
+    key, full = "dir/00007", os.path.join(drive.bucket, "dir/00007.xl.meta")
+    files = AtomicFiles(drive.root, os.path.join(drive.root, ".rustfs.sys", "tmp", "w"))
+    files.index = drive.index
+    for version in (1, 2):
+        files.write(full, metafile.pack(f"v{version}".encode(), b""))
+    inode = os.stat(full).st_ino
+    done = threading.Event()
+
+    def two_writes() -> None:
+        for version in (3, 4):
+            files.write(full, metafile.pack(f"v{version}".encode(), b""))
+        done.set()
+
+    real_rebuild = drive.index._rebuild
+    writer = threading.Thread(target=two_writes)
+
+    def rebuild_then_write(directory: str, records: dict[str, tuple[int, bytes]] | None):
+        built = real_rebuild(directory, records)
+        writer.start()
+        done.wait(1.0)                 # they finish unless the compaction holds them off, as it should
+        return built
+    monkeypatch.setattr(drive.index, "_rebuild", rebuild_then_write)
+    drive.index._compact(os.path.join(drive.bucket, "dir"))
+    writer.join()
+    assert os.stat(full).st_ino == inode                   # back on the inode the compaction recorded
+    current[key] = b"v4"
+    assert drive.listed() == current
+
+
+def test_a_grown_index_is_reset_then_rebuilt(drive: Drive, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(listing_index, "_MAX_SIZE", 64 << 10)
+    current = _fill(drive)
+    for version in range(1, 6):
+        for key in current:
+            current[key] = f"{key} v{version}".encode() * 4
+            drive.put(key, current[key])
+    assert os.path.getsize(drive.index_file()) < 64 << 10
+    assert drive.listed() == current
+    reads = _reads(monkeypatch)
+    assert drive.listed() == current
+    assert reads == []                               # the listing rebuilt it whole
