@@ -15,10 +15,15 @@ return is the newest. Records are only lost where nothing is trusted afterwards:
 
 - the index is not flushed, so a power loss can drop its tail: it records the boot it was written in, and
   an index of an earlier boot is not used (it is rebuilt);
-- creating, rewriting (compaction) or removing the index (a reset, when a never-listed directory's index
-  has grown big with old records) holds its lock file exclusively, and an append holds it shared, so an
-  append always lands in the current index. An append that finds none records nothing: whoever builds
-  the next one reads the files.
+- creating, rewriting or removing the index holds its lock file exclusively, and an append holds it
+  shared, so an append always lands in the current index. An append that finds none records nothing:
+  whoever builds the next one reads the files.
+
+An index is built, and rebuilt when most of it is old records, by a background thread of the process that
+noticed (a writer, when the directory grows past ``CREATE_DIR_SIZE``, or a listing that found records
+missing): it reads the files without holding writers off, then trusts what it read only if its own index
+file, made before, is still the index (every rename since was recorded there, and a newer record wins).
+Until then a listing reads the files it has no record for, as without an index.
 
 Appends are single ``write`` calls with ``O_APPEND``, so concurrent writers (worker processes) never
 interleave; a reader may see a partly written last record, which it leaves for its next read. Small
@@ -30,7 +35,9 @@ from __future__ import annotations
 
 import collections
 import fcntl
+import logging
 import os
+import queue
 import struct
 import threading
 import uuid
@@ -39,16 +46,17 @@ import xxhash
 
 from storage_engine.drives import metafile, paths
 
+log = logging.getLogger(__name__)
+
 _MAGIC = b"RSLI1"
 _RECORD = struct.Struct("<IHQ")       # record length, name length, inode; then name, header
 _HEAD_LEN = len(_MAGIC) + 32          # magic, boot id, this file's id
 CREATE_DIR_SIZE = 8 << 10             # a directory this big (bytes of entries, ~300 keys) gets an index ...
-_BUILD_DIR_SIZE = 32 << 10            # ... built from its files by the writer up to this size (~1,200 keys)
 _MAX_DIR_SIZE = 2 << 20               # ... and none past this one (~60,000 keys): their pages read files
 MAX_ENTRIES = 50_000                  # meta files in a directory whose index a listing uses
-_RESET_SIZE = 8 << 20                 # past this, an index is reset when bigger than this many bytes per
-_RESET_PER_DIR_BYTE = 64              # byte of its directory (most of it is old records) ...
-_MAX_SIZE = 32 << 20                  # ... and always past this
+_REBUILD_SIZE = 8 << 20               # past this, an index is rebuilt when bigger than this many bytes
+_REBUILD_PER_DIR_BYTE = 64            # per byte of its directory (most of it is old records)
+_MAX_SIZE = 32 << 20                  # past this, it is removed
 _PARSED_BYTES = 64 << 20              # parsed indexes kept per process
 
 
@@ -102,7 +110,9 @@ class ListingIndex:
         self.dir = os.path.join(root, paths.SYS_VOLUME, paths.LISTING_DIR)
 
     def _path(self, directory: str) -> str:
-        return os.path.join(self.dir, xxhash.xxh64_hexdigest(os.fsencode(directory)))
+        """The index of ``directory`` (under ``root``), named by its path within the drive: a drive mounted
+        elsewhere keeps its indexes."""
+        return os.path.join(self.dir, xxhash.xxh64_hexdigest(os.fsencode(directory[len(self.root):])))
 
     # --- the write path -----------------------------------------------------------------------------
     def record(self, full: str, fd: int, meta: bytes) -> None:
@@ -125,9 +135,10 @@ class ListingIndex:
             size = _dir_size(directory)
             if size < CREATE_DIR_SIZE or size > _MAX_DIR_SIZE:
                 return                     # small (or still to be made by the rename), or too big
-            # Complete from the start where that is a few hundred files to read, once; else the first
-            # listing fills it in.
-            self._compact(directory, build=size <= _BUILD_DIR_SIZE)
+            with _Lock(index, fcntl.LOCK_EX):
+                if not os.path.exists(index):
+                    self._publish(index, b"")
+            self.schedule(directory)       # filled in from the files, in the background
         with _Lock(index, fcntl.LOCK_SH):
             try:
                 fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
@@ -135,12 +146,14 @@ class ListingIndex:
                 return                     # reset meanwhile: nothing to keep up to date
             try:
                 size = os.fstat(fd).st_size
-                if size <= _MAX_SIZE and (size <= _RESET_SIZE or size <= _RESET_PER_DIR_BYTE * _dir_size(directory)):
+                if size <= _MAX_SIZE:
                     os.write(fd, data)     # one write with O_APPEND: never interleaved with another
+                    if size > _REBUILD_SIZE and size > _REBUILD_PER_DIR_BYTE * _dir_size(directory):
+                        self.schedule(directory)   # mostly old records by now
                     return
             finally:
                 os.close(fd)
-        with _Lock(index, fcntl.LOCK_EX):  # mostly old records: drop it, a later listing rebuilds it
+        with _Lock(index, fcntl.LOCK_EX):  # a directory too big to index after all
             try:
                 os.unlink(index)
             except FileNotFoundError:
@@ -155,53 +168,69 @@ class ListingIndex:
 
     # --- the read path ------------------------------------------------------------------------------
     def records(self, directory: str, metas: int) -> dict[str, tuple[int, bytes]] | None:
-        """The newest record of each name of ``directory`` (holding ``metas`` meta files), rebuilt first
-        when records are missing or most are old; None when it has no index. Scan the directory before."""
+        """The newest record of each name of ``directory`` (holding ``metas`` meta files; scan it before
+        calling), or None when it has no usable index. Schedules a rebuild when records are missing or
+        most are old."""
         if metas > MAX_ENTRIES:
             return None
-        index = self._path(directory)
-        parsed = self._load(index)
-        if parsed is not None:
-            missing = metas - len(parsed.records)
-            if missing <= max(256, metas // 8) and parsed.total - len(parsed.records) <= metas + 1024:
-                return parsed.records
-        return self._compact(directory)
+        parsed = self._load(self._path(directory))
+        if parsed is None or (metas - len(parsed.records) > max(256, metas // 8)
+                              or parsed.total - len(parsed.records) > metas + 1024):
+            self.schedule(directory)
+        return parsed.records if parsed is not None else None
 
-    def _compact(self, directory: str, *, build: bool = True) -> dict[str, tuple[int, bytes]] | None:
-        """Rewrite ``directory``'s index from its files (trusting records whose inode still matches),
-        holding writers off; returns its records. ``build=False``: only create it, empty, if missing."""
+    def schedule(self, directory: str) -> None:
+        """Rebuild ``directory``'s index in this process's background thread (once, however often asked)."""
+        _background.submit(self, directory)
+
+    def rebuild(self, directory: str) -> None:
+        """Rewrite ``directory``'s index: a record whose inode the file still has, else what its file holds.
+
+        The files are read without the lock, so writers are held off only while the index is written. A
+        header read then is used only if the same index file (ours, made first if need be) is still there
+        when the lock is taken again: every rename in between was recorded in it, and a newer record wins."""
         index = self._path(directory)
         with _Lock(index, fcntl.LOCK_EX):
-            if not build:
-                if not os.path.exists(index):
-                    self._publish(index, b"")
-                return None
+            head = self._head(index)
+            if head is None:
+                self._publish(index, b"")  # renames from now on are recorded (another boot's is dropped)
+                head = self._head(index)
+        read = _read_dir(directory)
+        with _Lock(index, fcntl.LOCK_EX):
+            if head is None or self._head(index) != head:
+                return                     # rebuilt or removed meanwhile
             old = self._load(index)
-            found, body = self._rebuild(directory, old.records if old is not None else None)
-            self._publish(index, body)
-            return found
+            self._publish(index, self._rebuild(directory, old.records if old is not None else {}, read))
 
-    def _rebuild(self, directory: str, records: dict[str, tuple[int, bytes]] | None
-                 ) -> tuple[dict[str, tuple[int, bytes]], bytes]:
-        found: dict[str, tuple[int, bytes]] = {}
+    def _rebuild(self, directory: str, records: dict[str, tuple[int, bytes]],
+                 read: dict[str, tuple[int, bytes]]) -> bytes:
+        """(under the exclusive lock) The records of the index that replaces ``records``: for each meta file,
+        its record if the inode matches, else what was ``read`` before if that matches, else its content."""
         parts: list[bytes] = []
         try:
             scan = [(e.name, e.inode()) for e in os.scandir(directory) if e.name.endswith(paths.META_SUFFIX)]
         except FileNotFoundError:
-            return found, b""
+            return b""
         for name, ino in scan:
-            record = records.get(name) if records is not None else None
-            if record is not None and record[0] == ino:
-                header = record[1]
-            else:
-                read = _read_with_inode(os.path.join(directory, name))
-                if read is None:
-                    continue
-                ino, header = read
-            found[name] = (ino, header)
+            found = records.get(name)
+            if found is None or found[0] != ino:
+                found = read.get(name)
+                if found is None or found[0] != ino:
+                    found = _read_with_inode(os.path.join(directory, name))
+                    if found is None:
+                        continue
             raw = os.fsencode(name)
-            parts.append(_RECORD.pack(_RECORD.size + len(raw) + len(header), len(raw), ino) + raw + header)
-        return found, b"".join(parts)
+            parts.append(_RECORD.pack(_RECORD.size + len(raw) + len(found[1]), len(raw), found[0]) + raw + found[1])
+        return b"".join(parts)
+
+    def _head(self, index: str) -> bytes | None:
+        """The index's first bytes (with its file id) if it is one of this boot."""
+        try:
+            with open(index, "rb") as f:
+                head = f.read(_HEAD_LEN)
+        except FileNotFoundError:
+            return None
+        return head if len(head) == _HEAD_LEN and head[:-16] == _MAGIC + (_BOOT or b"-") else None
 
     def _load(self, index: str) -> _Parsed | None:
         """``index`` parsed, incrementally (appends only add to the tail); None when there is no usable
@@ -268,6 +297,62 @@ class _Lock:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
+
+
+class _Background:
+    """One thread per process that rebuilds indexes, each directory queued once at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[ListingIndex, str]] = queue.Queue()
+        self._pending: set[str] = set()
+        self._pid = 0
+
+    def submit(self, owner: ListingIndex, directory: str) -> None:
+        with self._lock:
+            if self._pid != os.getpid():   # none yet, or a forked worker's (its parent's thread is not here)
+                self._pid = os.getpid()
+                self._pending.clear()
+                self._queue = queue.Queue()
+                threading.Thread(target=self._run, args=(self._queue,), name="listing-index", daemon=True).start()
+            if directory in self._pending:
+                return
+            self._pending.add(directory)
+            self._queue.put((owner, directory))
+
+    def _run(self, work: queue.Queue[tuple[ListingIndex, str]]) -> None:
+        while True:
+            owner, directory = work.get()
+            try:
+                owner.rebuild(directory)
+            except OSError as exc:
+                log.warning("listing index of %s not rebuilt: %s", directory, exc)
+            finally:
+                with self._lock:
+                    self._pending.discard(directory)
+                work.task_done()
+
+    def wait(self) -> None:
+        """Until every queued rebuild is done (for tests)."""
+        self._queue.join()
+
+
+_background = _Background()
+wait_for_rebuilds = _background.wait
+
+
+def _read_dir(directory: str) -> dict[str, tuple[int, bytes]]:
+    """(inode, header) of every meta file in ``directory``, each read through one descriptor."""
+    out: dict[str, tuple[int, bytes]] = {}
+    try:
+        names = [name for name in os.listdir(directory) if name.endswith(paths.META_SUFFIX)]
+    except FileNotFoundError:
+        return out
+    for name in names:
+        found = _read_with_inode(os.path.join(directory, name))
+        if found is not None:
+            out[name] = found
+    return out
 
 
 def _dir_size(directory: str) -> int:

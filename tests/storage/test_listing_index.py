@@ -37,10 +37,13 @@ class Drive:
         return self.index._path(os.path.join(self.bucket, "dir"))
 
     def listed(self) -> dict[str, bytes | None]:
-        """A cold listing: no cached listing or parsed index of this process is used."""
+        """A cold listing: no cached listing or parsed index of this process is used (rebuilds it asked
+        for are done before it returns)."""
+        listing_index.wait_for_rebuilds()
         walk._CACHE.clear()
         listing_index._parsed.clear()
         entries = walk.walk_volume(self.bucket, "dir/", "", 100_000, False, self.index)
+        listing_index.wait_for_rebuilds()
         return {e.key: e.header for e in entries}
 
     def on_disk(self) -> dict[str, bytes]:
@@ -89,6 +92,7 @@ def test_a_big_directory_lists_from_its_index_without_reading_its_files(tmp_path
         for i in range(KEYS):
             written[f"dir/{i:05d}"] = f"header {i}".encode() * 20
             await local.write_file("bkt", f"dir/{i:05d}.xl.meta", metafile.pack(written[f"dir/{i:05d}"], b""))
+        listing_index.wait_for_rebuilds()            # the one the writes asked for
         walk._CACHE.clear()
         listing_index._parsed.clear()
         reads = _reads(monkeypatch)
@@ -187,15 +191,42 @@ def test_writes_during_a_compaction_land_in_the_new_index(drive: Drive, monkeypa
     real_rebuild = drive.index._rebuild
     writer = threading.Thread(target=two_writes)
 
-    def rebuild_then_write(directory: str, records: dict[str, tuple[int, bytes]] | None):
-        built = real_rebuild(directory, records)
+    def rebuild_then_write(directory: str, records: dict[str, tuple[int, bytes]],
+                           read: dict[str, tuple[int, bytes]]) -> bytes:
+        built = real_rebuild(directory, records, read)
         writer.start()
         done.wait(1.0)                 # they finish unless the compaction holds them off, as it should
         return built
     monkeypatch.setattr(drive.index, "_rebuild", rebuild_then_write)
-    drive.index._compact(os.path.join(drive.bucket, "dir"))
+    drive.index.rebuild(os.path.join(drive.bucket, "dir"))
     writer.join()
     assert os.stat(full).st_ino == inode                   # back on the inode the compaction recorded
+    current[key] = b"v4"
+    assert drive.listed() == current
+
+
+def test_a_rebuild_prefers_records_written_while_it_read_the_files(drive: Drive,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rebuild reads the files without the lock; two writes meanwhile bring a key back to the inode it
+    # read, with new content: the record of the second write must win over what was read.
+    monkeypatch.setattr(atomic, "_MIN_SPARES", 0)
+    current = _fill(drive)
+    key, full = "dir/00042", os.path.join(drive.bucket, "dir/00042.xl.meta")
+    files = AtomicFiles(drive.root, os.path.join(drive.root, ".rustfs.sys", "tmp", "w"))
+    files.index = drive.index
+    for version in (1, 2):
+        files.write(full, metafile.pack(f"v{version}".encode(), b""))
+    inode = os.stat(full).st_ino
+    real_read_dir = listing_index._read_dir
+
+    def read_then_write(directory: str) -> dict[str, tuple[int, bytes]]:
+        read = real_read_dir(directory)
+        for version in (3, 4):
+            files.write(full, metafile.pack(f"v{version}".encode(), b""))
+        return read
+    monkeypatch.setattr(listing_index, "_read_dir", read_then_write)
+    drive.index.rebuild(os.path.join(drive.bucket, "dir"))
+    assert os.stat(full).st_ino == inode
     current[key] = b"v4"
     assert drive.listed() == current
 
