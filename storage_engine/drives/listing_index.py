@@ -167,17 +167,17 @@ class ListingIndex:
         os.rename(tmp, index)
 
     # --- the read path ------------------------------------------------------------------------------
-    def records(self, directory: str, metas: int) -> dict[str, tuple[int, bytes]] | None:
+    def records(self, directory: str, metas: int) -> tuple[dict[str, tuple[int, bytes]], int] | None:
         """The newest record of each name of ``directory`` (holding ``metas`` meta files; scan it before
-        calling), or None when it has no usable index. Schedules a rebuild when records are missing or
-        most are old."""
+        calling), with the bytes they were parsed from, or None when it has no usable index. Schedules a
+        rebuild when records are missing or most are old."""
         if metas > MAX_ENTRIES:
             return None
         parsed = self._load(self._path(directory))
         if parsed is None or (metas - len(parsed.records) > max(256, metas // 8)
                               or parsed.total - len(parsed.records) > metas + 1024):
             self.schedule(directory)
-        return parsed.records if parsed is not None else None
+        return (parsed.records, parsed.offset) if parsed is not None else None
 
     def schedule(self, directory: str) -> None:
         """Rebuild ``directory``'s index in this process's background thread (once, however often asked)."""

@@ -54,10 +54,10 @@ _header_bytes = 0
 
 
 class _Listing:
-    __slots__ = ("stamp", "dir_key", "keys", "entries", "inodes", "records", "walked", "cached")
+    __slots__ = ("stamp", "dir_key", "keys", "entries", "inodes", "records", "records_bytes", "walked", "cached")
 
     def __init__(self, stamp: tuple[int, int], dir_key: str, entries: list[tuple[str, str, bool]],
-                 inodes: dict[str, int], records: dict[str, tuple[int, bytes]] | None) -> None:
+                 inodes: dict[str, int], records: tuple[dict[str, tuple[int, bytes]], int] | None) -> None:
         self.stamp = stamp
         self.dir_key = dir_key
         self.entries = entries
@@ -65,7 +65,8 @@ class _Listing:
         # The listing index's records, used for names whose file is still the recorded inode (from the
         # scan, made before the index was read: drives/listing_index.py).
         self.inodes = inodes
-        self.records = records
+        self.records = records[0] if records is not None else None
+        self.records_bytes = records[1] if records is not None else 0   # counted in the cache's budget
         # The walk entries of the keys whose headers were read, by entry index, while cached: a repeated
         # walk hands out the same objects (no file read, no allocation).
         self.walked: dict[int, WalkEntry] = {}
@@ -96,8 +97,10 @@ def _evict(listing: _Listing) -> None:
     """(under _cache_lock) Drop a listing's headers from the budget."""
     global _header_bytes
     listing.cached = False
-    _header_bytes -= sum(len(e.header or b"") for e in listing.walked.values())
+    _header_bytes -= sum(len(e.header or b"") for e in listing.walked.values()) + listing.records_bytes
     listing.walked = {}
+    listing.records = None
+    listing.records_bytes = 0
 
 
 def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Listing | None:
@@ -141,7 +144,8 @@ def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Li
                 _evict(old)
             listing.cached = True
             _CACHE[path] = listing
-            while len(_CACHE) > _CACHE_DIRS:
+            _header_bytes += listing.records_bytes
+            while len(_CACHE) > _CACHE_DIRS or (_header_bytes > _CACHE_HEADER_BYTES and len(_CACHE) > 1):
                 _evict(_CACHE.popitem(last=False)[1])
     return listing
 
