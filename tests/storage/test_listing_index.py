@@ -169,23 +169,33 @@ def test_a_partly_written_last_record_is_left_for_later(drive: Drive, monkeypatc
     assert reads == []
 
 
+class FlippingKey:
+    """A key whose meta alternates between two inodes (spares reused at once), so that two more writes
+    bring it back to the inode it has now, with new content."""
+
+    def __init__(self, drive: Drive, monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+        monkeypatch.setattr(atomic, "_MIN_SPARES", 0)
+        self.key = key
+        self.full = os.path.join(drive.bucket, key + ".xl.meta")
+        self.files = AtomicFiles(drive.root, os.path.join(drive.root, ".rustfs.sys", "tmp", "w"))
+        self.files.index = drive.index
+        self.write_versions(1, 2)
+        self.inode = os.stat(self.full).st_ino
+
+    def write_versions(self, *versions: int) -> None:
+        for version in versions:
+            self.files.write(self.full, metafile.pack(f"v{version}".encode(), b""))
+
+
 def test_writes_during_a_compaction_land_in_the_new_index(drive: Drive, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Spares reused at once: the key's meta alternates between two inodes. Two writes while a compaction
-    # has read the old index bring the key back to the inode the compaction recorded, with new content;
-    # had their records gone to the old file, the new index would list the compaction's old header.
-    monkeypatch.setattr(atomic, "_MIN_SPARES", 0)
+    # Two writes while a rebuild holds the lock: had their records gone to the file it replaces, the new
+    # index would name the key's inode with the header the rebuild read.
     current = _fill(drive)
-    key, full = "dir/00007", os.path.join(drive.bucket, "dir/00007.xl.meta")
-    files = AtomicFiles(drive.root, os.path.join(drive.root, ".rustfs.sys", "tmp", "w"))
-    files.index = drive.index
-    for version in (1, 2):
-        files.write(full, metafile.pack(f"v{version}".encode(), b""))
-    inode = os.stat(full).st_ino
+    flipping = FlippingKey(drive, monkeypatch, "dir/00007")
     done = threading.Event()
 
     def two_writes() -> None:
-        for version in (3, 4):
-            files.write(full, metafile.pack(f"v{version}".encode(), b""))
+        flipping.write_versions(3, 4)
         done.set()
 
     real_rebuild = drive.index._rebuild
@@ -195,43 +205,36 @@ def test_writes_during_a_compaction_land_in_the_new_index(drive: Drive, monkeypa
                            read: dict[str, tuple[int, bytes]]) -> bytes:
         built = real_rebuild(directory, records, read)
         writer.start()
-        done.wait(1.0)                 # they finish unless the compaction holds them off, as it should
+        done.wait(1.0)                 # they finish unless the rebuild holds them off, as it should
         return built
     monkeypatch.setattr(drive.index, "_rebuild", rebuild_then_write)
     drive.index.rebuild(os.path.join(drive.bucket, "dir"))
     writer.join()
-    assert os.stat(full).st_ino == inode                   # back on the inode the compaction recorded
-    current[key] = b"v4"
+    assert os.stat(flipping.full).st_ino == flipping.inode   # back on the inode the rebuild recorded
+    current[flipping.key] = b"v4"
     assert drive.listed() == current
 
 
 def test_a_rebuild_prefers_records_written_while_it_read_the_files(drive: Drive,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    # The rebuild reads the files without the lock; two writes meanwhile bring a key back to the inode it
-    # read, with new content: the record of the second write must win over what was read.
-    monkeypatch.setattr(atomic, "_MIN_SPARES", 0)
+    # The rebuild reads the files without the lock; the record of a write meanwhile must win over what
+    # it read, though the inode is the same.
     current = _fill(drive)
-    key, full = "dir/00042", os.path.join(drive.bucket, "dir/00042.xl.meta")
-    files = AtomicFiles(drive.root, os.path.join(drive.root, ".rustfs.sys", "tmp", "w"))
-    files.index = drive.index
-    for version in (1, 2):
-        files.write(full, metafile.pack(f"v{version}".encode(), b""))
-    inode = os.stat(full).st_ino
+    flipping = FlippingKey(drive, monkeypatch, "dir/00042")
     real_read_dir = listing_index._read_dir
 
     def read_then_write(directory: str) -> dict[str, tuple[int, bytes]]:
         read = real_read_dir(directory)
-        for version in (3, 4):
-            files.write(full, metafile.pack(f"v{version}".encode(), b""))
+        flipping.write_versions(3, 4)
         return read
     monkeypatch.setattr(listing_index, "_read_dir", read_then_write)
     drive.index.rebuild(os.path.join(drive.bucket, "dir"))
-    assert os.stat(full).st_ino == inode
-    current[key] = b"v4"
+    assert os.stat(flipping.full).st_ino == flipping.inode
+    current[flipping.key] = b"v4"
     assert drive.listed() == current
 
 
-def test_a_grown_index_is_reset_then_rebuilt(drive: Drive, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_index_past_its_size_cap_is_dropped_then_rebuilt(drive: Drive, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(listing_index, "_MAX_SIZE", 64 << 10)
     current = _fill(drive)
     for version in range(1, 6):
