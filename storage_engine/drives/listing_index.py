@@ -52,7 +52,7 @@ _MAGIC = b"RSLI1"
 _RECORD = struct.Struct("<IHQ")       # record length, name length, inode; then name, header
 _HEAD_LEN = len(_MAGIC) + 32          # magic, boot id, this file's id
 CREATE_DIR_SIZE = 8 << 10             # a directory this big (bytes of entries, ~300 keys) gets an index ...
-_MAX_DIR_SIZE = 2 << 20               # ... and none past this one (~60,000 keys): their pages read files
+_MAX_DIR_SIZE = 1 << 20               # ... and none past this one (~40,000 keys): their pages read files
 MAX_ENTRIES = 50_000                  # meta files in a directory whose index a listing uses
 _REBUILD_SIZE = 8 << 20               # past this, an index is rebuilt when bigger than this many bytes
 _REBUILD_PER_DIR_BYTE = 64            # per byte of its directory (most of it is old records)
@@ -291,7 +291,10 @@ class _Lock:
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except FileNotFoundError:
-            os.makedirs(os.path.dirname(self.path), 0o755, exist_ok=True)
+            try:
+                os.mkdir(os.path.dirname(self.path), 0o755)   # not its parents: a drive wiped under us stays so
+            except FileExistsError:
+                pass
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         fcntl.flock(self.fd, self.mode)
 
