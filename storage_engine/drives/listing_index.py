@@ -174,10 +174,14 @@ class ListingIndex:
         if metas > MAX_ENTRIES:
             return None
         parsed = self._load(self._path(directory))
-        if parsed is None or (metas - len(parsed.records) > max(256, metas // 8)
-                              or parsed.total - len(parsed.records) > metas + 1024):
+        if parsed is None:
             self.schedule(directory)
-        return (parsed.records, parsed.offset) if parsed is not None else None
+            return None
+        named = len(parsed.records)        # names with a record, deleted ones too
+        if (metas - named > max(256, metas // 8) or parsed.total - named > metas + 1024
+                or named > 2 * metas + 1024):
+            self.schedule(directory)       # records missing, or mostly old ones or deleted keys'
+        return parsed.records, parsed.offset
 
     def schedule(self, directory: str) -> None:
         """Rebuild ``directory``'s index in this process's background thread (once, however often asked)."""

@@ -234,6 +234,17 @@ def test_a_rebuild_prefers_records_written_while_it_read_the_files(drive: Drive,
     assert drive.listed() == current
 
 
+def test_records_of_deleted_keys_are_dropped_by_a_rebuild(drive: Drive) -> None:
+    current = _fill(drive)
+    for i in range(2000):                  # keys that come and go (a delete unlinks the meta file)
+        drive.put(f"dir/gone{i}", b"short-lived")
+        os.unlink(os.path.join(drive.bucket, f"dir/gone{i}.xl.meta"))
+    grown = os.path.getsize(drive.index_file())
+    assert drive.listed() == current       # and the listing asked for a rebuild, done before it returned
+    assert os.path.getsize(drive.index_file()) < grown / 2
+    assert drive.listed() == current
+
+
 def test_an_index_past_its_size_cap_is_dropped_then_rebuilt(drive: Drive, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(listing_index, "_MAX_SIZE", 64 << 10)
     current = _fill(drive)
