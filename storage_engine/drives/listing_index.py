@@ -115,21 +115,12 @@ class ListingIndex:
         return os.path.join(self.dir, xxhash.xxh64_hexdigest(os.fsencode(directory[len(self.root):])))
 
     # --- the write path -----------------------------------------------------------------------------
-    def record(self, full: str, fd: int, meta: bytes) -> None:
-        """Note that ``full``, if a key's meta file, is about to become the file open as ``fd``, holding
+    def record(self, full: str, meta_fd: int, meta: bytes) -> None:
+        """Note that ``full``, if a key's meta file, is about to become the file open as ``meta_fd``, holding
         ``meta`` (its framed content). Call before the rename; an OSError means it must not happen."""
         if not full.endswith(paths.META_SUFFIX) or full.startswith(self.sys_root):
             return
-        ino = os.fstat(fd).st_ino
         directory, name = os.path.split(full)
-        try:
-            end = metafile.header_length(meta)
-        except (metafile.CorruptMetaFile, struct.error):
-            end = 0
-        # What a listing reading the file would make of it: b"" for a corrupt one.
-        header = meta[metafile.PREFIX_SIZE:end] if metafile.PREFIX_SIZE < end <= len(meta) else b""
-        raw = os.fsencode(name)
-        data = _RECORD.pack(_RECORD.size + len(raw) + len(header), len(raw), ino) + raw + header
         index = self._path(directory)
         if not os.path.exists(index):
             size = _dir_size(directory)
@@ -147,7 +138,8 @@ class ListingIndex:
             try:
                 size = os.fstat(fd).st_size
                 if size <= _MAX_SIZE:
-                    os.write(fd, data)     # one write with O_APPEND: never interleaved with another
+                    # One write with O_APPEND: never interleaved with another.
+                    os.write(fd, _encode(name, os.fstat(meta_fd).st_ino, _header_of(meta)))
                     if size > _REBUILD_SIZE and size > _REBUILD_PER_DIR_BYTE * _dir_size(directory):
                         self.schedule(directory)   # mostly old records by now
                     return
@@ -223,8 +215,7 @@ class ListingIndex:
                     found = _read_with_inode(os.path.join(directory, name))
                     if found is None:
                         continue
-            raw = os.fsencode(name)
-            parts.append(_RECORD.pack(_RECORD.size + len(raw) + len(found[1]), len(raw), found[0]) + raw + found[1])
+            parts.append(_encode(name, *found))
         return b"".join(parts)
 
     def _head(self, index: str) -> bytes | None:
@@ -280,6 +271,21 @@ class ListingIndex:
             while _parsed_bytes > _PARSED_BYTES and len(_parsed) > 1:
                 _parsed_bytes -= _parsed.popitem(last=False)[1].offset
         return parsed
+
+
+def _encode(name: str, ino: int, header: bytes) -> bytes:
+    raw = os.fsencode(name)
+    return _RECORD.pack(_RECORD.size + len(raw) + len(header), len(raw), ino) + raw + header
+
+
+def _header_of(meta: bytes) -> bytes:
+    """The header of a framed meta file's content, as a listing reading the file would see it: b"" when
+    the framing is corrupt."""
+    try:
+        end = metafile.header_length(meta)
+    except (metafile.CorruptMetaFile, struct.error):
+        return b""
+    return meta[metafile.PREFIX_SIZE:end] if end <= len(meta) else b""
 
 
 class _Lock:
