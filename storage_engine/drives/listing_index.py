@@ -26,7 +26,9 @@ file, made before, is still the index (every rename since was recorded there, an
 Until then a listing reads the files it has no record for, as without an index.
 
 Appends are single ``write`` calls with ``O_APPEND``, so concurrent writers (worker processes) never
-interleave; a reader may see a partly written last record, which it leaves for its next read. Small
+interleave; a reader may see a partly written last record, which it leaves for its next read. A rebuilt
+index starts with its records as one checksummed msgpack map, which a walk parses in C (10,000 records:
+about 4 ms, against 17-29 ms record by record in Python); the appends after it are parsed one by one. Small
 directories get no index: their files are read as before. Only a drive whose ``scandir`` inodes are the
 files' own (not, say, some overlay file systems) uses one.
 """
@@ -41,21 +43,25 @@ import queue
 import struct
 import threading
 import uuid
+from typing import cast
 
+import msgpack
 import xxhash
 
 from storage_engine.drives import metafile, paths
 
 log = logging.getLogger(__name__)
 
-_MAGIC = b"RSLI1"
+_MAGIC = b"RSLI2"
 _RECORD = struct.Struct("<IHQ")       # record length, name length, inode; then name, header
 _HEAD_LEN = len(_MAGIC) + 32          # magic, boot id, this file's id
+_SNAPSHOT = struct.Struct("<QQ")      # after the head: the snapshot's length and xxh3-64; then the snapshot
 CREATE_DIR_SIZE = 8 << 10             # a directory this big (bytes of entries, ~300 keys) gets an index ...
 _MAX_DIR_SIZE = 1 << 20               # ... and none past this one (~40,000 keys): their pages read files
 MAX_ENTRIES = 50_000                  # meta files in a directory whose index a listing uses
 _REBUILD_SIZE = 8 << 20               # past this, an index is rebuilt when bigger than this many bytes
 _REBUILD_PER_DIR_BYTE = 64            # per byte of its directory (most of it is old records)
+_SNAPSHOT_MIN = 256 << 10             # an index this big is rebuilt into a snapshot each time it doubles
 _MAX_SIZE = 32 << 20                  # past this, it is removed
 _PARSED_BYTES = 64 << 20              # parsed indexes kept per process
 
@@ -128,7 +134,7 @@ class ListingIndex:
                 return                     # small (or still to be made by the rename), or too big
             with _Lock(index, fcntl.LOCK_EX):
                 if not os.path.exists(index):
-                    self._publish(index, b"")
+                    self._publish(index, {})
             self.schedule(directory)       # filled in from the files, in the background
         with _Lock(index, fcntl.LOCK_SH):
             try:
@@ -139,9 +145,13 @@ class ListingIndex:
                 size = os.fstat(fd).st_size
                 if size <= _MAX_SIZE:
                     # One write with O_APPEND: never interleaved with another.
-                    os.write(fd, _encode(name, os.fstat(meta_fd).st_ino, _header_of(meta)))
+                    record = _encode(name, os.fstat(meta_fd).st_ino, _header_of(meta))
+                    os.write(fd, record)
                     if size > _REBUILD_SIZE and size > _REBUILD_PER_DIR_BYTE * _dir_size(directory):
                         self.schedule(directory)   # mostly old records by now
+                    elif size >= _SNAPSHOT_MIN and (size + len(record)).bit_length() > size.bit_length():
+                        # Doubled since about the last rebuild: most records are appends, parsed one by one.
+                        self.schedule(directory)
                     return
             finally:
                 os.close(fd)
@@ -151,11 +161,14 @@ class ListingIndex:
             except FileNotFoundError:
                 pass
 
-    def _publish(self, index: str, records: bytes) -> None:
-        """(under the index's exclusive lock) Replace or create the index, holding ``records``."""
+    def _publish(self, index: str, records: dict[str, tuple[int, bytes]]) -> None:
+        """(under the index's exclusive lock) Replace or create the index, holding ``records`` (name ->
+        (inode, header)) as its snapshot."""
+        snapshot = cast(bytes, msgpack.packb(records, use_bin_type=True, unicode_errors="surrogateescape"))
         tmp = f"{index}.{uuid.uuid4().hex}"
         with open(tmp, "wb") as f:
-            f.write(_MAGIC + (_BOOT or b"") + uuid.uuid4().bytes + records)
+            f.write(_MAGIC + (_BOOT or b"") + uuid.uuid4().bytes
+                    + _SNAPSHOT.pack(len(snapshot), xxhash.xxh3_64_intdigest(snapshot)) + snapshot)
         os.rename(tmp, index)
 
     # --- the read path ------------------------------------------------------------------------------
@@ -189,24 +202,42 @@ class ListingIndex:
         with _Lock(index, fcntl.LOCK_EX):
             head = self._head(index)
             if head is None:
-                self._publish(index, b"")  # renames from now on are recorded (another boot's is dropped)
+                self._publish(index, {})   # renames from now on are recorded (another boot's is dropped)
                 head = self._head(index)
-        read = _read_dir(directory)
+        read = self._read_unrecorded(directory, index)
         with _Lock(index, fcntl.LOCK_EX):
             if head is None or self._head(index) != head:
                 return                     # rebuilt or removed meanwhile
             old = self._load(index)
             self._publish(index, self._rebuild(directory, old.records if old is not None else {}, read))
 
-    def _rebuild(self, directory: str, records: dict[str, tuple[int, bytes]],
-                 read: dict[str, tuple[int, bytes]]) -> bytes:
-        """(under the exclusive lock) The records of the index that replaces ``records``: for each meta file,
-        its record if the inode matches, else what was ``read`` before if that matches, else its content."""
-        parts: list[bytes] = []
+    def _read_unrecorded(self, directory: str, index: str) -> dict[str, tuple[int, bytes]]:
+        """(inode, header) of the meta files in ``directory`` that ``index`` has no usable record of (scanned
+        first, as a walk does), each read through one descriptor."""
+        out: dict[str, tuple[int, bytes]] = {}
         try:
             scan = [(e.name, e.inode()) for e in os.scandir(directory) if e.name.endswith(paths.META_SUFFIX)]
         except FileNotFoundError:
-            return b""
+            return out
+        parsed = self._load(index)
+        records = parsed.records if parsed is not None else {}
+        for name, ino in scan:
+            record = records.get(name)
+            if record is None or record[0] != ino:
+                found = _read_with_inode(os.path.join(directory, name))
+                if found is not None:
+                    out[name] = found
+        return out
+
+    def _rebuild(self, directory: str, records: dict[str, tuple[int, bytes]],
+                 read: dict[str, tuple[int, bytes]]) -> dict[str, tuple[int, bytes]]:
+        """(under the exclusive lock) The records of the index that replaces ``records``: for each meta file,
+        its record if the inode matches, else what was ``read`` before if that matches, else its content."""
+        out: dict[str, tuple[int, bytes]] = {}
+        try:
+            scan = [(e.name, e.inode()) for e in os.scandir(directory) if e.name.endswith(paths.META_SUFFIX)]
+        except FileNotFoundError:
+            return out
         for name, ino in scan:
             found = records.get(name)
             if found is None or found[0] != ino:
@@ -215,8 +246,8 @@ class ListingIndex:
                     found = _read_with_inode(os.path.join(directory, name))
                     if found is None:
                         continue
-            parts.append(_encode(name, *found))
-        return b"".join(parts)
+            out[name] = found
+        return out
 
     def _head(self, index: str) -> bytes | None:
         """The index's first bytes (with its file id) if it is one of this boot."""
@@ -245,8 +276,9 @@ class ListingIndex:
                 if parsed is not None:
                     _parsed_bytes -= parsed.offset
             if parsed is None or parsed.head != head or size < parsed.offset:
-                parsed = _Parsed(head)
-                parsed.offset = _HEAD_LEN
+                parsed = _load_snapshot(fd, head)
+                if parsed is None:
+                    return None            # damaged: rebuilt when a listing asks
             start = parsed.offset
             data = os.pread(fd, size - start, start)
         finally:
@@ -271,6 +303,29 @@ class ListingIndex:
             while _parsed_bytes > _PARSED_BYTES and len(_parsed) > 1:
                 _parsed_bytes -= _parsed.popitem(last=False)[1].offset
         return parsed
+
+
+def _load_snapshot(fd: int, head: bytes) -> _Parsed | None:
+    """The records of an index's snapshot, positioned at the first append after it; None when damaged."""
+    found = _Parsed(head)
+    raw = os.pread(fd, _SNAPSHOT.size, _HEAD_LEN)
+    if len(raw) < _SNAPSHOT.size:
+        return None
+    length, digest = _SNAPSHOT.unpack(raw)
+    snapshot = os.pread(fd, length, _HEAD_LEN + _SNAPSHOT.size) if length else b""
+    if len(snapshot) != length or xxhash.xxh3_64_intdigest(snapshot) != digest:
+        return None
+    if snapshot:
+        try:
+            records = msgpack.unpackb(snapshot, raw=False, use_list=False, unicode_errors="surrogateescape")
+        except (ValueError, TypeError, msgpack.ExtraData):
+            return None
+        if not isinstance(records, dict):
+            return None
+        found.records = records
+        found.total = len(records)
+    found.offset = _HEAD_LEN + _SNAPSHOT.size + length
+    return found
 
 
 def _encode(name: str, ino: int, header: bytes) -> bytes:
@@ -354,18 +409,6 @@ _background = _Background()
 wait_for_rebuilds = _background.wait
 
 
-def _read_dir(directory: str) -> dict[str, tuple[int, bytes]]:
-    """(inode, header) of every meta file in ``directory``, each read through one descriptor."""
-    out: dict[str, tuple[int, bytes]] = {}
-    try:
-        names = [name for name in os.listdir(directory) if name.endswith(paths.META_SUFFIX)]
-    except FileNotFoundError:
-        return out
-    for name in names:
-        found = _read_with_inode(os.path.join(directory, name))
-        if found is not None:
-            out[name] = found
-    return out
 
 
 def _dir_size(directory: str) -> int:

@@ -74,23 +74,24 @@ class _Listing:
 
     def read(self, index: int, path: str) -> WalkEntry | None:
         """The walk entry of file entry ``index`` (``path`` is its directory), its header from the index
-        or read from the file; kept in ``walked`` while the listing is cached."""
+        or read from the file (None when the file vanished)."""
         key, name, _ = self.entries[index]
         record = self.records.get(name) if self.records is not None else None
         if record is not None and record[0] == self.inodes.get(name):
-            header = record[1]
-        else:
-            header = _read_header(path + "/" + name)
-            if header is None:
-                return None
-        found = WalkEntry(key, header)
-        if header and self.cached:
-            global _header_bytes
-            with _cache_lock:
-                if self.cached and _header_bytes + len(header) <= _CACHE_HEADER_BYTES:
-                    self.walked[index] = found
-                    _header_bytes += len(header)
-        return found
+            return WalkEntry(key, record[1])
+        header = _read_header(path + "/" + name)
+        return WalkEntry(key, header) if header is not None else None
+
+    def keep(self, read: dict[int, WalkEntry]) -> None:
+        """Keep entries that ``read`` made, while this listing is cached (one lock for a walk's worth)."""
+        global _header_bytes
+        if not self.cached or not read:
+            return
+        size = sum(len(e.header or b"") for e in read.values())
+        with _cache_lock:
+            if self.cached and _header_bytes + size <= _CACHE_HEADER_BYTES:
+                self.walked.update(read)
+                _header_bytes += size
 
 
 def _evict(listing: _Listing) -> None:
@@ -178,6 +179,15 @@ def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, del
     listing = _listing(path, dir_key, listing_index)
     if listing is None:
         return
+    read: dict[int, WalkEntry] = {}        # entries made by this walk, kept with the listing after it
+    try:
+        _walk_listing(listing, path, prefix, marker, limit, delimited, out, listing_index, read)
+    finally:
+        listing.keep(read)
+
+
+def _walk_listing(listing: _Listing, path: str, prefix: str, marker: str, limit: int, delimited: bool,
+                  out: list[WalkEntry], listing_index: ListingIndex | None, read: dict[int, WalkEntry]) -> None:
     keys, entries = listing.keys, listing.entries
     start = bisect.bisect_right(keys, marker)
     if start and entries[start - 1][2] and marker.startswith(keys[start - 1]) and not (
@@ -194,9 +204,14 @@ def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, del
                 return                     # past every key with this prefix
             continue
         if not is_dir:
-            found = walked.get(index) or listing.read(index, path)
-            if found is not None:
-                out.append(found)
+            found = walked.get(index)
+            if found is None:
+                found = listing.read(index, path)
+                if found is None:
+                    continue
+                if found.header:
+                    read[index] = found
+            out.append(found)
         elif delimited:
             out.append(WalkEntry(key, None))
         else:

@@ -4,11 +4,13 @@ file, and never an old header, whatever happened between a record and its rename
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import random
 import threading
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from storage_engine.drives import atomic, listing_index, metafile, walk
@@ -202,7 +204,7 @@ def test_writes_during_a_compaction_land_in_the_new_index(drive: Drive, monkeypa
     writer = threading.Thread(target=two_writes)
 
     def rebuild_then_write(directory: str, records: dict[str, tuple[int, bytes]],
-                           read: dict[str, tuple[int, bytes]]) -> bytes:
+                           read: dict[str, tuple[int, bytes]]) -> dict[str, tuple[int, bytes]]:
         built = real_rebuild(directory, records, read)
         writer.start()
         done.wait(1.0)                 # they finish unless the rebuild holds them off, as it should
@@ -221,13 +223,17 @@ def test_a_rebuild_prefers_records_written_while_it_read_the_files(drive: Drive,
     # it read, though the inode is the same.
     current = _fill(drive)
     flipping = FlippingKey(drive, monkeypatch, "dir/00042")
-    real_read_dir = listing_index._read_dir
+    index = drive.index_file()
+    with listing_index._Lock(index, fcntl.LOCK_EX):
+        drive.index._publish(index, {})            # no records: the rebuild reads every file
+    real_read = drive.index._read_unrecorded
 
-    def read_then_write(directory: str) -> dict[str, tuple[int, bytes]]:
-        read = real_read_dir(directory)
+    def read_then_write(directory: str, index: str) -> dict[str, tuple[int, bytes]]:
+        read = real_read(directory, index)
+        assert read[os.path.basename(flipping.full)] == (flipping.inode, b"v2")
         flipping.write_versions(3, 4)
         return read
-    monkeypatch.setattr(listing_index, "_read_dir", read_then_write)
+    monkeypatch.setattr(drive.index, "_read_unrecorded", read_then_write)
     drive.index.rebuild(os.path.join(drive.bucket, "dir"))
     assert os.stat(flipping.full).st_ino == flipping.inode
     current[flipping.key] = b"v4"
@@ -257,3 +263,56 @@ def test_an_index_past_its_size_cap_is_dropped_then_rebuilt(drive: Drive, monkey
     reads = _reads(monkeypatch)
     assert drive.listed() == current
     assert reads == []                               # the listing rebuilt it whole
+
+
+def _snapshot_records(path: str) -> int:
+    """How many records the index's snapshot holds."""
+    with open(path, "rb") as f:
+        data = f.read()
+    length, _ = listing_index._SNAPSHOT.unpack_from(data, listing_index._HEAD_LEN)
+    start = listing_index._HEAD_LEN + listing_index._SNAPSHOT.size
+    return len(msgpack.unpackb(data[start:start + length])) if length else 0
+
+
+def test_a_growing_index_is_rebuilt_into_its_snapshot(drive: Drive, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Records appended one by one are parsed one by one; each time the index doubles it is rebuilt into a
+    # snapshot, parsed whole (and the rebuild reads no file it has a record of).
+    monkeypatch.setattr(listing_index, "_SNAPSHOT_MIN", 16 << 10)
+    file_reads = []
+    real_read = listing_index._read_with_inode
+
+    def counting(path: str) -> tuple[int, bytes] | None:
+        file_reads.append(path)
+        return real_read(path)
+    monkeypatch.setattr(listing_index, "_read_with_inode", counting)
+    current = _fill(drive)
+    listing_index.wait_for_rebuilds()
+    first_keys = len(file_reads)           # those written before the index existed, read by its first fill
+    assert first_keys < KEYS // 2
+    for i in range(KEYS, 3 * KEYS):        # the index grows from ~1/3 to all of the keys: it doubles
+        key = f"dir/{i:05d}"
+        current[key] = f"{key} v0 ".encode() * 8
+        drive.put(key, current[key])
+    listing_index.wait_for_rebuilds()
+    assert len(file_reads) == first_keys   # rebuilds took the records, not the files
+    assert _snapshot_records(drive.index_file()) > 1.5 * KEYS
+    assert drive.listed() == current
+
+
+def test_a_damaged_snapshot_is_not_trusted(drive: Drive, monkeypatch: pytest.MonkeyPatch) -> None:
+    current = _fill(drive)
+    directory = os.path.join(drive.bucket, "dir")
+    drive.index.rebuild(directory)
+    path = drive.index_file()
+    assert _snapshot_records(path) == KEYS
+    with open(path, "r+b") as f:           # a header byte of some record, inside the snapshot
+        f.seek(listing_index._HEAD_LEN + listing_index._SNAPSHOT.size + 2000)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0x01]))
+    reads = _reads(monkeypatch)
+    assert drive.listed() == current       # read from the files, and the index rebuilt
+    assert len(reads) == KEYS
+    reads.clear()
+    assert drive.listed() == current
+    assert reads == []
