@@ -110,6 +110,7 @@ class AtomicFiles:
         changes and sharing the content's flush (with a group commit, its files' entries were flushed when
         they were written; else they are flushed here first)."""
         spare = self._spares.popleft() if len(self._spares) > _MIN_SPARES else None
+        recorded = None
         fd = -1
         tmp = ""
         if spare is not None:
@@ -142,17 +143,24 @@ class AtomicFiles:
             if self._sync is None:
                 self._flush_dirs(moved)
             if self.index is not None:
-                self.index.record(full, fd, data)   # before the name points at it
+                # Before the name points at it; its lock is held until it does (drives/listing_index.py).
+                recorded = self.index.record(full, fd, data)
         finally:
             os.close(fd)
-        if exchange(tmp, full):
+        try:
+            swapped = exchange(tmp, full)
+            changed = set() if swapped else self._move(tmp, full)
+        finally:
+            if recorded is not None:
+                recorded.release()
+        if swapped:
             self.flush_dir(os.path.dirname(full))
             if len(self._spares) < _MAX_SPARES:
                 self._spares.append(tmp)   # now holds the old content; rewritten later
             else:
                 os.unlink(tmp)
             return
-        self.rename(tmp, full)
+        self._flush_dirs(changed)
 
     def rename(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst`` durably, creating parents."""

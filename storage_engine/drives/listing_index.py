@@ -15,15 +15,18 @@ return is the newest. Records are only lost where nothing is trusted afterwards:
 
 - the index is not flushed, so a power loss can drop its tail: it records the boot it was written in, and
   an index of an earlier boot is not used (it is rebuilt);
-- creating, rewriting or removing the index holds its lock file exclusively, and an append holds it
-  shared, so an append always lands in the current index. An append that finds none records nothing:
-  whoever builds the next one reads the files.
+- creating, rewriting or removing the index holds its lock file exclusively, and a writer holds it
+  shared from its append to its rename, so an append always lands in the current index, and a rebuild
+  never sees a record whose rename is still to come. An append that finds none records nothing: whoever
+  builds the next one reads the files.
 
 An index is built, and rebuilt when most of it is old records, by a background thread of the process that
 noticed (a writer, when the directory grows past ``CREATE_DIR_SIZE``, or a listing that found records
 missing): it reads the files without holding writers off, then trusts what it read only if its own index
 file, made before, is still the index (every rename since was recorded there, and a newer record wins).
-Until then a listing reads the files it has no record for, as without an index.
+Until then a listing reads the files it has no record for, as without an index. An index goes with its
+directory (the delete that prunes the directory removes it); a drive removes the indexes of earlier boots
+when it starts (those of a deleted bucket's directories wait for that).
 
 Appends are single ``write`` calls with ``O_APPEND``, so concurrent writers (worker processes) never
 interleave; a reader may see a partly written last record, which it leaves for its next read. A rebuilt
@@ -43,6 +46,7 @@ import queue
 import struct
 import threading
 import uuid
+from collections.abc import Callable
 from typing import cast
 
 import msgpack
@@ -121,26 +125,31 @@ class ListingIndex:
         return os.path.join(self.dir, xxhash.xxh64_hexdigest(os.fsencode(directory[len(self.root):])))
 
     # --- the write path -----------------------------------------------------------------------------
-    def record(self, full: str, meta_fd: int, meta: bytes) -> None:
+    def record(self, full: str, meta_fd: int, meta: bytes) -> _Lock | None:
         """Note that ``full``, if a key's meta file, is about to become the file open as ``meta_fd``, holding
-        ``meta`` (its framed content). Call before the rename; an OSError means it must not happen."""
+        ``meta`` (its framed content). Call before the rename; an OSError means it must not happen. Returns
+        the index's shared lock, still held when a record was made: release it once the rename is done, so
+        that a rebuild (which takes it exclusively) never sees a record whose rename is still to come."""
         if not full.endswith(paths.META_SUFFIX) or full.startswith(self.sys_root):
-            return
+            return None
         directory, name = os.path.split(full)
         index = self._path(directory)
         if not os.path.exists(index):
             size = _dir_size(directory)
             if size < CREATE_DIR_SIZE or size > _MAX_DIR_SIZE:
-                return                     # small (or still to be made by the rename), or too big
+                return None                # small (or still to be made by the rename), or too big
             with _Lock(index, fcntl.LOCK_EX):
                 if not os.path.exists(index):
                     self._publish(index, {})
             self.schedule(directory)       # filled in from the files, in the background
-        with _Lock(index, fcntl.LOCK_SH):
+        lock = _Lock(index, fcntl.LOCK_SH)
+        lock.__enter__()
+        try:
             try:
                 fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
             except FileNotFoundError:
-                return                     # reset meanwhile: nothing to keep up to date
+                lock.release()
+                return None                # reset meanwhile: nothing to keep up to date
             try:
                 size = os.fstat(fd).st_size
                 if size <= _MAX_SIZE:
@@ -152,14 +161,16 @@ class ListingIndex:
                     elif size >= _SNAPSHOT_MIN and (size + len(record)).bit_length() > size.bit_length():
                         # Doubled since about the last rebuild: most records are appends, parsed one by one.
                         self.schedule(directory)
-                    return
+                    return lock
             finally:
                 os.close(fd)
+        except BaseException:
+            lock.release()
+            raise
+        lock.release()
         with _Lock(index, fcntl.LOCK_EX):  # a directory too big to index after all
-            try:
-                os.unlink(index)
-            except FileNotFoundError:
-                pass
+            _unlink(index)
+        return None
 
     def _publish(self, index: str, records: dict[str, tuple[int, bytes]]) -> None:
         """(under the index's exclusive lock) Replace or create the index, holding ``records`` (name ->
@@ -190,7 +201,44 @@ class ListingIndex:
 
     def schedule(self, directory: str) -> None:
         """Rebuild ``directory``'s index in this process's background thread (once, however often asked)."""
-        _background.submit(self, directory)
+        _background.submit(directory, lambda: self.rebuild(directory))
+
+    def forget(self, directory: str) -> None:
+        """Remove the index of ``directory``, which is gone (its lock file stays: an appender may hold it).
+        Always safe: a listing reads the files it has no record of."""
+        index = self._path(directory)
+        if not os.path.exists(index):
+            return
+        with _Lock(index, fcntl.LOCK_EX):
+            _unlink(index)
+
+    def drop_other_boots(self) -> None:
+        """Remove the indexes (and half-written replacements) of earlier boots: never used again, an index
+        is rebuilt when a listing or a write needs it. In the background, once per drive and process."""
+        _background.submit(self.dir, self._drop_other_boots)
+
+    def _drop_other_boots(self) -> None:
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name.endswith(".lock"):
+                continue
+            path = os.path.join(self.dir, name)
+            if "." in name:                # a replacement being written, or never renamed into place
+                try:
+                    with open(path, "rb") as f:
+                        head = f.read(_HEAD_LEN)
+                except FileNotFoundError:
+                    continue
+                if len(head) == _HEAD_LEN and head[:-16] != _MAGIC + (_BOOT or b"-"):
+                    _unlink(path)          # an earlier boot's
+                continue
+            if self._head(path) is None:
+                with _Lock(path, fcntl.LOCK_EX):
+                    if self._head(path) is None:
+                        _unlink(path)
 
     def rebuild(self, directory: str) -> None:
         """Rewrite ``directory``'s index: a record whose inode the file still has, else what its file holds.
@@ -231,8 +279,9 @@ class ListingIndex:
 
     def _rebuild(self, directory: str, records: dict[str, tuple[int, bytes]],
                  read: dict[str, tuple[int, bytes]]) -> dict[str, tuple[int, bytes]]:
-        """(under the exclusive lock) The records of the index that replaces ``records``: for each meta file,
-        its record if the inode matches, else what was ``read`` before if that matches, else its content."""
+        """(under the exclusive lock, so every recorded rename is done) The records of the index that
+        replaces ``records``: for each meta file, its record if the inode matches, else what was ``read``
+        before if that matches, else its content."""
         out: dict[str, tuple[int, bytes]] = {}
         try:
             scan = [(e.name, e.inode()) for e in os.scandir(directory) if e.name.endswith(paths.META_SUFFIX)]
@@ -283,18 +332,7 @@ class ListingIndex:
             data = os.pread(fd, size - start, start)
         finally:
             os.close(fd)
-        records = parsed.records
-        unpack, record_size, end_all = _RECORD.unpack_from, _RECORD.size, len(data)
-        pos = count = 0
-        while pos + record_size <= end_all:
-            length, name_len, ino = unpack(data, pos)
-            end = pos + length
-            if end > end_all or length < record_size + name_len:
-                break                      # a record still being written (or damage: stop there)
-            name_end = pos + record_size + name_len
-            records[data[pos + record_size:name_end].decode("utf-8", "surrogateescape")] = (ino, data[name_end:end])
-            pos = end
-            count += 1
+        pos, count = _parse(data, parsed.records)
         parsed.offset = start + pos
         parsed.total += count
         with _parsed_lock:
@@ -303,6 +341,23 @@ class ListingIndex:
             while _parsed_bytes > _PARSED_BYTES and len(_parsed) > 1:
                 _parsed_bytes -= _parsed.popitem(last=False)[1].offset
         return parsed
+
+
+def _parse(data: bytes, records: dict[str, tuple[int, bytes]]) -> tuple[int, int]:
+    """Add the appended records in ``data`` to ``records`` (a newer record replaces an older one); returns
+    the bytes parsed and the records found."""
+    unpack, record_size, end_all = _RECORD.unpack_from, _RECORD.size, len(data)
+    pos = count = 0
+    while pos + record_size <= end_all:
+        length, name_len, ino = unpack(data, pos)
+        end = pos + length
+        if end > end_all or length < record_size + name_len:
+            break                          # a record still being written (or damage: stop there)
+        name_end = pos + record_size + name_len
+        records[data[pos + record_size:name_end].decode("utf-8", "surrogateescape")] = (ino, data[name_end:end])
+        pos = end
+        count += 1
+    return pos, count
 
 
 def _load_snapshot(fd: int, head: bytes) -> _Parsed | None:
@@ -364,44 +419,50 @@ class _Lock:
         fcntl.flock(self.fd, self.mode)
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)
+        self.release()
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 class _Background:
-    """One thread per process that rebuilds indexes, each directory queued once at a time."""
+    """One thread per process for the indexes' upkeep (rebuilds, removals), each task queued once at a time."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[ListingIndex, str]] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, Callable[[], None]]] = queue.Queue()
         self._pending: set[str] = set()
         self._pid = 0
 
-    def submit(self, owner: ListingIndex, directory: str) -> None:
+    def submit(self, name: str, task: Callable[[], None]) -> None:
+        """Run ``task`` in the background unless a task of that ``name`` is queued already."""
         with self._lock:
             if self._pid != os.getpid():   # none yet, or a forked worker's (its parent's thread is not here)
                 self._pid = os.getpid()
                 self._pending.clear()
                 self._queue = queue.Queue()
                 threading.Thread(target=self._run, args=(self._queue,), name="listing-index", daemon=True).start()
-            if directory in self._pending:
+            if name in self._pending:
                 return
-            self._pending.add(directory)
-            self._queue.put((owner, directory))
+            self._pending.add(name)
+            self._queue.put((name, task))
 
-    def _run(self, work: queue.Queue[tuple[ListingIndex, str]]) -> None:
+    def _run(self, work: queue.Queue[tuple[str, Callable[[], None]]]) -> None:
         while True:
-            owner, directory = work.get()
+            name, task = work.get()
             try:
-                owner.rebuild(directory)
+                task()
             except OSError as exc:
-                log.warning("listing index of %s not rebuilt: %s", directory, exc)
+                log.warning("listing index upkeep (%s) failed: %s", name, exc)
             finally:
                 with self._lock:
-                    self._pending.discard(directory)
+                    self._pending.discard(name)
                 work.task_done()
 
     def wait(self) -> None:
-        """Until every queued rebuild is done (for tests)."""
+        """Until every queued task is done (for tests)."""
         self._queue.join()
 
 
@@ -409,6 +470,13 @@ _background = _Background()
 wait_for_rebuilds = _background.wait
 
 
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _dir_size(directory: str) -> int:

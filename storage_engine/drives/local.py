@@ -199,6 +199,7 @@ class LocalDrive:
             os.close(guard)
         if self._index is None and usable(self.tmp_root):
             self._index = self._files.index = ListingIndex(self.root)
+            self._index.drop_other_boots()
 
     def _sweep_areas(self) -> None:
         os.makedirs(self.tmp_root, 0o755, exist_ok=True)
@@ -312,6 +313,11 @@ class LocalDrive:
             except FileNotFoundError:
                 return
             parent = _prune_empty_parents(os.path.dirname(full), vol)
+            if self._index is not None:
+                pruned = os.path.dirname(full)
+                while pruned != parent and len(pruned) > len(parent):
+                    self._index.forget(pruned)   # the directory is gone: so is its index
+                    pruned = os.path.dirname(pruned)
             if removed_file:
                 _fsync_nearest(parent, self.root)   # an acknowledged delete must stay deleted
         await self._call(delete)
