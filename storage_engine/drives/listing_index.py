@@ -142,8 +142,7 @@ class ListingIndex:
                 if not os.path.exists(index):
                     self._publish(index, {})
             self.schedule(directory)       # filled in from the files, in the background
-        lock = _Lock(index, fcntl.LOCK_SH)
-        lock.__enter__()
+        lock = _Lock(index, fcntl.LOCK_SH).acquire()
         try:
             try:
                 fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
@@ -227,12 +226,8 @@ class ListingIndex:
                 continue
             path = os.path.join(self.dir, name)
             if "." in name:                # a replacement being written, or never renamed into place
-                try:
-                    with open(path, "rb") as f:
-                        head = f.read(_HEAD_LEN)
-                except FileNotFoundError:
-                    continue
-                if len(head) == _HEAD_LEN and head[:-16] != _MAGIC + (_BOOT or b"-"):
+                head = _read_head(path)
+                if len(head) == _HEAD_LEN and not _is_ours(head):
                     _unlink(path)          # an earlier boot's
                 continue
             if self._head(path) is None:
@@ -300,12 +295,8 @@ class ListingIndex:
 
     def _head(self, index: str) -> bytes | None:
         """The index's first bytes (with its file id) if it is one of this boot."""
-        try:
-            with open(index, "rb") as f:
-                head = f.read(_HEAD_LEN)
-        except FileNotFoundError:
-            return None
-        return head if len(head) == _HEAD_LEN and head[:-16] == _MAGIC + (_BOOT or b"-") else None
+        head = _read_head(index)
+        return head if len(head) == _HEAD_LEN and _is_ours(head) else None
 
     def _load(self, index: str) -> _Parsed | None:
         """``index`` parsed, incrementally (appends only add to the tail); None when there is no usable
@@ -318,7 +309,7 @@ class ListingIndex:
         try:
             size = os.fstat(fd).st_size
             head = os.pread(fd, _HEAD_LEN, 0)
-            if head[:-16] != _MAGIC + (_BOOT or b"-"):
+            if not _is_ours(head):
                 return None                # another boot's (its tail may be lost), or not ours
             with _parsed_lock:
                 parsed = _parsed.pop(index, None)
@@ -341,6 +332,20 @@ class ListingIndex:
             while _parsed_bytes > _PARSED_BYTES and len(_parsed) > 1:
                 _parsed_bytes -= _parsed.popitem(last=False)[1].offset
         return parsed
+
+
+def _read_head(path: str) -> bytes:
+    """A file's first ``_HEAD_LEN`` bytes (fewer when it is shorter; none when it is gone)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(_HEAD_LEN)
+    except FileNotFoundError:
+        return b""
+
+
+def _is_ours(head: bytes) -> bool:
+    """Whether an index's head is of this format and this boot."""
+    return head[:-16] == _MAGIC + (_BOOT or b"-")
 
 
 def _parse(data: bytes, records: dict[str, tuple[int, bytes]]) -> tuple[int, int]:
@@ -408,6 +413,9 @@ class _Lock:
         self.fd = -1
 
     def __enter__(self) -> None:
+        self.acquire()
+
+    def acquire(self) -> _Lock:
         try:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except FileNotFoundError:
@@ -417,6 +425,7 @@ class _Lock:
                 pass
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         fcntl.flock(self.fd, self.mode)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
