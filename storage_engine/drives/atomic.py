@@ -80,6 +80,24 @@ def makedirs(path: str, stop: str) -> list[str]:
     return created
 
 
+class Staged:
+    """A write between its halves (``AtomicFiles.stage`` and ``publish``)."""
+
+    __slots__ = ("full", "data", "tmp", "fd", "moved")
+
+    def __init__(self, full: str, data: bytes, tmp: str, fd: int) -> None:
+        self.full = full
+        self.data = data
+        self.tmp = tmp                     # the new content's file, renamed to ``full`` by publish
+        self.fd = fd                       # open on it until then
+        self.moved: set[str] = set()       # directories whose entries the staged move changed
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
 class AtomicFiles:
     """Atomic, durable small-file writes inside one drive (``root``), using ``tmp_dir`` for staging."""
 
@@ -109,8 +127,21 @@ class AtomicFiles:
         into place first (a version's data, then the metadata that points at it), durable before ``full``
         changes and sharing the content's flush (with a group commit, its files' entries were flushed when
         they were written; else they are flushed here first)."""
+        staged = self.stage(full, data, move=move)
+        try:
+            # The content (and the moved directory) are durable before any name points at them.
+            self.flush_data(staged.fd)
+            if self._sync is None:
+                self._flush_dirs(staged.moved)
+            changed = self.publish(staged)
+        finally:
+            staged.close()
+        self._flush_dirs(changed)
+
+    def stage(self, full: str, data: bytes, *, move: tuple[str, str] | None = None) -> Staged:
+        """The first half of ``write``: ``data`` in a file of its own (open until ``publish``, or ``close``
+        on failure) and ``move`` done, none of it flushed yet."""
         spare = self._spares.popleft() if len(self._spares) > _MIN_SPARES else None
-        recorded = None
         fd = -1
         tmp = ""
         if spare is not None:
@@ -129,38 +160,40 @@ class AtomicFiles:
             except FileNotFoundError:
                 os.makedirs(self.tmp_dir, 0o755, exist_ok=True)
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        staged = Staged(full, data, tmp, fd)
         try:
             write_all(fd, data)
             if tmp == spare:
                 os.ftruncate(fd, len(data))   # its old content may be longer
-            moved: set[str] = set()
             if move:
                 if self._sync is None:
                     fsync_dir(move[0])     # the moved directory's own entries, before it is published
-                moved = self._move(*move)
-            # The content (and the moved directory) are durable before any name points at them.
-            self.flush_data(fd)
-            if self._sync is None:
-                self._flush_dirs(moved)
+                staged.moved = self._move(*move)
+        except BaseException:
+            staged.close()
+            raise
+        return staged
+
+    def publish(self, staged: Staged) -> set[str]:
+        """The second half of ``write``, once the staged content is durable: the name points at it.
+        Returns the directories whose entries changed (to be flushed before the write counts)."""
+        recorded = None
+        try:
             if self.index is not None:
                 # Before the name points at it; its lock is held until it does (drives/listing_index.py).
-                recorded = self.index.record(full, fd, data)
-        finally:
-            os.close(fd)
-        try:
-            swapped = exchange(tmp, full)
-            changed = set() if swapped else self._move(tmp, full)
+                recorded = self.index.record(staged.full, staged.fd, staged.data)
+            staged.close()
+            swapped = exchange(staged.tmp, staged.full)
+            changed = {os.path.dirname(staged.full)} if swapped else self._move(staged.tmp, staged.full)
         finally:
             if recorded is not None:
                 recorded.release()
         if swapped:
-            self.flush_dir(os.path.dirname(full))
             if len(self._spares) < _MAX_SPARES:
-                self._spares.append(tmp)   # now holds the old content; rewritten later
+                self._spares.append(staged.tmp)   # now holds the old content; rewritten later
             else:
-                os.unlink(tmp)
-            return
-        self._flush_dirs(changed)
+                os.unlink(staged.tmp)
+        return changed
 
     def rename(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst`` durably, creating parents."""

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from storage_engine.drives import layout, paths
+from storage_engine.drives import committer, layout, paths
 from storage_engine.drives.base import (DiskInfo, DriveError, DriveFull, FileNotFound, FileStat, VolumeNotEmpty,
                                         VolumeNotFound, WalkEntry)
 from storage_engine.drives.atomic import AtomicFiles, fsync_dir
@@ -123,7 +123,10 @@ class LocalDrive:
         self._direct_io = direct_io
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"drive-{os.path.basename(root)}")
         self._owner_fd = -1
-        self._files = AtomicFiles(self.root, self.tmp_root, GroupSync.for_drive(self.root, group_commit))
+        sync = GroupSync.for_drive(self.root, group_commit)
+        self._files = AtomicFiles(self.root, self.tmp_root, sync)
+        # With a group commit, metadata commits go in batches through the file system's committer.
+        self._committer = committer.for_sync(sync) if sync is not None else None
         self._spare_data = DataSpares(self.tmp_root)
         self._index: ListingIndex | None = None   # set up by prepare, where the drive can keep one
 
@@ -142,8 +145,12 @@ class LocalDrive:
         return f"{self._vol(volume)}/{path}" if path else self._vol(volume)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._mapped(self._run(fn, *args))
+
+    async def _mapped(self, future: asyncio.Future[T]) -> T:
+        """``future``'s result, its OSError as the DriveError it means."""
         try:
-            return await self._run(fn, *args)
+            return await future
         except FileNotFoundError as exc:
             raise FileNotFound(str(exc)) from exc
         except NotADirectoryError as exc:
@@ -333,10 +340,19 @@ class LocalDrive:
         dst = self._path(volume, data_path) if data_path else None
         volume_root = self._vol(volume)
 
-        def commit() -> None:
+        move = (src, dst) if src and dst else None
+
+        def check() -> None:
             if not os.path.isdir(volume_root):
                 raise VolumeNotFound(volume)   # the bucket is gone: do not recreate its directory
-            self._files.write(meta_full, meta, move=(src, dst) if src and dst else None)
+
+        if self._committer is not None:
+            await self._mapped(self._committer.submit(self._files, meta_full, meta, move=move, check=check))
+            return
+
+        def commit() -> None:
+            check()
+            self._files.write(meta_full, meta, move=move)
         await self._call(commit)
 
     async def link_files(self, links: list[tuple[str, str, str, str]]) -> None:

@@ -215,9 +215,11 @@ def verify_versions(client: Any, bucket: str, ledger: Ledger) -> None:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("workers,versioned", [(1, False), (2, True)], ids=["1-worker", "2-workers-versioned"])
-def test_kill9_during_concurrent_puts(make_engine: Any, workers: int, versioned: bool) -> None:
-    server = make_engine(name="crash", env={"RUSTFS_WORKERS": str(workers)})
+# The second as drives that are file systems of their own run: commits in batches (drives/committer.py).
+@pytest.mark.parametrize("workers,versioned,group_commit", [(1, False, "off"), (2, True, "on")],
+                         ids=["1-worker", "2-workers-versioned-group-commit"])
+def test_kill9_during_concurrent_puts(make_engine: Any, workers: int, versioned: bool, group_commit: str) -> None:
+    server = make_engine(name="crash", env={"RUSTFS_WORKERS": str(workers), "RUSTFS_GROUP_COMMIT": group_commit})
     client = server.client(retries={"max_attempts": 1, "mode": "standard"},
                            max_pool_connections=WRITERS + 2, connect_timeout=3, read_timeout=30)
     bucket = "crash"
