@@ -40,17 +40,23 @@ def walk_volume(volume_root: str, prefix: str, marker: str, limit: int, delimite
 
 # Sorted listings of big directories, with the meta headers read from them, reused across the pages of a
 # listing and by later listings. A listing is valid while the directory's mtime is unchanged: every change
-# of a meta file is a rename into its directory (drives/atomic.py), which sets that mtime. It is only
-# cached when that mtime is older than the file system's timestamp granularity, so a change in the same
-# clock tick cannot hide behind an equal mtime.
+# of a meta file is a rename into its directory (drives/atomic.py), which sets that mtime. The kernel
+# stamps a change with its coarse clock, so a listing is only cached when its directory's mtime is a tick
+# older than that clock read before the stat: a later change then gets a later mtime, not an equal one. A
+# whole-second mtime may come from a file system that keeps only seconds: such listings are not cached.
 _CACHE: collections.OrderedDict[str, _Listing] = collections.OrderedDict()
 _CACHE_DIRS = 32
 _CACHE_MIN_ENTRIES = 256
 _INDEX_MIN_ENTRIES = 256                # fewer meta files are read directly
 _CACHE_HEADER_BYTES = 64 << 20         # headers kept over all cached listings
-_RACY_NS = 100_000_000
+_COARSE_CLOCK = 5                      # CLOCK_REALTIME_COARSE (Linux): what the kernel stamps changes with
+_TICK_NS = int(time.clock_getres(_COARSE_CLOCK) * 1e9)
 _cache_lock = threading.Lock()         # walks run in several drive threads
 _header_bytes = 0
+
+
+def _clock_ns() -> int:
+    return time.clock_gettime_ns(_COARSE_CLOCK)
 
 
 class _Listing:
@@ -107,6 +113,7 @@ def _evict(listing: _Listing) -> None:
 def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Listing | None:
     global _header_bytes
     try:
+        now = _clock_ns()
         st = os.stat(path)
         stamp = (st.st_mtime_ns, st.st_ino)
         with _cache_lock:
@@ -138,7 +145,8 @@ def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Li
     listing = _Listing(stamp, dir_key, entries, inodes, records)
     # A long name's .xl.cont directory changes without touching this one's mtime: such listings are
     # not cached.
-    if not continued and len(entries) >= _CACHE_MIN_ENTRIES and time.time_ns() - stamp[0] > _RACY_NS:
+    settled = stamp[0] + _TICK_NS <= now and stamp[0] % 1_000_000_000
+    if not continued and len(entries) >= _CACHE_MIN_ENTRIES and settled:
         with _cache_lock:
             old = _CACHE.pop(path, None)
             if old is not None:

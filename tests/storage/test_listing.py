@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import random
+import time
+from pathlib import Path
+
+import pytest
 
 from storage_helpers import BytesBody
 
+from storage_engine.drives import walk
 from storage_engine.objects.layer import ErasureObjectLayer
 from storage_engine.objects.types import PutOptions
 
@@ -229,4 +235,39 @@ def test_a_cached_directory_listing_sees_every_change(with_layer) -> None:
         assert await listed(layer) == expected
         await layer.put_object("bkt", "d/0100", BytesBody(b"xy"), PutOptions())
         assert (await listed(layer))["d/0100"] == 2
+    with_layer(scenario)
+
+
+
+@pytest.mark.parametrize("case", ["same tick", "whole seconds"])
+def test_a_listing_that_a_change_could_hide_from_is_not_cached(with_layer, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    """A big directory's listing is cached only when a later change must move its mtime: not when it was
+    listed within a clock tick of its last change, nor when its file system keeps whole seconds. Simulated
+    by changing keys and then setting the directories' mtimes back, as such a file system would leave them."""
+    keys = [f"d/{i:04d}" for i in range(300)]
+    dirs = [tmp_path / f"d{i}" / "bkt" / "d" for i in range(4)]
+
+    async def listed(layer: ErasureObjectLayer) -> dict[str, int]:
+        page = await layer.list_objects("bkt", "d/", max_keys=1000)
+        return {o.key: o.size for o in page.objects}
+
+    async def scenario(layer: ErasureObjectLayer) -> None:
+        await layer.make_bucket("bkt")
+        for key in keys:
+            await layer.put_object("bkt", key, BytesBody(b"x"), PutOptions())
+        if case == "whole seconds":
+            for d in dirs:
+                os.utime(d, ns=((int(time.time()) - 5) * 10**9,) * 2)
+        mtimes = [d.stat().st_mtime_ns for d in dirs]
+        if case == "same tick":
+            monkeypatch.setattr(walk, "_clock_ns", lambda: max(mtimes))   # listed right after the last change
+        assert await listed(layer) == dict.fromkeys(keys, 1)
+        await layer.put_object("bkt", "d/0100", BytesBody(b"longer"), PutOptions())
+        await layer.delete_object("bkt", "d/0200")
+        for d, mtime in zip(dirs, mtimes):
+            os.utime(d, ns=(mtime, mtime))
+        expected = {**dict.fromkeys(keys, 1), "d/0100": 6}
+        del expected["d/0200"]
+        assert await listed(layer) == expected
     with_layer(scenario)
