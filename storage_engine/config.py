@@ -264,7 +264,8 @@ class EngineSettings(BaseSettings):
     group_commit: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="How a drive's flushes are made durable. on: concurrent writers share one syncfs of the "
-                    "drive's file system (a group commit: far fewer device flushes for small objects), which also "
+                    "drive's file system (a group commit: far fewer device flushes for small objects, and metadata "
+                    "commits made in batches by one thread per file system), which also "
                     "writes back whatever else is dirty on that file system; off: an fdatasync or fsync per file "
                     "and directory; auto: on where the drive's directory is a file system of its own (a mount "
                     "point), else off. Default auto.")
