@@ -16,25 +16,23 @@ import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from storage_engine.drives.atomic import AtomicFiles, Staged
 from storage_engine.drives.group_sync import GroupSync
 
 
+@dataclass(slots=True)
 class _Job:
-    __slots__ = ("files", "full", "data", "move", "check", "loop", "future", "staged", "error")
-
-    def __init__(self, files: AtomicFiles, full: str, data: bytes, move: tuple[str, str] | None,
-                 check: Callable[[], None], loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
-        self.files = files
-        self.full = full
-        self.data = data
-        self.move = move
-        self.check = check
-        self.loop = loop
-        self.future = future
-        self.staged: Staged | None = None
-        self.error: BaseException | None = None
+    files: AtomicFiles
+    full: str
+    data: bytes
+    move: tuple[str, str] | None
+    check: Callable[[], None]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[None]
+    staged: Staged | None = None
+    error: BaseException | None = None
 
 
 class Committer:
