@@ -83,7 +83,7 @@ def makedirs(path: str, stop: str) -> list[str]:
 class Staged:
     """A write between its halves (``AtomicFiles.stage`` and ``publish``)."""
 
-    __slots__ = ("full", "data", "tmp", "fd", "moved")
+    __slots__ = ("full", "data", "tmp", "fd", "moved", "swapped")
 
     def __init__(self, full: str, data: bytes, tmp: str, fd: int) -> None:
         self.full = full
@@ -91,6 +91,7 @@ class Staged:
         self.tmp = tmp                     # the new content's file, renamed to ``full`` by publish
         self.fd = fd                       # open on it until then
         self.moved: set[str] = set()       # directories whose entries the staged move changed
+        self.swapped = False               # publish exchanged it with the old file: ``tmp`` holds that now
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -137,6 +138,7 @@ class AtomicFiles:
         finally:
             staged.close()
         self._flush_dirs(changed)
+        self.recycle(staged)
 
     def stage(self, full: str, data: bytes, *, move: tuple[str, str] | None = None) -> Staged:
         """The first half of ``write``: ``data`` in a file of its own (open until ``publish``, or ``close``
@@ -176,24 +178,30 @@ class AtomicFiles:
 
     def publish(self, staged: Staged) -> set[str]:
         """The second half of ``write``, once the staged content is durable: the name points at it.
-        Returns the directories whose entries changed (to be flushed before the write counts)."""
+        Returns the directories whose entries changed (to be flushed before the write counts, and before
+        ``recycle``)."""
         recorded = None
         try:
             if self.index is not None:
                 # Before the name points at it; its lock is held until it does (drives/listing_index.py).
                 recorded = self.index.record(staged.full, staged.fd, staged.data)
             staged.close()
-            swapped = exchange(staged.tmp, staged.full)
-            changed = {os.path.dirname(staged.full)} if swapped else self._move(staged.tmp, staged.full)
+            staged.swapped = exchange(staged.tmp, staged.full)
+            changed = {os.path.dirname(staged.full)} if staged.swapped else self._move(staged.tmp, staged.full)
         finally:
             if recorded is not None:
                 recorded.release()
-        if swapped:
-            if len(self._spares) < _MAX_SPARES:
-                self._spares.append(staged.tmp)   # now holds the old content; rewritten later
-            else:
-                os.unlink(staged.tmp)
         return changed
+
+    def recycle(self, staged: Staged) -> None:
+        """Keep the old file a published write swapped out as a spare, once the swap is durable: rewritten
+        before that, a crash could bring the old name back onto the rewritten content."""
+        if not staged.swapped:
+            return
+        if len(self._spares) < _MAX_SPARES:
+            self._spares.append(staged.tmp)
+        else:
+            os.unlink(staged.tmp)
 
     def rename(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst`` durably, creating parents."""

@@ -79,8 +79,10 @@ class Committer:
         if staged and not self._flush(staged):
             return
         changed = [job for job in staged if self._publish(job)]
-        if changed:
-            self._flush(changed)
+        if changed and self._flush(changed):
+            for job in changed:
+                assert job.staged is not None
+                job.files.recycle(job.staged)
 
     @staticmethod
     def _stage(job: _Job) -> bool:

@@ -124,3 +124,19 @@ def test_objects_written_through_the_committer_read_back(with_layer, tmp_path: P
         with pytest.raises(errors.NoSuchBucket):
             await layer.put_object("bkt", "late", BytesBody(b"x"), PutOptions())
     with_layer(scenario, group_commit="on")
+
+
+def test_a_swapped_out_file_is_reused_as_a_spare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files, committer, flushes = _setup(tmp_path, monkeypatch)
+    flushes.go.set()
+    target = flushes.targets[0]
+    target.write_bytes(b"first")
+    inodes = set()
+
+    async def scenario() -> None:
+        for i in range(60):                # past the spares' FIFO delay, then reusing them
+            await committer.submit(files, str(target), bytes([i]) * (600 - i), move=None, check=lambda: None)
+            inodes.add(target.stat().st_ino)
+            assert target.read_bytes() == bytes([i]) * (600 - i)
+    run(scenario())
+    assert len(inodes) < 60                # spares were reused
