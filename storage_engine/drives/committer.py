@@ -98,7 +98,8 @@ class Committer:
     def _publish(job: _Job) -> bool:
         assert job.staged is not None
         try:
-            return bool(job.files.publish(job.staged))
+            job.files.publish(job.staged)  # the directories it changed: the barrier flushes them all
+            return True
         except BaseException as exc:       # noqa: BLE001 - handed to the waiting request
             job.error = exc
             return False
