@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import operator
 import os
 import threading
 import time
@@ -60,14 +61,19 @@ def _clock_ns() -> int:
 
 
 class _Listing:
-    __slots__ = ("stamp", "dir_key", "keys", "entries", "inodes", "records", "records_bytes", "walked", "cached")
+    __slots__ = ("stamp", "dir_key", "keys", "names", "dirs", "inodes", "records", "records_bytes", "walked",
+                 "cached")
 
-    def __init__(self, stamp: tuple[int, int], dir_key: str, entries: list[tuple[str, str, bool]],
-                 inodes: dict[str, int], records: tuple[dict[str, tuple[int, bytes]], int] | None) -> None:
+    def __init__(self, stamp: tuple[int, int], dir_key: str, keys: list[str], names: list[str],
+                 dirs: list[bool] | None, inodes: dict[str, int],
+                 records: tuple[dict[str, tuple[int, bytes]], int] | None) -> None:
         self.stamp = stamp
         self.dir_key = dir_key
-        self.entries = entries
-        self.keys = [e[0] for e in entries]
+        # The sorted keys, each entry's path relative to the directory, and whether it is a directory
+        # (None: none is).
+        self.keys = keys
+        self.names = names
+        self.dirs = dirs
         # The listing index's records, used for names whose file is still the recorded inode (from the
         # scan, made before the index was read: drives/listing_index.py).
         self.inodes = inodes
@@ -81,23 +87,28 @@ class _Listing:
     def read(self, index: int, path: str) -> WalkEntry | None:
         """The walk entry of file entry ``index`` (``path`` is its directory), its header from the index
         or read from the file (None when the file vanished)."""
-        key, name, _ = self.entries[index]
+        name = self.names[index]
         record = self.records.get(name) if self.records is not None else None
         if record is not None and record[0] == self.inodes.get(name):
-            return WalkEntry(key, record[1])
+            return _walk_entry(WalkEntry, (self.keys[index], record[1]))
         header = _read_header(path + "/" + name)
-        return WalkEntry(key, header) if header is not None else None
+        return _walk_entry(WalkEntry, (self.keys[index], header)) if header is not None else None
 
     def keep(self, read: dict[int, WalkEntry]) -> None:
         """Keep entries that ``read`` made, while this listing is cached (one lock for a walk's worth)."""
         global _header_bytes
         if not self.cached or not read:
             return
-        size = sum(len(e.header or b"") for e in read.values())
+        size = sum([len(e[1] or b"") for e in read.values()])
         with _cache_lock:
             if self.cached and _header_bytes + size <= _CACHE_HEADER_BYTES:
                 self.walked.update(read)
                 _header_bytes += size
+
+
+# WalkEntry(key, header) without the named tuple's keyword-handling constructor (a listing makes one per
+# key per walked drive).
+_walk_entry = tuple.__new__
 
 
 def _evict(listing: _Listing) -> None:
@@ -131,9 +142,7 @@ def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Li
             names = [name for name, _ in scanned]
     except (FileNotFoundError, NotADirectoryError):
         return None
-    entries: list[tuple[str, str, bool]] = []
-    continued, metas = _decode(path, dir_key, names, entries)
-    entries.sort()
+    keys, names, dirs, continued, metas = _sorted(path, dir_key, names)
     inodes: dict[str, int] = {}
     records = None
     if listing_index is not None and metas >= _INDEX_MIN_ENTRIES:
@@ -142,11 +151,11 @@ def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Li
             records = listing_index.records(path, metas)
         except OSError:
             pass                           # an index is a shortcut: read the files
-    listing = _Listing(stamp, dir_key, entries, inodes, records)
+    listing = _Listing(stamp, dir_key, keys, names, dirs, inodes, records)
     # A long name's .xl.cont directory changes without touching this one's mtime: such listings are
     # not cached.
     settled = stamp[0] + _TICK_NS <= now and stamp[0] % 1_000_000_000
-    if not continued and len(entries) >= _CACHE_MIN_ENTRIES and settled:
+    if not continued and len(keys) >= _CACHE_MIN_ENTRIES and settled:
         with _cache_lock:
             old = _CACHE.pop(path, None)
             if old is not None:
@@ -159,27 +168,46 @@ def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Li
     return listing
 
 
-def _decode(path: str, dir_key: str, names: list[str], entries: list[tuple[str, str, bool]]) -> tuple[bool, int]:
-    """Append (key, relative path, is directory) for ``names`` in ``path``; whether a long name was met,
-    and how many of ``names`` are meta files."""
+def _sorted(path: str, dir_key: str, names: list[str]) -> tuple[list[str], list[str], list[bool] | None, bool, int]:
+    """The keys of ``names`` in ``path``, sorted, with their names and whether each is a directory (None:
+    none is); whether a long name was met, and how many of ``names`` are meta files. Meta files are sorted
+    by their keys as plain strings (a key's name sorts differently: "a.xl.meta" after "a-b.xl.meta"), and
+    tuples are made only when the directory holds other entries: sorting them is several times slower."""
+    metas = [name for name in names if name.endswith(_META)]
+    metas.sort(key=_leaf)
+    keys = [dir_key + name[:-_META_LEN] for name in metas]
+    if len(metas) == len(names):
+        return keys, metas, None, False, len(metas)
+    others: list[tuple[str, str, bool]] = []
+    continued = _others(path, dir_key, "", names, others)
+    if not others:
+        return keys, metas, None, continued, len(metas)
+    entries = sorted([*zip(keys, metas, [False] * len(keys)), *others])
+    return [e[0] for e in entries], [e[1] for e in entries], [e[2] for e in entries], continued, len(metas)
+
+
+_leaf = operator.methodcaller("removesuffix", _META)
+
+
+def _others(path: str, dir_key: str, rel: str, names: list[str], out: list[tuple[str, str, bool]]) -> bool:
+    """Append (key, path relative to the listed directory, is directory) for the entries of ``names`` in
+    ``path`` (``rel`` from the listed directory, "" or ending in "/") other than its own meta files and
+    data directories: prefixes, and what long names' ``.xl.cont`` directories hold. Whether one was met."""
     continued = False
-    metas = 0
     for name in names:
         if name.endswith(_META):
-            entries.append((dir_key + name[:-_META_LEN], name, False))
-            metas += 1
+            if rel:
+                out.append((dir_key + name[:-_META_LEN], rel + name, False))
         elif name.endswith(_CONT):
             continued = True
             try:
                 inner = os.listdir(path + "/" + name)
             except (FileNotFoundError, NotADirectoryError):
                 continue                   # pruned by a concurrent delete
-            sub: list[tuple[str, str, bool]] = []
-            _decode(path + "/" + name, dir_key + name[:-_CONT_LEN], inner, sub)
-            entries.extend((key, name + "/" + rel, is_dir) for key, rel, is_dir in sub)
+            _others(path + "/" + name, dir_key + name[:-_CONT_LEN], rel + name + "/", inner, out)
         elif not name.endswith(_DATA):
-            entries.append((dir_key + paths.decode_dir(name) + "/", name, True))
-    return continued, metas
+            out.append((dir_key + paths.decode_dir(name) + "/", rel + name, True))
+    return continued
 
 
 def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, delimited: bool,
@@ -196,22 +224,22 @@ def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, del
 
 def _walk_listing(listing: _Listing, path: str, prefix: str, marker: str, limit: int, delimited: bool,
                   out: list[WalkEntry], listing_index: ListingIndex | None, read: dict[int, WalkEntry]) -> None:
-    keys, entries = listing.keys, listing.entries
+    keys, dirs = listing.keys, listing.dirs
     start = bisect.bisect_right(keys, marker)
-    if start and entries[start - 1][2] and marker.startswith(keys[start - 1]) and not (
+    if start and dirs and dirs[start - 1] and marker.startswith(keys[start - 1]) and not (
             delimited and marker == keys[start - 1]):
         start -= 1                         # the directory the marker points into (or is, for "a/")
     start = max(start, bisect.bisect_left(keys, prefix))
     walked = listing.walked
-    for index in range(start, len(entries)):
+    for index in range(start, len(keys)):
         if len(out) >= limit:
             return
-        key, name, is_dir = entries[index]
+        key = keys[index]
         if not key.startswith(prefix):
             if key > prefix:
                 return                     # past every key with this prefix
             continue
-        if not is_dir:
+        if dirs is None or not dirs[index]:
             found = walked.get(index)
             if found is None:
                 found = listing.read(index, path)
@@ -223,7 +251,7 @@ def _walk_listing(listing: _Listing, path: str, prefix: str, marker: str, limit:
         elif delimited:
             out.append(WalkEntry(key, None))
         else:
-            _walk_dir(path + "/" + name, key, prefix, marker, limit, delimited, out, listing_index)
+            _walk_dir(path + "/" + listing.names[index], key, prefix, marker, limit, delimited, out, listing_index)
 
 
 def _read_header(path: str) -> bytes | None:

@@ -203,10 +203,15 @@ class Summary(NamedTuple):
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Summary:
+        # tuple.__new__: the named tuple's own constructor costs as much again (one per listed key).
         if doc.get("dm"):
-            return cls(doc["id"], doc["mt"], True, owner=str(doc.get("ow", "")))
-        return cls(doc["id"], doc["mt"], False, doc["sz"], doc["et"], doc["sc"], doc["md"], doc["ck"], doc["ct"],
-                   str(doc.get("ow", "")))
+            return _new_tuple(cls, (doc["id"], doc["mt"], True, 0, "", "STANDARD", {}, {}, None,
+                                    str(doc.get("ow", ""))))
+        return _new_tuple(cls, (doc["id"], doc["mt"], False, doc["sz"], doc["et"], doc["sc"], doc["md"], doc["ck"],
+                                doc["ct"], str(doc.get("ow", ""))))
+
+
+_new_tuple = tuple.__new__
 
 
 def encode_inline(shards: dict[str, bytes]) -> bytes:

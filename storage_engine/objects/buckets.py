@@ -111,6 +111,7 @@ class BucketStore:
         self.config = config
         self._drives = [d for d in drives if d is not None]       # every drive of every pool
         self._write_quorum = len(drives) // 2 + 1
+        self._unpacked: dict[str, tuple[bytes, BucketMeta]] = {}   # by name: the record and its meta
 
     async def get(self, name: str) -> BucketMeta:
         """The bucket's metadata; NoSuchBucket (also for names that cannot be buckets)."""
@@ -119,7 +120,12 @@ class BucketStore:
         data = await self.config.get(BUCKET_KIND, name)
         if data is None:
             raise NoSuchBucket(resource=name)
-        return BucketMeta.unpack(data)
+        meta = self._unpacked.get(name)
+        if meta is None or meta[0] is not data:
+            # The config store hands out the same bytes while its copy is fresh: a request looks its
+            # bucket up several times, and unpacking the record each time cost more than the lookup.
+            meta = self._unpacked[name] = (data, BucketMeta.unpack(data))
+        return meta[1]
 
     async def exists(self, name: str) -> bool:
         try:
@@ -153,6 +159,7 @@ class BucketStore:
     async def remove(self, name: str) -> None:
         """Forget the bucket and delete its (empty) directories (the caller checked it is empty)."""
         await self.config.delete(BUCKET_KIND, name)
+        self._unpacked.pop(name, None)
         await self._remove_dirs(name)
 
     async def put_encryption(self, name: str, sse: SseRequest | None) -> None:

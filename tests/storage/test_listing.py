@@ -15,8 +15,10 @@ from storage_engine.drives import walk
 from storage_engine.objects.layer import ErasureObjectLayer
 from storage_engine.objects.types import PutOptions
 
+# m/ holds only files, whose names ("a.xl.meta", "a-b.xl.meta") sort otherwise than their keys.
 KEYS = ["a", "a!", "a/b", "a/b/c", "a/b!", "a/c", "a0", "b/", "b/x", "photos/2024/1.jpg", "photos/2024/2.jpg",
-        "photos/2024.txt", "photos/2025/1.jpg", "z", "ä", "日本/語", "a-b/c", "a.b", "a/"]
+        "photos/2024.txt", "photos/2025/1.jpg", "z", "ä", "日本/語", "a-b/c", "a.b", "a/", "m/a", "m/a!", "m/a.b",
+        "m/a-b", "m/a0"]
 
 
 def _utf8_sorted(keys: list[str]) -> list[str]:
@@ -49,7 +51,7 @@ def test_order_prefix_delimiter(with_layer) -> None:
         await _fill(layer)
         for prefix, delimiter in [("", ""), ("", "/"), ("a", "/"), ("a/", "/"), ("a/b", ""), ("photos/", "/"),
                                   ("photos/2024", "/"), ("photos/2024/", "/"), ("", "b"), ("a", "!"),
-                                  ("nothing", "/"), ("a//", "/"), ("日", "/")]:
+                                  ("nothing", "/"), ("a//", "/"), ("日", "/"), ("m/", "")]:
             result = await layer.list_objects("bkt", prefix, delimiter)
             want_objects, want_prefixes = _expected(prefix, delimiter)
             assert [o.key for o in result.objects] == want_objects, (prefix, delimiter)
