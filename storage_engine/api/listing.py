@@ -20,7 +20,7 @@ from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, xml_r
 from storage_engine.api.xml import XmlWriter, escape, iso8601
 from storage_engine.errors import InvalidArgument
 from storage_engine.http.types import Response
-from storage_engine.objects.types import ListObjectsResult, ObjectInfo
+from storage_engine.objects.types import ListedObject, ListObjectsResult, ObjectInfo
 
 MAX_KEYS = 1000
 
@@ -39,14 +39,14 @@ def encode_name(name: str, url: bool) -> str:
     return quote_plus(name, safe="/") if url else name
 
 
-def _checksum_fragment(obj: ObjectInfo) -> str:
+def _checksum_fragment(obj: ObjectInfo | ListedObject) -> str:
     if not obj.checksums:
         return ""
     algorithms = "".join(f"<ChecksumAlgorithm>{a}</ChecksumAlgorithm>" for a in obj.checksums)
     return algorithms + (f"<ChecksumType>{obj.checksum_type}</ChecksumType>" if obj.checksum_type else "")
 
 
-def _contents(w: XmlWriter, objects: list[ObjectInfo], url: bool, owners: Owners | None) -> None:
+def _contents(w: XmlWriter, objects: list[ListedObject], url: bool, owners: Owners | None) -> None:
     for obj in objects:
         owner_xml = owners.xml(obj.owner) if owners is not None else ""
         key = escape(encode_name(obj.key, url))

@@ -23,7 +23,7 @@ from storage_engine.drives.base import Drive, DriveError, VolumeNotFound, WalkEn
 from storage_engine.errors import InsufficientReadQuorum
 from storage_engine.erasure.metadata import Summary, Version, decode_docs, decode_header
 from storage_engine.erasure.set import ErasureSet
-from storage_engine.objects.types import ListObjectsResult, ListVersionsResult, ObjectInfo
+from storage_engine.objects.types import ListedObject, ListObjectsResult, ListVersionsResult, ObjectInfo
 from storage_engine.objects.versions import to_info
 
 MAX_BATCH = 4096
@@ -97,61 +97,44 @@ async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, de
         full = [w[-1].key for w in walks if len(w) >= batch]
         # Beyond the first full walk's end, other drives' walks may be cut short: stop there.
         horizon = min(full) if full else None
-        rows = _aligned(walks)
-        out: list[Entry] = []
-        if rows is not None:
-            # The common case: every drive lists the same keys; compare headers as bytes.
-            width = len(walks)
-            for row in rows:
-                first = row[0].header
-                if first is None:
-                    out.append((row[0].key, None))
-                elif first and row.count(row[0]) == width:     # the same key, so the same header
-                    out.append((row[0].key, Listed(first)))
-                else:
-                    found = await _resolve(es, bucket, row[0].key)
-                    if found is not None:
-                        out.append((row[0].key, found))
-            yield out
-            if horizon is None:
-                return
-            cursor = horizon
-            batch = min(batch * 2, MAX_BATCH)
-            continue
-        merged: dict[str, list[bytes | None]] = {}
-        for walk in walks:
-            for entry in walk:
-                if horizon is None or entry.key <= horizon:
-                    merged.setdefault(entry.key, []).append(entry.header)
-        for key in sorted(merged):
-            headers = merged[key]
-            if headers[0] is None:
-                out.append((key, None))
-                continue
-            first = headers[0]
-            if first and len(headers) == len(walks) and all(h == first for h in headers):
-                out.append((key, Listed(first)))
-                continue
-            found = await _resolve(es, bucket, key)
-            if found is not None:
-                out.append((key, found))
-        yield out
+        yield await _agreed_entries(es, bucket, walks, horizon)
         if horizon is None:
             return
         cursor = horizon
         batch = min(batch * 2, MAX_BATCH)
 
 
-def _aligned(walks: list[list[WalkEntry]]) -> list[tuple[WalkEntry, ...]] | None:
-    """The walks' entries side by side, when every walk lists exactly the same keys."""
-    first = walks[0] if walks else []
-    if any(len(w) != len(first) for w in walks):
-        return None
-    if len(walks) > 1:
-        keys = [e.key for e in first]
-        if any([e.key for e in w] != keys for w in walks[1:]):
-            return None
-    return list(zip(*walks))
+async def _agreed_entries(es: ErasureSet, bucket: str, walks: list[list[WalkEntry]],
+                          horizon: str | None) -> list[Entry]:
+    """The entries of the drives' walks (up to ``horizon``) in key order: a key's header where every walk
+    lists it with the same bytes, else the quorum's answer."""
+    out: list[Entry] = []
+    first = walks[0]
+    if all(walk == first for walk in walks[1:]):
+        # The common case: every walk lists the same keys with the same headers (the lists compared in C).
+        for key, header in first:
+            if header:
+                out.append((key, Listed(header)))
+            elif header is None:
+                out.append((key, None))
+            elif (found := await _resolve(es, bucket, key)) is not None:
+                out.append((key, found))       # corrupt on every walked drive
+        return out
+    merged: dict[str, list[bytes | None]] = {}
+    for walk in walks:
+        for entry in walk:
+            if horizon is None or entry.key <= horizon:
+                merged.setdefault(entry.key, []).append(entry.header)
+    for key in sorted(merged):
+        headers = merged[key]
+        first_header = headers[0]
+        if first_header is None:
+            out.append((key, None))
+        elif first_header and len(headers) == len(walks) and all(h == first_header for h in headers):
+            out.append((key, Listed(first_header)))
+        elif (found := await _resolve(es, bucket, key)) is not None:
+            out.append((key, found))
+    return out
 
 
 async def _resolve(es: ErasureSet, bucket: str, key: str) -> Listed | None:
@@ -260,18 +243,18 @@ async def list_objects(sets: Sequence[ErasureSet], bucket: str, prefix: str, del
                 result.prefixes.append(common)
                 last = common
             elif latest is not None:
-                result.objects.append(_listed_info(bucket, key, latest))
+                result.objects.append(_listed_info(key, latest))
                 last = key
             count += 1
     return result
 
 
-def _listed_info(bucket: str, key: str, latest: Summary) -> ObjectInfo:
-    """A listed key's ObjectInfo. Every field up to ``owner`` is passed by position: keywords cost twice
-    as much, and a listing makes one per key."""
-    return ObjectInfo(bucket, key, latest.version_id, latest.size, latest.etag, latest.mod_time, latest.metadata,
-                      {}, latest.storage_class, True, False, latest.checksums,
-                      latest.checksum_type, (), None, latest.owner)  # type: ignore[arg-type]
+def _listed_info(key: str, latest: Summary) -> ListedObject:
+    return _new_tuple(ListedObject, (key, latest.mod_time, latest.size, latest.etag, latest.storage_class,
+                                     latest.checksums, latest.checksum_type, latest.owner))
+
+
+_new_tuple = tuple.__new__
 
 
 async def list_versions(sets: Sequence[ErasureSet], bucket: str, prefix: str, delimiter: str, key_marker: str,

@@ -20,6 +20,7 @@ from storage_engine.objects.types import (
     CompletePart,
     DeleteResult,
     HealReport,
+    ListedObject,
     ListObjectsResult,
     ListPartsResult,
     ListUploadsResult,
@@ -208,7 +209,7 @@ class FakeLayer:
     async def list_objects(self, bucket: str, prefix: str = "", delimiter: str = "",
                            marker: str = "", max_keys: int = 1000) -> ListObjectsResult:
         b = self._bucket(bucket)
-        objects: list[ObjectInfo] = []
+        objects: list[ListedObject] = []
         prefixes: list[str] = []
         last = None
         for key in sorted(b.objects, key=lambda k: k.encode()):
@@ -226,7 +227,9 @@ class FakeLayer:
                 prefixes.append(group)
                 last = group
             else:
-                objects.append(versions[0].info)
+                info = versions[0].info
+                objects.append(ListedObject(key, info.mod_time, info.size, info.etag, info.storage_class,
+                                            info.checksums, info.checksum_type, info.owner))
                 last = key
         return ListObjectsResult(objects, prefixes, False, None)
 
