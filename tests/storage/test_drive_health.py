@@ -65,7 +65,8 @@ def test_a_stalled_call_times_out_alone_and_an_outside_cancel_stays_a_cancel(tmp
     async def scenario() -> None:
         inner = _Stalling(str(tmp_path / "d0"))
         formatted = await load_pool([inner], 0, 1, None)
-        [drive] = await check_drives([inner], formatted.formats, timeout=0.3)
+        # Long enough for the healthy read below to finish first on a loaded machine (0.3 s was not).
+        [drive] = await check_drives([inner], formatted.formats, timeout=2.0)
         await drive.make_volume("b")
         await drive.write_file("b", "x", b"x")
         inner.stall = True
