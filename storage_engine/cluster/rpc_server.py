@@ -9,7 +9,8 @@ Plain calls (``register_call``) take a msgpack map and answer 200 with a msgpack
 method of the drives this node serves (``serve_drives``), addressed by ``drive=<path on this node>``,
 plus three streaming calls that bypass msgpack so a shard is never held whole:
 
-    create_shard?drive&volume&path&size_hint&upload   chunked body -> shard file; 200 once it is durable
+    create_shard?drive&volume&path&size_hint&upload   chunked body -> shard file; 200 once it is closed
+                                                (durable, or by the commit that publishes it: ShardWriter)
     abort_shard {upload}                        the shard of that upload is gone when this answers
     open_shard {drive, volume, path}            -> handle id (keeps the file open, even if deleted)
     read_at?handle&offset&length                -> raw bytes

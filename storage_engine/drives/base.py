@@ -61,7 +61,8 @@ class WalkEntry(NamedTuple):
 
 
 class ShardWriter(Protocol):
-    """A new shard file being written sequentially; durable once ``close`` returns."""
+    """A new shard file being written sequentially; durable once ``close`` returns, or, on a drive with a
+    group commit, by the time a commit or rename that publishes it returns (before any name points at it)."""
 
     async def write(self, data: bytes) -> None: ...
     async def close(self) -> None: ...

@@ -70,7 +70,8 @@ def _round_up(n: int, align: int = ALIGN) -> int:
 
 
 class DirectWriter:
-    """Writes one new file sequentially; ``close`` makes it durable."""
+    """Writes one new file sequentially; ``close`` makes it durable (through ``flush``, which a drive
+    with a group commit leaves to the barrier before the file is published: drives/atomic.py)."""
 
     __slots__ = ("_fd", "_direct", "_reused", "_flush", "_run", "_cap", "_bufs", "_cur", "_fill", "_offset",
                  "_pending", "_path")

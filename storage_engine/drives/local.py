@@ -388,7 +388,7 @@ class LocalDrive:
         fd, direct, reused = await self._call(create)
         # Its writes and flush go through _call too: a full file system or an I/O error is a DriveError
         # like any other operation's, never a bare OSError past the drive API.
-        return DirectWriter(full, fd, direct, self._call, size_hint, reused=reused, flush=self._files.flush_data)
+        return DirectWriter(full, fd, direct, self._call, size_hint, reused=reused, flush=self._files.flush_new_file)
 
     async def open_shard(self, volume: str, path: str) -> LocalShardReader:
         # In the loop when the kernel's caches can resolve the path (no thread hop; measured: a 1 MiB GET

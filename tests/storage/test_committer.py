@@ -140,3 +140,47 @@ def test_a_swapped_out_file_is_reused_as_a_spare(tmp_path: Path, monkeypatch: py
             assert target.read_bytes() == bytes([i]) * (600 - i)
     run(scenario())
     assert len(inodes) < 60                # spares were reused
+
+
+def test_a_shard_is_flushed_by_the_commit_that_publishes_it(with_layer, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a group commit a shard's close makes no flush of its own: the commit's first barrier, before
+    the metadata points at the data, flushes every shard whole (a 1 MiB PUT waited for three barriers in
+    turn, now two). A rename of a new file flushes it before its new name, too."""
+    if GroupSync.for_drive(str(tmp_path), "on") is None:
+        pytest.skip("no syncfs here")
+    seen: list[tuple[str, list[int], bool]] = []      # per flush: its thread, the part files' sizes, metadata?
+    phase = "put"
+
+    def noting(path: str) -> None:
+        parts = sorted(tmp_path.glob("d*/**/part.1"))
+        if phase == "rename":
+            parts = [p for p in parts if p.parent.name in ("new", "renamed")]
+        seen.append((threading.current_thread().name, [p.stat().st_size for p in parts],
+                     any(tmp_path.glob("d*/bkt/big.xl.meta"))))
+    monkeypatch.setattr(group_sync, "_sync", noting)
+    body = os.urandom(1 << 20)
+
+    async def scenario(layer: ErasureObjectLayer) -> list[tuple[str, list[int], bool]]:
+        await layer.make_bucket("bkt")
+        seen.clear()
+        await layer.put_object("bkt", "big", BytesBody(body), PutOptions())
+        put = list(seen)
+        assert await read_all(layer, "bkt", "big") == body
+        drive = layer.all_sets[0].drives[0]
+        assert drive is not None
+        writer = await drive.create_shard(".rustfs.sys", "tmp/new/part.1", 4096)
+        await writer.write(b"x" * 4096)
+        await writer.close()
+        nonlocal phase
+        phase = "rename"
+        seen.clear()
+        await drive.rename(".rustfs.sys", "tmp/new/part.1", ".rustfs.sys", "tmp/renamed/part.1")
+        return put
+    put = with_layer(scenario, group_commit="on")
+    assert {thread for thread, _, _ in put} == {"committer"}        # no flush from a shard's close
+    _, sizes, published = put[0]
+    assert len(sizes) == 4 and len(set(sizes)) == 1 and sizes[0] >= len(body) // 2 and not published
+    assert put[-1][2]
+    assert len(put) in (2, 4)                                        # one or two batches of the 4 commits
+    assert [flushed for _, flushed, _ in seen] == [[4096], [4096]]   # flushed before the rename and after
