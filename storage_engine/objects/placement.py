@@ -184,7 +184,8 @@ async def write_data(es: ErasureSet, k: int, m: int, distribution: list[int], bo
         await writer.abort()
         await discard(es, tmp_dirs)
         raise
-    # Only shards whose final flush succeeded may be committed (and count toward the write quorum).
+    # Only shards whose close succeeded may be committed (and count toward the write quorum): its final
+    # flush, or with a group commit its last write (the commit's barrier flushes it, and fails it there).
     durable = {distribution[s] for s, ok in enumerate(written) if ok}
     await discard(es, {pos: tmp for pos, tmp in tmp_dirs.items() if pos not in durable})
     tmp_dirs = {pos: tmp for pos, tmp in tmp_dirs.items() if pos in durable}
