@@ -81,6 +81,7 @@ class Healer:
         self._repaired_by_reads = 0           # keys the background worker repaired since the last full pass
         self.stats = HealStats()
         self._metrics = heal_metrics()
+        self._queue_changed()                 # the process's gauge shows this healer's (empty) queue from now
 
     def queue_length(self) -> int:
         """Keys queued by reads plus partial writes waiting (the rustfs_heal_queue_objects gauge)."""

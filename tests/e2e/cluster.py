@@ -15,6 +15,7 @@ Secret), the image's ENV and WORKDIR, the securityContext's user and group. Noth
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import http.client
 import json
 import os
@@ -26,8 +27,9 @@ import signal
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,13 +166,22 @@ def netns_unavailable() -> str | None:
 
 
 def _free_subnet() -> str:
-    """A 10.77.N.0/24 no interface of this machine uses (several clusters may run at once)."""
+    """A 10.77.N.0/24 no interface of this machine uses (several clusters may run at once: the caller
+    holds ``_subnet_lock`` until its bridge has the address)."""
     used = subprocess.run(["ip", "-4", "-o", "addr"], check=True, capture_output=True, text=True).stdout
     for third in random.sample(range(0, 250), 250):
         prefix = f"10.77.{third}."
         if f" {prefix}" not in used:
             return prefix
     raise RuntimeError("no free 10.77.N.0/24 subnet")
+
+
+@contextlib.contextmanager
+def _subnet_lock() -> Iterator[None]:
+    """Held from choosing a subnet to giving the bridge its address: pytest workers run clusters at once."""
+    with open(os.path.join(tempfile.gettempdir(), "rustfs-test-subnets.lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
 
 
 _OPEN_CLUSTERS: set[str] = set()
@@ -309,9 +320,10 @@ class PodCluster:
         self.close()
 
     def _make_network(self) -> None:
-        self.subnet = _free_subnet()
         _ip("link", "add", self.bridge, "type", "bridge")
-        _ip("addr", "add", f"{self.subnet}1/24", "dev", self.bridge)
+        with _subnet_lock():
+            self.subnet = _free_subnet()
+            _ip("addr", "add", f"{self.subnet}1/24", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
         names = self.tenant.pod_names
         self.pods = [Pod(self, i, name, f"{self.subnet}{11 + i}") for i, name in enumerate(names)]
