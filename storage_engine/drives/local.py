@@ -10,6 +10,7 @@ on every small GET and HEAD.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import fcntl
 import functools
@@ -426,9 +427,17 @@ def _read_all(path: str) -> bytes:
         return f.readall()
 
 
+# A bytearray whose contents are not zeroed first (``bytearray(n)`` writes n zero bytes, which a read then
+# overwrites: 2% of all CPU samples of a 1 MiB GET). Only for buffers that are filled whole before use.
+_bytearray_of_size = ctypes.pythonapi.PyByteArray_FromStringAndSize
+_bytearray_of_size.restype = ctypes.py_object
+_bytearray_of_size.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t]
+_UNZEROED_MIN = 64 << 10                  # below this, zeroing costs less than the ctypes call
+
+
 def _pread_cached(fd: int, length: int, offset: int) -> bytearray | None:
     """``length`` bytes at ``offset`` if the page cache holds them all (read without blocking), else None."""
-    buf = bytearray(length)
+    buf: bytearray = _bytearray_of_size(None, length) if length >= _UNZEROED_MIN else bytearray(length)
     try:
         n = os.preadv(fd, [buf], offset, os.RWF_NOWAIT)
     except OSError as exc:
