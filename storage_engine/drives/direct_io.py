@@ -6,7 +6,9 @@ offsets and lengths aligned to the logical block size, so data is staged in page
 buffers, written whole, and the tail is padded and cut back with ``ftruncate``. File systems that refuse
 O_DIRECT (tmpfs) get the same code path without the flag.
 
-Two buffers per writer: one fills on the event loop while a thread writes the other.
+Two buffers per writer: one fills on the event loop while a thread writes the other. A writer may be
+given an ``opener`` instead of a descriptor: the file is then created in the thread of its first write,
+so a shard of one buffer (a 1 MiB object's, with EC 2+2) costs its drive one thread hop, not two.
 
 A write or flush in its thread cannot be stopped. When its caller gives up (the drive's deadline cancels
 it), the thread goes on with the writer's file descriptor and buffer, so ``abort`` releases them only once
@@ -73,18 +75,21 @@ class DirectWriter:
     """Writes one new file sequentially; ``close`` makes it durable (through ``flush``, which a drive
     with a group commit leaves to the barrier before the file is published: drives/atomic.py)."""
 
-    __slots__ = ("_fd", "_direct", "_reused", "_flush", "_run", "_cap", "_bufs", "_cur", "_fill", "_offset",
-                 "_pending", "_path")
+    __slots__ = ("_fd", "_direct", "_reused", "_opener", "_flush", "_run", "_cap", "_bufs", "_cur", "_fill",
+                 "_offset", "_pending", "_path")
 
     def __init__(self, path: str, fd: int, direct: bool, run: RunInThread, size_hint: int, *,
-                 reused: bool = False, flush: Callable[[int], None] = os.fdatasync) -> None:
+                 reused: bool = False, flush: Callable[[int], None] = os.fdatasync,
+                 opener: Callable[[], tuple[int, bool, bool]] | None = None) -> None:
         """``reused``: ``fd`` is an existing file (a spare, ``drives/recycle.py``) whose old bytes past what
         is written are cut off on ``close``. ``flush`` makes the file's data durable (the drive's group
-        commit, ``drives/group_sync.py``)."""
+        commit, ``drives/group_sync.py``). With ``opener`` (and ``fd`` -1), the file is made by
+        ``opener()``, which returns ``(fd, direct, reused)``, in the thread of the first write."""
         self._path = path
         self._fd = fd
         self._direct = direct
         self._reused = reused
+        self._opener = opener
         self._flush = flush
         self._run = run
         # Small files need one small buffer; big or unknown (0) ones the full size.
@@ -113,7 +118,7 @@ class DirectWriter:
             await asyncio.shield(self._pending)
             self._pending = None
         buf, offset = self._bufs[self._cur], self._offset
-        self._pending = asyncio.ensure_future(self._run(_pwrite_all, self._fd, buf, self._cap, offset))
+        self._pending = asyncio.ensure_future(self._run(self._write_buffer, buf, self._cap, offset))
         self._offset += self._cap
         self._fill = 0
         if len(self._bufs) == 1:
@@ -126,8 +131,7 @@ class DirectWriter:
                 await asyncio.shield(self._pending)
                 self._pending = None
             self._pending = asyncio.ensure_future(
-                self._run(_finish, self._fd, self._bufs[self._cur], self._fill, self._offset, self._direct,
-                          self._reused, self._flush))
+                self._run(self._finish, self._bufs[self._cur], self._fill, self._offset))
             await asyncio.shield(self._pending)
             self._pending = None
         except BaseException:
@@ -155,6 +159,31 @@ class DirectWriter:
             return
         self._discard(pending)
 
+    # --- in the drive's thread (the loop reads what these set only once their future is done) ----------
+    def _open(self) -> int:
+        if self._fd < 0 and self._opener is not None:
+            self._fd, self._direct, self._reused = self._opener()
+        return self._fd
+
+    def _write_buffer(self, buf: mmap.mmap, length: int, offset: int) -> None:
+        _pwrite_all(self._open(), buf, length, offset)
+
+    def _finish(self, buf: mmap.mmap, fill: int, offset: int) -> None:
+        """Write the tail (padded to ALIGN under O_DIRECT), cut the file back to its length (past the
+        padding, or past what is left of a reused file's old bytes) and flush."""
+        fd = self._open()
+        cut = self._reused
+        if fill:
+            length = fill
+            if self._direct:
+                length = _round_up(fill)
+                buf[fill:length] = bytes(length - fill)
+            _pwrite_all(fd, buf, length, offset)
+            cut = cut or length != fill
+        if cut:
+            os.ftruncate(fd, offset + fill)
+        self._flush(fd)
+
     def _discard(self, pending: asyncio.Future[Any] | None) -> None:
         if pending is not None and not pending.cancelled():
             pending.exception()            # retrieved: a failed write is why we are here
@@ -168,6 +197,7 @@ class DirectWriter:
         self._release()
 
     def _release(self) -> None:
+        self._opener = None                # over: nothing may make the file again
         for buf in self._bufs:
             _pool.put(buf)
         self._bufs = []
@@ -185,19 +215,3 @@ def _pwrite_all(fd: int, buf: mmap.mmap, length: int, offset: int) -> None:
             offset += n
     finally:
         view.release()
-
-
-def _finish(fd: int, buf: mmap.mmap, fill: int, offset: int, direct: bool, cut: bool,
-            flush: Callable[[int], None]) -> None:
-    """Write the tail (padded to ALIGN under O_DIRECT), cut the file back to its length (past the padding,
-    or past what is left of a reused file's old bytes when ``cut``) and flush."""
-    if fill:
-        length = fill
-        if direct:
-            length = _round_up(fill)
-            buf[fill:length] = bytes(length - fill)
-        _pwrite_all(fd, buf, length, offset)
-        cut = cut or length != fill
-    if cut:
-        os.ftruncate(fd, offset + fill)
-    flush(fd)
