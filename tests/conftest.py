@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -60,6 +61,41 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if server.starts and (server.is_running() or server.name != "engine"):
                 report.sections.append((f"{server.name} log ({server.url})", server.log_tail(40)))
     return report
+
+
+# --- the image test's report (tests/image: build time, size, readiness), in the terminal summary ------
+# Here, not in tests/image/conftest.py: under pytest-xdist (scripts/test) the controller, which prints the
+# summary, loads only this conftest; the worker that ran the image test hands its report over in
+# ``workeroutput``.
+IMAGE_REPORT = pytest.StashKey[dict[str, str]]()
+_IMAGE_REPORT_OUTPUT = "rustfs_image_report"
+
+
+@pytest.fixture(scope="session")
+def image_report(request: pytest.FixtureRequest) -> dict[str, str]:
+    return request.config.stash.setdefault(IMAGE_REPORT, {})
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    worker_output = getattr(session.config, "workeroutput", None)   # set in an xdist worker only
+    report = session.config.stash.get(IMAGE_REPORT, {})
+    if worker_output is not None and report:
+        worker_output[_IMAGE_REPORT_OUTPUT] = json.dumps(report)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    output = getattr(node, "workeroutput", {})
+    if _IMAGE_REPORT_OUTPUT in output:
+        node.config.stash.setdefault(IMAGE_REPORT, {}).update(json.loads(output[_IMAGE_REPORT_OUTPUT]))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    report = terminalreporter.config.stash.get(IMAGE_REPORT, {})
+    if report:
+        terminalreporter.section("engine image")
+        for key, value in report.items():
+            terminalreporter.write_line(f"{key}: {value}")
 
 
 @pytest.fixture(autouse=True)
