@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import functools
 import operator
 import os
 import threading
@@ -61,8 +62,8 @@ def _clock_ns() -> int:
 
 
 class _Listing:
-    __slots__ = ("stamp", "dir_key", "keys", "names", "dirs", "inodes", "records", "records_bytes", "walked",
-                 "cached")
+    __slots__ = ("stamp", "dir_key", "keys", "names", "dirs", "dir_indexes", "inodes", "records",
+                 "records_bytes", "entries", "entries_bytes", "cached")
 
     def __init__(self, stamp: tuple[int, int], dir_key: str, keys: list[str], names: list[str],
                  dirs: list[bool] | None, inodes: dict[str, int],
@@ -70,53 +71,80 @@ class _Listing:
         self.stamp = stamp
         self.dir_key = dir_key
         # The sorted keys, each entry's path relative to the directory, and whether it is a directory
-        # (None: none is).
+        # (None: none is), with the indexes of the directories, in order.
         self.keys = keys
         self.names = names
         self.dirs = dirs
+        self.dir_indexes = [i for i, d in enumerate(dirs) if d] if dirs is not None else []
         # The listing index's records, used for names whose file is still the recorded inode (from the
         # scan, made before the index was read: drives/listing_index.py).
         self.inodes = inodes
         self.records = records[0] if records is not None else None
         self.records_bytes = records[1] if records is not None else 0   # counted in the cache's budget
-        # The walk entries of the keys whose headers were read, by entry index, while cached: a repeated
-        # walk hands out the same objects (no file read, no allocation).
-        self.walked: dict[int, WalkEntry] = {}
+        # Each file entry's walk entry once a walk made it (None before; _GONE: the file vanished), kept
+        # while cached: a repeated walk hands out the same objects, a slice at a time.
+        self.entries: list[WalkEntry | None] = [None] * len(keys)
+        self.entries_bytes = 0
         self.cached = False
 
-    def read(self, index: int, path: str) -> WalkEntry | None:
-        """The walk entry of file entry ``index`` (``path`` is its directory), its header from the index
-        or read from the file (None when the file vanished)."""
-        name = self.names[index]
-        record = self.records.get(name) if self.records is not None else None
-        if record is not None and record[0] == self.inodes.get(name):
-            return _walk_entry(WalkEntry, (self.keys[index], record[1]))
-        header = _read_header(path + "/" + name)
-        return _walk_entry(WalkEntry, (self.keys[index], header)) if header is not None else None
+    def files(self, start: int, end: int, limit: int, path: str, out: list[WalkEntry]) -> int:
+        """Append the walk entries of file entries ``start`` to ``end`` (exclusive), at most as many as
+        ``out`` lacks of ``limit`` (fewer when files vanished); returns the index after the last one used.
+        A slice at a time: a listing makes one entry per key per walked drive, and a loop in Python per
+        key was most of a listing's cost."""
+        stop = min(end, start + limit - len(out))
+        chunk = self.entries[start:stop]
+        if None in chunk:
+            chunk = self._make(start, stop, path)
+        if _GONE in chunk:
+            chunk = [e for e in chunk if e is not _GONE]
+        out.extend(chunk)
+        return stop
 
-    def keep(self, read: dict[int, WalkEntry]) -> None:
-        """Keep entries that ``read`` made, while this listing is cached (one lock for a walk's worth)."""
-        global _header_bytes
-        if not self.cached or not read:
-            return
-        size = sum([len(e[1] or b"") for e in read.values()])
-        with _cache_lock:
-            if self.cached and _header_bytes + size <= _CACHE_HEADER_BYTES:
-                self.walked.update(read)
-                _header_bytes += size
+    def _make(self, start: int, stop: int, path: str) -> list[WalkEntry]:
+        """The walk entries of file entries ``start`` to ``stop``: headers from the listing index where it
+        records the inode the name has now, else read from the file. Kept while the listing is cached."""
+        names = self.names[start:stop]
+        records, inodes = self.records, self.inodes
+        if records is None:
+            headers: list[bytes | None] = [None] * len(names)
+        else:
+            headers = [r[1] if (r := records.get(n)) is not None and r[0] == inodes.get(n) else None
+                       for n in names]
+        gone: list[int] = []
+        if None in headers:
+            for i, header in enumerate(headers):
+                if header is None:
+                    header = _read_header(path + "/" + names[i])
+                    if header is None:
+                        gone.append(i)
+                    headers[i] = header
+        made: list[WalkEntry] = list(map(_walk_entry, zip(self.keys[start:stop], headers)))
+        for i in gone:
+            made[i] = _GONE
+        if self.cached:
+            size = sum([len(h) for h in headers if h])
+            with _cache_lock:
+                global _header_bytes
+                if self.cached and _header_bytes + size <= _CACHE_HEADER_BYTES:
+                    self.entries[start:stop] = made
+                    self.entries_bytes += size
+                    _header_bytes += size
+        return made
 
 
-# WalkEntry(key, header) without the named tuple's keyword-handling constructor (a listing makes one per
-# key per walked drive).
-_walk_entry = tuple.__new__
+# WalkEntry((key, header)) without the named tuple's keyword-handling constructor (a listing makes one per
+# key per walked drive); _GONE marks a file that vanished.
+_walk_entry = functools.partial(tuple.__new__, WalkEntry)
+_GONE = WalkEntry("", None)
 
 
 def _evict(listing: _Listing) -> None:
     """(under _cache_lock) Drop a listing's headers from the budget."""
     global _header_bytes
     listing.cached = False
-    _header_bytes -= sum(len(e.header or b"") for e in listing.walked.values()) + listing.records_bytes
-    listing.walked = {}
+    _header_bytes -= listing.entries_bytes + listing.records_bytes
+    listing.entries_bytes = 0
     listing.records = None
     listing.records_bytes = 0
 
@@ -215,43 +243,28 @@ def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, del
     listing = _listing(path, dir_key, listing_index)
     if listing is None:
         return
-    read: dict[int, WalkEntry] = {}        # entries made by this walk, kept with the listing after it
-    try:
-        _walk_listing(listing, path, prefix, marker, limit, delimited, out, listing_index, read)
-    finally:
-        listing.keep(read)
-
-
-def _walk_listing(listing: _Listing, path: str, prefix: str, marker: str, limit: int, delimited: bool,
-                  out: list[WalkEntry], listing_index: ListingIndex | None, read: dict[int, WalkEntry]) -> None:
     keys, dirs = listing.keys, listing.dirs
     start = bisect.bisect_right(keys, marker)
     if start and dirs and dirs[start - 1] and marker.startswith(keys[start - 1]) and not (
             delimited and marker == keys[start - 1]):
         start -= 1                         # the directory the marker points into (or is, for "a/")
     start = max(start, bisect.bisect_left(keys, prefix))
-    walked = listing.walked
-    for index in range(start, len(keys)):
-        if len(out) >= limit:
-            return
-        key = keys[index]
-        if not key.startswith(prefix):
-            if key > prefix:
-                return                     # past every key with this prefix
-            continue
-        if dirs is None or not dirs[index]:
-            found = walked.get(index)
-            if found is None:
-                found = listing.read(index, path)
-                if found is None:
-                    continue
-                if found.header:
-                    read[index] = found
-            out.append(found)
-        elif delimited:
-            out.append(WalkEntry(key, None))
+    # The keys under prefix are the ones from start on that begin with it (sorted: they are together).
+    end = bisect.bisect_left(keys, True, start, key=lambda k: not k.startswith(prefix)) if prefix else len(keys)
+    dir_indexes = listing.dir_indexes
+    index = start
+    while index < end and len(out) < limit:
+        d = bisect.bisect_left(dir_indexes, index)
+        next_dir = dir_indexes[d] if d < len(dir_indexes) else end
+        index = listing.files(index, min(next_dir, end), limit, path, out)
+        if index < next_dir or index == end or len(out) >= limit:
+            continue                       # stopped at the limit or the end
+        if delimited:
+            out.append(WalkEntry(keys[index], None))
         else:
-            _walk_dir(path + "/" + listing.names[index], key, prefix, marker, limit, delimited, out, listing_index)
+            _walk_dir(path + "/" + listing.names[index], keys[index], prefix, marker, limit, delimited, out,
+                      listing_index)
+        index += 1
 
 
 def _read_header(path: str) -> bytes | None:

@@ -16,12 +16,14 @@ object under it is found.
 from __future__ import annotations
 
 import asyncio
+import operator
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import cast
 
 from storage_engine.drives.metafile import CorruptMetaFile
 from storage_engine.drives.base import Drive, DriveError, VolumeNotFound, WalkEntry
 from storage_engine.errors import InsufficientReadQuorum
-from storage_engine.erasure.metadata import Summary, Version, decode_docs, decode_header
+from storage_engine.erasure.metadata import Summary, Version, decode_header, decode_latest
 from storage_engine.erasure.set import ErasureSet
 from storage_engine.objects.types import ListedObject, ListObjectsResult, ListVersionsResult, ObjectInfo
 from storage_engine.objects.versions import to_info
@@ -33,42 +35,34 @@ MAX_BATCH = 4096
 _LATEST: dict[bytes, Summary] = {}
 _LATEST_MAX = 32768
 
+# An entry: (key, what the walked drives agree its header is), (key, its versions as the quorum read them,
+# where they disagree) or (directory prefix ending in "/", None). Headers are decoded only as far as a
+# listing needs, when it needs them.
+Found = bytes | list[Version]
+Entry = tuple[str, Found | None]
 
-class Listed:
-    """One listed key: its metadata header, decoded only as far as the listing needs."""
 
-    __slots__ = ("header", "_versions")
-
-    def __init__(self, header: bytes = b"", versions: list[Version] | None = None) -> None:
-        self.header = header
-        self._versions = versions
-
-    @property
-    def versions(self) -> list[Version]:
-        if self._versions is None:
-            self._versions = decode_header(self.header)
-        return self._versions
-
-    def latest(self) -> Summary:
-        if self._versions is not None:
-            v = self._versions[0]
-            return Summary(v.version_id, v.mod_time, v.delete_marker, v.size, v.etag, v.storage_class,
-                           v.metadata, v.checksums, v.checksum_type, v.owner)
-        found = _LATEST.get(self.header)
-        if found is None:
-            found = Summary.of(decode_docs(self.header)[0])
+def _latest(found: Found) -> Summary:
+    if found.__class__ is bytes:
+        header = cast(bytes, found)
+        summary = _LATEST.get(header)
+        if summary is None:
+            summary = decode_latest(header)
             if len(_LATEST) >= _LATEST_MAX:
                 _LATEST.clear()
-            _LATEST[self.header] = found
-        return found
+            _LATEST[header] = summary
+        return summary
+    v = cast(list[Version], found)[0]
+    return Summary(v.version_id, v.mod_time, v.delete_marker, v.size, v.etag, v.storage_class, v.checksums,
+                   v.checksum_type, v.owner)
 
 
-# An entry: (key, its versions) or (directory prefix ending in "/", None).
-Entry = tuple[str, Listed | None]
+def _versions(found: Found) -> list[Version]:
+    return decode_header(found) if isinstance(found, bytes) else found
 
 
 async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, delimited: bool,
-                       batch: int) -> AsyncIterator[list[Entry]]:
+                       batch: int) -> AsyncIterator[Sequence[Entry]]:
     """The set's entries after ``marker``, a walk's worth (about ``batch``, doubling) per list: a step
     of an async generator per key would cost more than the rest of a cached listing's work."""
     listable = es.listable_drives()
@@ -105,16 +99,19 @@ async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, de
 
 
 async def _agreed_entries(es: ErasureSet, bucket: str, walks: list[list[WalkEntry]],
-                          horizon: str | None) -> list[Entry]:
+                          horizon: str | None) -> Sequence[Entry]:
     """The entries of the drives' walks (up to ``horizon``) in key order: a key's header where every walk
     lists it with the same bytes, else the quorum's answer."""
     out: list[Entry] = []
     first = walks[0]
     if all(walk == first for walk in walks[1:]):
-        # The common case: every walk lists the same keys with the same headers (the lists compared in C).
+        # The common case: every walk lists the same keys with the same headers (the lists compared in C),
+        # and none is corrupt (b""): the walk is the answer.
+        if b"" not in map(_header, first):
+            return first
         for key, header in first:
             if header:
-                out.append((key, Listed(header)))
+                out.append((key, header))
             elif header is None:
                 out.append((key, None))
             elif (found := await _resolve(es, bucket, key)) is not None:
@@ -131,17 +128,17 @@ async def _agreed_entries(es: ErasureSet, bucket: str, walks: list[list[WalkEntr
         if first_header is None:
             out.append((key, None))
         elif first_header and len(headers) == len(walks) and all(h == first_header for h in headers):
-            out.append((key, Listed(first_header)))
+            out.append((key, first_header))
         elif (found := await _resolve(es, bucket, key)) is not None:
             out.append((key, found))
     return out
 
 
-async def _resolve(es: ErasureSet, bucket: str, key: str) -> Listed | None:
+async def _resolve(es: ErasureSet, bucket: str, key: str) -> list[Version] | None:
     """A key the walked drives disagree on: ask the quorum (InsufficientReadQuorum when it cannot say,
     rather than leave the key out)."""
     view = await es.get_meta(bucket, key)
-    return Listed(versions=view.versions) if view is not None else None
+    return view.versions if view is not None and view.versions else None
 
 
 async def _walk(drive: Drive, bucket: str, prefix: str, marker: str, limit: int,
@@ -155,7 +152,7 @@ async def _walk(drive: Drive, bucket: str, prefix: str, marker: str, limit: int,
 
 
 def entries(sets: Sequence[ErasureSet], bucket: str, prefix: str, marker: str, delimited: bool,
-            batch: int) -> AsyncIterator[list[Entry]]:
+            batch: int) -> AsyncIterator[Sequence[Entry]]:
     """Entries of all sets in key order, in lists; a key found in several pools is reported from the first."""
     batch = max(2, min(batch, MAX_BATCH))
     if len(sets) == 1:
@@ -187,7 +184,7 @@ async def _merge_sets(sets: Sequence[ErasureSet], bucket: str, prefix: str, mark
         heads[index] = await anext(streams[index], None)
 
 
-async def _one_by_one(batches: AsyncIterator[list[Entry]]) -> AsyncIterator[Entry]:
+async def _one_by_one(batches: AsyncIterator[Sequence[Entry]]) -> AsyncIterator[Entry]:
     async for entries_ in batches:
         for entry in entries_:
             yield entry
@@ -199,7 +196,7 @@ async def _has_live_object(sets: Sequence[ErasureSet], bucket: str, directory: s
     inner_marker = marker if marker.startswith(directory) else ""
     async for batch in entries(sets, bucket, directory, inner_marker, False, 4):
         for _key, found in batch:
-            if found and (versions or not found.latest().delete_marker):
+            if found and (versions or not _latest(found).delete_marker):
                 return True
     return False
 
@@ -227,7 +224,7 @@ async def list_objects(sets: Sequence[ErasureSet], bucket: str, prefix: str, del
                 common: str | None = key
             else:
                 try:
-                    latest = found.latest()
+                    latest = _latest(found)
                 except CorruptMetaFile:
                     continue
                 if latest.delete_marker:
@@ -255,6 +252,7 @@ def _listed_info(key: str, latest: Summary) -> ListedObject:
 
 
 _new_tuple = tuple.__new__
+_header = operator.itemgetter(1)
 
 
 async def list_versions(sets: Sequence[ErasureSet], bucket: str, prefix: str, delimiter: str, key_marker: str,
@@ -309,7 +307,7 @@ async def _version_items(sets: Sequence[ErasureSet], bucket: str, prefix: str, d
                     yield common
                 continue
             try:
-                found_versions = found.versions if found else []
+                found_versions = _versions(found) if found else []
             except CorruptMetaFile:
                 continue
             for i, v in enumerate(found_versions):

@@ -273,3 +273,28 @@ def test_a_listing_that_a_change_could_hide_from_is_not_cached(with_layer, tmp_p
         del expected["d/0200"]
         assert await listed(layer) == expected
     with_layer(scenario)
+
+
+@pytest.mark.parametrize("damaged", [(0,), (0, 1), (0, 1, 2)])
+def test_a_corrupt_header_is_listed_from_the_quorum_or_fails_the_listing(with_layer, tmp_path: Path,
+                                                                         damaged: tuple[int, ...]) -> None:
+    """A key whose meta file is corrupt on some walked drives is listed as the quorum has it. Corrupt on
+    every walked drive (3 of 4), the quorum cannot say: the listing fails rather than leave the key out."""
+    from storage_engine.errors import InsufficientReadQuorum
+
+    async def scenario(layer: ErasureObjectLayer) -> None:
+        await layer.make_bucket("bkt")
+        for key in ("a", "b", "c"):
+            await layer.put_object("bkt", key, BytesBody(b"x" * 5000), PutOptions())
+        for drive in damaged:
+            meta = tmp_path / f"d{drive}" / "bkt" / "b.xl.meta"
+            data = bytearray(meta.read_bytes())
+            data[20] ^= 0xFF
+            meta.write_bytes(bytes(data))
+        if len(damaged) == 3:
+            with pytest.raises(InsufficientReadQuorum):
+                await layer.list_objects("bkt")
+        else:
+            listed = (await layer.list_objects("bkt")).objects
+            assert [(o.key, o.size) for o in listed] == [("a", 5000), ("b", 5000), ("c", 5000)]
+    with_layer(scenario)
