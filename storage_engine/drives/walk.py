@@ -51,6 +51,7 @@ _CACHE_DIRS = 32
 _CACHE_MIN_ENTRIES = 256
 _INDEX_MIN_ENTRIES = 256                # fewer meta files are read directly
 _CACHE_HEADER_BYTES = 64 << 20         # headers kept over all cached listings
+_SETTLE_DIR_SIZE = 4096                # a directory this big (bytes) may be worth a wait to cache its listing
 _COARSE_CLOCK = 5                      # CLOCK_REALTIME_COARSE (Linux): what the kernel stamps changes with
 _TICK_NS = int(time.clock_getres(_COARSE_CLOCK) * 1e9)
 _cache_lock = threading.Lock()         # walks run in several drive threads
@@ -59,6 +60,9 @@ _header_bytes = 0
 
 def _clock_ns() -> int:
     return time.clock_gettime_ns(_COARSE_CLOCK)
+
+
+_sleep = time.sleep
 
 
 class _Listing:
@@ -152,8 +156,7 @@ def _evict(listing: _Listing) -> None:
 def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Listing | None:
     global _header_bytes
     try:
-        now = _clock_ns()
-        st = os.stat(path)
+        now, st = _settled_stat(path)
         stamp = (st.st_mtime_ns, st.st_ino)
         with _cache_lock:
             cached = _CACHE.get(path)
@@ -194,6 +197,22 @@ def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Li
             while len(_CACHE) > _CACHE_DIRS or (_header_bytes > _CACHE_HEADER_BYTES and len(_CACHE) > 1):
                 _evict(_CACHE.popitem(last=False)[1])
     return listing
+
+
+def _settled_stat(path: str) -> tuple[int, os.stat_result]:
+    """The clock, then the directory's stat. A big directory changed within the clock's last tick could
+    not have its listing cached, and each page of a listing would scan it again (a listing right after a
+    burst of writes): wait for the tick to pass first, a tick or two at most."""
+    now = _clock_ns()
+    st = os.stat(path)
+    for _ in range(3):
+        wait = st.st_mtime_ns + _TICK_NS - now
+        if wait <= 0 or st.st_size < _SETTLE_DIR_SIZE or not st.st_mtime_ns % 1_000_000_000:
+            break
+        _sleep(min(wait, _TICK_NS) / 1e9)
+        now = _clock_ns()
+        st = os.stat(path)
+    return now, st
 
 
 def _sorted(path: str, dir_key: str, names: list[str]) -> tuple[list[str], list[str], list[bool] | None, bool, int]:

@@ -241,6 +241,35 @@ def test_a_cached_directory_listing_sees_every_change(with_layer) -> None:
 
 
 
+def test_a_listing_right_after_writes_is_cached_for_its_next_page(with_layer, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big directory listed within the clock's tick of its last change waits for the tick to pass, so
+    its listing is cached and the next page does not scan the directory again. The clock is simulated:
+    it stands at the last change's mtime until a walk waits."""
+    keys = [f"d/{i:04d}" for i in range(300)]
+
+    async def scenario(layer: ErasureObjectLayer) -> None:
+        await layer.make_bucket("bkt")
+        for key in keys:
+            await layer.put_object("bkt", key, BytesBody(b"x"), PutOptions())
+        clock = [max((tmp_path / f"d{i}" / "bkt" / "d").stat().st_mtime_ns for i in range(4))]
+        monkeypatch.setattr(walk, "_clock_ns", lambda: clock[0])
+        monkeypatch.setattr(walk, "_sleep", lambda seconds: clock.__setitem__(0, clock[0] + int(seconds * 1e9)))
+        scans: list[str] = []
+        real_sorted = walk._sorted
+
+        def counted(path: str, dir_key: str, names: list[str]) -> object:
+            scans.append(path)
+            return real_sorted(path, dir_key, names)
+        monkeypatch.setattr(walk, "_sorted", counted)
+        first = await layer.list_objects("bkt", "d/", max_keys=100)
+        assert len(scans) == 3                     # the walked drives
+        second = await layer.list_objects("bkt", "d/", marker=first.objects[-1].key, max_keys=100)
+        assert [o.key for o in first.objects + second.objects] == keys[:200]
+        assert len(scans) == 3                     # from the cached listings
+    with_layer(scenario)
+
+
 @pytest.mark.parametrize("case", ["same tick", "whole seconds"])
 def test_a_listing_that_a_change_could_hide_from_is_not_cached(with_layer, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch, case: str) -> None:
