@@ -17,7 +17,7 @@ from urllib.parse import quote_plus
 
 from storage_engine.api.acl import Owners, bucket_record
 from storage_engine.api.context import ReqCtx, VerifiedRequest, int_param, xml_response
-from storage_engine.api.xml import XmlWriter, escape, iso8601
+from storage_engine.api.xml import XmlWriter, escape, escape_all, iso8601
 from storage_engine.errors import InvalidArgument
 from storage_engine.http.types import Response
 from storage_engine.objects.types import ListedObject, ListObjectsResult, ObjectInfo
@@ -47,12 +47,15 @@ def _checksum_fragment(obj: ObjectInfo | ListedObject) -> str:
 
 
 def _contents(w: XmlWriter, objects: list[ListedObject], url: bool, owners: Owners | None) -> None:
-    for obj in objects:
-        owner_xml = owners.xml(obj.owner) if owners is not None else ""
-        key = escape(encode_name(obj.key, url))
-        w.raw(f"<Contents><Key>{key}</Key><LastModified>{iso8601(obj.mod_time)}</LastModified>"
-              f"<ETag>&quot;{escape(obj.etag)}&quot;</ETag>{_checksum_fragment(obj)}<Size>{obj.size}</Size>"
-              f"{owner_xml}<StorageClass>{obj.storage_class}</StorageClass></Contents>")
+    # A page in one comprehension, its keys and ETags checked for characters to escape all at once.
+    keys = escape_all([encode_name(o.key, url) for o in objects])
+    etags = escape_all([o.etag for o in objects])
+    w.raw("".join([
+        f"<Contents><Key>{key}</Key><LastModified>{iso8601(o.mod_time)}</LastModified>"
+        f"<ETag>&quot;{etag}&quot;</ETag>{_checksum_fragment(o) if o.checksums else ''}<Size>{o.size}</Size>"
+        f"{owners.xml(o.owner) if owners is not None else ''}<StorageClass>{o.storage_class}</StorageClass>"
+        "</Contents>"
+        for o, key, etag in zip(objects, keys, etags)]))
 
 
 def _common_prefixes(w: XmlWriter, prefixes: list[str], url: bool) -> None:

@@ -44,6 +44,14 @@ def escape(text: str) -> str:
     return _NEEDS_ESCAPE.sub(_escape_char, text)
 
 
+def escape_all(texts: list[str]) -> list[str]:
+    """``escape`` of each, with one scan of them all when none needs it (a listing's keys, a page at a
+    time)."""
+    if _NEEDS_ESCAPE.search("".join(texts)) is None:
+        return texts
+    return [escape(t) for t in texts]
+
+
 _ISO_SECOND: list[tuple[int, str]] = [(-1, "")]    # the last second formatted (listings repeat it)
 
 
@@ -55,7 +63,10 @@ def iso8601(timestamp: float) -> str:
     if second != last_second:
         text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp))
         _ISO_SECOND[0] = (second, text)
-    return f"{text}.{millis:03d}Z"
+    return text + _MILLIS[millis]
+
+
+_MILLIS = [f".{m:03d}Z" for m in range(1000)]
 
 
 _HTTP_DATES: dict[int, str] = {}

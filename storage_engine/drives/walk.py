@@ -165,19 +165,17 @@ def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Li
                     _CACHE.move_to_end(path)
                     return cached
                 _evict(_CACHE.pop(path))
-        scanned: list[tuple[str, int]] = []
+        inodes: dict[str, int] = {}
         if listing_index is None:
             names = os.listdir(path)
         else:
-            scanned = [(e.name, e.inode()) for e in os.scandir(path)]   # inodes come free with the names
-            names = [name for name, _ in scanned]
+            inodes = {e.name: e.inode() for e in os.scandir(path)}   # inodes come free with the names
+            names = list(inodes)
     except (FileNotFoundError, NotADirectoryError):
         return None
     keys, names, dirs, continued, metas = _sorted(path, dir_key, names)
-    inodes: dict[str, int] = {}
     records = None
     if listing_index is not None and metas >= _INDEX_MIN_ENTRIES:
-        inodes = dict(scanned)
         try:
             records = listing_index.records(path, metas)
         except OSError:
@@ -221,8 +219,7 @@ def _sorted(path: str, dir_key: str, names: list[str]) -> tuple[list[str], list[
     by their keys as plain strings (a key's name sorts differently: "a.xl.meta" after "a-b.xl.meta"), and
     tuples are made only when the directory holds other entries: sorting them is several times slower."""
     metas = [name for name in names if name.endswith(_META)]
-    metas.sort(key=_leaf)
-    keys = [dir_key + name[:-_META_LEN] for name in metas]
+    keys, metas = _sorted_metas(dir_key, metas)
     if len(metas) == len(names):
         return keys, metas, None, False, len(metas)
     others: list[tuple[str, str, bool]] = []
@@ -234,6 +231,35 @@ def _sorted(path: str, dir_key: str, names: list[str]) -> tuple[list[str], list[
 
 
 _leaf = operator.methodcaller("removesuffix", _META)
+
+# The sorted meta files of the last directories sorted, by key prefix and count, with their names as a set:
+# a listing walks several drives of a set at once, which hold the same names; each sorted them again.
+_SORTED: collections.OrderedDict[tuple[str, int], tuple[frozenset[str], list[str], list[str]]] = \
+    collections.OrderedDict()
+_SORTED_DIRS = 8
+_sorted_lock = threading.Lock()
+
+
+def _sorted_metas(dir_key: str, metas: list[str]) -> tuple[list[str], list[str]]:
+    """The keys of the meta files ``metas`` in key order, and the files in that order (lists to be shared,
+    never changed)."""
+    if len(metas) < _CACHE_MIN_ENTRIES:
+        metas.sort(key=_leaf)
+        return [dir_key + name[:-_META_LEN] for name in metas], metas
+    memo_key = (dir_key, len(metas))
+    with _sorted_lock:
+        found = _SORTED.get(memo_key)
+    names = frozenset(metas)
+    if found is not None and found[0] == names:
+        return found[1], found[2]
+    metas.sort(key=_leaf)
+    keys = [dir_key + name[:-_META_LEN] for name in metas]
+    with _sorted_lock:
+        _SORTED[memo_key] = (names, keys, metas)
+        _SORTED.move_to_end(memo_key)
+        while len(_SORTED) > _SORTED_DIRS:
+            _SORTED.popitem(last=False)
+    return keys, metas
 
 
 def _others(path: str, dir_key: str, rel: str, names: list[str], out: list[tuple[str, str, bool]]) -> bool:

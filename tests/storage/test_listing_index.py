@@ -445,3 +445,19 @@ def test_a_walk_enters_directories_between_runs_of_files(drive: Drive) -> None:
         ("dir/00100", written["dir/00100"])]                                 # full before the directory
     inside = walk.walk_volume(drive.bucket, "dir/", "dir/00250/", 2, False, drive.index)
     assert [e.key for e in inside] == ["dir/00250/inner", "dir/00251"]
+
+
+def test_drives_holding_the_same_number_of_other_names_each_list_their_own(tmp_path: Path) -> None:
+    """Walks of a set's drives share the sorting of the names they have in common (drives/walk.py
+    ``_sorted_metas``): a drive whose directory holds as many names, but not the same ones, is sorted
+    on its own."""
+    one, other = Drive(tmp_path / "one"), Drive(tmp_path / "other")
+    for drive, odd in ((one, "dir/zz-only-on-one"), (other, "dir/aa-only-on-other")):
+        for i in range(KEYS):
+            drive.put(f"dir/{i:05d}", b"h")
+        drive.put(odd, b"h")
+    walk._CACHE.clear()
+    for drive, odd in ((one, "dir/zz-only-on-one"), (other, "dir/aa-only-on-other"), (one, "dir/zz-only-on-one")):
+        keys = [e.key for e in walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, None)]
+        assert keys == sorted([f"dir/{i:05d}" for i in range(KEYS)] + [odd])
+        walk._CACHE.clear()
