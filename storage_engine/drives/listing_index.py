@@ -176,10 +176,16 @@ class ListingIndex:
         (inode, header)) as its snapshot."""
         snapshot = cast(bytes, msgpack.packb(records, use_bin_type=True, unicode_errors="surrogateescape"))
         tmp = f"{index}.{uuid.uuid4().hex}"
+        head = _MAGIC + (_BOOT or b"") + uuid.uuid4().bytes
         with open(tmp, "wb") as f:
-            f.write(_MAGIC + (_BOOT or b"") + uuid.uuid4().bytes
-                    + _SNAPSHOT.pack(len(snapshot), xxhash.xxh3_64_intdigest(snapshot)) + snapshot)
+            f.write(head + _SNAPSHOT.pack(len(snapshot), xxhash.xxh3_64_intdigest(snapshot)) + snapshot)
         os.rename(tmp, index)
+        # This process's next walk of the directory need not parse the snapshot it just wrote.
+        parsed = _Parsed(head)
+        parsed.records = records
+        parsed.total = len(records)
+        parsed.offset = _HEAD_LEN + _SNAPSHOT.size + len(snapshot)
+        _keep(index, parsed)
 
     # --- the read path ------------------------------------------------------------------------------
     def records(self, directory: str, metas: int) -> tuple[dict[str, tuple[int, bytes]], int] | None:
@@ -326,12 +332,21 @@ class ListingIndex:
         pos, count = _parse(data, parsed.records)
         parsed.offset = start + pos
         parsed.total += count
-        with _parsed_lock:
-            _parsed[index] = parsed
-            _parsed_bytes += parsed.offset
-            while _parsed_bytes > _PARSED_BYTES and len(_parsed) > 1:
-                _parsed_bytes -= _parsed.popitem(last=False)[1].offset
+        _keep(index, parsed)
         return parsed
+
+
+def _keep(index: str, parsed: _Parsed) -> None:
+    """Keep ``index`` parsed for later walks (appends only add to its tail), within the budget."""
+    global _parsed_bytes
+    with _parsed_lock:
+        old = _parsed.pop(index, None)
+        if old is not None:
+            _parsed_bytes -= old.offset
+        _parsed[index] = parsed
+        _parsed_bytes += parsed.offset
+        while _parsed_bytes > _PARSED_BYTES and len(_parsed) > 1:
+            _parsed_bytes -= _parsed.popitem(last=False)[1].offset
 
 
 def _read_head(path: str) -> bytes:

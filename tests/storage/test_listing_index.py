@@ -461,3 +461,19 @@ def test_drives_holding_the_same_number_of_other_names_each_list_their_own(tmp_p
         keys = [e.key for e in walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, None)]
         assert keys == sorted([f"dir/{i:05d}" for i in range(KEYS)] + [odd])
         walk._CACHE.clear()
+
+
+def test_the_process_that_rebuilt_an_index_does_not_parse_it_again(drive: Drive,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuild keeps the records it wrote as this process's parsed index: its next walk reads only the
+    appends since, not the snapshot."""
+    written = _fill(drive)
+    listing_index.wait_for_rebuilds()          # the rebuild the writes asked for (the index's first fill)
+    loads: list[int] = []
+    real = listing_index._load_snapshot
+    monkeypatch.setattr(listing_index, "_load_snapshot", lambda fd, head: loads.append(fd) or real(fd, head))
+    reads = _reads(monkeypatch)
+    walk._CACHE.clear()
+    entries = walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, drive.index)
+    assert {e.key: e.header for e in entries} == written
+    assert loads == [] and reads == []
