@@ -145,20 +145,25 @@ class ListingIndex:
         lock = _Lock(index, fcntl.LOCK_SH).acquire()
         try:
             try:
-                fd = os.open(index, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+                fd = os.open(index, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
             except FileNotFoundError:
                 lock.release()
                 return None                # reset meanwhile: nothing to keep up to date
             try:
-                size = os.fstat(fd).st_size
+                st = os.fstat(fd)
+                size = st.st_size
                 if size <= _MAX_SIZE:
                     # One write with O_APPEND: never interleaved with another.
                     record = _encode(name, os.fstat(meta_fd).st_ino, _header_of(meta))
                     os.write(fd, record)
+                    tail = size - _snapshot_end(index, fd, st.st_ino)
                     if size > _REBUILD_SIZE and size > _REBUILD_PER_DIR_BYTE * _dir_size(directory):
                         self.schedule(directory)   # mostly old records by now
-                    elif size >= _SNAPSHOT_MIN and (size + len(record)).bit_length() > size.bit_length():
-                        # Doubled since about the last rebuild: most records are appends, parsed one by one.
+                    elif tail <= max(size - tail, _SNAPSHOT_MIN) < tail + len(record):
+                        # The appends since the snapshot (parsed one by one) outgrew it: rebuild. Once per
+                        # crossing, so an index of overwritten keys, whose rebuilds come back to the same
+                        # size, is rebuilt once per snapshot's worth of appends, not at every crossing
+                        # of a fixed size.
                         self.schedule(directory)
                     return lock
             finally:
@@ -347,6 +352,23 @@ def _keep(index: str, parsed: _Parsed) -> None:
         _parsed_bytes += parsed.offset
         while _parsed_bytes > _PARSED_BYTES and len(_parsed) > 1:
             _parsed_bytes -= _parsed.popitem(last=False)[1].offset
+
+
+# The end of each index's snapshot, by the index file's inode (a rebuild is a new file), as this process's
+# writers last read it: a writer compares its index's appended tail with it.
+_snapshot_ends: dict[str, tuple[int, int]] = {}
+
+
+def _snapshot_end(index: str, fd: int, ino: int) -> int:
+    known = _snapshot_ends.get(index)
+    if known is not None and known[0] == ino:
+        return known[1]
+    raw = os.pread(fd, _SNAPSHOT.size, _HEAD_LEN)
+    end = _HEAD_LEN + _SNAPSHOT.size + (_SNAPSHOT.unpack(raw)[0] if len(raw) == _SNAPSHOT.size else 0)
+    if len(_snapshot_ends) >= 4096:
+        _snapshot_ends.clear()
+    _snapshot_ends[index] = (ino, end)
+    return end
 
 
 def _read_head(path: str) -> bytes:

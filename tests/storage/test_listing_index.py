@@ -477,3 +477,29 @@ def test_the_process_that_rebuilt_an_index_does_not_parse_it_again(drive: Drive,
     entries = walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, drive.index)
     assert {e.key: e.header for e in entries} == written
     assert loads == [] and reads == []
+
+
+def test_overwrites_rebuild_an_index_once_per_snapshot_of_appends(drive: Drive,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index is rebuilt when the records appended since its snapshot outgrow the snapshot. Keys that are
+    only overwritten bring each rebuild back to the same size, so a rule of fixed sizes (each power of
+    two) rebuilt it every few appends when that size sat just below one."""
+    monkeypatch.setattr(listing_index, "_SNAPSHOT_MIN", 16 << 10)
+    current = _fill(drive)
+    listing_index.wait_for_rebuilds()
+    directory = os.path.join(drive.bucket, "dir")
+    drive.index.rebuild(directory)
+    snapshot = os.path.getsize(drive.index_file())       # about 50 KiB: the 400 keys' records
+    rebuilds: list[str] = []
+    real = drive.index.rebuild
+    monkeypatch.setattr(drive.index, "rebuild", lambda d: rebuilds.append(d) or real(d))
+    appended = 0
+    for version in range(1, 4):
+        for i in range(KEYS):
+            key = f"dir/{i:05d}"
+            current[key] = f"{key} v{version} ".encode() * 8
+            drive.put(key, current[key])
+            appended += len(current[key]) + len(key)
+        listing_index.wait_for_rebuilds()
+    assert 1 <= len(rebuilds) <= appended // snapshot + 1
+    assert drive.listed() == current
