@@ -51,7 +51,7 @@ _CACHE_DIRS = 32
 _CACHE_MIN_ENTRIES = 256
 _INDEX_MIN_ENTRIES = 256                # fewer meta files are read directly
 _CACHE_HEADER_BYTES = 64 << 20         # headers kept over all cached listings
-_SETTLE_DIR_SIZE = 4096                # a directory this big (bytes) may be worth a wait to cache its listing
+_SETTLE_DIR_SIZE = 8 << 10             # a directory bigger than this (bytes: ~250 keys) may be worth a wait to cache
 _COARSE_CLOCK = 5                      # CLOCK_REALTIME_COARSE (Linux): what the kernel stamps changes with
 _TICK_NS = int(time.clock_getres(_COARSE_CLOCK) * 1e9)
 _cache_lock = threading.Lock()         # walks run in several drive threads
@@ -205,7 +205,7 @@ def _settled_stat(path: str) -> tuple[int, os.stat_result]:
     st = os.stat(path)
     for _ in range(3):
         wait = st.st_mtime_ns + _TICK_NS - now
-        if wait <= 0 or st.st_size < _SETTLE_DIR_SIZE or not st.st_mtime_ns % 1_000_000_000:
+        if wait <= 0 or st.st_size <= _SETTLE_DIR_SIZE or not st.st_mtime_ns % 1_000_000_000:
             break
         _sleep(min(wait, _TICK_NS) / 1e9)
         now = _clock_ns()
@@ -236,14 +236,15 @@ _leaf = operator.methodcaller("removesuffix", _META)
 # a listing walks several drives of a set at once, which hold the same names; each sorted them again.
 _SORTED: collections.OrderedDict[tuple[str, int], tuple[frozenset[str], list[str], list[str]]] = \
     collections.OrderedDict()
-_SORTED_DIRS = 8
+_SORTED_DIRS = 4
+_SORTED_MAX_NAMES = 1 << 16            # bigger directories are sorted each time (their sets cost memory)
 _sorted_lock = threading.Lock()
 
 
 def _sorted_metas(dir_key: str, metas: list[str]) -> tuple[list[str], list[str]]:
     """The keys of the meta files ``metas`` in key order, and the files in that order (lists to be shared,
     never changed)."""
-    if len(metas) < _CACHE_MIN_ENTRIES:
+    if not _CACHE_MIN_ENTRIES <= len(metas) <= _SORTED_MAX_NAMES:
         metas.sort(key=_leaf)
         return [dir_key + name[:-_META_LEN] for name in metas], metas
     memo_key = (dir_key, len(metas))

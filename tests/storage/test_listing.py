@@ -254,6 +254,7 @@ def test_a_listing_right_after_writes_is_cached_for_its_next_page(with_layer, tm
             await layer.put_object("bkt", key, BytesBody(b"x"), PutOptions())
         clock = [max((tmp_path / f"d{i}" / "bkt" / "d").stat().st_mtime_ns for i in range(4))]
         monkeypatch.setattr(walk, "_clock_ns", lambda: clock[0])
+        monkeypatch.setattr(walk, "_SETTLE_DIR_SIZE", 0)          # whatever size the file system gives it
         monkeypatch.setattr(walk, "_sleep", lambda seconds: clock.__setitem__(0, clock[0] + int(seconds * 1e9)))
         scans: list[str] = []
         real_sorted = walk._sorted
@@ -268,6 +269,21 @@ def test_a_listing_right_after_writes_is_cached_for_its_next_page(with_layer, tm
         assert [o.key for o in first.objects + second.objects] == keys[:200]
         assert len(scans) == 3                     # from the cached listings
     with_layer(scenario)
+
+
+def test_a_small_directory_is_listed_without_waiting(with_layer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a directory big enough to have its listing cached waits for the clock's tick after a write: a
+    PUT then a LIST of a few keys is not slowed down."""
+    waits: list[float] = []
+
+    async def scenario(layer: ErasureObjectLayer) -> None:
+        await layer.make_bucket("bkt")
+        for i in range(20):
+            await layer.put_object("bkt", f"d/{i:02d}", BytesBody(b"x"), PutOptions())
+        monkeypatch.setattr(walk, "_sleep", waits.append)
+        assert len((await layer.list_objects("bkt", "d/")).objects) == 20
+    with_layer(scenario)
+    assert waits == []
 
 
 @pytest.mark.parametrize("case", ["same tick", "whole seconds"])
