@@ -6,9 +6,9 @@ offsets and lengths aligned to the logical block size, so data is staged in page
 buffers, written whole, and the tail is padded and cut back with ``ftruncate``. File systems that refuse
 O_DIRECT (tmpfs) get the same code path without the flag.
 
-Two buffers per writer: one fills on the event loop while a thread writes the other. A writer may be
-given an ``opener`` instead of a descriptor: the file is then created in the thread of its first write,
-so a shard of one buffer (a 1 MiB object's, with EC 2+2) costs its drive one thread hop, not two.
+Two buffers per writer: one fills on the event loop while a thread writes the other. A writer is given an
+``opener``: the file is created in the thread of its first write, so a shard of one buffer (a 1 MiB
+object's, with EC 2+2) costs its drive one thread hop, not two.
 
 A write or flush in its thread cannot be stopped. When its caller gives up (the drive's deadline cancels
 it), the thread goes on with the writer's file descriptor and buffer, so ``abort`` releases them only once
@@ -78,18 +78,17 @@ class DirectWriter:
     __slots__ = ("_fd", "_direct", "_reused", "_opener", "_flush", "_run", "_cap", "_bufs", "_cur", "_fill",
                  "_offset", "_pending", "_path")
 
-    def __init__(self, path: str, fd: int, direct: bool, run: RunInThread, size_hint: int, *,
-                 reused: bool = False, flush: Callable[[int], None] = os.fdatasync,
-                 opener: Callable[[], tuple[int, bool, bool]] | None = None) -> None:
-        """``reused``: ``fd`` is an existing file (a spare, ``drives/recycle.py``) whose old bytes past what
-        is written are cut off on ``close``. ``flush`` makes the file's data durable (the drive's group
-        commit, ``drives/group_sync.py``). With ``opener`` (and ``fd`` -1), the file is made by
-        ``opener()``, which returns ``(fd, direct, reused)``, in the thread of the first write."""
+    def __init__(self, path: str, opener: Callable[[], tuple[int, bool, bool]], run: RunInThread,
+                 size_hint: int, *, flush: Callable[[int], None] = os.fdatasync) -> None:
+        """``opener()`` makes the file, in the thread of the first write, and returns ``(fd, direct,
+        reused)``: whether it is open with O_DIRECT, and whether it is an existing file (a spare,
+        ``drives/recycle.py``) whose old bytes past what is written are cut off on ``close``. ``flush``
+        makes the file's data durable (the drive's group commit, ``drives/group_sync.py``)."""
         self._path = path
-        self._fd = fd
-        self._direct = direct
-        self._reused = reused
-        self._opener = opener
+        self._fd = -1
+        self._direct = False
+        self._reused = False
+        self._opener: Callable[[], tuple[int, bool, bool]] | None = opener
         self._flush = flush
         self._run = run
         # Small files need one small buffer; big or unknown (0) ones the full size.

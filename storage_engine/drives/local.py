@@ -389,8 +389,7 @@ class LocalDrive:
         # Made in the thread of the writer's first write. Its writes and flush go through _call: a full
         # file system or an I/O error is a DriveError like any other operation's, never a bare OSError
         # past the drive API.
-        return DirectWriter(full, -1, self._direct_io, self._call, size_hint, flush=self._files.flush_new_file,
-                            opener=create)
+        return DirectWriter(full, create, self._call, size_hint, flush=self._files.flush_new_file)
 
     async def open_shard(self, volume: str, path: str) -> LocalShardReader:
         # In the loop when the kernel's caches can resolve the path (no thread hop; measured: a 1 MiB GET

@@ -85,11 +85,11 @@ def test_a_reused_file_is_cut_to_what_was_written_even_on_an_aligned_length(tmp_
     async def main() -> None:
         path = tmp_path / "part.1"
         path.write_bytes(b"o" * (5 * ALIGN + 100))        # the old version's bytes
-        fd, direct = os.open(path, os.O_WRONLY), False
+        fd = os.open(path, os.O_WRONLY)
 
         async def run(fn, *args):                          # noqa: ANN001, ANN202 - the drive's thread hop
             return await asyncio.to_thread(fn, *args)
-        writer = DirectWriter(str(path), fd, direct, run, 2 * ALIGN, reused=True)
+        writer = DirectWriter(str(path), lambda: (fd, False, True), run, 2 * ALIGN)   # a spare, no O_DIRECT
         await writer.write(b"n" * (2 * ALIGN))
         await writer.close()
         assert path.read_bytes() == b"n" * (2 * ALIGN)
