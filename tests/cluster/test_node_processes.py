@@ -122,6 +122,7 @@ def test_local_form_serves_one_namespace_from_any_node(tmp_path: Path, nodes: li
     assert client(ports[2]).get_object(Bucket="shared", Key="a/b.bin")["Body"].read() == body
     listed = client(ports[3]).list_objects_v2(Bucket="shared")
     assert [o["Key"] for o in listed["Contents"]] == ["a/b.bin"]
-    # Erasure sets span nodes: every node's drives hold a piece of the object.
-    for n in range(4):
-        assert any((tmp_path / f"n{n}").rglob("b.bin.xl.meta")), f"node {n} holds nothing"
+    # Erasure sets span nodes: every node's drives hold a piece of the object (the PUT was acknowledged at
+    # a write quorum; the slowest node's commit may land just after).
+    wait_until(lambda: all(any((tmp_path / f"n{n}").rglob("b.bin.xl.meta")) for n in range(4)),
+               "a piece of the object on every node", nodes)
