@@ -31,7 +31,9 @@ when it starts (those of a deleted bucket's directories wait for that).
 Appends are single ``write`` calls with ``O_APPEND``, so concurrent writers (worker processes) never
 interleave; a reader may see a partly written last record, which it leaves for its next read. A rebuilt
 index starts with its records as one checksummed msgpack map, which a walk parses in C (10,000 records:
-about 4 ms, against 17-29 ms record by record in Python); the appends after it are parsed one by one. Small
+about 4 ms, against 17-29 ms record by record in Python); the appends after it are parsed one by one. Each
+process that appends keeps its own parse of the index within ``_WARM_BYTES`` of the end, in the background,
+so a listing right after a burst of writes (by any worker) parses only the last few records. Small
 directories get no index: their files are read as before. Only a drive whose ``scandir`` inodes are the
 files' own (not, say, some overlay file systems) uses one.
 """
@@ -68,6 +70,7 @@ _REBUILD_PER_DIR_BYTE = 64            # per byte of its directory (most of it is
 _SNAPSHOT_MIN = 256 << 10             # an index this big is rebuilt into a snapshot each time it doubles
 _MAX_SIZE = 32 << 20                  # past this, it is removed
 _PARSED_BYTES = 64 << 20              # parsed indexes kept per process
+_WARM_BYTES = 64 << 10                # a writer has its process parse an index's appends past this many
 
 
 def _boot_id() -> bytes | None:
@@ -165,6 +168,7 @@ class ListingIndex:
                         # size, is rebuilt once per snapshot's worth of appends, not at every crossing
                         # of a fixed size.
                         self.schedule(directory)
+                    self._keep_parsed(index, st.st_ino, size + len(record))
                     return lock
             finally:
                 os.close(fd)
@@ -175,6 +179,18 @@ class ListingIndex:
         with _Lock(index, fcntl.LOCK_EX):  # a directory too big to index after all
             _unlink(index)
         return None
+
+    def _keep_parsed(self, index: str, ino: int, size: int) -> None:
+        """Keep this process's parse of ``index`` (the file ``ino``, ``size`` bytes now) within
+        ``_WARM_BYTES`` of its end, in the background. A listing right after a burst of writes then parses
+        the last few records, not a snapshot that another worker process rebuilt meanwhile."""
+        warmed = _warmed.get(index)
+        if warmed is not None and warmed[0] == ino and size - warmed[1] < _WARM_BYTES:
+            return
+        if len(_warmed) >= 4096:
+            _warmed.clear()
+        _warmed[index] = (ino, size)
+        _background.submit("parse " + index, lambda: self._load(index))
 
     def _publish(self, index: str, records: dict[str, tuple[int, bytes]]) -> None:
         """(under the index's exclusive lock) Replace or create the index, holding ``records`` (name ->
@@ -357,6 +373,10 @@ def _keep(index: str, parsed: _Parsed) -> None:
 # The end of each index's snapshot, by the index file's inode (a rebuild is a new file), as this process's
 # writers last read it: a writer compares its index's appended tail with it.
 _snapshot_ends: dict[str, tuple[int, int]] = {}
+
+
+# Each index's file (inode) and size when this process last had it parsed in the background.
+_warmed: dict[str, tuple[int, int]] = {}
 
 
 def _snapshot_end(index: str, fd: int, ino: int) -> int:

@@ -503,3 +503,32 @@ def test_overwrites_rebuild_an_index_once_per_snapshot_of_appends(drive: Drive,
         listing_index.wait_for_rebuilds()
     assert 1 <= len(rebuilds) <= appended // snapshot + 1
     assert drive.listed() == current
+
+
+def test_a_writer_keeps_its_process_parse_of_an_index_near_its_end(drive: Drive,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another worker process rebuilt the index (this one has no parse of its snapshot), then this one
+    appended: its background thread parsed the snapshot and keeps up with the appends, so a listing parses
+    no snapshot and at most the last ``_WARM_BYTES`` of records."""
+    monkeypatch.setattr(listing_index, "_WARM_BYTES", 2 << 10)
+    written = _fill(drive)
+    listing_index.wait_for_rebuilds()
+    drive.index.rebuild(os.path.join(drive.bucket, "dir"))
+    listing_index._parsed.clear()              # as if the rebuild was another process's
+    listing_index._warmed.clear()
+    for i in range(100):                       # about 20 KiB of records
+        key = f"dir/{i:05d}"
+        written[key] = f"{key} v1 ".encode() * 8
+        drive.put(key, written[key])
+    listing_index.wait_for_rebuilds()
+    loads: list[int] = []
+    parsed: list[int] = []
+    real_load, real_parse = listing_index._load_snapshot, listing_index._parse
+    monkeypatch.setattr(listing_index, "_load_snapshot", lambda fd, head: loads.append(fd) or real_load(fd, head))
+    monkeypatch.setattr(listing_index, "_parse", lambda data, records: parsed.append(len(data)) or real_parse(data, records))
+    reads = _reads(monkeypatch)
+    walk._CACHE.clear()
+    entries = walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, drive.index)
+    assert {e.key: e.header for e in entries} == written
+    assert loads == [] and reads == []
+    assert sum(parsed) < 2 << 10
