@@ -498,11 +498,11 @@ class _Background:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[str, Callable[[], None]]] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, Callable[[], object]]] = queue.Queue()
         self._pending: set[str] = set()
         self._pid = 0
 
-    def submit(self, name: str, task: Callable[[], None]) -> None:
+    def submit(self, name: str, task: Callable[[], object]) -> None:
         """Run ``task`` in the background unless a task of that ``name`` is queued already."""
         with self._lock:
             if self._pid != os.getpid():   # none yet, or a forked worker's (its parent's thread is not here)
@@ -515,7 +515,7 @@ class _Background:
             self._pending.add(name)
             self._queue.put((name, task))
 
-    def _run(self, work: queue.Queue[tuple[str, Callable[[], None]]]) -> None:
+    def _run(self, work: queue.Queue[tuple[str, Callable[[], object]]]) -> None:
         while True:
             name, task = work.get()
             try:
