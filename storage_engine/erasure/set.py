@@ -42,6 +42,18 @@ def write_quorum(k: int, m: int) -> int:
     return k + 1 if k == m else k
 
 
+def _untraced(exc: DriveError) -> DriveError:
+    """A drive's error kept as a result, without the tracebacks of its chain: their frames lead back (by
+    ``f_back``) to the frame whose list of results holds the error, a cycle that only the garbage collector
+    frees. A new key's PUT made one per drive: some 80 objects for the collector, which ran every hundred
+    or so PUTs."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        cause.__traceback__ = None
+        cause = cause.__cause__ or cause.__context__
+    return exc
+
+
 @dataclass(slots=True)
 class MetaView:
     """The quorum's view of one key, and what each drive holds."""
@@ -149,7 +161,7 @@ class ErasureSet:
             try:
                 data = drive.read_meta_nowait(volume, path)
             except DriveError as exc:
-                results[pos] = exc
+                results[pos] = _untraced(exc)
                 continue
             if data is None:
                 slow.append(pos)
@@ -167,7 +179,7 @@ class ErasureSet:
         try:
             return await drive.read_meta(volume, path)
         except DriveError as exc:
-            return exc
+            return _untraced(exc)
 
     def resolve(self, raw: list[RawMeta]) -> MetaView | None:
         """The quorum's metadata; None when the key is absent; InsufficientReadQuorum when unknowable."""

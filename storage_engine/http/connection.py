@@ -65,6 +65,11 @@ class _Pending:
         self.http10 = http10
 
 
+# What a closed connection's parser becomes: a parser holds its protocol's callbacks, so each connection
+# and its own parser would form a cycle that only the garbage collector frees (one per connection).
+_DETACHED_PARSER = httptools.HttpRequestParser(object())
+
+
 class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "_server", "_limits", "_loop", "_transport", "_parser", "_client", "_secure",
@@ -144,6 +149,7 @@ class HttpConnection(asyncio.Protocol):
         self._pending.clear()
         self._wake_writer()
         self._server.connection_done(self)
+        self._parser = _DETACHED_PARSER    # its callbacks are our methods: a cycle the collector would free
 
     def data_received(self, data: bytes) -> None:
         self._last_activity = self._loop.time()

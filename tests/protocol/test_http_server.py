@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -387,4 +388,33 @@ def test_slowloris_head_is_cut_off() -> None:
             except ConnectionError:
                 pass                                   # cut off while we were still writing
             assert loop.time() - start < 1.9
+    run(go())
+
+
+def test_closed_connections_leave_no_garbage_cycles() -> None:
+    """A connection and its parser (which holds the connection's callbacks) are freed when the connection
+    closes, not left as a cycle for the garbage collector: one per connection of a client that connects
+    per request."""
+    async def go() -> None:
+        async with running(echo_app) as (_, port):
+            for _ in range(3):                 # the server's first connection makes its lasting objects
+                reader, writer = await connect(port)
+                writer.write(b"GET /x HTTP/1.0\r\n\r\n")
+                await read_response(reader)
+                writer.close()
+            await asyncio.sleep(0.05)
+            gc.collect()
+            gc.disable()
+            try:
+                for _ in range(30):
+                    reader, writer = await connect(port)
+                    writer.write(b"GET /x HTTP/1.0\r\n\r\n")
+                    assert (await read_response(reader)).status == 200
+                    assert await reader.read() == b""      # the server closed it
+                    writer.close()
+                    await writer.wait_closed()
+                await asyncio.sleep(0.05)
+                assert gc.collect() < 30       # less than one cyclic object per connection
+            finally:
+                gc.enable()
     run(go())
