@@ -155,6 +155,7 @@ def test_keys_aws_accepts(with_layer, tmp_path) -> None:
                 prefixes += page.prefixes
                 if not page.is_truncated:
                     break
+                assert page.next_marker
                 marker = page.next_marker
             assert (objects, prefixes) == (want_objects, want_prefixes), delimiter
         for key in AWS_KEYS:
@@ -198,6 +199,7 @@ def test_random_keys_list_in_order(with_layer) -> None:
                 prefixes += page.prefixes
                 if not page.is_truncated:
                     break
+                assert page.next_marker
                 marker = page.next_marker
             assert (objects, prefixes) == want, (prefix, delimiter)
     with_layer(scenario)
@@ -218,6 +220,7 @@ def test_a_cached_directory_listing_sees_every_change(with_layer) -> None:
             out.update((o.key, o.size) for o in page.objects)
             if not page.is_truncated:
                 return out
+            assert page.next_marker
             marker = page.next_marker
 
     async def scenario(layer: ErasureObjectLayer) -> None:
@@ -305,7 +308,8 @@ def test_a_listing_that_a_change_could_hide_from_is_not_cached(with_layer, tmp_p
             await layer.put_object("bkt", key, BytesBody(b"x"), PutOptions())
         if case == "whole seconds":
             for d in dirs:
-                os.utime(d, ns=((int(time.time()) - 5) * 10**9,) * 2)
+                past = (int(time.time()) - 5) * 10**9
+                os.utime(d, ns=(past, past))
         mtimes = [d.stat().st_mtime_ns for d in dirs]
         if case == "same tick":
             monkeypatch.setattr(walk, "_clock_ns", lambda: max(mtimes))   # listed right after the last change
