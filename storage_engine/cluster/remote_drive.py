@@ -143,6 +143,10 @@ class RemoteDrive:
     def read_meta_nowait(self, volume: str, path: str) -> bytes | None:
         return None                            # never at hand: it is on another machine
 
+    def walk_nowait(self, volume: str, prefix: str, marker: str, limit: int,
+                    delimited: bool) -> list[WalkEntry] | None:
+        return None
+
     async def stat_file(self, volume: str, path: str) -> FileStat:
         size, mtime_ns, inode = await self._call("stat_file", volume=volume, path=path)
         return FileStat(size, mtime_ns, inode)

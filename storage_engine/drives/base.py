@@ -158,3 +158,9 @@ class Drive(Protocol):
         """Object keys (and, when ``delimited``, ``/``-directories as prefixes) starting with
         ``prefix`` and sorting after ``marker``, in UTF-8 byte order, at most ``limit`` entries."""
         ...
+
+    def walk_nowait(self, volume: str, prefix: str, marker: str, limit: int,
+                    delimited: bool) -> list[WalkEntry] | None:
+        """``walk`` without waiting: the entries if the drive's cached listings hold them (a later page
+        of a big listing), else None. Remote drives always return None."""
+        ...

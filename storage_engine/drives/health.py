@@ -368,6 +368,18 @@ class CheckedDrive:
             raise VolumeNotFound(volume)
         return found
 
+    def walk_nowait(self, volume: str, prefix: str, marker: str, limit: int,
+                    delimited: bool) -> list[WalkEntry] | None:
+        """As ``walk`` from cached listings, or None (also for no entries: ``walk`` tells an empty bucket
+        from a wiped drive)."""
+        if self._state not in _USABLE:
+            raise self._refuse()
+        try:
+            return self.inner.walk_nowait(volume, prefix, marker, limit, delimited) or None
+        except DriveError as exc:
+            self._fail(repr(exc))
+            raise
+
 
 async def check_drives(drives: Sequence[Drive], formats: Sequence[DriveFormat | None], *,
                        timeout: float) -> list[CheckedDrive]:

@@ -30,7 +30,7 @@ from storage_engine.drives.direct_io import DirectWriter, open_new_file
 from storage_engine.drives.group_sync import GroupSync
 from storage_engine.drives.listing_index import ListingIndex, usable
 from storage_engine.drives.recycle import DataSpares
-from storage_engine.drives.walk import walk_volume
+from storage_engine.drives.walk import WouldBlock, walk_volume
 
 T = TypeVar("T")
 
@@ -408,6 +408,15 @@ class LocalDrive:
     # --- listing ------------------------------------------------------------------------------------
     async def walk(self, volume: str, prefix: str, marker: str, limit: int, delimited: bool) -> list[WalkEntry]:
         return await self._call(walk_volume, self._vol(volume), prefix, marker, limit, delimited, self._index)
+
+    def walk_nowait(self, volume: str, prefix: str, marker: str, limit: int,
+                    delimited: bool) -> list[WalkEntry] | None:
+        try:
+            return walk_volume(self._vol(volume), prefix, marker, limit, delimited, self._index, nowait=True)
+        except WouldBlock:
+            return None
+        except OSError as exc:
+            raise _drive_error(self.endpoint, exc) from exc
 
 
 def _drive_error(endpoint: str, exc: OSError) -> DriveError:

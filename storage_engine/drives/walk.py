@@ -28,15 +28,21 @@ _META_LEN = len(_META)
 _CONT_LEN = len(_CONT)
 
 
+class WouldBlock(Exception):
+    """A walk that may not wait met a directory or a header it would have to read from the drive."""
+
+
 def walk_volume(volume_root: str, prefix: str, marker: str, limit: int, delimited: bool,
-                listing_index: ListingIndex | None = None) -> list[WalkEntry]:
-    """``listing_index``: the drive's listing index, where it has one: big directories' headers come from it."""
+                listing_index: ListingIndex | None = None, *, nowait: bool = False) -> list[WalkEntry]:
+    """``listing_index``: the drive's listing index, where it has one: big directories' headers come from it.
+    ``nowait``: only from cached listings, for the event loop (a page of a big listing after its first);
+    raises WouldBlock when the walk would scan a directory or read a file."""
     out: list[WalkEntry] = []
     if limit <= 0:
         return out
     directory, dir_key = paths.prefix_start_dir(prefix)
     path = os.path.join(volume_root, directory) if directory else volume_root
-    _walk_dir(path, dir_key, prefix, marker, limit, delimited, out, listing_index)
+    _walk_dir(path, dir_key, prefix, marker, limit, delimited, out, listing_index, nowait)
     return out
 
 
@@ -91,7 +97,7 @@ class _Listing:
         self.entries_bytes = 0
         self.cached = False
 
-    def files(self, start: int, end: int, limit: int, path: str, out: list[WalkEntry]) -> int:
+    def files(self, start: int, end: int, limit: int, path: str, out: list[WalkEntry], nowait: bool) -> int:
         """Append the walk entries of file entries ``start`` to ``end`` (exclusive), at most as many as
         ``out`` lacks of ``limit`` (fewer when files vanished); returns the index after the last one used.
         A slice at a time: a listing makes one entry per key per walked drive, and a loop in Python per
@@ -99,13 +105,13 @@ class _Listing:
         stop = min(end, start + limit - len(out))
         chunk = self.entries[start:stop]
         if None in chunk:
-            chunk = self._make(start, stop, path)
+            chunk = self._make(start, stop, path, nowait)
         if _GONE in chunk:
             chunk = [e for e in chunk if e is not _GONE]
         out.extend(chunk)
         return stop
 
-    def _make(self, start: int, stop: int, path: str) -> list[WalkEntry]:
+    def _make(self, start: int, stop: int, path: str, nowait: bool) -> list[WalkEntry]:
         """The walk entries of file entries ``start`` to ``stop``: headers from the listing index where it
         records the inode the name has now, else read from the file. Kept while the listing is cached."""
         names = self.names[start:stop]
@@ -117,6 +123,8 @@ class _Listing:
                        for n in names]
         gone: list[int] = []
         if None in headers:
+            if nowait:
+                raise WouldBlock(path)
             for i, header in enumerate(headers):
                 if header is None:
                     header = _read_header(path + "/" + names[i])
@@ -153,10 +161,10 @@ def _evict(listing: _Listing) -> None:
     listing.records_bytes = 0
 
 
-def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Listing | None:
+def _listing(path: str, dir_key: str, listing_index: ListingIndex | None, nowait: bool) -> _Listing | None:
     global _header_bytes
     try:
-        now, st = _settled_stat(path)
+        now, st = _settled_stat(path) if not nowait else (0, os.stat(path))
         stamp = (st.st_mtime_ns, st.st_ino)
         with _cache_lock:
             cached = _CACHE.get(path)
@@ -164,7 +172,10 @@ def _listing(path: str, dir_key: str, listing_index: ListingIndex | None) -> _Li
                 if cached.stamp == stamp and cached.dir_key == dir_key:
                     _CACHE.move_to_end(path)
                     return cached
-                _evict(_CACHE.pop(path))
+                if not nowait:
+                    _evict(_CACHE.pop(path))
+        if nowait:
+            raise WouldBlock(path)
         inodes: dict[str, int] = {}
         if listing_index is None:
             names = os.listdir(path)
@@ -285,8 +296,8 @@ def _others(path: str, dir_key: str, rel: str, names: list[str], out: list[tuple
 
 
 def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, delimited: bool,
-              out: list[WalkEntry], listing_index: ListingIndex | None) -> None:
-    listing = _listing(path, dir_key, listing_index)
+              out: list[WalkEntry], listing_index: ListingIndex | None, nowait: bool) -> None:
+    listing = _listing(path, dir_key, listing_index, nowait)
     if listing is None:
         return
     keys, dirs = listing.keys, listing.dirs
@@ -302,14 +313,14 @@ def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, del
     while index < end and len(out) < limit:
         d = bisect.bisect_left(dir_indexes, index)
         next_dir = dir_indexes[d] if d < len(dir_indexes) else end
-        index = listing.files(index, min(next_dir, end), limit, path, out)
+        index = listing.files(index, min(next_dir, end), limit, path, out, nowait)
         if index < next_dir or index == end or len(out) >= limit:
             continue                       # stopped at the limit or the end
         if delimited:
             out.append(WalkEntry(keys[index], None))
         else:
             _walk_dir(path + "/" + listing.names[index], keys[index], prefix, marker, limit, delimited, out,
-                      listing_index)
+                      listing_index, nowait)
         index += 1
 
 

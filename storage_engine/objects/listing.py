@@ -73,7 +73,12 @@ async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, de
     spare = listable[ask:]
     cursor = marker
     while True:
-        results = await asyncio.gather(*(_walk(d, bucket, prefix, cursor, batch, delimited) for d in drives))
+        # Pages of a big listing after its first come from the drives' cached listings, in the loop.
+        at_hand = [_walk_nowait(d, bucket, prefix, cursor, batch, delimited) for d in drives]
+        slow = [i for i, r in enumerate(at_hand) if r is None]
+        fetched = dict(zip(slow, await asyncio.gather(*(_walk(drives[i], bucket, prefix, cursor, batch, delimited)
+                                                         for i in slow)))) if slow else {}
+        results = [r if r is not None else fetched[i] for i, r in enumerate(at_hand)]
         no_volume = sum(isinstance(r, VolumeNotFound) for r in results)
         while any(isinstance(r, DriveError) for r in results) and spare:
             # A drive failed to list: ask another one instead, so every committed key is still seen.
@@ -139,6 +144,15 @@ async def _resolve(es: ErasureSet, bucket: str, key: str) -> list[Version] | Non
     rather than leave the key out)."""
     view = await es.get_meta(bucket, key)
     return view.versions if view is not None and view.versions else None
+
+
+def _walk_nowait(drive: Drive, bucket: str, prefix: str, marker: str, limit: int,
+                 delimited: bool) -> list[WalkEntry] | DriveError | None:
+    """The drive's walk if it has it at hand (None: ask ``_walk``), or why it failed."""
+    try:
+        return drive.walk_nowait(bucket, prefix, marker, limit, delimited)
+    except DriveError as exc:
+        return exc
 
 
 async def _walk(drive: Drive, bucket: str, prefix: str, marker: str, limit: int,

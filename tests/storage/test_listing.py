@@ -6,12 +6,14 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from storage_helpers import BytesBody
 
-from storage_engine.drives import walk
+from storage_engine.drives import listing_index, walk
+from storage_engine.drives.local import LocalDrive
 from storage_engine.objects.layer import ErasureObjectLayer
 from storage_engine.objects.types import PutOptions
 
@@ -271,6 +273,42 @@ def test_a_listing_right_after_writes_is_cached_for_its_next_page(with_layer, tm
         second = await layer.list_objects("bkt", "d/", marker=first.objects[-1].key, max_keys=100)
         assert [o.key for o in first.objects + second.objects] == keys[:200]
         assert len(scans) == 3                     # from the cached listings
+    with_layer(scenario)
+
+
+def test_later_pages_of_a_big_listing_come_from_cached_listings_in_the_event_loop(
+        with_layer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first page of a big directory's listing walks the drives in their threads and caches each
+    drive's listing; the pages after it are taken from those listings without a thread hop, until the
+    directory changes."""
+    keys = [f"d/{i:04d}" for i in range(400)]
+
+    async def scenario(layer: ErasureObjectLayer) -> None:
+        await layer.make_bucket("bkt")
+        for key in keys:
+            await layer.put_object("bkt", key, BytesBody(b"x"), PutOptions())
+        listing_index.wait_for_rebuilds()
+        clock = [max((tmp_path / f"d{i}" / "bkt" / "d").stat().st_mtime_ns for i in range(4))]
+        monkeypatch.setattr(walk, "_clock_ns", lambda: clock[0])
+        monkeypatch.setattr(walk, "_SETTLE_DIR_SIZE", 0)
+        monkeypatch.setattr(walk, "_sleep", lambda seconds: clock.__setitem__(0, clock[0] + int(seconds * 1e9)))
+        threaded: list[str] = []
+        real_walk = LocalDrive.walk
+
+        async def counted(self: LocalDrive, *args: Any) -> Any:
+            threaded.append(self.endpoint)
+            return await real_walk(self, *args)
+        monkeypatch.setattr(LocalDrive, "walk", counted)
+        pages = [await layer.list_objects("bkt", "d/", max_keys=100)]
+        assert len(threaded) == 3                  # the walked drives, each in its thread
+        while pages[-1].is_truncated:
+            pages.append(await layer.list_objects("bkt", "d/", marker=pages[-1].objects[-1].key, max_keys=100))
+        assert [o.key for page in pages for o in page.objects] == keys
+        assert len(threaded) == 3                  # every later page from the cached listings
+        await layer.put_object("bkt", "d/0150x", BytesBody(b"xy"), PutOptions())
+        again = await layer.list_objects("bkt", "d/", marker="d/0149", max_keys=2)
+        assert [(o.key, o.size) for o in again.objects] == [("d/0150", 1), ("d/0150x", 2)]
+        assert len(threaded) > 3                   # the changed directory is walked again
     with_layer(scenario)
 
 

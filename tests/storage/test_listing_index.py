@@ -8,6 +8,7 @@ import fcntl
 import os
 import random
 import threading
+import time
 from pathlib import Path
 
 import msgpack
@@ -532,3 +533,23 @@ def test_a_writer_keeps_its_process_parse_of_an_index_near_its_end(drive: Drive,
     assert {e.key: e.header for e in entries} == written
     assert loads == [] and reads == []
     assert sum(parsed) < 2 << 10
+
+
+def test_a_walk_that_may_not_wait_never_reads_a_file_or_scans_a_directory(drive: Drive) -> None:
+    """``walk_volume(nowait=True)`` (the event loop's walk) serves what a cached listing holds, and raises
+    WouldBlock where it would have to scan the directory or read a header from its file."""
+    written = _fill(drive)
+    keys = sorted(written)
+    past = time.time_ns() - 1_000_000_000 + 123_456_789     # changed a while ago: its listing is cached
+    os.utime(os.path.join(drive.bucket, "dir"), ns=(past, past))
+    walk._CACHE.clear()
+    with pytest.raises(walk.WouldBlock):       # nothing cached: the directory would be scanned
+        walk.walk_volume(drive.bucket, "dir/", "", 100, False, None, nowait=True)
+    first = walk.walk_volume(drive.bucket, "dir/", "", 100, False, None)   # no index: headers from files
+    assert [e.key for e in first] == keys[:100]
+    assert walk.walk_volume(drive.bucket, "dir/", "", 100, False, None, nowait=True) == first
+    with pytest.raises(walk.WouldBlock):       # the next page's headers would be read from their files
+        walk.walk_volume(drive.bucket, "dir/", keys[99], 100, False, None, nowait=True)
+    second = walk.walk_volume(drive.bucket, "dir/", keys[99], 100, False, None)
+    assert walk.walk_volume(drive.bucket, "dir/", keys[99], 100, False, None, nowait=True) == second
+    assert {e.key: e.header for e in first + second} == {k: written[k] for k in keys[:200]}

@@ -15,7 +15,7 @@ import pytest
 from storage_helpers import BytesBody, drive_paths, read_all, run, settings
 
 from storage_engine.drives import paths
-from storage_engine.drives.base import DriveError
+from storage_engine.drives.base import DriveError, WalkEntry
 from storage_engine.drives.health import CheckedDrive
 from storage_engine.drives.local import LocalDrive
 from storage_engine.erasure.heal import heal_object
@@ -47,6 +47,12 @@ class _Pluggable(LocalDrive):
         if self.unplugged:
             raise DriveError(f"{self.endpoint}: unplugged")
         return super().read_meta_nowait(volume, path)
+
+    def walk_nowait(self, volume: str, prefix: str, marker: str, limit: int,
+                    delimited: bool) -> list[WalkEntry] | None:
+        if self.unplugged:
+            raise DriveError(f"{self.endpoint}: unplugged")
+        return super().walk_nowait(volume, prefix, marker, limit, delimited)
 
 
 async def _open(root: Path) -> tuple[ErasureObjectLayer, list[_Pluggable]]:
