@@ -48,7 +48,9 @@ def _untraced(exc: DriveError) -> DriveError:
     frees. A new key's PUT made one per drive: some 80 objects for the collector, which ran every hundred
     or so PUTs."""
     cause: BaseException | None = exc
-    while cause is not None:
+    for _ in range(16):                    # a chain is short; never loop forever on a cyclic one
+        if cause is None:
+            break
         cause.__traceback__ = None
         cause = cause.__cause__ or cause.__context__
     return exc
