@@ -163,6 +163,8 @@ def _evict(listing: _Listing) -> None:
 
 def _listing(path: str, dir_key: str, listing_index: ListingIndex | None, nowait: bool) -> _Listing | None:
     global _header_bytes
+    if nowait and path not in _CACHE:
+        raise WouldBlock(path)             # (a small directory's listing is never cached: no stat for it)
     try:
         now, st = _settled_stat(path) if not nowait else (0, os.stat(path))
         stamp = (st.st_mtime_ns, st.st_ino)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import xxhash
 
 from storage_engine.drives import metafile, paths
-from storage_engine.drives.base import Drive, DriveError, DriveOffline, FileNotFound, VolumeNotFound
+from storage_engine.drives.base import Drive, DriveError, DriveOffline, FileNotFound, VolumeNotFound, as_result
 from storage_engine.drives.health import CheckedDrive
 from storage_engine.errors import InsufficientReadQuorum, NoSuchBucket
 from storage_engine.erasure.bitrot import ShardLayout
@@ -40,20 +40,6 @@ PREOPEN_PARTS = 32
 
 def write_quorum(k: int, m: int) -> int:
     return k + 1 if k == m else k
-
-
-def _untraced(exc: DriveError) -> DriveError:
-    """A drive's error kept as a result, without the tracebacks of its chain: their frames lead back (by
-    ``f_back``) to the frame whose list of results holds the error, a cycle that only the garbage collector
-    frees. A new key's PUT made one per drive: some 80 objects for the collector, which ran every hundred
-    or so PUTs."""
-    cause: BaseException | None = exc
-    for _ in range(16):                    # a chain is short; never loop forever on a cyclic one
-        if cause is None:
-            break
-        cause.__traceback__ = None
-        cause = cause.__cause__ or cause.__context__
-    return exc
 
 
 @dataclass(slots=True)
@@ -163,7 +149,7 @@ class ErasureSet:
             try:
                 data = drive.read_meta_nowait(volume, path)
             except DriveError as exc:
-                results[pos] = _untraced(exc)
+                results[pos] = as_result(exc)
                 continue
             if data is None:
                 slow.append(pos)
@@ -181,7 +167,7 @@ class ErasureSet:
         try:
             return await drive.read_meta(volume, path)
         except DriveError as exc:
-            return _untraced(exc)
+            return as_result(exc)
 
     def resolve(self, raw: list[RawMeta]) -> MetaView | None:
         """The quorum's metadata; None when the key is absent; InsufficientReadQuorum when unknowable."""

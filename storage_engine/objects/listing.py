@@ -21,7 +21,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import cast
 
 from storage_engine.drives.metafile import CorruptMetaFile
-from storage_engine.drives.base import Drive, DriveError, VolumeNotFound, WalkEntry
+from storage_engine.drives.base import Drive, DriveError, VolumeNotFound, WalkEntry, as_result
 from storage_engine.errors import InsufficientReadQuorum
 from storage_engine.erasure.metadata import Summary, Version, decode_header, decode_latest
 from storage_engine.erasure.set import ErasureSet
@@ -152,7 +152,7 @@ def _walk_nowait(drive: Drive, bucket: str, prefix: str, marker: str, limit: int
     try:
         return drive.walk_nowait(bucket, prefix, marker, limit, delimited)
     except DriveError as exc:
-        return exc
+        return as_result(exc)
 
 
 async def _walk(drive: Drive, bucket: str, prefix: str, marker: str, limit: int,
@@ -162,7 +162,7 @@ async def _walk(drive: Drive, bucket: str, prefix: str, marker: str, limit: int,
     try:
         return await drive.walk(bucket, prefix, marker, limit, delimited)
     except DriveError as exc:
-        return exc
+        return as_result(exc)
 
 
 def entries(sets: Sequence[ErasureSet], bucket: str, prefix: str, marker: str, delimited: bool,
