@@ -215,9 +215,9 @@ class ConfigStore:
             walks = [w for w in await asyncio.gather(*(_walk(d, prefix, marker) for d in drives)) if w is not None]
             if len(walks) < self._k:
                 raise InsufficientReadQuorum()
-            full = [w[-1].key for w in walks if len(w) >= WALK_BATCH]
+            full = [w[-1][0] for w in walks if len(w) >= WALK_BATCH]
             horizon = min(full) if full else None
-            keys.update(e.key for w in walks for e in w if horizon is None or e.key <= horizon)
+            keys.update(key for w in walks for key, _ in w if horizon is None or key <= horizon)
             if horizon is None:
                 return keys
             marker = horizon

@@ -187,4 +187,4 @@ class RemoteDrive:
     async def walk(self, volume: str, prefix: str, marker: str, limit: int, delimited: bool) -> list[WalkEntry]:
         entries = await self._call("walk", volume=volume, prefix=prefix, marker=marker, limit=limit,
                                    delimited=delimited)
-        return [WalkEntry(key, header) for key, header in entries]
+        return [(key, header) for key, header in entries]

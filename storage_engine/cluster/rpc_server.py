@@ -169,7 +169,7 @@ class RpcServer:
         async def walk(a: dict[str, Any]) -> list[list[Any]]:
             entries = await self._drive(a["drive"]).walk(a["volume"], a["prefix"], a["marker"], a["limit"],
                                                          a["delimited"])
-            return [[e.key, e.header] for e in entries]
+            return [[key, header] for key, header in entries]
 
         async def commit(a: dict[str, Any]) -> None:
             await self._drive(a["drive"]).commit(a["volume"], a["meta_path"], a["meta"],

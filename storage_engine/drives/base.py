@@ -9,7 +9,7 @@ subclasses; the erasure layer counts them against its quorums.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 
 class DriveError(Exception):
@@ -66,12 +66,11 @@ class DiskInfo:
     free: int
 
 
-class WalkEntry(NamedTuple):
-    """One listing entry: an object key with its metadata header, or a directory prefix (header None). A
-    tuple: a listing makes one per key per walked drive, and compares them whole."""
-
-    key: str
-    header: bytes | None
+# One listing entry: an object key with its metadata header, or a directory prefix (header None). A plain
+# tuple: a listing makes one per key per walked drive and compares them whole, and the collector stops
+# tracking a tuple of a str and bytes after its first look at it; a named tuple stays tracked, and each of
+# its full passes walked every entry of every cached listing again (30-35 ms at 90,000 of them).
+WalkEntry = tuple[str, bytes | None]
 
 
 class ShardWriter(Protocol):

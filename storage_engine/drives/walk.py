@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import collections
-import functools
 import operator
 import os
 import threading
@@ -131,7 +130,7 @@ class _Listing:
                     if header is None:
                         gone.append(i)
                     headers[i] = header
-        made: list[WalkEntry] = list(map(_walk_entry, zip(self.keys[start:stop], headers)))
+        made: list[WalkEntry] = list(zip(self.keys[start:stop], headers))
         for i in gone:
             made[i] = _GONE
         if self.cached:
@@ -145,10 +144,7 @@ class _Listing:
         return made
 
 
-# WalkEntry((key, header)) without the named tuple's keyword-handling constructor (a listing makes one per
-# key per walked drive); _GONE marks a file that vanished.
-_walk_entry = functools.partial(tuple.__new__, WalkEntry)
-_GONE = WalkEntry("", None)
+_GONE: WalkEntry = ("", None)           # marks a file that vanished
 
 
 def _evict(listing: _Listing) -> None:
@@ -319,7 +315,7 @@ def _walk_dir(path: str, dir_key: str, prefix: str, marker: str, limit: int, del
         if index < next_dir or index == end or len(out) >= limit:
             continue                       # stopped at the limit or the end
         if delimited:
-            out.append(WalkEntry(keys[index], None))
+            out.append((keys[index], None))
         else:
             _walk_dir(path + "/" + listing.names[index], keys[index], prefix, marker, limit, delimited, out,
                       listing_index, nowait)

@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from storage_engine.drives.base import DriveError
+from storage_engine.drives.base import Drive, DriveError
 from storage_engine.drives.health import CheckedDrive
 from storage_engine.drives.local import LocalDrive
 from storage_engine.erasure.heal import ObjectHealResult, heal_object, takes_writes
@@ -402,12 +402,12 @@ async def _all_keys(es: ErasureSet, bucket: str) -> AsyncIterator[str]:
         cursor = horizon
 
 
-async def _walk(drive: object, bucket: str, cursor: str) -> list[str]:
+async def _walk(drive: Drive, bucket: str, cursor: str) -> list[str]:
     try:
-        entries = await drive.walk(bucket, "", cursor, WALK_BATCH, False)  # type: ignore[attr-defined]
+        entries = await drive.walk(bucket, "", cursor, WALK_BATCH, False)
     except DriveError:
         return []
-    return [e.key for e in entries]
+    return [key for key, _ in entries]
 
 
 def _scanner_lock(placement: Placement) -> int:

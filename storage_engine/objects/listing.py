@@ -93,7 +93,7 @@ async def _set_entries(es: ErasureSet, bucket: str, prefix: str, marker: str, de
             if no_volume == len(listable):
                 return                        # no drive of the set has the bucket (a pool added since)
             raise InsufficientReadQuorum()
-        full = [w[-1].key for w in walks if len(w) >= batch]
+        full = [w[-1][0] for w in walks if len(w) >= batch]
         # Beyond the first full walk's end, other drives' walks may be cut short: stop there.
         horizon = min(full) if full else None
         yield await _agreed_entries(es, bucket, walks, horizon)
@@ -124,9 +124,9 @@ async def _agreed_entries(es: ErasureSet, bucket: str, walks: list[list[WalkEntr
         return out
     merged: dict[str, list[bytes | None]] = {}
     for walk in walks:
-        for entry in walk:
-            if horizon is None or entry.key <= horizon:
-                merged.setdefault(entry.key, []).append(entry.header)
+        for key, header in walk:
+            if horizon is None or key <= horizon:
+                merged.setdefault(key, []).append(header)
     for key in sorted(merged):
         headers = merged[key]
         first_header = headers[0]

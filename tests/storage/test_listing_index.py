@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import gc
 import os
 import random
 import threading
@@ -47,7 +48,7 @@ class Drive:
         listing_index._parsed.clear()
         entries = walk.walk_volume(self.bucket, "dir/", "", 100_000, False, self.index)
         listing_index.wait_for_rebuilds()
-        return {e.key: e.header for e in entries}
+        return dict(entries)
 
     def on_disk(self) -> dict[str, bytes]:
         """What each meta file holds now."""
@@ -100,7 +101,7 @@ def test_a_big_directory_lists_from_its_index_without_reading_its_files(tmp_path
         listing_index._parsed.clear()
         reads = _reads(monkeypatch)
         entries = await local.walk("bkt", "dir/", "", 10_000, False)
-        assert {e.key: e.header for e in entries} == written
+        assert dict(entries) == written
         assert reads == []
         await local.close()
     asyncio.run(scenario())
@@ -422,10 +423,10 @@ def test_a_walk_skips_a_file_that_vanished_and_still_fills_its_page(drive: Drive
     monkeypatch.setattr(walk, "_read_header", vanishing)
     walk._CACHE.clear()
     entries = walk.walk_volume(drive.bucket, "dir/", "", 10, False, None)       # no index: every file read
-    assert [e.key for e in entries] == [f"dir/{i:05d}" for i in (0, 1, 2, 4, 5, 6, 7, 8, 9, 10)]
-    assert all(e.header == written[e.key] for e in entries)
+    assert [key for key, _ in entries] == [f"dir/{i:05d}" for i in (0, 1, 2, 4, 5, 6, 7, 8, 9, 10)]
+    assert all(header == written[key] for key, header in entries)
     later = walk.walk_volume(drive.bucket, "dir/", "dir/00001", 4, False, None)  # the cached listing's page
-    assert [e.key for e in later] == ["dir/00002", "dir/00004", "dir/00005", "dir/00006"]
+    assert [key for key, _ in later] == ["dir/00002", "dir/00004", "dir/00005", "dir/00006"]
 
 
 def test_a_walk_enters_directories_between_runs_of_files(drive: Drive) -> None:
@@ -437,15 +438,15 @@ def test_a_walk_enters_directories_between_runs_of_files(drive: Drive) -> None:
         written[sub + "inner"] = b"inner of " + sub.encode()
     walk._CACHE.clear()
     entries = walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, drive.index)
-    assert [e.key for e in entries] == sorted(written)
-    assert {e.key: e.header for e in entries} == written
+    assert [key for key, _ in entries] == sorted(written)
+    assert dict(entries) == written
     delimited = walk.walk_volume(drive.bucket, "dir/", "dir/00099", 4, True, drive.index)
     assert delimited == [("dir/00100", written["dir/00100"]), ("dir/00100x/", None),
                          ("dir/00101", written["dir/00101"]), ("dir/00102", written["dir/00102"])]
     assert walk.walk_volume(drive.bucket, "dir/", "dir/00099", 1, True, drive.index) == [
         ("dir/00100", written["dir/00100"])]                                 # full before the directory
     inside = walk.walk_volume(drive.bucket, "dir/", "dir/00250/", 2, False, drive.index)
-    assert [e.key for e in inside] == ["dir/00250/inner", "dir/00251"]
+    assert [key for key, _ in inside] == ["dir/00250/inner", "dir/00251"]
 
 
 def test_drives_holding_the_same_number_of_other_names_each_list_their_own(tmp_path: Path) -> None:
@@ -459,7 +460,7 @@ def test_drives_holding_the_same_number_of_other_names_each_list_their_own(tmp_p
         drive.put(odd, b"h")
     walk._CACHE.clear()
     for drive, odd in ((one, "dir/zz-only-on-one"), (other, "dir/aa-only-on-other"), (one, "dir/zz-only-on-one")):
-        keys = [e.key for e in walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, None)]
+        keys = [key for key, _ in walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, None)]
         assert keys == sorted([f"dir/{i:05d}" for i in range(KEYS)] + [odd])
         walk._CACHE.clear()
 
@@ -476,7 +477,7 @@ def test_the_process_that_rebuilt_an_index_does_not_parse_it_again(drive: Drive,
     reads = _reads(monkeypatch)
     walk._CACHE.clear()
     entries = walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, drive.index)
-    assert {e.key: e.header for e in entries} == written
+    assert dict(entries) == written
     assert loads == [] and reads == []
 
 
@@ -530,7 +531,7 @@ def test_a_writer_keeps_its_process_parse_of_an_index_near_its_end(drive: Drive,
     reads = _reads(monkeypatch)
     walk._CACHE.clear()
     entries = walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, drive.index)
-    assert {e.key: e.header for e in entries} == written
+    assert dict(entries) == written
     assert loads == [] and reads == []
     assert sum(parsed) < 2 << 10
 
@@ -546,10 +547,25 @@ def test_a_walk_that_may_not_wait_never_reads_a_file_or_scans_a_directory(drive:
     with pytest.raises(walk.WouldBlock):       # nothing cached: the directory would be scanned
         walk.walk_volume(drive.bucket, "dir/", "", 100, False, None, nowait=True)
     first = walk.walk_volume(drive.bucket, "dir/", "", 100, False, None)   # no index: headers from files
-    assert [e.key for e in first] == keys[:100]
+    assert [key for key, _ in first] == keys[:100]
     assert walk.walk_volume(drive.bucket, "dir/", "", 100, False, None, nowait=True) == first
     with pytest.raises(walk.WouldBlock):       # the next page's headers would be read from their files
         walk.walk_volume(drive.bucket, "dir/", keys[99], 100, False, None, nowait=True)
     second = walk.walk_volume(drive.bucket, "dir/", keys[99], 100, False, None)
     assert walk.walk_volume(drive.bucket, "dir/", keys[99], 100, False, None, nowait=True) == second
-    assert {e.key: e.header for e in first + second} == {k: written[k] for k in keys[:200]}
+    assert dict(first + second) == {k: written[k] for k in keys[:200]}
+
+
+def test_a_cached_listing_leaves_the_collector_nothing_to_revisit(drive: Drive) -> None:
+    """The walk entries a cached listing keeps stop being tracked by the garbage collector after its first
+    look at them, so its later passes (a full one walks every tracked object) do not visit them again."""
+    written = _fill(drive)
+    past = time.time_ns() - 1_000_000_000 + 123_456_789     # changed a while ago: its listing is cached
+    os.utime(os.path.join(drive.bucket, "dir"), ns=(past, past))
+    walk._CACHE.clear()
+    entries = walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, drive.index)
+    assert dict(entries) == written
+    gc.collect()
+    again = walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, drive.index, nowait=True)
+    assert again == entries                    # served from the cached listing
+    assert not any(gc.is_tracked(entry) for entry in again)
