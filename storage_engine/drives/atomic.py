@@ -187,18 +187,45 @@ class AtomicFiles:
         """The second half of ``write``, once the staged content is durable: the name points at it.
         Returns the directories whose entries changed (to be flushed before the write counts, and before
         ``recycle``)."""
-        recorded = None
+        outcome = self.publish_all([staged])[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def publish_all(self, batch: list[Staged]) -> list[set[str] | BaseException]:
+        """``publish`` of each of ``batch`` (its outcome, or what it failed with), with one listing-index
+        append per directory for all of them. Each staged file is closed."""
+        outcomes: list[set[str] | BaseException] = [set()] * len(batch)
+        by_dir: dict[str, list[int]] = {}
+        for i, staged in enumerate(batch):
+            by_dir.setdefault(os.path.dirname(staged.full), []).append(i)
+        for directory, members in by_dir.items():
+            recorded = None
+            try:
+                if self.index is not None:
+                    # Before the names point at them; its lock is held until they do (drives/listing_index.py).
+                    recorded = self.index.record(directory, [
+                        (os.path.basename(batch[i].full), batch[i].fd, batch[i].data) for i in members])
+            except BaseException as exc:   # noqa: BLE001 - none of them may be renamed
+                for i in members:
+                    batch[i].close()
+                    outcomes[i] = exc
+                continue
+            try:
+                for i in members:
+                    outcomes[i] = self._rename_into_place(batch[i])
+            finally:
+                if recorded is not None:
+                    recorded.release()
+        return outcomes
+
+    def _rename_into_place(self, staged: Staged) -> set[str] | BaseException:
         try:
-            if self.index is not None:
-                # Before the name points at it; its lock is held until it does (drives/listing_index.py).
-                recorded = self.index.record(staged.full, staged.fd, staged.data)
             staged.close()
             staged.swapped = exchange(staged.tmp, staged.full)
-            changed = {os.path.dirname(staged.full)} if staged.swapped else self._move(staged.tmp, staged.full)
-        finally:
-            if recorded is not None:
-                recorded.release()
-        return changed
+            return {os.path.dirname(staged.full)} if staged.swapped else self._move(staged.tmp, staged.full)
+        except BaseException as exc:       # noqa: BLE001 - this one's outcome
+            return exc
 
     def recycle(self, staged: Staged) -> None:
         """Keep the old file a published write swapped out as a spare, once the swap is durable: rewritten

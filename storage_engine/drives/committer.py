@@ -28,7 +28,8 @@ class _Job:
     full: str
     data: bytes
     move: tuple[str, str] | None
-    check: Callable[[], None]
+    volume: str                            # a directory that must still exist
+    missing: Callable[[], BaseException]   # the error when it does not
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[None]
     staged: Staged | None = None
@@ -45,13 +46,14 @@ class Committer:
         self._thread: threading.Thread | None = None
 
     def submit(self, files: AtomicFiles, full: str, data: bytes, *, move: tuple[str, str] | None,
-               check: Callable[[], None]) -> asyncio.Future[None]:
-        """``files.write(full, data, move=move)`` after ``check()`` (which may raise), in the next batch;
-        the future completes in the calling event loop once the write is durable."""
+               volume: str, missing: Callable[[], BaseException]) -> asyncio.Future[None]:
+        """``files.write(full, data, move=move)`` in the next batch, unless the directory ``volume`` is gone
+        (then the future fails with ``missing()``); the future completes in the calling event loop once the
+        write is durable."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         with self._cond:
-            self._queue.append(_Job(files, full, data, move, check, loop, future))
+            self._queue.append(_Job(files, full, data, move, volume, missing, loop, future))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="committer", daemon=True)
                 self._thread.start()
@@ -75,19 +77,24 @@ class Committer:
                     pass                   # that loop is closed: nobody waits for these any more
 
     def _commit(self, batch: list[_Job]) -> None:
-        staged = [job for job in batch if self._stage(job)]
+        present: dict[str, bool] = {}      # each volume's directory, checked once a batch
+        staged = [job for job in batch if self._stage(job, present)]
         if staged and not self._flush(staged):
             return
-        changed = [job for job in staged if self._publish(job)]
+        changed = self._publish(staged)
         if changed and self._flush(changed):
             for job in changed:
                 assert job.staged is not None
                 job.files.recycle(job.staged)
 
     @staticmethod
-    def _stage(job: _Job) -> bool:
+    def _stage(job: _Job, present: dict[str, bool]) -> bool:
         try:
-            job.check()
+            exists = present.get(job.volume)
+            if exists is None:
+                exists = present[job.volume] = os.path.isdir(job.volume)
+            if not exists:
+                raise job.missing()        # the bucket is gone: do not recreate its directory
             job.staged = job.files.stage(job.full, job.data, move=job.move)
             return True
         except BaseException as exc:       # noqa: BLE001 - handed to the waiting request
@@ -95,16 +102,22 @@ class Committer:
             return False
 
     @staticmethod
-    def _publish(job: _Job) -> bool:
-        assert job.staged is not None
-        try:
-            job.files.publish(job.staged)  # the directories it changed: the barrier flushes them all
-            return True
-        except BaseException as exc:       # noqa: BLE001 - handed to the waiting request
-            job.error = exc
-            return False
-        finally:
-            job.staged.close()
+    def _publish(staged: list[_Job]) -> list[_Job]:
+        """Publish the staged jobs, each drive's at once (one listing-index append per directory); returns
+        those that changed their names (the barrier after flushes the directories they changed)."""
+        by_files: dict[AtomicFiles, list[tuple[_Job, Staged]]] = {}
+        for job in staged:
+            if job.staged is not None:
+                by_files.setdefault(job.files, []).append((job, job.staged))
+        changed: list[_Job] = []
+        for files, pairs in by_files.items():
+            outcomes = files.publish_all([pair[1] for pair in pairs])
+            for (job, _), outcome in zip(pairs, outcomes):
+                if isinstance(outcome, BaseException):
+                    job.error = outcome
+                else:
+                    changed.append(job)
+        return changed
 
     def _flush(self, jobs: list[_Job]) -> bool:
         """One barrier for ``jobs`` (all on this file system); on failure each of them fails."""

@@ -128,14 +128,17 @@ class ListingIndex:
         return os.path.join(self.dir, xxhash.xxh64_hexdigest(os.fsencode(directory[len(self.root):])))
 
     # --- the write path -----------------------------------------------------------------------------
-    def record(self, full: str, meta_fd: int, meta: bytes) -> _Lock | None:
-        """Note that ``full``, if a key's meta file, is about to become the file open as ``meta_fd``, holding
-        ``meta`` (its framed content). Call before the rename; an OSError means it must not happen. Returns
-        the index's shared lock, still held when a record was made: release it once the rename is done, so
-        that a rebuild (which takes it exclusively) never sees a record whose rename is still to come."""
-        if not full.endswith(paths.META_SUFFIX) or full.startswith(self.sys_root):
+    def record(self, directory: str, files: list[tuple[str, int, bytes]]) -> _Lock | None:
+        """Note that each of ``files`` (name, open fd, framed content) in ``directory``, those that are a key's
+        meta file, is about to become the file open as its fd. Call before the renames; an OSError means they
+        must not happen. Returns the index's shared lock, still held when records were made: release it once
+        the renames are done, so that a rebuild (which takes it exclusively) never sees a record whose rename
+        is still to come. Concurrent commits into one directory (a batch of the committer) share one append."""
+        if (directory + "/").startswith(self.sys_root):
             return None
-        directory, name = os.path.split(full)
+        files = [f for f in files if f[0].endswith(paths.META_SUFFIX)]
+        if not files:
+            return None
         index = self._path(directory)
         if not os.path.exists(index):
             size = _dir_size(directory)
@@ -157,18 +160,19 @@ class ListingIndex:
                 size = st.st_size
                 if size <= _MAX_SIZE:
                     # One write with O_APPEND: never interleaved with another.
-                    record = _encode(name, os.fstat(meta_fd).st_ino, _header_of(meta))
-                    os.write(fd, record)
+                    records = b"".join([_encode(name, os.fstat(meta_fd).st_ino, _header_of(meta))
+                                        for name, meta_fd, meta in files])
+                    os.write(fd, records)
                     tail = size - _snapshot_end(index, fd, st.st_ino)
                     if size > _REBUILD_SIZE and size > _REBUILD_PER_DIR_BYTE * _dir_size(directory):
                         self.schedule(directory)   # mostly old records by now
-                    elif tail <= max(size - tail, _SNAPSHOT_MIN) < tail + len(record):
+                    elif tail <= max(size - tail, _SNAPSHOT_MIN) < tail + len(records):
                         # The appends since the snapshot (parsed one by one) outgrew it: rebuild. Once per
                         # crossing, so an index of overwritten keys, whose rebuilds come back to the same
                         # size, is rebuilt once per snapshot's worth of appends, not at every crossing
                         # of a fixed size.
                         self.schedule(directory)
-                    self._keep_parsed(index, st.st_ino, size + len(record))
+                    self._keep_parsed(index, st.st_ino, size + len(records))
                     return lock
             finally:
                 os.close(fd)

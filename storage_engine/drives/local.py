@@ -343,16 +343,14 @@ class LocalDrive:
 
         move = (src, dst) if src and dst else None
 
-        def check() -> None:
-            if not os.path.isdir(volume_root):
-                raise VolumeNotFound(volume)   # the bucket is gone: do not recreate its directory
-
         if self._committer is not None:
-            await self._mapped(self._committer.submit(self._files, meta_full, meta, move=move, check=check))
+            await self._mapped(self._committer.submit(self._files, meta_full, meta, move=move, volume=volume_root,
+                                                      missing=lambda: VolumeNotFound(volume)))
             return
 
         def commit() -> None:
-            check()
+            if not os.path.isdir(volume_root):
+                raise VolumeNotFound(volume)   # the bucket is gone: do not recreate its directory
             self._files.write(meta_full, meta, move=move)
         await self._call(commit)
 

@@ -44,7 +44,8 @@ class _Flushes:
 def _commit_all(files: AtomicFiles, committer: Committer, flushes: _Flushes,
                 contents: list[bytes]) -> list[BaseException | None]:
     async def scenario() -> list[BaseException | None]:
-        futures = [committer.submit(files, str(target), data, move=None, check=lambda: None)
+        futures = [committer.submit(files, str(target), data, move=None, volume=str(target.parent),
+                                    missing=errors.NoSuchBucket)
                    for target, data in zip(flushes.targets, contents)]
         flushes.go.set()                   # every commit is queued before the first flush ends
         return await asyncio.gather(*futures, return_exceptions=True)
@@ -86,21 +87,27 @@ def test_a_failed_flush_fails_its_commits_and_leaves_the_old_content(tmp_path: P
         b"old" if i % 2 == 0 else None for i in range(COMMITS)]
 
 
-def test_a_failed_check_fails_only_its_own_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_volume_fails_only_its_own_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit into a directory that is gone (a deleted bucket) fails without recreating it; the others
+    of its batch go through, and each volume is checked once a batch, not once a commit."""
     files, committer, flushes = _setup(tmp_path, monkeypatch)
     flushes.go.set()
-
-    def refuse() -> None:
-        raise errors.NoSuchBucket()
+    gone = tmp_path / "gone"
+    checked: list[str] = []
+    real_isdir = os.path.isdir
+    monkeypatch.setattr(os.path, "isdir", lambda path: checked.append(str(path)) or real_isdir(path))
 
     async def scenario() -> list[BaseException | None]:
-        futures = [committer.submit(files, str(target), b"x", move=None, check=refuse if i == 3 else lambda: None)
+        futures = [committer.submit(files, str(target if i != 3 else gone / "k.xl.meta"), b"x", move=None,
+                                    volume=str(target.parent if i != 3 else gone), missing=errors.NoSuchBucket)
                    for i, target in enumerate(flushes.targets)]
         return await asyncio.gather(*futures, return_exceptions=True)
     results = run(scenario())
     assert isinstance(results[3], errors.NoSuchBucket)
     assert [r for i, r in enumerate(results) if i != 3] == [None] * (COMMITS - 1)
     assert [t.exists() for t in flushes.targets] == [i != 3 for i in range(COMMITS)]
+    assert not gone.exists()
+    assert checked.count(str(tmp_path / "bkt")) <= 2      # one or two batches
 
 
 def test_objects_written_through_the_committer_read_back(with_layer, tmp_path: Path) -> None:
@@ -135,7 +142,8 @@ def test_a_swapped_out_file_is_reused_as_a_spare(tmp_path: Path, monkeypatch: py
 
     async def scenario() -> None:
         for i in range(60):                # past the spares' FIFO delay, then reusing them
-            await committer.submit(files, str(target), bytes([i]) * (600 - i), move=None, check=lambda: None)
+            await committer.submit(files, str(target), bytes([i]) * (600 - i), move=None, volume=str(target.parent),
+                                   missing=errors.NoSuchBucket)
             inodes.add(target.stat().st_ino)
             assert target.read_bytes() == bytes([i]) * (600 - i)
     run(scenario())

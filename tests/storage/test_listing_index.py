@@ -386,7 +386,7 @@ def test_a_rebuild_waits_for_the_rename_of_a_record(drive: Drive, monkeypatch: p
     def write() -> None:
         fd = os.open(staged, os.O_RDONLY)
         try:
-            held = drive.index.record(full, fd, data)
+            held = drive.index.record(directory, [(os.path.basename(full), fd, data)])
         finally:
             os.close(fd)
         recorded.set()
@@ -569,3 +569,54 @@ def test_a_cached_listing_leaves_the_collector_nothing_to_revisit(drive: Drive) 
     again = walk.walk_volume(drive.bucket, "dir/", "", 100_000, False, drive.index, nowait=True)
     assert again == entries                    # served from the cached listing
     assert not any(gc.is_tracked(entry) for entry in again)
+
+
+def test_commits_published_together_share_one_append(drive: Drive, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of commits into one directory (the committer's, ``AtomicFiles.publish_all``) records all of
+    them in one append, before any of their renames; a listing then takes every header from the index."""
+    written = _fill(drive)
+    listing_index.wait_for_rebuilds()
+    index = drive.index_file()
+    appends: list[int] = []
+    renamed: list[str] = []
+    real_write, real_exchange = os.write, atomic.exchange
+
+    def write(fd: int, data: bytes) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}") == index:
+            appends.append(len(renamed))       # how many renames came before this append
+        return real_write(fd, data)
+
+    def exchange(a: str, b: str) -> bool:
+        renamed.append(b)
+        return real_exchange(a, b)
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(atomic, "exchange", exchange)
+    batch = []
+    for i in range(0, 50, 10):
+        key = f"dir/{i:05d}"
+        written[key] = f"{key} v1 ".encode() * 8
+        batch.append(drive.files.stage(os.path.join(drive.bucket, key + ".xl.meta"),
+                                       metafile.pack(written[key], b"inline")))
+    outcomes = drive.files.publish_all(batch)
+    assert all(isinstance(o, set) for o in outcomes)
+    assert appends == [0] and len(renamed) == 5
+    monkeypatch.undo()
+    reads = _reads(monkeypatch)
+    assert drive.listed() == written
+    assert reads == []
+
+
+def test_a_batch_whose_records_fail_renames_none_of_its_files(drive: Drive, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the index cannot take a batch's records, none of the batch is renamed into place: each fails
+    with the error, and the old contents stay."""
+    written = _fill(drive)
+    listing_index.wait_for_rebuilds()
+
+    def failing(directory: str, files: list[tuple[str, int, bytes]]) -> None:
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(drive.index, "record", failing)
+    batch = [drive.files.stage(os.path.join(drive.bucket, f"dir/{i:05d}.xl.meta"), metafile.pack(b"new", b""))
+             for i in range(3)]
+    outcomes = drive.files.publish_all(batch)
+    assert all(isinstance(o, OSError) for o in outcomes)
+    assert drive.on_disk() == written
