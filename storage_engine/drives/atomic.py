@@ -195,7 +195,7 @@ class AtomicFiles:
     def publish_all(self, batch: list[Staged]) -> list[set[str] | BaseException]:
         """``publish`` of each of ``batch`` (its outcome, or what it failed with), with one listing-index
         append per directory for all of them. Each staged file is closed."""
-        outcomes: list[set[str] | BaseException] = [set()] * len(batch)
+        outcomes: dict[int, set[str] | BaseException] = {}
         by_dir: dict[str, list[int]] = {}
         for i, staged in enumerate(batch):
             by_dir.setdefault(os.path.dirname(staged.full), []).append(i)
@@ -217,7 +217,7 @@ class AtomicFiles:
             finally:
                 if recorded is not None:
                     recorded.release()
-        return outcomes
+        return [outcomes[i] for i in range(len(batch))]
 
     def _rename_into_place(self, staged: Staged) -> set[str] | BaseException:
         try:
